@@ -1,0 +1,119 @@
+# acrfs — plain Makefile (model: fuse-archive). Build products live in
+# $(BUILD); each layer is its own static archive and the binary links them in
+# dependency order (fs → registry → auth → common), so an upward call fails
+# at link time.
+#
+#   make                  ./acrfs
+#   make ASAN=1 UBSAN=1   sanitized ./acrfs (objects in build/asan-ubsan)
+#   make DEBUG=1          -O0
+#   make WERROR=1         warnings are errors (CI)
+#   make check            install what is missing, build, run every test
+#   make demo / demo-stop local registry with a sample image, mounted at ./mnt
+#   make bench            bench/listing.sh and bench/content.sh
+#   make format / check-format
+
+CC      ?= cc
+PKGS    := fuse3 libcurl libcjson zlib libcrypto libzstd
+BIN     ?= acrfs
+
+VARIANT := release
+SAN     :=
+ifeq ($(DEBUG),1)
+VARIANT := debug
+endif
+ifeq ($(ASAN),1)
+SAN     += -fsanitize=address
+VARIANT := asan
+endif
+ifeq ($(UBSAN),1)
+SAN     += -fsanitize=undefined -fno-sanitize-recover=undefined
+VARIANT := $(VARIANT)-ubsan
+endif
+BUILD   ?= build/$(VARIANT)
+
+OPT     := $(if $(filter 1,$(DEBUG)),-O0,-O2)
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wwrite-strings $(if $(filter 1,$(WERROR)),-Werror)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS += -I. -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35
+CFLAGS   ?= $(OPT) -g
+ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(SAN) $(PKG_CFLAGS) -MMD -MP
+LDLIBS  += $(PKG_LIBS) -lpthread
+LDFLAGS += $(SAN)
+
+# The FUSE edge: the only files that include libfuse.
+EDGE_SRC   := fs/ll.c fs/main.c
+COMMON_SRC := $(sort $(wildcard common/*.c))
+AUTH_SRC   := $(sort $(wildcard auth/*.c))
+REG_SRC    := $(sort $(wildcard registry/*.c))
+FS_SRC     := $(filter-out $(EDGE_SRC),$(sort $(wildcard fs/*.c)))
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+LIBS := $(BUILD)/libfs.a $(BUILD)/libregistry.a $(BUILD)/libauth.a $(BUILD)/libcommon.a
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+.PHONY: all check unit tools demo demo-stop bench format check-format clean deps
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+
+$(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
+$(BUILD)/libauth.a: $(call obj,$(AUTH_SRC))
+$(BUILD)/libregistry.a: $(call obj,$(REG_SRC))
+$(BUILD)/libfs.a: $(call obj,$(FS_SRC))
+$(BUILD)/lib%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(call obj,$(EDGE_SRC)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(EDGE_SRC)) $(LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+tools: $(TOOL_BIN)
+
+deps:
+	@tests/deps.sh
+
+check:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory WERROR=1 all unit tools
+	@$(MAKE) --no-print-directory WERROR=1 ASAN=1 UBSAN=1 BIN=build/acrfs-san build/acrfs-san unit tools
+	@tests/run.sh
+
+demo:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory all
+	@tests/demo.sh start
+
+demo-stop:
+	@tests/demo.sh stop
+
+bench: all
+	bench/listing.sh
+	@if [ -x bench/content.sh ]; then bench/content.sh; fi
+
+FMT_SRC = $(wildcard */*.c */*.h tests/*/*.c)
+format:
+	clang-format -i $(FMT_SRC)
+check-format:
+	clang-format --dry-run -Werror $(FMT_SRC)
+
+clean:
+	rm -rf build acrfs
+
+-include $(shell find build -name '*.d' 2>/dev/null)
