@@ -15,6 +15,7 @@
 CC      ?= cc
 PKGS    := fuse3 libcurl libcjson zlib libcrypto libzstd
 BIN     ?= acrfs
+VERSION := 0.1.0
 
 VARIANT := release
 SAN     :=
@@ -36,7 +37,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wwrite-strings $(if $(filter 1,$(WERROR)),-Werror)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS += -I. -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35
+CPPFLAGS += -I. -DACRFS_VERSION=\"$(VERSION)\" -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35
 CFLAGS   ?= $(OPT) -g
 ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(SAN) $(PKG_CFLAGS) -MMD -MP
 LDLIBS  += $(PKG_LIBS) -lpthread

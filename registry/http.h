@@ -1,0 +1,96 @@
+/*
+ * http — libcurl underneath the registry client.
+ *
+ * One struct http per mount: a pool of curl easy handles (each keeps its own
+ * connections alive for reuse; a handle is used by one thread at a time), a
+ * share handle for DNS and TLS sessions, timeouts, the extra CA file and the
+ * retry policy. http_do() performs one logical request: connection errors,
+ * 429 (Retry-After honoured) and 502/503/504 are retried with exponential
+ * backoff up to `max_retries` times; the final response, whatever its status,
+ * is returned to the caller.
+ *
+ * Thread-safe: any thread may call http_do() concurrently. http_new() must
+ * run before the process starts threads of its own (curl_global_init).
+ */
+#ifndef ACRFS_HTTP_H
+#define ACRFS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+struct http;
+
+struct http_opts {
+	const char *ca_file;	 /* extra CA bundle (PEM), or NULL */
+	long connect_timeout_ms; /* 0: 10 s */
+	long low_speed_time_s;	 /* abort a transfer slower than 1 KiB/s for this long; 0: 30 s */
+	int max_retries;	 /* -1: default 4 */
+	long backoff_ms;	 /* first backoff; 0: 200 ms (doubles, capped at 5 s) */
+	long retry_after_max_s;	 /* cap on Retry-After; 0: 30 s */
+};
+
+/* Streaming body sink: return 0 to continue, -errno to abort the transfer. */
+typedef int (*http_sink_fn)(void *ctx, const void *data, size_t n);
+
+struct http_req {
+	const char *method;	   /* "GET" if NULL */
+	const char *url;	   /* absolute */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+	const void *body;	   /* request body for PUT/POST, or NULL */
+	size_t body_len;
+	const char *range;	   /* "a-b" (inclusive) or NULL */
+	bool follow_redirects;	   /* Authorization is never sent to another host */
+	http_sink_fn sink;	   /* NULL: body is collected in resp->body */
+	void *sink_ctx;
+	uint64_t max_body;	   /* collected body limit (0: 64 MiB); beyond → -EFBIG */
+};
+
+struct http_resp {
+	long status;		/* 0 if no response */
+	struct buf body;	/* only when req->sink == NULL */
+	char *content_type;	/* each header: NULL if absent; caller frees via http_resp_release */
+	char *link;		/* the raw Link header(s), joined with ", " */
+	char *www_authenticate;
+	char *docker_content_digest;
+	char *location;
+	char *content_range;
+	char *effective_url;	/* after redirects */
+	long retry_after_s;	/* -1 if absent */
+	int64_t content_length; /* -1 if unknown */
+	unsigned attempts;	/* how many tries this took */
+};
+
+#define HTTP_RESP_INIT { 0, BUF_INIT, NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, -1, 0 }
+
+int http_new(struct http **out, const struct http_opts *o);
+void http_free(struct http *h);
+
+/*
+ * Perform `req`. Returns 0 when an HTTP response arrived (any status: look
+ * at resp->status), or -errno when none did after the retries:
+ * -ECONNREFUSED / -EHOSTUNREACH (cannot connect), -ETIMEDOUT, -EPROTO (TLS
+ * handshake or certificate failure: see http_strerror), -EIO (other
+ * transport error), -ENOMEM, or the sink's error. A request whose sink has
+ * already received bytes is not retried (the caller resumes with a Range).
+ * Retried statuses (429, 502, 503, 504) that stay so end with 0 and that
+ * status. `resp` must be HTTP_RESP_INIT or released; the caller releases it.
+ * Blocks.
+ */
+int http_do(struct http *h, const struct http_req *req, struct http_resp *resp);
+
+void http_resp_release(struct http_resp *resp);
+
+/*
+ * A short description of the last transport failure on this thread, e.g.
+ * "SSL certificate problem: unable to get local issuer certificate". Borrowed,
+ * valid until this thread's next http_do().
+ */
+const char *http_strerror(void);
+
+/* Number of HTTP requests sent so far (every attempt counts). */
+uint64_t http_request_count(const struct http *h);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * Design: struct registry is immutable after registry_new() except for the
+ * HTTP layer's own pool; requests run without any lock held here.
+ */
+#include "registry/registry.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "registry/errors.h"
+#include "registry/http.h"
+#include "registry/link.h"
+#include "registry/names.h"
+
+#define MAX_PAGES 100000
+
+struct registry {
+	char *url;  /* https://host:port */
+	char *host; /* host:port */
+	struct http *http;
+};
+
+int registry_url_parse(const char *arg, char **url, char **host)
+{
+	const char *scheme = "https", *h = arg;
+	size_t n;
+	char *hh;
+
+	*url = *host = NULL;
+	if (strncasecmp(arg, "https://", 8) == 0) {
+		h = arg + 8;
+	} else if (strncasecmp(arg, "http://", 7) == 0) {
+		scheme = "http";
+		h = arg + 7;
+	} else if (strstr(arg, "://")) {
+		return -EINVAL;
+	}
+	n = strlen(h);
+	if (n && h[n - 1] == '/')
+		n--;
+	if (!n || n > 253 + 6)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
+		      c == '[' || c == ']'))
+			return -EINVAL;
+	}
+	if (h[0] == ':' || h[0] == '.' || h[0] == '-')
+		return -EINVAL;
+	hh = strndup(h, n);
+	if (!hh)
+		return -ENOMEM;
+	for (char *p = hh; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	*url = malloc(strlen(scheme) + 3 + n + 1);
+	if (!*url) {
+		free(hh);
+		return -ENOMEM;
+	}
+	sprintf(*url, "%s://%s", scheme, hh);
+	*host = hh;
+	return 0;
+}
+
+int registry_new(struct registry **out, const struct registry_opts *o)
+{
+	struct registry *r;
+	struct http_opts ho = { 0 };
+	char *origin = NULL, *path = NULL;
+	int rc;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	rc = url_split(o->url, &origin, &path);
+	if (rc)
+		goto fail;
+	r->url = origin;
+	origin = NULL;
+	r->host = strdup(strstr(r->url, "://") + 3);
+	if (!r->host) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	ho.ca_file = o->ca_file;
+	ho.max_retries = o->max_retries;
+	ho.backoff_ms = o->backoff_ms;
+	rc = http_new(&r->http, &ho);
+	if (rc)
+		goto fail;
+	free(path);
+	*out = r;
+	return 0;
+fail:
+	free(origin);
+	free(path);
+	registry_free(r);
+	return rc;
+}
+
+void registry_free(struct registry *r)
+{
+	if (!r)
+		return;
+	http_free(r->http);
+	free(r->url);
+	free(r->host);
+	free(r);
+}
+
+const char *registry_host(const struct registry *r)
+{
+	return r->host;
+}
+
+uint64_t registry_request_count(const struct registry *r)
+{
+	return http_request_count(r->http);
+}
+
+/*
+ * Send one request on behalf of an operation that needs `scope`.
+ * (Authentication hooks in here.) Returns http_do's result.
+ */
+static int reg_send(struct registry *r, const char *scope, const struct http_req *req,
+		    struct http_resp *resp)
+{
+	(void)scope;
+	return http_do(r->http, req, resp);
+}
+
+/*
+ * Log a failed exchange once, with its context, and return its errno.
+ * 404s are routine (lookups of names that do not exist) and logged at debug.
+ */
+static int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp)
+{
+	char code[64], msg[256];
+	int err;
+
+	if (rc) {
+		log_error("%s %s: %s (after %u attempt%s)", method, url, http_strerror(),
+			  resp->attempts, resp->attempts == 1 ? "" : "s");
+		return rc;
+	}
+	registry_error_parse(resp->body.data, resp->body.len, code, sizeof(code), msg,
+			     sizeof(msg));
+	err = registry_errno(resp->status, code);
+	if (err == -ENOENT)
+		log_debug("%s %s: HTTP %ld %s %s", method, url, resp->status, code, msg);
+	else
+		log_error("%s %s: HTTP %ld%s%s%s%s%s", method, url, resp->status,
+			  code[0] ? " " : "", code, msg[0] ? " (" : "", msg,
+			  msg[0] ? ")" : "");
+	return err;
+}
+
+int registry_ping(struct registry *r, struct buf *why)
+{
+	struct http_req req = { 0 };
+	struct http_resp resp = HTTP_RESP_INIT;
+	struct buf url = BUF_INIT;
+	int rc;
+
+	rc = buf_addf(&url, "%s/v2/", r->url);
+	if (rc)
+		goto out;
+	req.url = url.data;
+	rc = reg_send(r, NULL, &req, &resp);
+	if (rc) {
+		const char *what = rc == -EPROTO ? "TLS handshake with" :
+				   rc == -EHOSTUNREACH ? "cannot resolve" :
+				   rc == -ECONNREFUSED ? "cannot connect to" :
+				   rc == -ETIMEDOUT ? "timed out talking to" :
+							"cannot talk to";
+
+		buf_addf(why, "%s %s failed: %s", what, r->url, http_strerror());
+		if (rc == -EHOSTUNREACH || rc == -ECONNREFUSED)
+			buf_reset(why), buf_addf(why, "%s %s: %s", what, r->url, http_strerror());
+		goto out;
+	}
+	if (resp.status == 200 || (resp.status == 401 && resp.www_authenticate)) {
+		rc = 0;
+		goto out;
+	}
+	if (resp.status == 401 || resp.status == 403) {
+		rc = -EACCES;
+		buf_addf(why, "%s/v2/ answered HTTP %ld without an authentication challenge",
+			 r->url, resp.status);
+	} else {
+		rc = -EPROTO;
+		buf_addf(why,
+			 "%s does not look like a container registry: GET /v2/ answered HTTP %ld%s%s",
+			 r->url, resp.status, resp.content_type ? " " : "",
+			 resp.content_type ? resp.content_type : "");
+	}
+out:
+	http_resp_release(&resp);
+	buf_release(&url);
+	return rc;
+}
+
+/*
+ * GET every page of a paginated list starting at `url`, calling `page` with
+ * each page's parsed JSON. Follows Link rel="next" until there is none
+ * (never stops because a page was short).
+ */
+static int get_pages(struct registry *r, const char *scope, const char *first_url,
+		     int (*page)(void *ctx, cJSON *root), void *ctx)
+{
+	static const char *const hdrs[] = { "Accept: application/json", NULL };
+	char *url = strdup(first_url), *next = NULL;
+	int rc = 0, pages = 0;
+
+	if (!url)
+		return -ENOMEM;
+	while (url) {
+		struct http_req req = { 0 };
+		struct http_resp resp = HTTP_RESP_INIT;
+		cJSON *root;
+
+		req.url = url;
+		req.headers = hdrs;
+		rc = reg_send(r, scope, &req, &resp);
+		if (rc || resp.status != 200) {
+			rc = reg_fail("GET", url, rc, &resp);
+			if (!rc)
+				rc = -EIO;
+			http_resp_release(&resp);
+			break;
+		}
+		root = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+		if (!cJSON_IsObject(root)) {
+			log_error("GET %s: the answer is not a JSON object", url);
+			cJSON_Delete(root);
+			http_resp_release(&resp);
+			rc = -EIO;
+			break;
+		}
+		rc = page(ctx, root);
+		cJSON_Delete(root);
+		if (!rc) {
+			rc = link_next(resp.link, url, &next);
+			if (rc)
+				log_error("GET %s: unusable Link header \"%s\"", url,
+					  resp.link ? resp.link : "");
+		}
+		http_resp_release(&resp);
+		if (rc)
+			break;
+		if (next && strcmp(next, url) == 0) {
+			log_error("GET %s: the next page link points at the same page", url);
+			free(next);
+			next = NULL;
+			rc = -EIO;
+			break;
+		}
+		if (++pages >= MAX_PAGES) {
+			log_error("GET %s: more than %d pages; giving up", first_url, MAX_PAGES);
+			free(next);
+			next = NULL;
+			rc = -EIO;
+			break;
+		}
+		free(url);
+		url = next;
+		next = NULL;
+	}
+	free(url);
+	return rc;
+}
+
+struct list_ctx {
+	const char *key;      /* "repositories" or "tags" */
+	struct strvec *out;
+	bool (*valid)(const char *);
+	const char *what;
+};
+
+static int list_page(void *vctx, cJSON *root)
+{
+	struct list_ctx *c = vctx;
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, c->key), *it;
+	int rc;
+
+	/* "tags": null is how distribution says "no tags". */
+	if (!arr || cJSON_IsNull(arr))
+		return 0;
+	if (!cJSON_IsArray(arr)) {
+		log_error("%s: \"%s\" is not an array", c->what, c->key);
+		return -EIO;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it) || !c->valid(it->valuestring)) {
+			log_warn("%s: skipping invalid name %.80s", c->what,
+				 cJSON_IsString(it) ? it->valuestring : "(not a string)");
+			continue;
+		}
+		rc = strvec_push(c->out, it->valuestring);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int registry_catalog(struct registry *r, struct strvec *repos)
+{
+	struct list_ctx c = { "repositories", repos, repo_name_valid, "catalog" };
+	struct buf url = BUF_INIT;
+	int rc;
+
+	*repos = (struct strvec)STRVEC_INIT;
+	rc = buf_addf(&url, "%s/v2/_catalog?n=1000", r->url);
+	if (!rc)
+		rc = get_pages(r, "registry:catalog:*", url.data, list_page, &c);
+	if (rc == -EINVAL) {
+		/* Page size refused (PAGINATION_NUMBER_INVALID): the server's default. */
+		strvec_clear(repos);
+		buf_reset(&url);
+		rc = buf_addf(&url, "%s/v2/_catalog", r->url);
+		if (!rc)
+			rc = get_pages(r, "registry:catalog:*", url.data, list_page, &c);
+	}
+	buf_release(&url);
+	if (rc)
+		strvec_clear(repos);
+	else
+		strvec_sort_unique(repos);
+	return rc;
+}
+
+int registry_tags(struct registry *r, const char *repo, struct strvec *tags)
+{
+	struct list_ctx c = { "tags", tags, tag_valid, repo };
+	struct buf url = BUF_INIT, scope = BUF_INIT;
+	int rc;
+
+	*tags = (struct strvec)STRVEC_INIT;
+	if (!repo_name_valid(repo))
+		return -ENOENT;
+	rc = buf_addf(&url, "%s/v2/%s/tags/list", r->url, repo);
+	if (!rc)
+		rc = buf_addf(&scope, "repository:%s:pull", repo);
+	if (!rc)
+		rc = get_pages(r, scope.data, url.data, list_page, &c);
+	buf_release(&url);
+	buf_release(&scope);
+	if (rc)
+		strvec_clear(tags);
+	else
+		strvec_sort_unique(tags);
+	return rc;
+}

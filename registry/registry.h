@@ -1,0 +1,60 @@
+/*
+ * registry — a client for one OCI / Docker v2 registry.
+ *
+ * Owns the HTTP layer and (from issue 3 on) drives auth. Every function that
+ * talks to the registry blocks, is thread-safe, and returns 0 or -errno
+ * after logging the failure once (URL, status, registry error code):
+ * -ENOENT (404 / *_UNKNOWN), -EACCES (401 / 403), -EPERM (405 UNSUPPORTED),
+ * -EIO (retries exhausted, malformed answer), -ECONNREFUSED, -ETIMEDOUT,
+ * -EPROTO (TLS), -ENOMEM.
+ */
+#ifndef ACRFS_REGISTRY_H
+#define ACRFS_REGISTRY_H
+
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/strvec.h"
+
+struct registry;
+
+struct registry_opts {
+	const char *url;     /* normalised base URL (registry_url_parse) */
+	const char *ca_file; /* extra CA, or NULL */
+	int max_retries;     /* -1: default */
+	long backoff_ms;     /* 0: default */
+};
+
+/*
+ * Normalise the REGISTRY argument: "host[:port]" → "https://host[:port]",
+ * "https://host[:port]" and "http://host[:port]" kept (a trailing '/' is
+ * dropped; any other path, a query, user info or an empty host → -EINVAL).
+ * *url and *host ("host[:port]") are malloc'd; caller frees.
+ */
+int registry_url_parse(const char *arg, char **url, char **host);
+
+int registry_new(struct registry **out, const struct registry_opts *o);
+void registry_free(struct registry *r);
+
+/* "host[:port]" of the registry. Borrowed. */
+const char *registry_host(const struct registry *r);
+
+/*
+ * The start-up check: GET /v2/. 0 when the answer is 200, or 401 with a
+ * WWW-Authenticate challenge (authentication is negotiated later). Else
+ * -errno, and a sentence naming the cause in *why (caller releases):
+ * unreachable host, TLS failure, or "not a registry" (no
+ * Docker-Distribution-API-Version header and no challenge, non-JSON...).
+ */
+int registry_ping(struct registry *r, struct buf *why);
+
+/* Every repository in /v2/_catalog, all pages, sorted, validated names. */
+int registry_catalog(struct registry *r, struct strvec *repos);
+
+/* Every tag of `repo` from /v2/<repo>/tags/list, all pages, sorted. */
+int registry_tags(struct registry *r, const char *repo, struct strvec *tags);
+
+/* HTTP requests sent so far (every attempt counts). */
+uint64_t registry_request_count(const struct registry *r);
+
+#endif
