@@ -5,6 +5,7 @@
 #include "registry/registry.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -122,6 +123,11 @@ void registry_free(struct registry *r)
 const char *registry_host(const struct registry *r)
 {
 	return r->host;
+}
+
+const char *registry_client_version(void)
+{
+	return curl_version();
 }
 
 uint64_t registry_request_count(const struct registry *r)

@@ -54,6 +54,9 @@ int registry_catalog(struct registry *r, struct strvec *repos);
 /* Every tag of `repo` from /v2/<repo>/tags/list, all pages, sorted. */
 int registry_tags(struct registry *r, const char *repo, struct strvec *tags);
 
+/* The HTTP library's version string, e.g. "libcurl/7.88.1 OpenSSL/3.0.x". */
+const char *registry_client_version(void);
+
 /* HTTP requests sent so far (every attempt counts). */
 uint64_t registry_request_count(const struct registry *r);
 

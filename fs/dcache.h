@@ -1,0 +1,58 @@
+/*
+ * dcache — the dirent cache: named lists (a catalog, a repository's tags)
+ * fetched from the registry, kept for `ttl` seconds, shared by reference.
+ *
+ * A list is an immutable, reference-counted snapshot (struct dlist): either
+ * a sorted vector of names or a cached error (-ENOENT, -EACCES: negative
+ * entries). Transport errors are returned but never cached.
+ *
+ * Filling is single-flight: the first caller to miss marks the entry
+ * LOADING, drops the lock, fetches, relocks and publishes; concurrent
+ * callers for the same key wait for that result instead of sending their
+ * own request. A generation counter keeps a fetch that raced with
+ * dcache_invalidate() from being published as fresh (its caller still gets
+ * its result).
+ *
+ * Thread-safe. dcache_get() blocks while a fetch runs (no lock is held
+ * during the fetch).
+ */
+#ifndef ACRFS_DCACHE_H
+#define ACRFS_DCACHE_H
+
+#include "common/strvec.h"
+
+struct dcache;
+
+struct dlist {
+	int err;	     /* 0, or the cached -errno (then names is empty) */
+	struct strvec names; /* sorted, unique */
+	/* private */
+	unsigned refs;
+};
+
+/* Fill `out` (empty on entry) for `key`; return 0 or -errno. */
+typedef int (*dcache_fetch_fn)(void *ctx, const char *key, struct strvec *out);
+
+/* ttl_s = 0: every dcache_get() fetches (concurrent callers still share). */
+int dcache_new(struct dcache **out, unsigned ttl_s, dcache_fetch_fn fetch, void *ctx);
+void dcache_free(struct dcache *c);
+
+/*
+ * The list for `key`: from the cache when fresh, else fetched. On 0, *out is
+ * a reference the caller drops with dlist_put(); (*out)->err may be a cached
+ * -ENOENT/-EACCES. Returns -errno only for failures that were not cached
+ * (transport errors, -ENOMEM).
+ */
+int dcache_get(struct dcache *c, const char *key, struct dlist **out);
+
+/* Is a fresh entry for `key` (list or negative) cached? Never fetches. */
+int dcache_peek(struct dcache *c, const char *key, struct dlist **out);
+
+/* Forget `key` (NULL: everything). Never blocks on a fetch. */
+void dcache_invalidate(struct dcache *c, const char *key);
+
+void dlist_put(struct dlist *l);
+/* Is `name` in the list? */
+int dlist_has(const struct dlist *l, const char *name);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * The FUSE edge: turns kernel requests into ns / registry calls.
+ *
+ * Inodes: the root is ino 1; a registry directory (namespace or repository)
+ * has key "D/<path>", a tag directory "T/<repo>:<tag>" (':' never occurs in
+ * a repository name). Directory handles carry a snapshot of the listing
+ * taken at opendir, so offsets stay stable while the cache moves on.
+ * Timeouts: registry directories and negative entries live for the mount's
+ * TTL in the kernel, like in the dirent cache.
+ */
+#include "fs/ll.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "fs/itable.h"
+#include "fs/ns.h"
+
+struct dirsnap {
+	struct ns_ent *ents;
+	size_t n;
+};
+
+static struct acrfs *ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void fill_attr(const struct acrfs *fs, const struct inode *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted_at;
+	st->st_blksize = 4096;
+	switch (n->kind) {
+	case K_DIR:
+	case K_TAG:
+	default:
+		st->st_mode = S_IFDIR | (fs->ro ? 0555 : 0755);
+		st->st_nlink = 2;
+		break;
+	}
+}
+
+/* Compose the identity key of a namespace entry. */
+static int ent_key(const char *repo_dir, const struct ns_ent *e, struct buf *key)
+{
+	if (e->kind == NS_DIR)
+		return buf_addf(key, "D/%s", e->target);
+	return buf_addf(key, "T/%s:%s", repo_dir, e->target);
+}
+
+/* Reference (lookup count +1) the inode for entry `e` of directory `dir`. */
+static int ref_ent(struct acrfs *fs, const struct inode *dir, const struct ns_ent *e,
+		   struct inode **out)
+{
+	struct buf key = BUF_INIT;
+	int rc = ent_key(dir->a, e, &key);
+
+	if (!rc)
+		rc = itable_ref(fs->inodes, key.data, e->kind == NS_DIR ? K_DIR : K_TAG,
+				e->kind == NS_DIR ? e->target : dir->a,
+				e->kind == NS_DIR ? NULL : e->target, out);
+	buf_release(&key);
+	return rc;
+}
+
+static void fill_entry(struct acrfs *fs, const struct inode *n, struct fuse_entry_param *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = n->ino;
+	ep->generation = 1;
+	fill_attr(fs, n, &ep->attr);
+	ep->attr_timeout = fs->ttl;
+	ep->entry_timeout = fs->ttl;
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct acrfs *fs = ctx_of(req);
+	struct inode *dir = itable_get(fs->inodes, parent), *n;
+	struct fuse_entry_param ep;
+	struct ns_ent e = { 0 };
+	enum ns_kind kind;
+	int rc;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (dir->kind != K_DIR) {
+		rc = -ENOENT; /* tag directories are empty until issue 4 */
+		goto negative;
+	}
+	rc = ns_lookup(fs->ns, dir->a, name, &kind, &e.target);
+	if (rc)
+		goto negative;
+	e.kind = kind;
+	e.name = (char *)name;
+	rc = ref_ent(fs, dir, &e, &n);
+	free(e.target);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fill_entry(fs, n, &ep);
+	if (fuse_reply_entry(req, &ep))
+		itable_forget(fs->inodes, n->ino, 1);
+	return;
+negative:
+	if (rc == -ENOENT && fs->ttl > 0) {
+		/* A negative entry: the kernel remembers the miss for the TTL. */
+		memset(&ep, 0, sizeof(ep));
+		ep.entry_timeout = fs->ttl;
+		fuse_reply_entry(req, &ep);
+		return;
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	itable_forget(ctx_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct acrfs *fs = ctx_of(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		itable_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct acrfs *fs = ctx_of(req);
+	struct inode *n = itable_get(fs->inodes, ino);
+	struct stat st;
+
+	(void)fi;
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	fill_attr(fs, n, &st);
+	fuse_reply_attr(req, &st, fs->ttl);
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct acrfs *fs = ctx_of(req);
+	struct inode *n = itable_get(fs->inodes, ino);
+	struct dirsnap *snap;
+	int rc = 0;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	snap = calloc(1, sizeof(*snap));
+	if (!snap) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n->kind == K_DIR)
+		rc = ns_list(fs->ns, n->a, &snap->ents, &snap->n);
+	if (rc) {
+		free(snap);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)snap;
+	if (fuse_reply_open(req, fi)) {
+		ns_ents_free(snap->ents, snap->n);
+		free(snap);
+	}
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct acrfs *fs = ctx_of(req);
+	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
+	struct inode *dir = itable_get(fs->inodes, ino);
+	char *buf, *p;
+	size_t rem = size;
+	off_t i;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p = buf;
+	/* Offsets: 0 ".", 1 "..", 2+i entry i. */
+	for (i = off; i < (off_t)snap->n + 2; i++) {
+		struct fuse_entry_param ep;
+		struct inode *n = NULL;
+		const char *name;
+		size_t len;
+
+		memset(&ep, 0, sizeof(ep));
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			ep.attr.st_mode = S_IFDIR;
+			ep.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+		} else {
+			const struct ns_ent *e = &snap->ents[i - 2];
+
+			name = e->name;
+			if (plus) {
+				if (ref_ent(fs, dir, e, &n))
+					break;
+				fill_entry(fs, n, &ep);
+			} else {
+				ep.attr.st_mode = S_IFDIR;
+				ep.attr.st_ino = 0;
+			}
+		}
+		if (plus)
+			len = fuse_add_direntry_plus(req, p, rem, name, &ep, i + 1);
+		else
+			len = fuse_add_direntry(req, p, rem, name, &ep.attr, i + 1);
+		if (len > rem) {
+			/* Did not fit: the kernel never saw it, so undo the reference. */
+			if (n)
+				itable_forget(fs->inodes, n->ino, 1);
+			break;
+		}
+		p += len;
+		rem -= len;
+	}
+	fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (snap) {
+		ns_ents_free(snap->ents, snap->n);
+		free(snap);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	(void)ino;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_namemax = 255;
+	fuse_reply_statfs(req, &st);
+}
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Always readdirplus: entries come with their attributes. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = ll_init,
+	.lookup = ll_lookup,
+	.forget = ll_forget,
+	.forget_multi = ll_forget_multi,
+	.getattr = ll_getattr,
+	.opendir = ll_opendir,
+	.readdir = ll_readdir,
+	.readdirplus = ll_readdirplus,
+	.releasedir = ll_releasedir,
+	.statfs = ll_statfs,
+};
+
+const struct fuse_lowlevel_ops *acrfs_ll_ops(void)
+{
+	return &ops;
+}

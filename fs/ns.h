@@ -1,0 +1,59 @@
+/*
+ * ns — the registry's namespace as directories: which names a directory
+ * holds, and what each name is.
+ *
+ * A directory is a registry path P ("" is the root). Its children are
+ *   - the next path components of every catalog repository under P/
+ *     (namespaces and repositories: kind NS_DIR), and
+ *   - if P is a repository, its tags (kind NS_TAG).
+ * Name clash rule: when P has a tag N and the catalog also has a repository
+ * at or below P/N, the plain name N is the directory and the tag is listed
+ * (and always reachable) as ":N" — read it as P:N. Without a catalog acrfs
+ * cannot know of deeper repositories, so N is then the tag.
+ *
+ * Without a catalog (401/403/404 on /v2/_catalog), the root lists nothing,
+ * but a lookup reaches any repository by path: every syntactically valid
+ * name is a directory, holding tags if the registry has such a repository.
+ *
+ * Catalog pages, tag lists and negative answers come from a dcache with the
+ * mount's TTL. Thread-safe; functions block on the registry.
+ */
+#ifndef ACRFS_NS_H
+#define ACRFS_NS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ns;
+struct registry;
+
+enum ns_kind { NS_DIR = 1, NS_TAG = 2 };
+
+struct ns_ent {
+	char *name;	   /* as shown in the directory */
+	enum ns_kind kind;
+	char *target;	   /* NS_DIR: the full registry path; NS_TAG: the tag */
+};
+
+int ns_new(struct ns **out, struct registry *r, unsigned ttl_s);
+void ns_free(struct ns *ns);
+
+/*
+ * What is `name` in directory `dir`? 0 with *kind and *target (caller frees),
+ * or -ENOENT, -EACCES (the registry denied the question), -EIO, ...
+ */
+int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *kind,
+	      char **target);
+
+/* The children of `dir`, sorted by name. Caller frees with ns_ents_free(). */
+int ns_list(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
+void ns_ents_free(struct ns_ent *ents, size_t n);
+
+/* Does the catalog (when available) know `repo`? Never fetches. */
+bool ns_catalog_has(struct ns *ns, const char *repo);
+
+/* Forget the cached tags of `repo` / the cached catalog. */
+void ns_invalidate_tags(struct ns *ns, const char *repo);
+void ns_invalidate_catalog(struct ns *ns);
+
+#endif

@@ -1,0 +1,300 @@
+#include "fs/opts.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: acrfs [options] REGISTRY MOUNTPOINT\n"
+	"\n"
+	"Mount a container registry (Azure Container Registry or any OCI / Docker v2\n"
+	"registry) as a file system: repositories are directories, tags are their\n"
+	"subdirectories.\n"
+	"\n"
+	"REGISTRY is host[:port] (HTTPS), https://host[:port], or http://host[:port]\n"
+	"(plain HTTP, for loopback registries).\n"
+	"\n"
+	"options:\n"
+	"    -h, --help             print this help and exit\n"
+	"    -V, --version          print the version and exit\n"
+	"    -f                     stay in the foreground, log to stderr\n"
+	"                           (default: run in the background once the mount\n"
+	"                           is live, log to syslog)\n"
+	"    -d                     debug logging (secrets are never logged)\n"
+	"    -o ttl=SECONDS         dirent cache lifetime for catalog pages, tag lists\n"
+	"                           and negative lookups; 0 asks the registry every\n"
+	"                           time (default: 60)\n"
+	"    -o ca_file=PATH        extra CA certificate(s) (PEM) trusted for TLS, in\n"
+	"                           addition to the system's (default: none)\n"
+	"    -o ro                  read-only: refuse every change (default: off)\n"
+	"    -o username=NAME       log in as NAME; the password comes from\n"
+	"                           $ACRFS_PASSWORD, password_file= or password_stdin\n"
+	"                           (a password on the command line is refused)\n"
+	"    -o password_file=PATH  read the password from the first line of PATH\n"
+	"    -o password_stdin      read the password from standard input\n"
+	"    -o aad_token_file=PATH Azure AD access token to exchange for an ACR\n"
+	"                           refresh token (default: none)\n"
+	"    -o tenant=ID           Azure AD tenant for aad_token_file (default: none)\n"
+	"    -o cache_dir=DIR       persistent cache (default: $XDG_CACHE_HOME/acrfs,\n"
+	"                           else ~/.cache/acrfs)\n"
+	"    -o cache_max=SIZE      bound on blob bytes kept in cache_dir, with K/M/G\n"
+	"                           suffixes (default: 4G)\n"
+	"    -o threads=N           most FUSE worker threads (default: 16)\n"
+	"    -o allow_other         let other users see the mount; implies\n"
+	"                           default_permissions (needs user_allow_other in\n"
+	"                           /etc/fuse.conf unless root)\n"
+	"    -o OPT[,OPT...]        other FUSE mount options (default_permissions,\n"
+	"                           fsname=, subtype=, max_read=, ...)\n"
+	"\n"
+	"credentials, first match wins:\n"
+	"    1. -o username=NAME with $ACRFS_PASSWORD, password_file= or password_stdin\n"
+	"    2. $ACRFS_USERNAME and $ACRFS_PASSWORD\n"
+	"    3. docker's config ($DOCKER_CONFIG/config.json, else ~/.docker/config.json):\n"
+	"       credHelpers, credsStore, then auths (auth, username/password,\n"
+	"       identitytoken, registrytoken)\n"
+	"    4. podman's auth.json ($REGISTRY_AUTH_FILE,\n"
+	"       $XDG_RUNTIME_DIR/containers/auth.json,\n"
+	"       $XDG_CONFIG_HOME/containers/auth.json)\n"
+	"    5. anonymous\n"
+	"\n"
+	"unmount with: fusermount3 -u MOUNTPOINT\n";
+
+void opts_usage(FILE *f)
+{
+	fputs(usage, f);
+}
+
+static int fail(struct buf *err, const char *fmt, const char *arg)
+{
+	buf_reset(err);
+	buf_addf(err, fmt, arg);
+	return -EINVAL;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	case 't': case 'T': v <<= 40; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int set_str(char **dst, const char *v, struct buf *err, const char *name)
+{
+	if (!*v)
+		return fail(err, "option %s needs a value", name);
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+/* One -o item. Unknown items are appended to `fuse` for libfuse to judge. */
+static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, struct buf *err)
+{
+	const char *eq = strchr(item, '=');
+	size_t klen = eq ? (size_t)(eq - item) : strlen(item);
+	const char *v = eq ? eq + 1 : NULL;
+	char key[64];
+
+	if (!*item)
+		return 0;
+	if (klen >= sizeof(key))
+		return fail(err, "unknown option %.60s", item);
+	memcpy(key, item, klen);
+	key[klen] = '\0';
+#define IS(k) (strcmp(key, k) == 0)
+#define NEEDV()                                                      \
+	do {                                                         \
+		if (!v)                                              \
+			return fail(err, "option %s needs a value", key); \
+	} while (0)
+	if (IS("ttl")) {
+		char *end;
+
+		NEEDV();
+		errno = 0;
+		o->ttl = strtol(v, &end, 10);
+		if (errno || end == v || *end || o->ttl < 0 || o->ttl > 86400 * 365)
+			return fail(err, "ttl=%s: expected a number of seconds", v);
+		return 0;
+	}
+	if (IS("password") || IS("pass") || IS("secret"))
+		return fail(err,
+			    "refusing -o %s=…: a password on the command line is visible to every "
+			    "user in /proc; use $ACRFS_PASSWORD, -o password_file=PATH or "
+			    "-o password_stdin", key);
+	if (IS("ca_file")) {
+		NEEDV();
+		return set_str(&o->ca_file, v, err, key);
+	}
+	if (IS("username")) {
+		NEEDV();
+		return set_str(&o->username, v, err, key);
+	}
+	if (IS("password_file")) {
+		NEEDV();
+		return set_str(&o->password_file, v, err, key);
+	}
+	if (IS("password_stdin") && !v) {
+		o->password_stdin = true;
+		return 0;
+	}
+	if (IS("aad_token_file")) {
+		NEEDV();
+		return set_str(&o->aad_token_file, v, err, key);
+	}
+	if (IS("tenant")) {
+		NEEDV();
+		return set_str(&o->tenant, v, err, key);
+	}
+	if (IS("cache_dir")) {
+		NEEDV();
+		return set_str(&o->cache_dir, v, err, key);
+	}
+	if (IS("cache_max")) {
+		NEEDV();
+		if (parse_size(v, &o->cache_max))
+			return fail(err, "cache_max=%s: expected a size like 512M or 4G", v);
+		return 0;
+	}
+	if (IS("threads")) {
+		char *end;
+		long n;
+
+		NEEDV();
+		n = strtol(v, &end, 10);
+		if (end == v || *end || n < 1 || n > 256)
+			return fail(err, "threads=%s: expected 1..256", v);
+		o->threads = (unsigned)n;
+		return 0;
+	}
+	if (IS("ro") && !v) {
+		o->ro = true;
+	} else if (IS("rw") && !v) {
+		o->ro = false;
+		return 0;
+	} else if (IS("allow_other") && !v) {
+		o->allow_other = true;
+	}
+#undef IS
+#undef NEEDV
+	if (fuse->len && buf_addch(fuse, ','))
+		return -ENOMEM;
+	return buf_adds(fuse, item);
+}
+
+static int split_opts(struct acrfs_opts *o, const char *list, struct buf *fuse, struct buf *err)
+{
+	char *copy = strdup(list), *p, *save = NULL;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (p = strtok_r(copy, ",", &save); p && !rc; p = strtok_r(NULL, ",", &save))
+		rc = one_opt(o, p, fuse, err);
+	free(copy);
+	return rc;
+}
+
+int opts_parse(int argc, char *const argv[], struct acrfs_opts *o, struct buf *err)
+{
+	struct buf fuse = BUF_INIT;
+	int i, rc = 0, npos = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->ttl = 60;
+	o->threads = 16;
+	o->cache_max = 4ull << 30;
+	for (i = 1; i < argc && !rc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			o->help = true;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			o->version = true;
+		} else if (strcmp(a, "-f") == 0) {
+			o->foreground = true;
+		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
+			o->debug = true;
+		} else if (strcmp(a, "-o") == 0) {
+			if (i + 1 >= argc) {
+				rc = fail(err, "%s needs an argument", a);
+				break;
+			}
+			rc = split_opts(o, argv[++i], &fuse, err);
+		} else if (strncmp(a, "-o", 2) == 0) {
+			rc = split_opts(o, a + 2, &fuse, err);
+		} else if (strcmp(a, "--") == 0) {
+			for (i++; i < argc && !rc; i++, npos++) {
+				if (npos == 0)
+					rc = set_str(&o->registry, argv[i], err, "REGISTRY");
+				else if (npos == 1)
+					rc = set_str(&o->mountpoint, argv[i], err, "MOUNTPOINT");
+				else
+					rc = fail(err, "unexpected argument %s", argv[i]);
+			}
+			break;
+		} else if (a[0] == '-' && a[1]) {
+			rc = fail(err, "unknown option %s (see --help)", a);
+		} else if (npos == 0) {
+			rc = set_str(&o->registry, a, err, "REGISTRY");
+			npos++;
+		} else if (npos == 1) {
+			rc = set_str(&o->mountpoint, a, err, "MOUNTPOINT");
+			npos++;
+		} else {
+			rc = fail(err, "unexpected argument %s", a);
+		}
+	}
+	if (!rc && !o->help && !o->version && npos < 2)
+		rc = fail(err, "%s", "expected REGISTRY and MOUNTPOINT (see --help)");
+	if (!rc && o->password_stdin && o->password_file)
+		rc = fail(err, "%s", "password_file and password_stdin are exclusive");
+	if (!rc && o->allow_other && !strstr(buf_cstr(&fuse), "default_permissions"))
+		rc = buf_adds(&fuse, ",default_permissions");
+	if (!rc)
+		rc = strvec_push(&o->fuse_argv, "acrfs");
+	if (!rc && fuse.len) {
+		rc = strvec_push(&o->fuse_argv, "-o");
+		if (!rc)
+			rc = strvec_push(&o->fuse_argv, fuse.data);
+	}
+	buf_release(&fuse);
+	if (rc) {
+		if (rc == -ENOMEM && !err->len)
+			buf_adds(err, "out of memory");
+		opts_free(o);
+	}
+	return rc;
+}
+
+void opts_free(struct acrfs_opts *o)
+{
+	free(o->registry);
+	free(o->mountpoint);
+	free(o->ca_file);
+	free(o->username);
+	free(o->password_file);
+	free(o->aad_token_file);
+	free(o->tenant);
+	free(o->cache_dir);
+	strvec_clear(&o->fuse_argv);
+	memset(o, 0, sizeof(*o));
+	o->ttl = 60;
+}

@@ -1,0 +1,48 @@
+/*
+ * opts — the acrfs command line, parsed without libfuse so it can be unit
+ * tested. Options acrfs does not know are handed to FUSE in `fuse_argv`.
+ */
+#ifndef ACRFS_OPTS_H
+#define ACRFS_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/buf.h"
+#include "common/strvec.h"
+
+struct acrfs_opts {
+	char *registry;	  /* REGISTRY argument as given */
+	char *mountpoint;
+	bool foreground;  /* -f */
+	bool debug;	  /* -d */
+	bool help;	  /* -h / --help */
+	bool version;	  /* -V / --version */
+	bool ro;	  /* -o ro */
+	bool allow_other; /* -o allow_other (implies default_permissions) */
+	long ttl;	  /* -o ttl=SECONDS, default 60 */
+	char *ca_file;	  /* -o ca_file=PATH */
+	char *username;	  /* -o username=NAME */
+	char *password_file; /* -o password_file=PATH */
+	bool password_stdin; /* -o password_stdin */
+	char *aad_token_file; /* -o aad_token_file=PATH */
+	char *tenant;	  /* -o tenant=ID */
+	char *cache_dir;  /* -o cache_dir=DIR */
+	uint64_t cache_max; /* -o cache_max=SIZE (bytes; K/M/G suffixes) */
+	unsigned threads; /* -o threads=N, default 16 */
+	/* argv for fuse_session_new: "acrfs", then "-o", "a,b,..." if any */
+	struct strvec fuse_argv;
+};
+
+/*
+ * Parse argv. Returns 0, or -EINVAL with a one-line reason in *err (caller
+ * releases). --help / --version set the flags and return 0 without
+ * requiring the positional arguments. A password given on the command line
+ * (-o password=…) is refused: argv is visible to every user via /proc.
+ */
+int opts_parse(int argc, char *const argv[], struct acrfs_opts *o, struct buf *err);
+void opts_free(struct acrfs_opts *o);
+void opts_usage(FILE *f);
+
+#endif
