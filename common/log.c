@@ -142,8 +142,10 @@ size_t log_redact(const char *in, char *out, size_t outsz)
 					i++;
 				/* "Authorization: Bearer x": keep the scheme word */
 				if (k == 0 && (strncasecmp(in + i, "Bearer ", 7) == 0 ||
-					       strncasecmp(in + i, "Basic ", 6) == 0))
+					       strncasecmp(in + i, "Basic ", 6) == 0)) {
+					hit = true;
 					break;
+				}
 				if (is_tokchar(in[i])) {
 					o = put(out, o, outsz, REDACTED,
 						strlen(REDACTED));

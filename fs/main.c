@@ -22,6 +22,16 @@
 #include "fs/opts.h"
 #include "registry/registry.h"
 
+static int src_catalog(void *ctx, struct strvec *repos)
+{
+	return registry_catalog(ctx, repos);
+}
+
+static int src_tags(void *ctx, const char *repo, struct strvec *tags)
+{
+	return registry_tags(ctx, repo, tags);
+}
+
 int main(int argc, char *argv[])
 {
 	struct acrfs_opts o;
@@ -30,11 +40,12 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop = NULL;
 	struct registry_opts ro = { 0 };
+	struct ns_source src = { 0 };
 	char *url = NULL, *host = NULL;
 	struct stat st;
 	int rc, ret = 1;
 
-	rc = opts_parse(argc, argv, &o, &err);
+	rc = opts_parse(argc, (const char *const *)argv, &o, &err);
 	if (rc) {
 		fprintf(stderr, "acrfs: %s\n", buf_cstr(&err));
 		buf_release(&err);
@@ -80,7 +91,11 @@ int main(int argc, char *argv[])
 	fs.uid = getuid();
 	fs.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs.mounted_at);
-	if (ns_new(&fs.ns, fs.reg, (unsigned)o.ttl) ||
+	src.catalog = src_catalog;
+	src.tags = src_tags;
+	src.ctx = fs.reg;
+	src.what = registry_host(fs.reg);
+	if (ns_new(&fs.ns, &src, (unsigned)o.ttl) ||
 	    itable_new(&fs.inodes, K_DIR, "D/")) {
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;

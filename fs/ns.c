@@ -14,12 +14,11 @@
 #include "common/strvec.h"
 #include "fs/dcache.h"
 #include "registry/names.h"
-#include "registry/registry.h"
 
 #define CATALOG_KEY "catalog"
 
 struct ns {
-	struct registry *reg;
+	struct ns_source src;
 	struct dcache *cache;
 };
 
@@ -29,21 +28,21 @@ static int fetch(void *ctx, const char *key, struct strvec *out)
 	int rc;
 
 	if (strcmp(key, CATALOG_KEY) == 0) {
-		rc = registry_catalog(ns->reg, out);
+		rc = ns->src.catalog(ns->src.ctx, out);
 		/* Any refusal means "no catalog here": cache it as absent. */
 		if (rc == -EACCES || rc == -EPERM || rc == -EINVAL || rc == -ENOENT) {
 			log_info("the catalog of %s is not available (%s); repositories "
-				 "are reachable by path", registry_host(ns->reg), strerror(-rc));
+				 "are reachable by path", ns->src.what, strerror(-rc));
 			rc = rc == -EACCES ? -EACCES : -ENOENT;
 		}
 		return rc;
 	}
 	if (strncmp(key, "tags:", 5) == 0)
-		return registry_tags(ns->reg, key + 5, out);
+		return ns->src.tags(ns->src.ctx, key + 5, out);
 	return -EINVAL;
 }
 
-int ns_new(struct ns **out, struct registry *r, unsigned ttl_s)
+int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s)
 {
 	struct ns *ns = calloc(1, sizeof(*ns));
 	int rc;
@@ -51,7 +50,7 @@ int ns_new(struct ns **out, struct registry *r, unsigned ttl_s)
 	*out = NULL;
 	if (!ns)
 		return -ENOMEM;
-	ns->reg = r;
+	ns->src = *src;
 	rc = dcache_new(&ns->cache, ttl_s, fetch, ns);
 	if (rc) {
 		free(ns);

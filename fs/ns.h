@@ -25,7 +25,15 @@
 #include <stddef.h>
 
 struct ns;
-struct registry;
+struct strvec;
+
+/* Where the names come from (the registry, or a test's fake). */
+struct ns_source {
+	int (*catalog)(void *ctx, struct strvec *repos);		/* 0 / -errno */
+	int (*tags)(void *ctx, const char *repo, struct strvec *tags); /* 0 / -errno */
+	void *ctx;
+	const char *what; /* for log lines, e.g. the registry host */
+};
 
 enum ns_kind { NS_DIR = 1, NS_TAG = 2 };
 
@@ -35,7 +43,8 @@ struct ns_ent {
 	char *target;	   /* NS_DIR: the full registry path; NS_TAG: the tag */
 };
 
-int ns_new(struct ns **out, struct registry *r, unsigned ttl_s);
+/* `src` is copied; src->ctx and src->what must outlive the ns. */
+int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s);
 void ns_free(struct ns *ns);
 
 /*

@@ -212,7 +212,7 @@ static int split_opts(struct acrfs_opts *o, const char *list, struct buf *fuse, 
 	return rc;
 }
 
-int opts_parse(int argc, char *const argv[], struct acrfs_opts *o, struct buf *err)
+int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct buf *err)
 {
 	struct buf fuse = BUF_INIT;
 	int i, rc = 0, npos = 0;

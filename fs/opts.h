@@ -41,7 +41,7 @@ struct acrfs_opts {
  * requiring the positional arguments. A password given on the command line
  * (-o password=…) is refused: argv is visible to every user via /proc.
  */
-int opts_parse(int argc, char *const argv[], struct acrfs_opts *o, struct buf *err);
+int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct buf *err);
 void opts_free(struct acrfs_opts *o);
 void opts_usage(FILE *f);
 

@@ -1,0 +1,229 @@
+/* Path ↔ repository mapping, the clash rule, catalog-less mode, caching. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strvec.h"
+#include "fs/ns.h"
+
+struct fake {
+	const char *const *repos; /* NULL-terminated; NULL pointer: catalog denied */
+	int catalog_err;
+	int ncatalog, ntags;
+};
+
+static const char *const repos1[] = { "alpha", "alpha/sub", "ns/deep/nested/repo",
+				      "ssongman/userlist", "b-x", "b/c", NULL };
+
+static int has_repo(const struct fake *f, const char *r)
+{
+	for (const char *const *p = f->repos; p && *p; p++)
+		if (strcmp(*p, r) == 0)
+			return 1;
+	return 0;
+}
+
+static int f_catalog(void *ctx, struct strvec *out)
+{
+	struct fake *f = ctx;
+
+	f->ncatalog++;
+	if (f->catalog_err)
+		return f->catalog_err;
+	for (const char *const *p = f->repos; *p; p++)
+		assert_int_equal(strvec_push(out, *p), 0);
+	strvec_sort_unique(out);
+	return 0;
+}
+
+static int f_tags(void *ctx, const char *repo, struct strvec *out)
+{
+	struct fake *f = ctx;
+
+	f->ntags++;
+	if (strcmp(repo, "secret/repo") == 0)
+		return -EACCES;
+	if (!has_repo(f, repo) && strcmp(repo, "hidden/repo") != 0)
+		return -ENOENT;
+	assert_int_equal(strvec_push(out, "v1"), 0);
+	assert_int_equal(strvec_push(out, "latest"), 0);
+	if (strcmp(repo, "alpha") == 0)
+		assert_int_equal(strvec_push(out, "sub"), 0);
+	strvec_sort_unique(out);
+	return 0;
+}
+
+static struct ns *mk(struct fake *f, unsigned ttl)
+{
+	struct ns_source src = { f_catalog, f_tags, f, "fake" };
+	struct ns *ns;
+
+	assert_int_equal(ns_new(&ns, &src, ttl), 0);
+	return ns;
+}
+
+static char *names(struct ns *ns, const char *dir, int *err)
+{
+	struct ns_ent *e;
+	size_t n, i;
+	static char out[1024];
+
+	out[0] = '\0';
+	*err = ns_list(ns, dir, &e, &n);
+	if (*err)
+		return out;
+	for (i = 0; i < n; i++) {
+		strcat(out, e[i].name);
+		strcat(out, e[i].kind == NS_DIR ? "/ " : " ");
+	}
+	ns_ents_free(e, n);
+	return out;
+}
+
+static void expect_lookup(struct ns *ns, const char *dir, const char *name, int want_rc,
+			  enum ns_kind want_kind, const char *want_target)
+{
+	enum ns_kind k = 0;
+	char *t = NULL;
+	int rc = ns_lookup(ns, dir, name, &k, &t);
+
+	assert_int_equal(rc, want_rc);
+	if (!rc) {
+		assert_int_equal(k, want_kind);
+		assert_string_equal(t, want_target);
+	}
+	free(t);
+}
+
+static void test_listing(void **s)
+{
+	struct fake f = { repos1, 0, 0, 0 };
+	struct ns *ns = mk(&f, 60);
+	int err;
+
+	(void)s;
+	assert_string_equal(names(ns, "", &err), "alpha/ b/ b-x/ ns/ ssongman/ ");
+	assert_int_equal(err, 0);
+	assert_string_equal(names(ns, "ns/deep", &err), "nested/ ");
+	assert_string_equal(names(ns, "ns/deep/nested/repo", &err), "latest v1 ");
+	/* alpha is a repository and a namespace; its tag "sub" clashes. */
+	assert_string_equal(names(ns, "alpha", &err), ":sub latest sub/ v1 ");
+	assert_string_equal(names(ns, "b", &err), "c/ ");
+	assert_int_equal(f.ncatalog, 1);
+	/* "ns" and "ns/deep" and "b" are pure namespaces: no tag requests. */
+	assert_int_equal(f.ntags, 2);
+	ns_free(ns);
+}
+
+static void test_lookup(void **s)
+{
+	struct fake f = { repos1, 0, 0, 0 };
+	struct ns *ns = mk(&f, 60);
+
+	(void)s;
+	expect_lookup(ns, "", "alpha", 0, NS_DIR, "alpha");
+	expect_lookup(ns, "", "ssongman", 0, NS_DIR, "ssongman");
+	expect_lookup(ns, "ssongman", "userlist", 0, NS_DIR, "ssongman/userlist");
+	expect_lookup(ns, "ssongman/userlist", "v1", 0, NS_TAG, "v1");
+	expect_lookup(ns, "alpha", "sub", 0, NS_DIR, "alpha/sub");
+	expect_lookup(ns, "alpha", ":sub", 0, NS_TAG, "sub");
+	expect_lookup(ns, "alpha", ":v1", 0, NS_TAG, "v1");
+	expect_lookup(ns, "alpha", ":nope", -ENOENT, 0, NULL);
+	expect_lookup(ns, "", "nope", -ENOENT, 0, NULL);
+	expect_lookup(ns, "", "UPPER", -ENOENT, 0, NULL);
+	expect_lookup(ns, "", ".git", -ENOENT, 0, NULL);
+	expect_lookup(ns, "ssongman/userlist", "v2", -ENOENT, 0, NULL);
+	expect_lookup(ns, "", "b", 0, NS_DIR, "b");
+	expect_lookup(ns, "", "b-x", 0, NS_DIR, "b-x");
+	/* Not in the catalog but there: reachable by path. */
+	expect_lookup(ns, "hidden", "repo", 0, NS_DIR, "hidden/repo");
+	expect_lookup(ns, "hidden/repo", "latest", 0, NS_TAG, "latest");
+	ns_free(ns);
+}
+
+static void test_no_catalog(void **s)
+{
+	struct fake f = { repos1, -EACCES, 0, 0 };
+	struct ns *ns = mk(&f, 60);
+	int err;
+
+	(void)s;
+	assert_string_equal(names(ns, "", &err), "");
+	assert_int_equal(err, 0);
+	/* Intermediate components cannot be checked: they are directories. */
+	expect_lookup(ns, "", "ssongman", 0, NS_DIR, "ssongman");
+	expect_lookup(ns, "ssongman", "userlist", 0, NS_DIR, "ssongman/userlist");
+	assert_string_equal(names(ns, "ssongman/userlist", &err), "latest v1 ");
+	expect_lookup(ns, "ssongman/userlist", "v1", 0, NS_TAG, "v1");
+	/* Without a catalog a clashing name is the tag. */
+	expect_lookup(ns, "alpha", "sub", 0, NS_TAG, "sub");
+	assert_string_equal(names(ns, "alpha", &err), "latest sub v1 ");
+	/* A repository the identity may not read: EACCES, not EIO. */
+	assert_string_equal(names(ns, "secret/repo", &err), "");
+	assert_int_equal(err, -EACCES);
+	/* The refusal is cached like a negative answer. */
+	assert_int_equal(f.ncatalog, 1);
+	ns_free(ns);
+}
+
+static void test_ttl_and_invalidate(void **s)
+{
+	struct fake f = { repos1, 0, 0, 0 };
+	struct ns *ns = mk(&f, 60), *ns0 = NULL;
+	int err, before;
+
+	(void)s;
+	names(ns, "alpha", &err);
+	before = f.ntags;
+	names(ns, "alpha", &err);
+	expect_lookup(ns, "alpha", "v1", 0, NS_TAG, "v1");
+	expect_lookup(ns, "", "nope", -ENOENT, 0, NULL);
+	expect_lookup(ns, "", "nope", -ENOENT, 0, NULL); /* negative entry cached */
+	assert_int_equal(f.ntags, before + 1);
+	ns_invalidate_tags(ns, "alpha");
+	names(ns, "alpha", &err);
+	assert_int_equal(f.ntags, before + 2);
+	ns_free(ns);
+
+	f.ntags = f.ncatalog = 0;
+	ns0 = mk(&f, 0); /* ttl=0 always asks */
+	names(ns0, "alpha", &err);
+	names(ns0, "alpha", &err);
+	assert_int_equal(f.ncatalog, 2);
+	assert_int_equal(f.ntags, 2);
+	ns_free(ns0);
+}
+
+static void test_transport_errors_not_cached(void **s)
+{
+	struct fake f = { repos1, -EIO, 0, 0 };
+	struct ns *ns = mk(&f, 60);
+	int err;
+
+	(void)s;
+	names(ns, "", &err);
+	assert_int_equal(err, -EIO);
+	names(ns, "", &err);
+	assert_int_equal(f.ncatalog, 2);
+	f.catalog_err = 0;
+	assert_string_equal(names(ns, "", &err), "alpha/ b/ b-x/ ns/ ssongman/ ");
+	ns_free(ns);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_listing),
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_no_catalog),
+		cmocka_unit_test(test_ttl_and_invalidate),
+		cmocka_unit_test(test_transport_errors_not_cached),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,110 @@
+/* The command line: defaults, -o parsing, refusals, FUSE pass-through. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/opts.h"
+
+#define ARGV(...) ((const char *const[]){ "acrfs", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((const char *const[]){ "acrfs", __VA_ARGS__ }) / sizeof(const char *)))
+#define PARSE(o, e, ...) opts_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), o, e)
+
+static void test_defaults(void **s)
+{
+	struct acrfs_opts o;
+	struct buf e = BUF_INIT;
+
+	(void)s;
+	assert_int_equal(PARSE(&o, &e, "myreg.azurecr.io", "/mnt/acr"), 0);
+	assert_string_equal(o.registry, "myreg.azurecr.io");
+	assert_string_equal(o.mountpoint, "/mnt/acr");
+	assert_int_equal(o.ttl, 60);
+	assert_false(o.foreground);
+	assert_false(o.ro);
+	assert_null(o.ca_file);
+	assert_int_equal(o.fuse_argv.n, 1);
+	opts_free(&o);
+}
+
+static void test_options(void **s)
+{
+	struct acrfs_opts o;
+	struct buf e = BUF_INIT;
+
+	(void)s;
+	assert_int_equal(PARSE(&o, &e, "-f", "-d", "-o", "ttl=0,ca_file=/x/ca.pem,ro",
+			       "-oallow_other,fsname=acr", "http://127.0.0.1:5000", "m"),
+			 0);
+	assert_true(o.foreground);
+	assert_true(o.debug);
+	assert_true(o.ro);
+	assert_true(o.allow_other);
+	assert_int_equal(o.ttl, 0);
+	assert_string_equal(o.ca_file, "/x/ca.pem");
+	assert_int_equal(o.fuse_argv.n, 3);
+	assert_string_equal(o.fuse_argv.v[1], "-o");
+	/* ro reaches the kernel; allow_other brings default_permissions. */
+	assert_string_equal(o.fuse_argv.v[2], "ro,allow_other,fsname=acr,default_permissions");
+	opts_free(&o);
+
+	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u", "r", "m"), 0);
+	assert_int_equal(o.cache_max, 512ull << 20);
+	assert_int_equal(o.threads, 4);
+	assert_string_equal(o.username, "u");
+	opts_free(&o);
+}
+
+static void test_refusals(void **s)
+{
+	struct acrfs_opts o;
+	struct buf e = BUF_INIT;
+
+	(void)s;
+	assert_int_equal(PARSE(&o, &e, "-o", "password=hunter2", "r", "m"), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&e), "ACRFS_PASSWORD"));
+	assert_null(strstr(buf_cstr(&e), "hunter2"));
+	assert_int_equal(PARSE(&o, &e, "-o", "ttl=abc", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "ttl=-1", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "ca_file", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "r"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "r", "m", "extra"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "--bogus", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=lots", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "password_stdin,password_file=/p", "r", "m"), -EINVAL);
+	buf_release(&e);
+}
+
+static void test_help_version(void **s)
+{
+	struct acrfs_opts o;
+	struct buf e = BUF_INIT;
+
+	(void)s;
+	assert_int_equal(PARSE(&o, &e, "--help"), 0);
+	assert_true(o.help);
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-V"), 0);
+	assert_true(o.version);
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "--", "-weird-registry", "m"), 0);
+	assert_string_equal(o.registry, "-weird-registry");
+	opts_free(&o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_help_version),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
