@@ -499,7 +499,7 @@ static int pax_key(struct ext *x, const char *k, size_t klen, const char *v,
 		rc = parse_dec(v, vlen, &num);
 		if (rc || num > 1000)
 			return -EIO;
-		if (k[11] == 'a')
+		if (k[12] == 'a')
 			x->sp_major = (int)num;
 		else
 			x->sp_minor = (int)num;

@@ -1,0 +1,890 @@
+/*
+ * tree — layer trees and the merged rootfs.
+ *
+ * Design note. A tree is three flat structures plus an arena:
+ *
+ *   nodes    the inodes, in fixed-size chunks so that `struct tree_node *`
+ *            handed out stays valid while the tree grows; index i has id
+ *            i + 1 (index 0 is the root). A removed node stays allocated but
+ *            is marked dead (ids are never reused).
+ *   dents    the names: {name, parent dir, node} plus links for the parent's
+ *            child list (insertion order, doubly linked, for readdir and
+ *            removal) and for one hash chain. Index 0 is "none".
+ *   buckets  ONE hash table for the whole tree keyed by (parent index, name),
+ *            so no directory owns a table: a directory of 3 entries costs
+ *            nothing extra and one of 100k entries is still O(1) per lookup.
+ *   arena    bump allocation for names, symlink targets, xattrs and sparse
+ *            maps: no per-name malloc, freed all at once.
+ *
+ * Directories are never hard-linked, so a directory node has exactly one
+ * dentry (`self`) and one parent; a directory's node is always created
+ * before its children's (an index property the merge relies on). Subtree
+ * removal and the merge walk use explicit stacks, never recursion, so a
+ * hostile 30 000-level path cannot overflow the C stack.
+ *
+ * Trees are built by one thread and immutable afterwards (see tree.h).
+ */
+#include "fs/tree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+
+#define NIL 0u
+#define CHUNK_SHIFT 10
+#define CHUNK_NODES (1u << CHUNK_SHIFT)
+#define ARENA_CHUNK (64u * 1024)
+#define MAX_INDEX 0xfffffffeu
+
+struct tree_node {
+	struct tree_attr a;
+	uint32_t parent; /* dirs: parent dir index (root: 0) */
+	uint32_t self;   /* dirs: the dentry naming it (root: NIL) */
+	uint32_t first, last; /* dirs: child dentries */
+	bool dead;
+};
+
+struct dent {
+	const char *name;
+	uint32_t parent;
+	uint32_t node;
+	uint32_t hnext;
+	uint32_t next, prev;
+	uint32_t hash;
+};
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	/* data follows, max-aligned */
+	max_align_t data[];
+};
+
+struct tree {
+	struct buf chunks;   /* struct tree_node *[] */
+	uint32_t nnodes;
+	size_t live;
+	struct buf dents;    /* struct dent[]; [0] unused */
+	uint32_t ndents;
+	uint32_t *buckets;
+	uint32_t nbuckets;   /* power of two */
+	struct arena_chunk *arena;
+	size_t arena_bytes;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static struct tree_node *N(const struct tree *t, uint32_t i)
+{
+	struct tree_node *const *c = (struct tree_node *const *)t->chunks.data;
+
+	return &c[i >> CHUNK_SHIFT][i & (CHUNK_NODES - 1)];
+}
+
+static struct dent *D(const struct tree *t, uint32_t i)
+{
+	return &((struct dent *)t->dents.data)[i];
+}
+
+static uint32_t idx_of(const struct tree_node *n)
+{
+	return (uint32_t)(n->a.id - 1);
+}
+
+static bool is_dir(const struct tree_node *n)
+{
+	return S_ISDIR(n->a.mode);
+}
+
+static bool is_whiteout(const char *name)
+{
+	return !strncmp(name, ".wh.", 4);
+}
+
+static const char *safe(const char *s, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	out[i] = '\0';
+	return out;
+}
+
+static void *arena_alloc(struct tree *t, size_t n)
+{
+	struct arena_chunk *c = t->arena;
+	size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	void *p;
+
+	if (!c || c->cap - c->used < need) {
+		size_t cap = need > ARENA_CHUNK / 4 ? need : ARENA_CHUNK;
+
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		t->arena_bytes += sizeof(*c) + cap;
+		if (cap == need && t->arena) {
+			/* A big block: keep the current chunk for small ones. */
+			c->next = t->arena->next;
+			t->arena->next = c;
+		} else {
+			c->next = t->arena;
+			t->arena = c;
+		}
+	}
+	p = (char *)c->data + c->used;
+	c->used += need;
+	return p;
+}
+
+static const char *arena_strndup(struct tree *t, const char *s, size_t n)
+{
+	char *p = arena_alloc(t, n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+static uint32_t hash_name(uint32_t parent, const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull ^ (parent * 0x9e3779b97f4a7c15ull);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	h ^= h >> 29;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* ---- nodes and names -------------------------------------------------- */
+
+static int node_alloc(struct tree *t, uint32_t *out)
+{
+	uint32_t i = t->nnodes;
+	struct tree_node *n;
+
+	if (i >= MAX_INDEX)
+		return -EOVERFLOW;
+	if ((i & (CHUNK_NODES - 1)) == 0) {
+		struct tree_node *c = calloc(CHUNK_NODES, sizeof(*c));
+		int rc;
+
+		if (!c)
+			return -ENOMEM;
+		rc = buf_add(&t->chunks, &c, sizeof(c));
+		if (rc) {
+			free(c);
+			return rc;
+		}
+	}
+	t->nnodes++;
+	t->live++;
+	n = N(t, i);
+	memset(n, 0, sizeof(*n));
+	n->a.id = (uint64_t)i + 1;
+	*out = i;
+	return 0;
+}
+
+static void set_implicit_dir(struct tree_node *n)
+{
+	uint64_t id = n->a.id;
+
+	memset(&n->a, 0, sizeof(n->a));
+	n->a.id = id;
+	n->a.mode = S_IFDIR | 0755;
+	n->a.nlink = 2;
+	n->a.implicit = true;
+}
+
+static int rehash(struct tree *t)
+{
+	uint32_t nb = t->nbuckets ? t->nbuckets * 2 : 1024, i;
+	uint32_t *b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 1; i < t->ndents; i++) {
+		struct dent *d = D(t, i);
+
+		if (d->node == NIL && d->name == NULL)
+			continue; /* removed */
+		d->hnext = b[d->hash & (nb - 1)];
+		b[d->hash & (nb - 1)] = i;
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+	return 0;
+}
+
+static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
+			  size_t len)
+{
+	uint32_t h = hash_name(dir, name, len), i;
+
+	if (!t->nbuckets)
+		return NIL;
+	for (i = t->buckets[h & (t->nbuckets - 1)]; i != NIL; i = D(t, i)->hnext) {
+		const struct dent *d = D(t, i);
+
+		if (d->hash == h && d->parent == dir && !strncmp(d->name, name, len) &&
+		    d->name[len] == '\0')
+			return i;
+	}
+	return NIL;
+}
+
+/* Link a new name `name[len]` in `dir` to node `node`. */
+static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
+		    uint32_t node)
+{
+	struct tree_node *p = N(t, dir), *c = N(t, node);
+	struct dent d = { 0 };
+	uint32_t i;
+	int rc;
+
+	if (t->ndents == 0) {
+		rc = buf_add(&t->dents, &d, sizeof(d)); /* index 0 = NIL */
+		if (rc)
+			return rc;
+		t->ndents = 1;
+	}
+	if (t->ndents >= MAX_INDEX)
+		return -EOVERFLOW;
+	if (t->ndents >= t->nbuckets) {
+		rc = rehash(t);
+		if (rc)
+			return rc;
+	}
+	d.name = arena_strndup(t, name, len);
+	if (!d.name)
+		return -ENOMEM;
+	d.parent = dir;
+	d.node = node;
+	d.hash = hash_name(dir, name, len);
+	d.prev = p->last;
+	rc = buf_add(&t->dents, &d, sizeof(d));
+	if (rc)
+		return rc;
+	i = t->ndents++;
+	if (p->last)
+		D(t, p->last)->next = i;
+	else
+		p->first = i;
+	p->last = i;
+	D(t, i)->hnext = t->buckets[d.hash & (t->nbuckets - 1)];
+	t->buckets[d.hash & (t->nbuckets - 1)] = i;
+	if (is_dir(c)) {
+		c->parent = dir;
+		c->self = i;
+		p->a.nlink++;
+	} else {
+		c->a.nlink++;
+	}
+	return 0;
+}
+
+static void kill_node(struct tree *t, struct tree_node *n)
+{
+	if (!n->dead) {
+		n->dead = true;
+		t->live--;
+	}
+}
+
+/* Unlink dentry i (its node must not have children if it is a dir). */
+static void unlink_dent(struct tree *t, uint32_t i)
+{
+	struct dent *d = D(t, i);
+	struct tree_node *p = N(t, d->parent), *c = N(t, d->node);
+	uint32_t *pp = &t->buckets[d->hash & (t->nbuckets - 1)];
+
+	while (*pp != i)
+		pp = &D(t, *pp)->hnext;
+	*pp = d->hnext;
+	if (d->prev)
+		D(t, d->prev)->next = d->next;
+	else
+		p->first = d->next;
+	if (d->next)
+		D(t, d->next)->prev = d->prev;
+	else
+		p->last = d->prev;
+	if (is_dir(c)) {
+		p->a.nlink--;
+		c->self = NIL;
+		kill_node(t, c);
+	} else if (--c->a.nlink == 0) {
+		kill_node(t, c);
+	}
+	d->node = NIL;
+	d->name = NULL;
+	d->hnext = d->next = d->prev = NIL;
+}
+
+/* Remove dentry i and, for a directory, its whole subtree (iteratively). */
+static void remove_dent(struct tree *t, uint32_t i)
+{
+	uint32_t top = D(t, i)->node, cur = top;
+
+	while (is_dir(N(t, top))) {
+		struct tree_node *c = N(t, cur);
+
+		if (c->first) {
+			uint32_t cd = c->first;
+			struct tree_node *cn = N(t, D(t, cd)->node);
+
+			if (is_dir(cn) && cn->first)
+				cur = idx_of(cn);
+			else
+				unlink_dent(t, cd);
+			continue;
+		}
+		if (cur == top)
+			break;
+		cur = c->parent;
+	}
+	unlink_dent(t, i);
+}
+
+/* ---- attributes ------------------------------------------------------- */
+
+static uint32_t type_bits(enum tar_type ty)
+{
+	switch (ty) {
+	case TAR_DIR:
+		return S_IFDIR;
+	case TAR_SYMLINK:
+		return S_IFLNK;
+	case TAR_CHR:
+		return S_IFCHR;
+	case TAR_BLK:
+		return S_IFBLK;
+	case TAR_FIFO:
+		return S_IFIFO;
+	default:
+		return S_IFREG;
+	}
+}
+
+/* Copy xattrs / sparse / symlink into the arena. */
+static int copy_extras(struct tree *t, struct tree_attr *a,
+		       const struct tar_xattr *xs, size_t nx,
+		       const struct tar_sparse *sp, size_t nsp, const char *link)
+{
+	size_t i;
+
+	a->xattrs = NULL;
+	a->nxattrs = 0;
+	a->sparse = NULL;
+	a->nsparse = 0;
+	a->symlink = NULL;
+	if (nx) {
+		struct tar_xattr *dst = arena_alloc(t, nx * sizeof(*dst));
+
+		if (!dst)
+			return -ENOMEM;
+		for (i = 0; i < nx; i++) {
+			void *v = arena_alloc(t, xs[i].value_len ? xs[i].value_len : 1);
+
+			dst[i].name = arena_strndup(t, xs[i].name, strlen(xs[i].name));
+			if (!v || !dst[i].name)
+				return -ENOMEM;
+			if (xs[i].value_len)
+				memcpy(v, xs[i].value, xs[i].value_len);
+			dst[i].value = v;
+			dst[i].value_len = xs[i].value_len;
+		}
+		a->xattrs = dst;
+		a->nxattrs = nx;
+	}
+	if (sp) {
+		struct tar_sparse *dst = arena_alloc(t, (nsp ? nsp : 1) * sizeof(*dst));
+
+		if (!dst)
+			return -ENOMEM;
+		if (nsp)
+			memcpy(dst, sp, nsp * sizeof(*dst));
+		a->sparse = dst;
+		a->nsparse = nsp;
+	}
+	if (link) {
+		a->symlink = arena_strndup(t, link, strlen(link));
+		if (!a->symlink)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Set node attributes from an entry, keeping id and nlink. */
+static int attr_from_entry(struct tree *t, struct tree_node *n,
+			   const struct tar_entry *e, unsigned layer)
+{
+	struct tree_attr *a = &n->a;
+
+	a->mode = type_bits(e->type) | (e->mode & 07777);
+	a->uid = e->uid;
+	a->gid = e->gid;
+	a->mtime_sec = e->mtime_sec;
+	a->mtime_nsec = e->mtime_nsec;
+	a->rdev_major = (e->type == TAR_CHR || e->type == TAR_BLK) ? e->devmajor : 0;
+	a->rdev_minor = (e->type == TAR_CHR || e->type == TAR_BLK) ? e->devminor : 0;
+	a->layer = layer;
+	a->implicit = false;
+	a->size = 0;
+	a->data_offset = 0;
+	a->stored_size = 0;
+	if (e->type == TAR_REG) {
+		a->size = e->size;
+		a->data_offset = e->data_offset;
+		a->stored_size = e->stored_size;
+	} else if (e->type == TAR_SYMLINK) {
+		a->size = strlen(e->linkname);
+	}
+	return copy_extras(t, a, e->xattrs, e->nxattrs,
+			   e->type == TAR_REG ? e->sparse : NULL, e->nsparse,
+			   e->type == TAR_SYMLINK ? e->linkname : NULL);
+}
+
+/* Copy attributes of a node of another tree, keeping id and nlink. */
+static int attr_copy(struct tree *t, struct tree_node *n, const struct tree_attr *s)
+{
+	uint64_t id = n->a.id;
+	uint32_t nlink = n->a.nlink;
+
+	n->a = *s;
+	n->a.id = id;
+	n->a.nlink = nlink;
+	return copy_extras(t, &n->a, s->xattrs, s->nxattrs, s->sparse, s->nsparse,
+			   s->symlink);
+}
+
+/* ---- building --------------------------------------------------------- */
+
+int tree_new(struct tree **out)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	uint32_t root;
+	int rc;
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	rc = node_alloc(t, &root);
+	if (!rc)
+		rc = rehash(t);
+	if (rc) {
+		tree_free(t);
+		return rc;
+	}
+	set_implicit_dir(N(t, root));
+	*out = t;
+	return 0;
+}
+
+void tree_free(struct tree *t)
+{
+	struct tree_node **c;
+	size_t i;
+
+	if (!t)
+		return;
+	c = (struct tree_node **)t->chunks.data;
+	for (i = 0; i < t->chunks.len / sizeof(*c); i++)
+		free(c[i]);
+	buf_release(&t->chunks);
+	buf_release(&t->dents);
+	free(t->buckets);
+	while (t->arena) {
+		struct arena_chunk *n = t->arena->next;
+
+		free(t->arena);
+		t->arena = n;
+	}
+	free(t);
+}
+
+/* Walk `path` (normalised); the last component is returned in *last. */
+static int walk_parents(struct tree *t, const char *path, bool create,
+			uint32_t *dir, const char **last, size_t *lastlen)
+{
+	uint32_t cur = 0;
+	const char *s = path;
+
+	for (;;) {
+		const char *slash = strchr(s, '/');
+		uint32_t d, nn;
+		int rc;
+
+		if (!slash) {
+			*dir = cur;
+			*last = s;
+			*lastlen = strlen(s);
+			return 0;
+		}
+		d = find_dent(t, cur, s, (size_t)(slash - s));
+		if (d) {
+			nn = D(t, d)->node;
+			if (!is_dir(N(t, nn)))
+				return -ENOTDIR;
+		} else {
+			if (!create)
+				return -ENOENT;
+			rc = node_alloc(t, &nn);
+			if (rc)
+				return rc;
+			set_implicit_dir(N(t, nn));
+			rc = add_dent(t, cur, s, (size_t)(slash - s), nn);
+			if (rc)
+				return rc;
+		}
+		cur = nn;
+		s = slash + 1;
+	}
+}
+
+static int add_hardlink(struct tree *t, const struct tar_entry *e, uint32_t dir,
+			const char *name, size_t len)
+{
+	const struct tree_node *tn = tree_lookup_path(t, e->linkname);
+	uint32_t target, cur;
+	char s1[256], s2[256];
+
+	if (!tn || is_dir(tn)) {
+		log_warn("tree: skipping hard link '%s': target '%s' %s",
+			 safe(e->path, s1, sizeof(s1)), safe(e->linkname, s2, sizeof(s2)),
+			 tn ? "is a directory" : "does not exist (yet)");
+		return 0;
+	}
+	target = idx_of(tn);
+	cur = find_dent(t, dir, name, len);
+	if (cur && D(t, cur)->node == target)
+		return 0;
+	if (cur)
+		remove_dent(t, cur);
+	if (N(t, target)->dead) {
+		log_warn("tree: skipping hard link '%s': its target was replaced by it",
+			 safe(e->path, s1, sizeof(s1)));
+		return 0;
+	}
+	return add_dent(t, dir, name, len, target);
+}
+
+int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
+{
+	uint32_t dir, cur, nn;
+	const char *name;
+	size_t len;
+	char s1[256];
+	int rc;
+
+	if (e->path[0] == '\0') {
+		if (e->type != TAR_DIR)
+			return 0;
+		return attr_from_entry(t, N(t, 0), e, layer_index);
+	}
+	rc = walk_parents(t, e->path, true, &dir, &name, &len);
+	if (rc == -ENOTDIR) {
+		log_warn("tree: skipping '%s': a parent is not a directory",
+			 safe(e->path, s1, sizeof(s1)));
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (e->type == TAR_HARDLINK)
+		return add_hardlink(t, e, dir, name, len);
+	cur = find_dent(t, dir, name, len);
+	if (cur && e->type == TAR_DIR && is_dir(N(t, D(t, cur)->node)))
+		return attr_from_entry(t, N(t, D(t, cur)->node), e, layer_index);
+	if (cur)
+		remove_dent(t, cur);
+	rc = node_alloc(t, &nn);
+	if (rc)
+		return rc;
+	N(t, nn)->a.nlink = e->type == TAR_DIR ? 2 : 0;
+	rc = attr_from_entry(t, N(t, nn), e, layer_index);
+	if (!rc)
+		rc = add_dent(t, dir, name, len, nn);
+	return rc;
+}
+
+int tree_tar_cb(void *ctx, const struct tar_entry *e)
+{
+	struct tree_tar_ctx *c = ctx;
+
+	return tree_add(c->tree, e, c->layer_index);
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+const struct tree_node *tree_root(const struct tree *t)
+{
+	return N(t, 0);
+}
+
+const struct tree_node *tree_lookup(const struct tree *t,
+				    const struct tree_node *dir, const char *name)
+{
+	uint32_t d;
+
+	if (!is_dir(dir))
+		return NULL;
+	d = find_dent(t, idx_of(dir), name, strlen(name));
+	return d ? N(t, D(t, d)->node) : NULL;
+}
+
+const struct tree_node *tree_lookup_path(const struct tree *t, const char *path)
+{
+	uint32_t cur = 0;
+	const char *s = path;
+
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		uint32_t d;
+
+		if (len == 0 || (len == 1 && s[0] == '.')) {
+			s += len + (e ? 1 : 0);
+			continue;
+		}
+		if (!is_dir(N(t, cur)))
+			return NULL;
+		d = find_dent(t, cur, s, len);
+		if (!d)
+			return NULL;
+		cur = D(t, d)->node;
+		s += len + (e ? 1 : 0);
+	}
+	return N(t, cur);
+}
+
+const struct tree_node *tree_node_by_id(const struct tree *t, uint64_t id)
+{
+	const struct tree_node *n;
+
+	if (id == 0 || id > t->nnodes)
+		return NULL;
+	n = N(t, (uint32_t)(id - 1));
+	return n->dead ? NULL : n;
+}
+
+const struct tree_attr *tree_node_attr(const struct tree_node *n)
+{
+	return &n->a;
+}
+
+const struct tree_node *tree_parent(const struct tree *t,
+				    const struct tree_node *dir)
+{
+	return is_dir(dir) ? N(t, dir->parent) : NULL;
+}
+
+int tree_readdir(const struct tree *t, const struct tree_node *dir,
+		 uint64_t *cookie, const char **name,
+		 const struct tree_node **child)
+{
+	uint32_t d;
+
+	if (!is_dir(dir))
+		return 0;
+	if (*cookie == 0)
+		d = dir->first;
+	else if (*cookie < t->ndents && D(t, (uint32_t)*cookie)->parent == idx_of(dir))
+		d = D(t, (uint32_t)*cookie)->next;
+	else
+		return 0;
+	if (d == NIL)
+		return 0;
+	*name = D(t, d)->name;
+	*child = N(t, D(t, d)->node);
+	*cookie = d;
+	return 1;
+}
+
+size_t tree_node_count(const struct tree *t)
+{
+	return t->live;
+}
+
+size_t tree_memory(const struct tree *t)
+{
+	return sizeof(*t) + t->chunks.cap +
+	       (t->chunks.len / sizeof(void *)) * CHUNK_NODES * sizeof(struct tree_node) +
+	       t->dents.cap + (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_bytes;
+}
+
+/* ---- merge ------------------------------------------------------------ */
+
+struct mframe {
+	uint32_t ldir, mdir;
+};
+
+/*
+ * content[i]: layer node i is named by the tar or has a descendant that is
+ * (whiteouts excluded). An implicit directory without content would only
+ * exist to hold whiteouts, and umoci does not create those.
+ */
+static int layer_content(const struct tree *l, bool **out)
+{
+	bool *c = calloc(l->nnodes ? l->nnodes : 1, sizeof(*c));
+	uint32_t i;
+
+	*out = c;
+	if (!c)
+		return -ENOMEM;
+	c[0] = true;
+	for (i = 1; i < l->ndents; i++) {
+		const struct dent *d = D(l, i);
+		const struct tree_node *n;
+		uint32_t p;
+
+		if (!d->name || is_whiteout(d->name))
+			continue;
+		n = N(l, d->node);
+		if (is_dir(n) && n->a.implicit)
+			continue;
+		c[d->node] = true;
+		for (p = d->parent; !c[p]; p = N(l, p)->parent)
+			c[p] = true;
+	}
+	return 0;
+}
+
+static int new_copy(struct tree *m, uint32_t mdir, const char *name,
+		    const struct tree_node *src, uint32_t *out)
+{
+	uint32_t nn;
+	int rc = node_alloc(m, &nn);
+
+	if (rc)
+		return rc;
+	N(m, nn)->a.nlink = is_dir(src) ? 2 : 0;
+	rc = attr_copy(m, N(m, nn), &src->a);
+	if (!rc)
+		rc = add_dent(m, mdir, name, strlen(name), nn);
+	*out = nn;
+	return rc;
+}
+
+static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
+		     const bool *content, struct buf *stack, uint32_t ld,
+		     uint32_t md)
+{
+	uint32_t d, md_d;
+	int rc = 0;
+
+	/* 1. Opaque marker: drop everything lower layers put here. */
+	if (find_dent(l, ld, ".wh..wh..opq", 12)) {
+		while (N(m, md)->first)
+			remove_dent(m, N(m, md)->first);
+	}
+	/* 2. Whiteouts hide lower entries only: apply before adding ours. */
+	for (d = N(l, ld)->first; d; d = D(l, d)->next) {
+		const char *name = D(l, d)->name;
+
+		if (!is_whiteout(name) || is_whiteout(name + 4) || !name[4])
+			continue;
+		md_d = find_dent(m, md, name + 4, strlen(name + 4));
+		if (md_d)
+			remove_dent(m, md_d);
+	}
+	/* 3. Our entries. */
+	for (d = N(l, ld)->first; d && !rc; d = D(l, d)->next) {
+		const char *name = D(l, d)->name;
+		const struct tree_node *ln = N(l, D(l, d)->node);
+		uint32_t nn;
+
+		if (is_whiteout(name))
+			continue;
+		md_d = find_dent(m, md, name, strlen(name));
+		if (is_dir(ln)) {
+			struct mframe f = { idx_of(ln), 0 };
+
+			if (md_d && is_dir(N(m, D(m, md_d)->node))) {
+				f.mdir = D(m, md_d)->node;
+				if (!ln->a.implicit)
+					rc = attr_copy(m, N(m, f.mdir), &ln->a);
+			} else {
+				if (!content[idx_of(ln)])
+					continue;
+				if (md_d)
+					remove_dent(m, md_d);
+				rc = new_copy(m, md, name, ln, &f.mdir);
+			}
+			if (!rc)
+				rc = buf_add(stack, &f, sizeof(f));
+			continue;
+		}
+		if (md_d)
+			remove_dent(m, md_d);
+		nn = map[idx_of(ln)];
+		if (nn != NIL && !N(m, nn)->dead) {
+			rc = add_dent(m, md, name, strlen(name), nn);
+		} else {
+			rc = new_copy(m, md, name, ln, &nn);
+			map[idx_of(ln)] = nn;
+		}
+	}
+	return rc;
+}
+
+static int merge_layer(struct tree *m, const struct tree *l)
+{
+	struct buf stack = BUF_INIT;
+	uint32_t *map = calloc(l->nnodes, sizeof(*map));
+	bool *content = NULL;
+	struct mframe f = { 0, 0 };
+	int rc;
+
+	if (!map)
+		return -ENOMEM;
+	rc = layer_content(l, &content);
+	if (!rc && !N(l, 0)->a.implicit)
+		rc = attr_copy(m, N(m, 0), &N(l, 0)->a);
+	if (!rc)
+		rc = buf_add(&stack, &f, sizeof(f));
+	while (!rc && stack.len) {
+		stack.len -= sizeof(f);
+		memcpy(&f, stack.data + stack.len, sizeof(f));
+		rc = merge_dir(m, l, map, content, &stack, f.ldir, f.mdir);
+	}
+	buf_release(&stack);
+	free(content);
+	free(map);
+	return rc;
+}
+
+int tree_merge(struct tree **out, struct tree *const layers[], size_t n)
+{
+	struct tree *m;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = tree_new(&m);
+	for (i = 0; i < n && !rc; i++)
+		rc = merge_layer(m, layers[i]);
+	if (rc) {
+		tree_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}

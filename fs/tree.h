@@ -1,0 +1,132 @@
+/*
+ * tree — the in-memory directory tree of one layer, and the merged rootfs.
+ *
+ * A layer tree is built by feeding it the entries of the layer's tar
+ * (tree_add, usually through tree_tar_cb) in archive order; it keeps them as
+ * stored, whiteout files (".wh.*") included. tree_merge() builds the rootfs
+ * view of a stack of layer trees with OCI whiteout semantics.
+ *
+ * Nodes are inodes: hard links share one node, whose nlink counts the names
+ * pointing at it; a directory's nlink is 2 + its subdirectories. Every node
+ * has an id unique within its tree (1 = the root), stable for the tree's
+ * lifetime, that the FUSE layer can turn into inode numbers.
+ *
+ * Threads: building (tree_add, tree_merge) needs exclusive access. Once built
+ * a tree is never modified, and every read function below may be called from
+ * any number of threads concurrently without locking. Nothing blocks.
+ *
+ * Ownership: every pointer returned (nodes, attrs, names, symlink targets,
+ * xattrs, sparse maps) is borrowed from the tree and valid until tree_free().
+ */
+#ifndef ACRFS_TREE_H
+#define ACRFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/tar.h"
+
+struct tree;
+struct tree_node;
+
+struct tree_attr {
+	uint64_t id;           /* unique in the tree; root = 1 */
+	uint32_t mode;         /* S_IFMT bits | 07777 */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t rdev_major, rdev_minor; /* S_IFCHR / S_IFBLK */
+	uint32_t layer;        /* layer_index of the entry that provides the node */
+	uint64_t size;         /* files: logical size; symlinks: target length */
+	/* Regular files: where the content is (see struct tar_entry). */
+	uint64_t data_offset;
+	uint64_t stored_size;
+	const struct tar_sparse *sparse; /* NULL unless sparse */
+	size_t nsparse;
+	const char *symlink;   /* S_IFLNK: the target; NULL otherwise */
+	const struct tar_xattr *xattrs;
+	size_t nxattrs;
+	bool implicit;         /* a directory no tar entry named (0755 0:0 mtime 0) */
+};
+
+/* 0 or -ENOMEM; *out = NULL on failure. The tree starts with an implicit root. */
+int tree_new(struct tree **out);
+void tree_free(struct tree *t);
+
+/*
+ * Add one tar entry, as tar extraction would: missing parent directories are
+ * created implicitly; an entry replaces an earlier one with the same path (a
+ * directory over a directory only updates the attributes and keeps the
+ * children; anything else removes the old node, a directory with its
+ * subtree); a hard link becomes another name of its target's node. Entries
+ * that cannot be applied are skipped with a log line and 0 is returned: a
+ * path below a non-directory, a hard link to a missing (or later), directory
+ * or removed target. Path "" updates the root's attributes.
+ * Returns 0, -ENOMEM, or -EOVERFLOW (more than 2^32-2 nodes or names).
+ */
+int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index);
+
+/* A tar_entry_cb adaptor: ctx is a struct tree_tar_ctx. */
+struct tree_tar_ctx {
+	struct tree *tree;
+	unsigned layer_index;
+};
+int tree_tar_cb(void *ctx, const struct tar_entry *e);
+
+/*
+ * Merge layer trees, layers[0] at the bottom, into a new tree (*out, caller
+ * frees with tree_free; NULL on failure). Applied per layer, top of the stack
+ * last: ".wh..wh..opq" in a directory hides every child that directory got
+ * from lower layers, wherever the marker sits in the tar; ".wh.<name>" hides
+ * <name> from lower layers; other ".wh..wh.*" names are metadata; whiteout
+ * names never appear in the result. An upper entry replaces a lower one; a
+ * directory over a directory merges (an implicit upper directory keeps the
+ * lower one's attributes, as `umoci unpack` does); a non-directory over a
+ * directory removes the lower subtree, and a directory over a non-directory
+ * replaces it. An implicit directory holding only whiteouts is not created.
+ * Hard links of one layer stay one node. Nodes keep the layer index and data
+ * location of the entry that provides them. Everything is copied: the layer
+ * trees may be freed afterwards. 0, -ENOMEM or -EOVERFLOW.
+ */
+int tree_merge(struct tree **out, struct tree *const layers[], size_t n);
+
+const struct tree_node *tree_root(const struct tree *t);
+
+/* The child `name` of directory `dir`, or NULL. O(1) expected (hashed). */
+const struct tree_node *tree_lookup(const struct tree *t,
+				    const struct tree_node *dir, const char *name);
+
+/* Walk a slash-separated relative path without following symlinks. NULL if
+ * missing. "" and "." name the root. */
+const struct tree_node *tree_lookup_path(const struct tree *t, const char *path);
+
+/* The node with this id, or NULL (unknown or removed). O(1). */
+const struct tree_node *tree_node_by_id(const struct tree *t, uint64_t id);
+
+const struct tree_attr *tree_node_attr(const struct tree_node *n);
+
+/* The parent directory of directory `dir` (the root is its own parent);
+ * NULL if `dir` is not a directory. */
+const struct tree_node *tree_parent(const struct tree *t,
+				    const struct tree_node *dir);
+
+/*
+ * Iterate directory `dir` in a stable order (the order names were added).
+ * Start with *cookie = 0. Returns 1 and sets *name / *child to the next
+ * entry, updating *cookie so that a later call with that value continues
+ * after it (cookies are never 0 after an entry, and stay valid for the tree's
+ * lifetime: usable as FUSE readdir offsets); returns 0 at the end.
+ */
+int tree_readdir(const struct tree *t, const struct tree_node *dir,
+		 uint64_t *cookie, const char **name,
+		 const struct tree_node **child);
+
+/* Number of live nodes (the root included). */
+size_t tree_node_count(const struct tree *t);
+
+/* Heap bytes held by the tree (approximate, for tests and benchmarks). */
+size_t tree_memory(const struct tree *t);
+
+#endif
