@@ -18,6 +18,14 @@
 #   reg_requests NAME [ERE]  print those access-log lines (for diagnostics).
 #   reg_curl NAME [CURL-ARGS...] PATH
 #       curl -sS against REG_<NAME>_URL/PATH with the right CA; PATH starts with /v2/.
+#   reg_catalog NAME [N [CURL-ARGS...]]
+#       Oracle: every repository, one per line, in the registry's order, following the
+#       Link rel="next" pages of GET /v2/_catalog?n=N (N defaults to 100).
+#   reg_tags NAME REPO [CURL-ARGS...]
+#       Oracle: the tags of REPO, one per line (distribution 2.8 returns them all at once).
+#   reg_digest NAME REPO REF [CURL-ARGS...]
+#       Oracle: Docker-Content-Digest of HEAD /v2/REPO/manifests/REF (any manifest type).
+#   (These oracles send requests: they show up in reg_count_requests.)
 #
 # Request counting. distribution writes two logs: a structured logrus log on stderr
 # ("response completed" lines), which omits requests rejected by auth (401) and requests
@@ -274,4 +282,55 @@ reg_curl() {
 	else
 		curl -sS "${args[@]}" "$url$path"
 	fi
+}
+
+# _reg_json_list KEY: print the list at KEY of the JSON object on stdin, one per line.
+_reg_json_list() {
+	"$REG_PYTHON" -c 'import json, sys
+v = json.load(sys.stdin).get(sys.argv[1]) or []
+sys.stdout.write("".join(x + "\n" for x in v))' "$1"
+}
+
+reg_catalog() {
+	local name=$1 n=${2:-100} hdr body next pages=0
+	shift 2 2>/dev/null || shift $#
+	hdr=$(mktemp "$TEST_TMP/.hdr.XXXXXX") || return 1
+	next="/v2/_catalog?n=$n"
+	while [ -n "$next" ]; do
+		pages=$((pages + 1))
+		if [ "$pages" -gt 10000 ]; then
+			_reg_die "reg_catalog: more than 10000 pages, Link loop?"
+			rm -f -- "$hdr"
+			return 1
+		fi
+		body=$(reg_curl "$name" -f -D "$hdr" "$@" "$next") || {
+			rm -f -- "$hdr"
+			return 1
+		}
+		printf '%s' "$body" | _reg_json_list repositories || {
+			rm -f -- "$hdr"
+			return 1
+		}
+		next=$(tr -d '\r' <"$hdr" | sed -n 's/^[Ll]ink: *<\([^>]*\)>; *rel="next".*/\1/p')
+	done
+	rm -f -- "$hdr"
+}
+
+reg_tags() {
+	local name=$1 repo=$2 body
+	shift 2
+	body=$(reg_curl "$name" -f "$@" "/v2/$repo/tags/list") || return 1
+	printf '%s' "$body" | _reg_json_list tags
+}
+
+reg_digest() {
+	local name=$1 repo=$2 ref=$3
+	shift 3
+	reg_curl "$name" -f -I "$@" \
+		-H 'Accept: application/vnd.oci.image.index.v1+json' \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		"/v2/$repo/manifests/$ref" |
+		tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p'
 }
