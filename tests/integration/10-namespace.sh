@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Issue 2: repositories and tags as directories, against a real registry.
+# ≥ 1,200 repositories (catalog pagination), a repository with 2,500 tags, nested
+# repositories, the tag/namespace clash rule, ENOENT, the dirent cache (zero
+# requests when warm, changes visible after the TTL, ttl=0 always asks).
+set -u
+. "$TESTS_LIB/tap.sh"
+. "$TESTS_LIB/registry.sh"
+. "$TESTS_LIB/images.sh"
+. "$TESTS_LIB/acrfs.sh"
+PY=/usr/bin/python3
+
+cleanup() {
+	mnt_stop_all
+	reg_stop_all
+}
+tap_trap_cleanup cleanup
+
+reg_start r || exit 1
+URL=$REG_r_URL
+
+# A real image built here, under names that exercise nesting and the clash rule.
+img_build_simple "$TEST_TMP/oci" v1 "hello.txt=hello" >/dev/null || exit 1
+for dest in ssongman/userlist:v1 ssongman/userlist:latest alpha:v1 alpha:sub \
+	alpha/sub:v1 ns/deep/nested/repo:v1; do
+	img_push "$TEST_TMP/oci:v1" "$URL/$dest" >/dev/null || {
+		fail "push $dest"
+		exit 1
+	}
+done
+$PY "$TESTS_LIB/seed.py" repos "$URL" --count 1200 --prefix bulk --out "$TEST_TMP/repos.txt" ||
+	exit 1
+$PY "$TESTS_LIB/seed.py" tags "$URL" big/tags --count 2500 --out "$TEST_TMP/tags.txt" || exit 1
+ncat=$(reg_catalog r | wc -l)
+check "the registry holds ≥ 1,200 repositories ($ncat)" test "$ncat" -ge 1205
+
+# Background mode: acrfs returns once the mount is live.
+mnt_start a "$URL" -o ttl=600 || {
+	fail "mount"
+	exit 1
+}
+M=$MNT_a
+check "acrfs returned with the mount live" is_mounted "$M"
+
+# / lists the first components of every repository, over every catalog page.
+reg_catalog r | cut -d/ -f1 | sort -u >"$TEST_TMP/top.want"
+ls -1 "$M" | sort >"$TEST_TMP/top.got"
+cmp_files "$TEST_TMP/top.got" "$TEST_TMP/top.want" "ls / = first components of the catalog"
+pages=$(reg_count_requests r '"GET /v2/_catalog')
+check "the catalog was read over more than one page ($pages)" test "$pages" -ge 2
+
+# Every repository, path prefix and tag, with the clash rule: find = oracle.
+$PY "$TESTS_LIB/nsoracle.py" "$URL" >"$TEST_TMP/tree.want" || fail "oracle"
+(cd "$M" && find . -mindepth 1 | sed 's|^\./||' | sort) >"$TEST_TMP/tree.got"
+cmp_files "$TEST_TMP/tree.got" "$TEST_TMP/tree.want" \
+	"find shows every repository, namespace and tag ($(wc -l <"$TEST_TMP/tree.want") entries)"
+
+# The 2,500-tag repository.
+reg_tags r big/tags | sort >"$TEST_TMP/tags.want"
+ls -1 "$M/big/tags" | sort >"$TEST_TMP/tags.got"
+cmp_files "$TEST_TMP/tags.got" "$TEST_TMP/tags.want" "ls big/tags lists all 2,500 tags"
+is "$(wc -l <"$TEST_TMP/tags.got")" 2500 "2,500 tag directories"
+
+# The seed's workflow.
+is "$(ls "$M/ssongman/userlist" | tr '\n' ' ')" "latest v1 " "ls ssongman/userlist shows its tags"
+is "$(ls "$M/ns/deep/nested")" "repo" "nested repositories are nested directories"
+is "$(ls "$M/alpha" | tr '\n' ' ')" ":sub sub v1 " \
+	"a repository that is also a namespace lists both; the clashing tag is :sub"
+is "$(ls "$M/alpha/sub")" "v1" "alpha/sub is the deeper repository"
+check "the clashing tag is reachable as :sub" test -d "$M/alpha/:sub"
+check "any tag is reachable as :TAG" test -d "$M/alpha/:v1"
+
+# stat
+is "$(stat -c '%F %a %h' "$M/ssongman")" "directory 755 2" "a namespace is a directory"
+is "$(stat -c '%F %a' "$M/ssongman/userlist/v1")" "directory 755" "a tag is a directory"
+is "$(stat -c %u "$M/ssongman/userlist")" "$(id -u)" "owned by the mounting user"
+ino1=$(stat -c %i "$M/ssongman/userlist")
+ino2=$(stat -c %i "$M/ssongman/userlist")
+is "$ino1" "$ino2" "inode numbers are stable"
+
+# ENOENT
+out=$(stat "$M/no-such-repo" 2>&1)
+check "unknown repository: ENOENT" grep -q "No such file or directory" <<<"$out"
+out=$(stat "$M/ssongman/userlist/v9" 2>&1)
+check "unknown tag: ENOENT" grep -q "No such file or directory" <<<"$out"
+out=$(stat "$M/Invalid_Name" 2>&1)
+check "an invalid repository name: ENOENT" grep -q "No such file or directory" <<<"$out"
+
+# A warm cache makes zero requests.
+ls -R "$M" >/dev/null 2>&1
+before=$(reg_count_requests r)
+ls -R "$M" >/dev/null 2>&1
+find "$M" >/dev/null
+ls "$M/big/tags" >/dev/null
+stat "$M/no-such-repo" >/dev/null 2>&1
+after=$(reg_count_requests r)
+is "$((after - before))" 0 "a second ls -R / find inside the TTL makes zero HTTP requests"
+
+mnt_stop a
+check "fusermount3 -u unmounts" test ! -d "$M/ssongman"
+check "and the daemon exits" test -z "$(_mnt_pid_of "$M")"
+
+# Changes by another client appear after the TTL, not before.
+mnt_start e "$URL" -o ttl=5 || fail "mount ttl=5"
+M=$MNT_e
+ls "$M/ssongman/userlist" "$M/alpha" >/dev/null
+img_push "$TEST_TMP/oci:v1" "$URL/ssongman/userlist:v2" >/dev/null
+dig=$(reg_digest r alpha sub)
+reg_curl r -X DELETE "/v2/alpha/manifests/$dig" >/dev/null # removes alpha:sub (and :v1)
+ls "$M/ssongman/userlist" >/dev/null
+is "$(ls "$M/ssongman/userlist" | tr '\n' ' ')" "latest v1 " "inside the TTL the listing is cached"
+sleep 6
+is "$(ls "$M/ssongman/userlist" | tr '\n' ' ')" "latest v1 v2 " "after the TTL a new tag is visible"
+check "after the TTL a deleted tag is gone (lookup)" test ! -e "$M/alpha/:sub"
+is "$(ls "$M/alpha" | tr '\n' ' ')" "sub " "after the TTL the deleted tags are gone (listing)"
+mnt_stop e
+
+# ttl=0 always asks.
+mnt_start z "$URL" -o ttl=0 || fail "mount ttl=0"
+ls "$MNT_z/ssongman/userlist" >/dev/null
+before=$(reg_count_requests r)
+ls "$MNT_z/ssongman/userlist" >/dev/null
+after=$(reg_count_requests r)
+check "ttl=0: a repeated ls asks the registry again ($((after - before)) requests)" \
+	test "$((after - before))" -ge 1
+mnt_stop z
+
+tap_done

@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# tests/lib/acrfs.sh — mount and unmount the acrfs under test ($ACRFS).
+#
+#   mnt_start NAME REGISTRY [ACRFS-ARGS...]
+#       Mount REGISTRY at $TEST_TMP/mnt-NAME in the background (acrfs daemonises and
+#       returns once the mount is live); exports MNT_<NAME> (the mount point) and
+#       records it for mnt_stop_all. Debug log: acrfs logs to syslog in the background,
+#       so use mnt_start_fg when a test reads the log.
+#   mnt_start_fg NAME REGISTRY [ACRFS-ARGS...]
+#       Same with -f: acrfs stays in the foreground (a background job of this shell),
+#       its stderr goes to $TEST_TMP/mnt-NAME.log; waits until the mount is live.
+#       Exports MNT_<NAME>_PID.
+#   mnt_stop NAME            fusermount3 -u, then wait for the daemon to exit.
+#   mnt_stop_all             for traps.
+#   is_mounted DIR           0 if DIR is a FUSE mount point.
+
+ACRFS=${ACRFS:-$PWD/acrfs}
+MNT_NAMES=()
+
+is_mounted() {
+	local d
+	d=$(readlink -f -- "$1") || return 1
+	# mountinfo: field 5 is the mount point; the type follows the " - " separator.
+	awk -v d="$d" '{ for (i = 7; i <= NF; i++) if ($i == "-") break }
+		$5 == d && $(i + 1) ~ /^fuse/ { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+_mnt_pid_of() {
+	# The daemon serving mount point $1 (it has the mount point in its argv).
+	local mp=$1 p
+	for p in /proc/[0-9]*; do
+		[ -r "$p/cmdline" ] || continue
+		if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$mp"; then
+			if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | head -1 | grep -q acrfs; then
+				basename "$p"
+				return 0
+			fi
+		fi
+	done
+	return 1
+}
+
+mnt_start() {
+	local name=$1 reg=$2
+	shift 2
+	local mp=$TEST_TMP/mnt-$name
+	mkdir -p -- "$mp"
+	"$ACRFS" "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.err" || {
+		sed 's/^/# /' "$TEST_TMP/mnt-$name.err" >&2
+		return 1
+	}
+	MNT_NAMES+=("$name")
+	printf -v "MNT_$name" '%s' "$mp"
+	export "MNT_$name"
+}
+
+mnt_start_fg() {
+	local name=$1 reg=$2 i
+	shift 2
+	local mp=$TEST_TMP/mnt-$name
+	mkdir -p -- "$mp"
+	"$ACRFS" -f "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.log" &
+	local pid=$!
+	for ((i = 0; i < 100; i++)); do
+		is_mounted "$mp" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! is_mounted "$mp"; then
+		sed 's/^/# /' "$TEST_TMP/mnt-$name.log" >&2
+		return 1
+	fi
+	MNT_NAMES+=("$name")
+	printf -v "MNT_$name" '%s' "$mp"
+	printf -v "MNT_${name}_PID" '%s' "$pid"
+	export "MNT_$name" "MNT_${name}_PID"
+}
+
+mnt_stop() {
+	local name=$1 mp pid i
+	mp=$TEST_TMP/mnt-$name
+	pid=$(_mnt_pid_of "$mp")
+	if is_mounted "$mp"; then
+		fusermount3 -u -- "$mp" 2>/dev/null || fusermount3 -u -z -- "$mp" 2>/dev/null
+	fi
+	if [ -n "$pid" ]; then
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	fi
+	local n keep=()
+	for n in "${MNT_NAMES[@]}"; do
+		[ "$n" = "$name" ] || keep+=("$n")
+	done
+	MNT_NAMES=("${keep[@]}")
+	return 0
+}
+
+mnt_stop_all() {
+	local n
+	for n in "${MNT_NAMES[@]}"; do
+		mnt_stop "$n"
+	done
+	return 0
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""Oracle for acrfs's namespace: what `find MOUNT -mindepth 1` must print (relative
+paths, sorted) for a registry, computed from the registry's own API with the
+rules in fs/ns.h: every repository and each of its path prefixes is a directory,
+every tag is a directory inside its repository, and a tag N of repository P that
+clashes with a deeper catalog path P/N is listed as ":N".
+
+  nsoracle.py URL [--ca FILE] [--depth-limit N]
+
+Standard library only; one keep-alive connection.
+"""
+import argparse
+import http.client
+import json
+import ssl
+import sys
+import urllib.parse
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("url")
+    ap.add_argument("--ca")
+    a = ap.parse_args()
+    u = urllib.parse.urlsplit(a.url)
+    if u.scheme == "https":
+        ctx = ssl.create_default_context(cafile=a.ca)
+        conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port)
+
+    def get(path):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            sys.exit(f"nsoracle: GET {path}: HTTP {r.status}")
+        return json.loads(body), r.getheader("Link")
+
+    repos, nxt = [], "/v2/_catalog?n=100"
+    while nxt:
+        j, link = get(nxt)
+        repos += j.get("repositories") or []
+        nxt = None
+        if link and 'rel="next"' in link:
+            nxt = link[link.index("<") + 1:link.index(">")]
+    repos = sorted(set(repos))
+    paths = set()
+    for r in repos:
+        parts = r.split("/")
+        for i in range(1, len(parts) + 1):
+            paths.add("/".join(parts[:i]))
+    dirs = set(paths)
+    for r in repos:
+        j, _ = get(f"/v2/{r}/tags/list")
+        for t in j.get("tags") or []:
+            name = ":" + t if f"{r}/{t}" in dirs else t
+            paths.add(f"{r}/{name}")
+    for p in sorted(paths):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()
