@@ -53,7 +53,7 @@
 #include "common/log.h"
 
 #define OUT_CHUNK (256u << 10)
-#define HIST_KEEP (128u << 10)
+#define HIST_KEEP (256u << 10)
 #define READER_BUF (HIST_KEEP + 4 * ZRAN_CHECK_BLOCK)
 #define WIN_LEVEL 1
 
@@ -888,6 +888,21 @@ static size_t find_point(const struct zran_index *x, uint64_t uoff)
 	return lo;
 }
 
+int zran_index_comp_range(const struct zran_index *idx, uint64_t uoff, uint64_t len,
+			  uint64_t *cstart, uint64_t *cend)
+{
+	const struct zran_point *pt;
+	size_t last;
+
+	if (uoff >= idx->usize || len == 0)
+		return -EINVAL;
+	pt = &idx->pts[find_point(idx, uoff)];
+	*cstart = pt->coff - (pt->bits ? 1 : 0);
+	last = find_point(idx, uoff + min_u64(len, idx->usize - uoff) - 1);
+	*cend = last + 1 < idx->npts ? idx->pts[last + 1].coff : idx->csize;
+	return 0;
+}
+
 static int zcur_fill(struct zcur *c)
 {
 	uint64_t want = min_u64(ZRAN_READ_CHUNK, c->idx->csize - c->cnext);
@@ -1177,10 +1192,13 @@ ssize_t zran_reader_pread(struct zran_reader *r, uint64_t uoff, void *out, size_
 			pos += k;
 			continue;
 		}
-		/* Behind what we kept, or in a later span than the cursor:
-		 * restart at the access point. Otherwise inflate forward. */
+		/* Behind what we kept, or far ahead in a later span than the
+		 * cursor: restart at the access point. Otherwise inflate
+		 * forward — also across a point when the gap is small, so a
+		 * readahead that skipped one read can still be served. */
 		pi = find_point(x, pos);
-		if (!r->positioned || pos < r->buf_off || pi > find_point(x, r->c.upos)) {
+		if (!r->positioned || pos < r->buf_off ||
+		    (pos - r->c.upos >= HIST_KEEP && pi > find_point(x, r->c.upos))) {
 			int rc = zcur_seek(&r->c, pi);
 
 			if (rc) {

@@ -110,6 +110,17 @@ size_t zran_index_npoints(const struct zran_index *idx);
 size_t zran_index_memsize(const struct zran_index *idx);
 
 /*
+ * The compressed byte range [*cstart, *cend) that zran_read of
+ * [uoff, uoff + len) needs: from the access point at or before uoff to the
+ * access point after the span holding the last byte (csize for the last
+ * span). zran_read asks `rd` for whole ZRAN_READ_CHUNK pieces, so it may ask
+ * for (but never needs) up to one chunk beyond *cend. Lets a caller fetch
+ * the range with one HTTP Range request. -EINVAL if uoff >= usize or len == 0.
+ */
+int zran_index_comp_range(const struct zran_index *idx, uint64_t uoff, uint64_t len,
+			  uint64_t *cstart, uint64_t *cend);
+
+/*
  * Append the serialized index to `out`. The format (version 1): magic
  * "ACRFSZRI", version, span, check-block size, usize, csize, counts, the
  * points, the windows, the check CRCs, and a CRC-32 of all the preceding
@@ -145,11 +156,12 @@ ssize_t zran_read(const struct zran_index *idx, zran_read_fn rd, void *ctx,
 
 /*
  * A reader for one open file: it keeps an inflate state and the last
- * 128 KiB of output, so reads at increasing offsets — and the small
- * backward/forward reorderings of kernel readahead — go on inflating where
- * the last one stopped. A backward jump past the kept output, or a forward
- * jump into a later span, re-seeks through the access point (one span of
- * work at most). ~0.6 MiB of memory per reader.
+ * 256 KiB of output (enough for two 128 KiB reads arriving swapped), so
+ * reads at increasing offsets — and the small backward/forward reorderings
+ * of kernel readahead — go on inflating where the last one stopped. A
+ * backward jump past the kept output, or a forward jump into a later span,
+ * re-seeks through the access point (one span of work at most). ~0.7 MiB of
+ * memory per reader.
  *
  * `idx` is borrowed and must outlive the reader; `rd`/`ctx` are used by
  * every pread. One thread at a time.
