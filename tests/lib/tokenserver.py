@@ -62,6 +62,15 @@ Endpoints:
                    "POST /oauth2/exchange": n, "refresh_token": n,
                    "password": n, "denied": n, "issued": n}
   POST /stats/reset
+  POST /control {"bad_tokens": N}  the next N access tokens are signed by a
+       key the registry does not trust: it answers 401 invalid_token while
+       the client believes the token valid (tests "refresh once on 401").
+       ("issued_untrusted" counts them in /stats.)
+
+distribution 2.8 accepts a token until exp + 60 s (clock-skew leeway): a
+--ttl 4 token is refused with 401 only ~64 s after issue. To force a 401
+quickly use /control; to watch short-lived tokens being refreshed, watch
+"issued" in /stats grow.
 Replies: docker style {"token","access_token","expires_in","issued_at"}
 (POST: {"access_token","expires_in","issued_at"[,"refresh_token"]}), or
 with --acr-style only {"access_token"[,"refresh_token"]}, no expiry fields:
@@ -207,10 +216,20 @@ class Keys:
                 sans=["127.0.0.1", "localhost"]))
             self.tls_cert, self.tls_key = p("tls.pem"), p("tls.key")
 
-    def sign(self, claims):
-        return jwt.encode(claims, self.key, algorithm=self.alg,
-                          headers={"x5c": self.x5c, "kid": self.kid,
-                                   "typ": "JWT"})
+    def sign(self, claims, untrusted=False):
+        key, x5c = self.key, self.x5c
+        if untrusted:
+            # A throwaway self-signed signer the registry does not trust.
+            if not hasattr(self, "bad_key"):
+                self.bad_key = _new_key(self.alg)
+                bad = _cert("untrusted signer", self.bad_key.public_key(),
+                            None, self.bad_key, False)
+                self.bad_x5c = [base64.b64encode(bad.public_bytes(
+                    serialization.Encoding.DER)).decode()]
+            key, x5c = self.bad_key, self.bad_x5c
+        return jwt.encode(claims, key, algorithm=self.alg,
+                          headers={"x5c": x5c, "kid": libtrust_kid(
+                              key.public_key()), "typ": "JWT"})
 
     def verify(self, token, audience, issuer):
         return jwt.decode(token, self.key.public_key(),
@@ -332,11 +351,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rights = app.policy.rights(who)
         access = Policy.grant(rights or {}, scopes)
         now = int(time.time())
+        untrusted = app.take_bad_token()
         tok = app.keys.sign({
             "iss": app.issuer, "sub": who or "", "aud": app.service,
             "exp": now + app.ttl, "nbf": now - 1, "iat": now,
-            "jti": uuid.uuid4().hex, "access": access})
-        app.count("issued")
+            "jti": uuid.uuid4().hex, "access": access}, untrusted)
+        app.count("issued_untrusted" if untrusted else "issued")
         if app.acr_style:
             reply = {"access_token": tok}
         else:
@@ -406,6 +426,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             app.reset()
             self._send(200, {})
             return
+        if path == "/control":
+            n = int(self.headers.get("Content-Length") or 0)
+            try:
+                ctl = json.loads(self.rfile.read(min(n, 4096)) or b"{}")
+                app.set_bad_tokens(int(ctl.get("bad_tokens", 0)))
+            except (ValueError, TypeError):
+                self._send(400, {"error": "bad control"})
+                return
+            self._log(200, None, "control bad_tokens=%d" % app.bad_tokens)
+            self._send(200, {"bad_tokens": app.bad_tokens})
+            return
         form = self._form()
         if form is None:
             self._deny(413, "too_large")
@@ -471,6 +502,7 @@ class App:
         self.realm = None
         self.lock = threading.Lock()
         self.counts = {}
+        self.bad_tokens = 0
         self.logf = open(args.log, "a", buffering=1) if args.log else None
 
     def log(self, msg):
@@ -490,6 +522,17 @@ class App:
                                   "password", "denied", "issued")}
             out.update(self.counts)
             return out
+
+    def set_bad_tokens(self, n):
+        with self.lock:
+            self.bad_tokens = max(0, n)
+
+    def take_bad_token(self):
+        with self.lock:
+            if self.bad_tokens > 0:
+                self.bad_tokens -= 1
+                return True
+            return False
 
     def reset(self):
         with self.lock:
