@@ -521,8 +521,11 @@ void tree_free(struct tree *t)
 	free(t);
 }
 
-/* Walk `path` (normalised); the last component is returned in *last. */
-static int walk_parents(struct tree *t, const char *path, bool create,
+/*
+ * Walk `path` (normalised), creating missing parents as implicit directories
+ * of `layer`; the last component is returned in *last.
+ */
+static int walk_parents(struct tree *t, const char *path, unsigned layer,
 			uint32_t *dir, const char **last, size_t *lastlen)
 {
 	uint32_t cur = 0;
@@ -545,12 +548,11 @@ static int walk_parents(struct tree *t, const char *path, bool create,
 			if (!is_dir(N(t, nn)))
 				return -ENOTDIR;
 		} else {
-			if (!create)
-				return -ENOENT;
 			rc = node_alloc(t, &nn);
 			if (rc)
 				return rc;
 			set_implicit_dir(N(t, nn));
+			N(t, nn)->a.layer = layer;
 			rc = add_dent(t, cur, s, (size_t)(slash - s), nn);
 			if (rc)
 				return rc;
@@ -587,7 +589,45 @@ static int add_hardlink(struct tree *t, const struct tar_entry *e, uint32_t dir,
 	return add_dent(t, dir, name, len, target);
 }
 
-int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
+/* Normalised: no leading or trailing '/', no empty, "." or ".." component. */
+static bool is_normal(const char *p)
+{
+	const char *c = p;
+
+	if (!*p)
+		return true;
+	for (;;) {
+		const char *e = strchr(c, '/');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+
+		if (len == 0 || (len == 1 && c[0] == '.') ||
+		    (len == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (!e)
+			return true;
+		c = e + 1;
+	}
+}
+
+/* *out = p if normal, else a normalised malloc'd copy in *tmp. */
+static int normal_path(const char *p, const char **out, char **tmp)
+{
+	size_t n = strlen(p);
+	int rc;
+
+	*tmp = NULL;
+	*out = p;
+	if (is_normal(p))
+		return 0;
+	*tmp = malloc(n + 1);
+	if (!*tmp)
+		return -ENOMEM;
+	rc = tar_path_normalize(p, n, *tmp, n + 1);
+	*out = *tmp;
+	return rc < 0 ? rc : 0;
+}
+
+static int add_entry(struct tree *t, const struct tar_entry *e, unsigned layer_index)
 {
 	uint32_t dir, cur, nn;
 	const char *name;
@@ -600,7 +640,7 @@ int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
 			return 0;
 		return attr_from_entry(t, N(t, 0), e, layer_index);
 	}
-	rc = walk_parents(t, e->path, true, &dir, &name, &len);
+	rc = walk_parents(t, e->path, layer_index, &dir, &name, &len);
 	if (rc == -ENOTDIR) {
 		log_warn("tree: skipping '%s': a parent is not a directory",
 			 safe(e->path, s1, sizeof(s1)));
@@ -622,6 +662,28 @@ int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
 	rc = attr_from_entry(t, N(t, nn), e, layer_index);
 	if (!rc)
 		rc = add_dent(t, dir, name, len, nn);
+	return rc;
+}
+
+int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
+{
+	struct tar_entry ne = *e;
+	char *p1 = NULL, *p2 = NULL, s1[256];
+	int rc;
+
+	/* The parser normalises; other callers may not. */
+	rc = normal_path(e->path, &ne.path, &p1);
+	if (!rc && e->type == TAR_HARDLINK)
+		rc = normal_path(e->linkname, &ne.linkname, &p2);
+	if (rc == -EPERM) {
+		log_warn("tree: skipping '%s': path or link escapes the root",
+			 safe(e->path, s1, sizeof(s1)));
+		rc = 0;
+	} else if (!rc) {
+		rc = add_entry(t, &ne, layer_index);
+	}
+	free(p1);
+	free(p2);
 	return rc;
 }
 

@@ -63,7 +63,9 @@ void tree_free(struct tree *t);
  * subtree); a hard link becomes another name of its target's node. Entries
  * that cannot be applied are skipped with a log line and 0 is returned: a
  * path below a non-directory, a hard link to a missing (or later), directory
- * or removed target. Path "" updates the root's attributes.
+ * or removed target. Path "" updates the root's attributes. Paths (and
+ * hard-link targets) need not be normalised: "a//b/./c/" is accepted, one
+ * escaping the root is skipped with a log line.
  * Returns 0, -ENOMEM, or -EOVERFLOW (more than 2^32-2 nodes or names).
  */
 int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index);

@@ -342,6 +342,7 @@ static void test_signed_checksum(void **s)
 
 	(void)s;
 	tw_file(&b, "caf\xc3\xa9\xff", "x");
+	tw_end(&b);
 	blk = (unsigned char *)b.data;
 	/* Rewrite the checksum as the signed sum (old Sun tar). */
 	memset(blk + 148, ' ', 8);
@@ -349,7 +350,6 @@ static void test_signed_checksum(void **s)
 		sum += (signed char)blk[i];
 	snprintf((char *)blk + 148, 8, "%06o", (unsigned)sum & 0777777);
 	assert_true(sum > 0); /* stays representable */
-	tw_end(&b);
 	assert_int_equal(parse(&b, &c), 0);
 	assert_int_equal(c.count, 1);
 	col_release(&c);

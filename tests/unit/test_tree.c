@@ -1,0 +1,654 @@
+/*
+ * Layer trees and the merged rootfs: implicit parents, replacement, hard
+ * links, lookup/readdir at scale, memory, deep paths, and OCI whiteout
+ * semantics (whiteouts, opaque markers in any position, replacement rules).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "fs/tar.h"
+#include "fs/tree.h"
+#include "tarw.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static struct tar_entry ent(const char *path, enum tar_type type, unsigned mode)
+{
+	struct tar_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.path = path;
+	e.linkname = "";
+	e.type = type;
+	e.mode = mode;
+	e.mtime_sec = 1000;
+	return e;
+}
+
+static void add(struct tree *t, const char *path, enum tar_type type,
+		unsigned layer)
+{
+	struct tar_entry e = ent(path, type, type == TAR_DIR ? 0750 : 0640);
+
+	if (type == TAR_REG) {
+		e.size = 10 + layer;
+		e.stored_size = e.size;
+		e.data_offset = 512 * (layer + 1);
+	}
+	assert_int_equal(tree_add(t, &e, layer), 0);
+}
+
+static void add_link(struct tree *t, const char *path, enum tar_type type,
+		     const char *target, unsigned layer)
+{
+	struct tar_entry e = ent(path, type, 0777);
+
+	e.linkname = target;
+	assert_int_equal(tree_add(t, &e, layer), 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * "path type mode nlink L<layer>[ i][ ->target]" per node, sorted, one per
+ * line; the root is left out unless a tar named it.
+ */
+static char *dump(const struct tree *t)
+{
+	struct buf out = BUF_INIT, lines = BUF_INIT, stack = BUF_INIT;
+	struct {
+		const struct tree_node *n;
+		char *path;
+	} fr;
+	char **v;
+	size_t i, n;
+
+	fr.n = tree_root(t);
+	fr.path = strdup("");
+	tw_must(buf_add(&stack, &fr, sizeof(fr)));
+	while (stack.len) {
+		uint64_t cookie = 0;
+		const char *name;
+		const struct tree_node *c;
+		char *dir;
+
+		stack.len -= sizeof(fr);
+		memcpy(&fr, stack.data + stack.len, sizeof(fr));
+		dir = fr.path;
+		while (tree_readdir(t, fr.n, &cookie, &name, &c)) {
+			const struct tree_attr *a = tree_node_attr(c);
+			struct buf l = BUF_INIT;
+			char *p;
+
+			tw_must(buf_addf(&l, "%s%s%s", dir, *dir ? "/" : "", name));
+			p = strdup(buf_cstr(&l));
+			tw_must(buf_addf(&l, " %c %04o %" PRIu32 " L%" PRIu32 "%s",
+					 S_ISDIR(a->mode) ? 'd' : S_ISLNK(a->mode) ? 'l'
+								       : '-',
+					 a->mode & 07777, a->nlink, a->layer,
+					 a->implicit ? " i" : ""));
+			if (a->symlink)
+				tw_must(buf_addf(&l, " ->%s", a->symlink));
+			{
+				char *s = buf_detach(&l, NULL);
+
+				tw_must(buf_add(&lines, &s, sizeof(s)));
+			}
+			if (S_ISDIR(a->mode)) {
+				struct {
+					const struct tree_node *n;
+					char *path;
+				} sub = { c, p };
+
+				tw_must(buf_add(&stack, &sub, sizeof(sub)));
+			} else {
+				free(p);
+			}
+		}
+		free(dir);
+	}
+	v = (char **)lines.data;
+	n = lines.len / sizeof(char *);
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (i = 0; i < n; i++) {
+		tw_must(buf_addf(&out, "%s\n", v[i]));
+		free(v[i]);
+	}
+	buf_release(&lines);
+	buf_release(&stack);
+	return buf_detach(&out, NULL);
+}
+
+#define assert_dump(t, want)                   \
+	do {                                   \
+		char *d_ = dump(t);            \
+		assert_string_equal(d_, want); \
+		free(d_);                      \
+	} while (0)
+
+static const struct tree_attr *attr(const struct tree *t, const char *path)
+{
+	const struct tree_node *n = tree_lookup_path(t, path);
+
+	assert_non_null(n);
+	return tree_node_attr(n);
+}
+
+/* ---- layer trees ------------------------------------------------------ */
+
+static void test_implicit_parents(void **s)
+{
+	struct tree *t;
+	const struct tree_attr *a;
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	add(t, "a/b/c", TAR_REG, 0);
+	a = attr(t, "a");
+	assert_true(a->implicit);
+	assert_int_equal(a->mode, S_IFDIR | 0755);
+	assert_int_equal(a->uid, 0);
+	assert_int_equal(a->mtime_sec, 0);
+	assert_dump(t, "a d 0755 3 L0 i\n"
+		       "a/b d 0755 2 L0 i\n"
+		       "a/b/c - 0640 1 L0\n");
+	/* Naming the directory later updates it and keeps its children. */
+	add(t, "a/", TAR_DIR, 0);
+	a = attr(t, "a");
+	assert_false(a->implicit);
+	assert_int_equal(a->mode, S_IFDIR | 0750);
+	assert_int_equal(a->mtime_sec, 1000);
+	assert_non_null(tree_lookup_path(t, "a/b/c"));
+	/* The root itself, named "" by the parser. */
+	{
+		struct tar_entry e = ent("", TAR_DIR, 0700);
+
+		assert_true(tree_node_attr(tree_root(t))->implicit);
+		assert_int_equal(tree_add(t, &e, 0), 0);
+		assert_int_equal(tree_node_attr(tree_root(t))->mode, S_IFDIR | 0700);
+		assert_false(tree_node_attr(tree_root(t))->implicit);
+	}
+	tree_free(t);
+}
+
+static void test_replace(void **s)
+{
+	struct tree *t;
+	const struct tree_node *before;
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	add(t, "f", TAR_REG, 0);
+	add(t, "f", TAR_REG, 3); /* later wins */
+	assert_int_equal(attr(t, "f")->layer, 3);
+	assert_int_equal(attr(t, "f")->size, 13);
+
+	add(t, "d/x/y", TAR_REG, 0);
+	add(t, "d/keep", TAR_REG, 0);
+	before = tree_lookup_path(t, "d");
+	add(t, "d", TAR_DIR, 1); /* dir over dir keeps children and the node */
+	assert_ptr_equal(tree_lookup_path(t, "d"), before);
+	assert_non_null(tree_lookup_path(t, "d/x/y"));
+	add(t, "d/x", TAR_REG, 2); /* a file over a dir drops the subtree */
+	assert_null(tree_lookup_path(t, "d/x/y"));
+	add(t, "f", TAR_DIR, 4); /* a dir over a file */
+	add(t, "f/inside", TAR_SYMLINK, 4);
+	assert_dump(t, "d d 0750 2 L1\n"
+		       "d/keep - 0640 1 L0\n"
+		       "d/x - 0640 1 L2\n"
+		       "f d 0750 2 L4\n"
+		       "f/inside l 0640 1 L4 ->\n");
+	/* Entries below a non-directory are skipped. */
+	add(t, "d/keep/sub", TAR_REG, 5);
+	assert_null(tree_lookup_path(t, "d/keep/sub"));
+	assert_int_equal(tree_node_count(t), 6);
+	tree_free(t);
+}
+
+static void test_hardlinks(void **s)
+{
+	struct tree *t;
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	add(t, "bin/busybox", TAR_REG, 0);
+	add_link(t, "bin/sh", TAR_HARDLINK, "bin/busybox", 0);
+	add_link(t, "usr/bin/ls", TAR_HARDLINK, "bin/busybox", 0);
+	assert_ptr_equal(tree_lookup_path(t, "bin/sh"), tree_lookup_path(t, "bin/busybox"));
+	assert_ptr_equal(tree_lookup_path(t, "usr/bin/ls"), tree_lookup_path(t, "bin/sh"));
+	assert_int_equal(attr(t, "bin/sh")->nlink, 3);
+	/* Missing, later and directory targets are skipped. */
+	add_link(t, "early", TAR_HARDLINK, "late", 0);
+	add(t, "late", TAR_REG, 0);
+	add_link(t, "dirlink", TAR_HARDLINK, "bin", 0);
+	add_link(t, "nothing", TAR_HARDLINK, "no/such", 0);
+	assert_null(tree_lookup_path(t, "early"));
+	assert_null(tree_lookup_path(t, "dirlink"));
+	assert_null(tree_lookup_path(t, "nothing"));
+	/* A link onto itself changes nothing. */
+	add_link(t, "bin/sh", TAR_HARDLINK, "bin/sh", 0);
+	assert_int_equal(attr(t, "bin/sh")->nlink, 3);
+	/* Replacing one name leaves the group smaller. */
+	add(t, "bin/busybox", TAR_REG, 1);
+	assert_int_equal(attr(t, "bin/sh")->nlink, 2);
+	assert_int_equal(attr(t, "bin/busybox")->nlink, 1);
+	/* Removing a directory holding a name of the group, too. */
+	add(t, "usr", TAR_REG, 1);
+	assert_int_equal(attr(t, "bin/sh")->nlink, 1);
+	/* A hard link to a symlink shares the symlink. */
+	add_link(t, "s", TAR_SYMLINK, "bin/sh", 0);
+	add_link(t, "s2", TAR_HARDLINK, "s", 0);
+	assert_string_equal(attr(t, "s2")->symlink, "bin/sh");
+	assert_int_equal(attr(t, "s")->nlink, 2);
+	/* Replacing the directory that holds the target by a link to it. */
+	add(t, "x/t", TAR_REG, 0);
+	add_link(t, "x", TAR_HARDLINK, "x/t", 0);
+	assert_null(tree_lookup_path(t, "x"));
+	tree_free(t);
+}
+
+static void test_readdir_lookup_ids(void **s)
+{
+	static const char *const names[] = { "zeta", "alpha", "mid", ".wh.gone",
+					     ".wh..wh..opq" };
+	struct tree *t;
+	const struct tree_node *d, *c, *root;
+	const char *name;
+	uint64_t cookie = 0, resume = 0;
+	size_t i;
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	for (i = 0; i < 5; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "dir/%s", names[i]);
+		add(t, p, i == 2 ? TAR_DIR : TAR_REG, 0);
+	}
+	root = tree_root(t);
+	assert_int_equal(tree_node_attr(root)->id, 1);
+	assert_ptr_equal(tree_node_by_id(t, 1), root);
+	d = tree_lookup(t, root, "dir");
+	assert_non_null(d);
+	assert_ptr_equal(tree_parent(t, d), root);
+	assert_ptr_equal(tree_parent(t, root), root);
+	assert_int_equal(tree_node_attr(d)->nlink, 3); /* 2 + "mid" */
+	/* Insertion order, whiteouts kept as stored (regular files). */
+	for (i = 0; tree_readdir(t, d, &cookie, &name, &c); i++) {
+		assert_string_equal(name, names[i]);
+		assert_ptr_equal(tree_lookup(t, d, name), c);
+		assert_ptr_equal(tree_node_by_id(t, tree_node_attr(c)->id), c);
+		assert_true(cookie != 0);
+		if (i == 1)
+			resume = cookie;
+	}
+	assert_int_equal(i, 5);
+	assert_true(S_ISREG(attr(t, "dir/.wh.gone")->mode));
+	/* Resuming from a cookie continues after that entry. */
+	assert_int_equal(tree_readdir(t, d, &resume, &name, &c), 1);
+	assert_string_equal(name, "mid");
+	assert_null(tree_lookup(t, d, "nope"));
+	assert_null(tree_lookup(t, c, "x")); /* not a directory */
+	assert_null(tree_node_by_id(t, 0));
+	assert_null(tree_node_by_id(t, 999));
+	assert_ptr_equal(tree_lookup_path(t, ""), root);
+	assert_ptr_equal(tree_lookup_path(t, "./dir//mid/"), tree_lookup(t, d, "mid"));
+	tree_free(t);
+}
+
+static void test_big_dir(void **s)
+{
+	struct tree *t;
+	const struct tree_node *d, *c;
+	const char *name;
+	uint64_t cookie = 0;
+	char p[64];
+	size_t i, n = 0;
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	for (i = 0; i < 100000; i++) {
+		snprintf(p, sizeof(p), "big/file-%zu", i);
+		add(t, p, TAR_REG, 0);
+	}
+	d = tree_lookup_path(t, "big");
+	for (i = 0; i < 100000; i += 7) {
+		snprintf(p, sizeof(p), "file-%zu", i);
+		c = tree_lookup(t, d, p);
+		assert_non_null(c);
+	}
+	while (tree_readdir(t, d, &cookie, &name, &c)) {
+		snprintf(p, sizeof(p), "file-%zu", n++);
+		assert_string_equal(name, p);
+	}
+	assert_int_equal(n, 100000);
+	tree_free(t);
+}
+
+static void test_memory_200k(void **s)
+{
+	struct tree *t;
+	size_t i, mem;
+	char p[128];
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	for (i = 0; i < 200000; i++) {
+		snprintf(p, sizeof(p), "usr/share/pkg-%zu/sub-%zu/file-name-%zu.txt",
+			 i / 1000, (i / 50) % 20, i);
+		add(t, p, TAR_REG, 0);
+	}
+	mem = tree_memory(t);
+	print_message("200k files (+%zu dirs): %zu bytes in the tree (%.1f MB)\n",
+		      tree_node_count(t) - 200000, mem, mem / 1e6);
+	assert_true(mem < 100u * 1000 * 1000);
+	assert_true(mem > 200000u * 64); /* the estimate isn't vacuous */
+	tree_free(t);
+}
+
+static void test_deep_path(void **s)
+{
+	struct tree *t, *m;
+	struct buf p = BUF_INIT;
+	size_t i;
+
+	(void)s;
+	for (i = 0; i < 20000; i++)
+		tw_must(buf_adds(&p, "d/"));
+	tw_must(buf_adds(&p, "leaf"));
+	assert_int_equal(tree_new(&t), 0);
+	add(t, p.data, TAR_REG, 0);
+	assert_non_null(tree_lookup_path(t, p.data));
+	/* Merge walks it without recursion, then a file replaces the top. */
+	assert_int_equal(tree_merge(&m, &t, 1), 0);
+	assert_non_null(tree_lookup_path(m, p.data));
+	tree_free(m);
+	add(t, "d", TAR_REG, 0);
+	assert_int_equal(tree_node_count(t), 2);
+	tree_free(t);
+	buf_release(&p);
+}
+
+static void test_from_tar(void **s)
+{
+	struct buf b = BUF_INIT;
+	struct tree_tar_ctx ctx = { NULL, 7 };
+	struct tar_parser *p;
+	const struct tree_attr *a;
+
+	(void)s;
+	tw_file(&b, "etc/hostname", "box\n");
+	tw_simple(&b, "etc/hosts.lnk", '1', "etc/hostname");
+	tw_file(&b, "../escape", "nope");
+	tw_end(&b);
+	assert_int_equal(tree_new(&ctx.tree), 0);
+	assert_int_equal(tar_parser_new(&p, tree_tar_cb, &ctx), 0);
+	assert_int_equal(tar_parser_feed(p, b.data, b.len), 0);
+	assert_int_equal(tar_parser_finish(p), 0);
+	a = attr(ctx.tree, "etc/hosts.lnk");
+	assert_int_equal(a->layer, 7);
+	assert_int_equal(a->nlink, 2);
+	assert_int_equal(a->size, 4);
+	assert_memory_equal(b.data + a->data_offset, "box\n", 4);
+	assert_dump(ctx.tree, "etc d 0755 2 L7 i\n"
+			      "etc/hostname - 0644 2 L7\n"
+			      "etc/hosts.lnk - 0644 2 L7\n");
+	tar_parser_free(p);
+	tree_free(ctx.tree);
+	buf_release(&b);
+}
+
+/* ---- merge ------------------------------------------------------------ */
+
+static struct tree *layer(void)
+{
+	struct tree *t;
+
+	assert_int_equal(tree_new(&t), 0);
+	return t;
+}
+
+static struct tree *merge(struct tree **l, size_t n)
+{
+	struct tree *m;
+
+	assert_int_equal(tree_merge(&m, l, n), 0);
+	return m;
+}
+
+static void free_all(struct tree **l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		tree_free(l[i]);
+}
+
+static void test_merge_whiteouts(void **s)
+{
+	struct tree *l[3], *m;
+
+	(void)s;
+	l[0] = layer();
+	add(l[0], "etc", TAR_DIR, 0);
+	add(l[0], "etc/passwd", TAR_REG, 0);
+	add(l[0], "etc/shadow", TAR_REG, 0);
+	add(l[0], "var/cache/apt/a", TAR_REG, 0);
+	add(l[0], "var/cache/apt/b", TAR_REG, 0);
+	add(l[0], "tmp/x", TAR_REG, 0);
+	l[1] = layer();
+	add(l[1], "etc/.wh.shadow", TAR_REG, 1);     /* file */
+	add(l[1], "var/cache/.wh.apt", TAR_REG, 1);  /* directory */
+	add(l[1], "var/cache/apt", TAR_DIR, 1);      /* same layer: survives */
+	add(l[1], "var/cache/apt/new", TAR_REG, 1);
+	add(l[1], "tmp/.wh..wh.plnk", TAR_REG, 1);   /* metadata */
+	add(l[1], ".wh.nothing", TAR_REG, 1);        /* hides nothing */
+	add(l[1], "ghost/.wh.x", TAR_REG, 1);        /* creates no dir */
+	l[2] = layer();
+	add(l[2], "etc/shadow", TAR_REG, 2);         /* back again */
+	m = merge(l, 3);
+	assert_dump(m, "etc d 0750 2 L0\n"
+		       "etc/passwd - 0640 1 L0\n"
+		       "etc/shadow - 0640 1 L2\n"
+		       "tmp d 0755 2 L0 i\n"
+		       "tmp/x - 0640 1 L0\n"
+		       "var d 0755 3 L0 i\n"
+		       "var/cache d 0755 3 L0 i\n"
+		       "var/cache/apt d 0750 2 L1\n"
+		       "var/cache/apt/new - 0640 1 L1\n");
+	assert_int_equal(attr(m, "etc/shadow")->size, 12);
+	assert_int_equal(attr(m, "etc/shadow")->data_offset, 512 * 3);
+	tree_free(m);
+	free_all(l, 3);
+}
+
+static void test_merge_opaque_order(void **s)
+{
+	struct tree *l[2], *m;
+	int order;
+
+	(void)s;
+	/* The marker before, between and after the layer's own entries. */
+	for (order = 0; order < 3; order++) {
+		l[0] = layer();
+		add(l[0], "d/lower1", TAR_REG, 0);
+		add(l[0], "d/sub/lower2", TAR_REG, 0);
+		add(l[0], "d/same", TAR_REG, 0);
+		add(l[0], "other/keep", TAR_REG, 0);
+		l[1] = layer();
+		if (order == 0)
+			add(l[1], "d/.wh..wh..opq", TAR_REG, 1);
+		add(l[1], "d/upper1", TAR_REG, 1);
+		if (order == 1)
+			add(l[1], "d/.wh..wh..opq", TAR_REG, 1);
+		add(l[1], "d/same", TAR_REG, 1);
+		if (order == 2)
+			add(l[1], "d/.wh..wh..opq", TAR_REG, 1);
+		m = merge(l, 2);
+		assert_dump(m, "d d 0755 2 L0 i\n"
+			       "d/same - 0640 1 L1\n"
+			       "d/upper1 - 0640 1 L1\n"
+			       "other d 0755 2 L0 i\n"
+			       "other/keep - 0640 1 L0\n");
+		tree_free(m);
+		free_all(l, 2);
+	}
+	/* An opaque directory with nothing else in the layer empties it. */
+	l[0] = layer();
+	add(l[0], "d/x", TAR_REG, 0);
+	l[1] = layer();
+	add(l[1], "d/.wh..wh..opq", TAR_REG, 1);
+	m = merge(l, 2);
+	assert_dump(m, "d d 0755 2 L0 i\n");
+	tree_free(m);
+	free_all(l, 2);
+}
+
+static void test_merge_replace(void **s)
+{
+	struct tree *l[2], *m;
+	struct tar_entry e;
+
+	(void)s;
+	l[0] = layer();
+	add(l[0], "dir2file/a/b", TAR_REG, 0);
+	add(l[0], "file2dir", TAR_REG, 0);
+	add(l[0], "link2dir", TAR_SYMLINK, 0);
+	add(l[0], "merged", TAR_DIR, 0);
+	add(l[0], "merged/low", TAR_REG, 0);
+	add(l[0], "attrs", TAR_DIR, 0);
+	add(l[0], "implicit-over", TAR_DIR, 0);
+	add(l[0], "implicit-over/low", TAR_REG, 0);
+	l[1] = layer();
+	add(l[1], "dir2file", TAR_REG, 1);
+	add(l[1], "file2dir/x", TAR_REG, 1);  /* implicit dir over a file */
+	add(l[1], "link2dir", TAR_DIR, 1);
+	add(l[1], "merged", TAR_DIR, 1);
+	add(l[1], "merged/up", TAR_REG, 1);
+	e = ent("attrs", TAR_DIR, 01777);
+	e.uid = 33;
+	assert_int_equal(tree_add(l[1], &e, 1), 0);
+	add(l[1], "implicit-over/up", TAR_REG, 1);
+	m = merge(l, 2);
+	assert_dump(m, "attrs d 1777 2 L1\n"
+		       "dir2file - 0640 1 L1\n"
+		       "file2dir d 0755 2 L1 i\n"
+		       "file2dir/x - 0640 1 L1\n"
+		       "implicit-over d 0750 2 L0\n"
+		       "implicit-over/low - 0640 1 L0\n"
+		       "implicit-over/up - 0640 1 L1\n"
+		       "link2dir d 0750 2 L1\n"
+		       "merged d 0750 2 L1\n"
+		       "merged/low - 0640 1 L0\n"
+		       "merged/up - 0640 1 L1\n");
+	assert_int_equal(attr(m, "attrs")->uid, 33);
+	tree_free(m);
+	free_all(l, 2);
+}
+
+static void test_merge_hardlinks_and_copy(void **s)
+{
+	struct tree *l[2], *m;
+	struct tar_entry e;
+	static const char val[] = "\0v\0";
+	struct tar_xattr x = { "security.capability", val, 3 };
+	struct tar_sparse sp = { 5, 2, 0 };
+	const struct tree_attr *a;
+
+	(void)s;
+	l[0] = layer();
+	add(l[0], "bin/busybox", TAR_REG, 0);
+	add_link(l[0], "bin/sh", TAR_HARDLINK, "bin/busybox", 0);
+	add_link(l[0], "bin/ls", TAR_HARDLINK, "bin/busybox", 0);
+	e = ent("cap", TAR_REG, 04755);
+	e.xattrs = &x;
+	e.nxattrs = 1;
+	e.sparse = &sp;
+	e.nsparse = 1;
+	e.size = 100;
+	e.stored_size = 2;
+	e.data_offset = 4096;
+	assert_int_equal(tree_add(l[0], &e, 0), 0);
+	add_link(l[0], "sym", TAR_SYMLINK, "bin/sh", 0);
+	l[1] = layer();
+	add(l[1], "bin/.wh.ls", TAR_REG, 1);
+	m = merge(l, 2);
+	free_all(l, 2); /* the merged tree owns copies of everything */
+	assert_ptr_equal(tree_lookup_path(m, "bin/sh"), tree_lookup_path(m, "bin/busybox"));
+	assert_int_equal(attr(m, "bin/sh")->nlink, 2);
+	assert_null(tree_lookup_path(m, "bin/ls"));
+	a = attr(m, "cap");
+	assert_int_equal(a->mode, S_IFREG | 04755);
+	assert_int_equal(a->nxattrs, 1);
+	assert_string_equal(a->xattrs[0].name, "security.capability");
+	assert_int_equal(a->xattrs[0].value_len, 3);
+	assert_memory_equal(a->xattrs[0].value, val, 3);
+	assert_int_equal(a->nsparse, 1);
+	assert_int_equal(a->sparse[0].offset, 5);
+	assert_int_equal(a->data_offset, 4096);
+	assert_int_equal(a->size, 100);
+	assert_string_equal(attr(m, "sym")->symlink, "bin/sh");
+	assert_int_equal(attr(m, "sym")->size, 6);
+	tree_free(m);
+}
+
+static void test_merge_big(void **s)
+{
+	struct tree *l[2], *m;
+	size_t i;
+	char p[64];
+
+	(void)s;
+	l[0] = layer();
+	l[1] = layer();
+	for (i = 0; i < 100000; i++) {
+		snprintf(p, sizeof(p), "d%zu/f%zu", i % 100, i);
+		add(l[0], p, TAR_REG, 0);
+		if (i % 2) {
+			snprintf(p, sizeof(p), "d%zu/.wh.f%zu", i % 100, i);
+			add(l[1], p, TAR_REG, 1);
+		}
+	}
+	m = merge(l, 2);
+	assert_int_equal(tree_node_count(m), 1 + 100 + 50000);
+	assert_null(tree_lookup_path(m, "d1/f1"));
+	assert_non_null(tree_lookup_path(m, "d2/f2"));
+	tree_free(m);
+	free_all(l, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_implicit_parents),
+		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_hardlinks),
+		cmocka_unit_test(test_readdir_lookup_ids),
+		cmocka_unit_test(test_big_dir),
+		cmocka_unit_test(test_memory_200k),
+		cmocka_unit_test(test_deep_path),
+		cmocka_unit_test(test_from_tar),
+		cmocka_unit_test(test_merge_whiteouts),
+		cmocka_unit_test(test_merge_opaque_order),
+		cmocka_unit_test(test_merge_replace),
+		cmocka_unit_test(test_merge_hardlinks_and_copy),
+		cmocka_unit_test(test_merge_big),
+	};
+
+	log_init(getenv("TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERROR, false);
+	return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
+}
