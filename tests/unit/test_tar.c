@@ -977,6 +977,89 @@ static void test_many_entries(void **s)
 	buf_release(&b);
 }
 
+/* Random corruption of a rich archive never crashes or leaks (run under ASan). */
+static int count_cb(void *ctx, const struct tar_entry *e)
+{
+	size_t i;
+
+	(*(size_t *)ctx)++;
+	/* Touch everything the entry points at. */
+	(void)strlen(e->path);
+	(void)strlen(e->linkname);
+	for (i = 0; i < e->nxattrs; i++)
+		if (e->xattrs[i].value_len)
+			(void)((const volatile char *)e->xattrs[i].value)[e->xattrs[i].value_len - 1];
+	for (i = 0; i < e->nsparse; i++)
+		assert_true(e->sparse[i].offset + e->sparse[i].length <= e->size);
+	return 0;
+}
+
+static void test_fuzz_mutations(void **s)
+{
+	struct buf b = BUF_INIT, r = BUF_INIT, m = BUF_INIT;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	unsigned iter;
+
+	(void)s;
+	tw_pax_s(&r, "path", "pax/name");
+	tw_pax_s(&r, "mtime", "1.5");
+	tw_pax_rec(&r, "SCHILY.xattr.user.x", "\0\1", 2);
+	tw_pax_s(&r, "GNU.sparse.major", "1");
+	tw_pax_s(&r, "GNU.sparse.minor", "0");
+	tw_pax_s(&r, "GNU.sparse.realsize", "4096");
+	tw_pax(&b, 'x', &r);
+	{
+		struct tw_hdr h = { .name = "sp", .type = '0', .mode = 0644, .size = 516 };
+		char map[516];
+
+		memset(map, 0, sizeof(map));
+		memcpy(map, "1\n100\n4\n", 8);
+		memcpy(map + 512, "data", 4);
+		tw_header(&b, &h);
+		tw_data(&b, map, sizeof(map));
+	}
+	tw_long(&b, 'L', "gnu/long/name");
+	tw_file(&b, "x", "content");
+	tw_simple(&b, "l", '1', "x");
+	tw_simple(&b, "d/", '5', NULL);
+	tw_end(&b);
+	{
+		/* The unmutated archive is valid: sp, gnu/long/name, l, d. */
+		struct tar_parser *p;
+		size_t n = 0;
+
+		assert_int_equal(tar_parser_new(&p, count_cb, &n), 0);
+		assert_int_equal(tar_parser_feed(p, b.data, b.len), 0);
+		assert_int_equal(tar_parser_finish(p), 0);
+		assert_int_equal(n, 4);
+		tar_parser_free(p);
+	}
+	for (iter = 0; iter < 3000; iter++) {
+		struct tar_parser *p;
+		size_t n = 0, k, flips = 1 + iter % 4, off;
+
+		buf_reset(&m);
+		tw_must(buf_add(&m, b.data, b.len));
+		for (k = 0; k < flips; k++) {
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			m.data[seed % m.len] = (char)(seed >> 32);
+		}
+		if (iter % 5 == 0)
+			m.len = (size_t)(seed >> 40) % m.len; /* and truncate */
+		assert_int_equal(tar_parser_new(&p, count_cb, &n), 0);
+		for (off = 0; off < m.len; off += 7)
+			if (tar_parser_feed(p, m.data + off, m.len - off < 7 ? m.len - off : 7))
+				break;
+		(void)tar_parser_finish(p);
+		tar_parser_free(p);
+	}
+	buf_release(&m);
+	buf_release(&r);
+	buf_release(&b);
+}
+
 /* ---- against GNU tar -------------------------------------------------- */
 
 static char tmpdir[64];
@@ -1123,6 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_truncation_and_end),
 		cmocka_unit_test(test_callback_error_sticky),
 		cmocka_unit_test(test_many_entries),
+		cmocka_unit_test(test_fuzz_mutations),
 		cmocka_unit_test(test_gnu_tar_archives),
 	};
 
