@@ -3,7 +3,10 @@
  *
  * A gzip layer blob is decoded once, front to back, by a zran_builder. While
  * it streams the uncompressed bytes to a sink (the tar parser), it records an
- * *access point* roughly every `span` uncompressed bytes: where a deflate
+ * *access point* roughly every `span` uncompressed bytes (at the first
+ * deflate block boundary at least `span` bytes after the previous point, so
+ * a span is `span` plus part of one deflate block — a block is usually tens
+ * of KiB, but can hold MiBs of extremely compressible data): where a deflate
  * block starts (uncompressed offset, compressed offset, bit offset) and the
  * 32 KiB of output that precede it (the inflate dictionary). Later any byte
  * range can be produced by resuming inflate at the last access point at or
@@ -159,9 +162,9 @@ ssize_t zran_read(const struct zran_index *idx, zran_read_fn rd, void *ctx,
  * 256 KiB of output (enough for two 128 KiB reads arriving swapped), so
  * reads at increasing offsets — and the small backward/forward reorderings
  * of kernel readahead — go on inflating where the last one stopped. A
- * backward jump past the kept output, or a forward jump into a later span,
- * re-seeks through the access point (one span of work at most). ~0.7 MiB of
- * memory per reader.
+ * backward jump past the kept output, or a forward jump of 256 KiB or more
+ * into a later span, re-seeks through the access point (one span of work at
+ * most). ~0.7 MiB of memory per reader.
  *
  * `idx` is borrowed and must outlive the reader; `rd`/`ctx` are used by
  * every pread. One thread at a time.
