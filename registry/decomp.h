@@ -65,7 +65,7 @@ struct decomp_frames;
 
 /*
  * *out = a decoder of `kind`; `span` is the zran span for gzip (0 =
- * default; ignored for other kinds). -EINVAL for a bad kind or span,
+ * default; ignored for other kinds). -EINVAL for a bad kind or (gzip) span,
  * -ENOMEM.
  */
 int decomp_new(struct decomp **out, enum decomp_kind kind, uint32_t span);
