@@ -122,17 +122,19 @@ size_t log_redact(const char *in, char *out, size_t outsz)
 	while (in[i]) {
 		bool hit = false;
 
+		/* The longest secret matching here wins: a secret may prefix another. */
+		size_t best = 0;
+
 		for (k = 0; k < nsecrets; k++) {
 			n = strlen(secrets[k]);
-			if (strncmp(in + i, secrets[k], n) == 0) {
-				o = put(out, o, outsz, REDACTED, strlen(REDACTED));
-				i += n;
-				hit = true;
-				break;
-			}
+			if (n > best && strncmp(in + i, secrets[k], n) == 0)
+				best = n;
 		}
-		if (hit)
+		if (best) {
+			o = put(out, o, outsz, REDACTED, strlen(REDACTED));
+			i += best;
 			continue;
+		}
 		for (k = 0; k < sizeof(markers) / sizeof(markers[0]); k++) {
 			n = strlen(markers[k]);
 			if (strncasecmp(in + i, markers[k], n) == 0) {

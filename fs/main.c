@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,9 @@ int main(int argc, char *argv[])
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, o.threads);
 	fuse_loop_cfg_set_idle_threads(loop, o.threads / 2 ? o.threads / 2 : 1);
-	ret = fuse_session_loop_mt(fs.se, loop) ? 1 : 0;
+	/* A signal ends the loop with its number: that is a clean unmount. */
+	rc = fuse_session_loop_mt(fs.se, loop);
+	ret = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 	log_info("unmounting %s", o.mountpoint);
 out_unmount:

@@ -59,7 +59,11 @@ mnt_start_fg() {
 	shift 2
 	local mp=$TEST_TMP/mnt-$name
 	mkdir -p -- "$mp"
-	"$ACRFS" -f "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.log" &
+	# Background jobs of a non-interactive shell ignore SIGINT; restore the
+	# default so that a test can interrupt the daemon as a terminal would.
+	/usr/bin/python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$ACRFS" -f "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.log" &
 	local pid=$!
 	for ((i = 0; i < 100; i++)); do
 		is_mounted "$mp" && break
@@ -74,6 +78,22 @@ mnt_start_fg() {
 	printf -v "MNT_$name" '%s' "$mp"
 	printf -v "MNT_${name}_PID" '%s' "$pid"
 	export "MNT_$name" "MNT_${name}_PID"
+}
+
+#   mnt_wait_exit PID [SECONDS]  wait for a foreground daemon (a child of this shell)
+#       to exit, at most SECONDS (default 10); sets MNT_EXIT to its exit status, or
+#       "timeout". (Not in a $(...) subshell: only this shell can wait for its child.)
+mnt_wait_exit() {
+	local pid=$1 secs=${2:-10} i
+	MNT_EXIT=timeout
+	for ((i = 0; i < secs * 10; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			MNT_EXIT=$?
+			return 0
+		fi
+		sleep 0.1
+	done
 }
 
 mnt_stop() {
@@ -103,5 +123,35 @@ mnt_stop_all() {
 	for n in "${MNT_NAMES[@]}"; do
 		mnt_stop "$n"
 	done
+	return 0
+}
+
+#   proxy_start NAME UPSTREAM_URL [--rule RULE ...]
+#       Start tests/lib/faultproxy.py; exports PROXY_<NAME>_URL and PROXY_<NAME>_LOG.
+#   proxy_stop_all           for traps.
+PROXY_PIDS=()
+proxy_start() {
+	local name=$1 up=$2 line i
+	shift 2
+	local log=$TEST_TMP/proxy-$name.log out=$TEST_TMP/proxy-$name.out
+	: >"$log"
+	/usr/bin/python3 "$TESTS_LIB/faultproxy.py" "$up" --log "$log" "$@" >"$out" 2>&1 &
+	PROXY_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		line=$(grep -m1 '^READY port=' "$out" 2>/dev/null) && break
+		sleep 0.05
+	done
+	[ -n "$line" ] || return 1
+	printf -v "PROXY_${name}_URL" 'http://127.0.0.1:%s' "${line#READY port=}"
+	printf -v "PROXY_${name}_LOG" '%s' "$log"
+	export "PROXY_${name}_URL" "PROXY_${name}_LOG"
+}
+
+proxy_stop_all() {
+	local p
+	for p in "${PROXY_PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	PROXY_PIDS=()
 	return 0
 }

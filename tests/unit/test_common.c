@@ -70,6 +70,10 @@ static void test_redact(void **s)
 	assert_int_equal(log_secret("s3cr3t-pass"), 0);
 	log_redact("login with s3cr3t-pass failed", out, sizeof(out));
 	assert_string_equal(out, "login with [redacted] failed");
+	assert_int_equal(log_secret("opaque"), 0);
+	assert_int_equal(log_secret("opaqueSecretValue123"), 0);
+	log_redact("x opaqueSecretValue123 y", out, sizeof(out));
+	assert_string_equal(out, "x [redacted] y");
 	log_redact("Authorization: Bearer abc.def-ghi", out, sizeof(out));
 	assert_null(strstr(out, "abc.def-ghi"));
 	log_redact("Authorization: Basic dXNlcjpwYXNz", out, sizeof(out));
