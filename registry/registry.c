@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "registry/errors.h"
 #include "registry/http.h"
+#include "registry/internal.h"
 #include "registry/link.h"
 #include "registry/names.h"
 
@@ -135,22 +136,25 @@ uint64_t registry_request_count(const struct registry *r)
 	return http_request_count(r->http);
 }
 
-/*
- * Send one request on behalf of an operation that needs `scope`.
- * (Authentication hooks in here.) Returns http_do's result.
- */
-static int reg_send(struct registry *r, const char *scope, const struct http_req *req,
+const char *reg_url(const struct registry *r)
+{
+	return r->url;
+}
+
+struct http *reg_http(struct registry *r)
+{
+	return r->http;
+}
+
+/* Authentication hooks in here (issue 3). */
+int reg_send(struct registry *r, const char *scope, const struct http_req *req,
 		    struct http_resp *resp)
 {
 	(void)scope;
 	return http_do(r->http, req, resp);
 }
 
-/*
- * Log a failed exchange once, with its context, and return its errno.
- * 404s are routine (lookups of names that do not exist) and logged at debug.
- */
-static int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp)
+int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp)
 {
 	char code[64], msg[256];
 	int err;
