@@ -44,7 +44,7 @@ LDLIBS  += $(PKG_LIBS) -lpthread
 LDFLAGS += $(SAN)
 
 # The FUSE edge: the only files that include libfuse.
-EDGE_SRC   := fs/ll.c fs/main.c
+EDGE_SRC   := fs/main.c $(sort $(wildcard fs/ll*.c))
 COMMON_SRC := $(sort $(wildcard common/*.c))
 AUTH_SRC   := $(sort $(wildcard auth/*.c))
 REG_SRC    := $(sort $(wildcard registry/*.c))
