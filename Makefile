@@ -98,7 +98,7 @@ check:
 
 demo:
 	@tests/deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@tests/demo.sh start
 
 demo-stop:
