@@ -1,0 +1,788 @@
+/*
+ * pcache — the persistent cache directory. Design note.
+ *
+ * The LRU table is a plain array of the blob files we know (a cache holds
+ * tens to hundreds of layer blobs, so linear scans cost nothing next to the
+ * disk I/O around them). Each entry has a use tick from a counter; the
+ * smallest tick is evicted first. At open the ticks are assigned in mtime
+ * order, so the order of a previous run survives through the mtimes that
+ * pcache_blob_pread refreshes (at most once a minute per file).
+ *
+ * Writers account their bytes in `pending` as they write, so concurrent
+ * writers and the committed files together never exceed the budget; a writer
+ * that cannot fit even after evicting every committed file fails with
+ * -EFBIG and drops its temporary file.
+ *
+ * Lock: pc->lock guards entries, nentries, tick, total, pending, evictions.
+ * It is a leaf lock. Eviction unlinks under it (a metadata operation); reads
+ * and writes of contents happen outside it. A reader racing with eviction
+ * just sees -ENOENT and falls back to the registry.
+ */
+#include "fs/pcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define NAME_MAX_LEN 96      /* "<64 hex>.<sfx>" */
+#define TOUCH_INTERVAL 60    /* seconds between on-disk mtime refreshes */
+#define STALE_TMP_AGE 3600   /* seconds before a temporary file is stale */
+
+struct entry {
+	char name[NAME_MAX_LEN];
+	uint64_t size;
+	uint64_t tick;
+	time_t disk_touch;
+};
+
+struct pcache {
+	char *dir;       /* DIR */
+	char *index_dir; /* DIR/v1/index */
+	char *blob_dir;  /* DIR/v1/blobs */
+	uint64_t max;
+
+	pthread_mutex_t lock; /* leaf; guards the fields below */
+	struct entry *entries;
+	size_t nentries, cap;
+	uint64_t tick;
+	uint64_t total;   /* bytes of committed blob files */
+	uint64_t pending; /* bytes written by open writers */
+	uint64_t evictions;
+};
+
+struct pcache_writer {
+	struct pcache *pc;
+	char name[NAME_MAX_LEN];
+	char *tmp_path;
+	int fd;
+	uint64_t written;
+	int err;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *path_join(const char *a, const char *b)
+{
+	struct buf p = BUF_INIT;
+
+	if (buf_addf(&p, "%s/%s", a, b)) {
+		buf_release(&p);
+		return NULL;
+	}
+	return buf_detach(&p, NULL);
+}
+
+/* Create `path` (0700) if missing; check owner and tighten its mode. */
+static int ensure_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		int e = errno;
+
+		log_error("cache: cannot create %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (stat(path, &st)) {
+		int e = errno;
+
+		log_error("cache: cannot stat %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("cache: %s is not a directory", path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		log_error("cache: %s belongs to uid %u, not to us (uid %u); refusing it",
+			  path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700)) {
+		int e = errno;
+
+		log_error("cache: cannot chmod 0700 %s: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* mkdir -p of the parents of `path` (0700 for those we create). */
+static int make_parents(const char *path)
+{
+	char *p = strdup(path);
+	char *s;
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST) {
+			rc = -errno;
+			log_error("cache: cannot create %s: %s", p, strerror(errno));
+			break;
+		}
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/* A fresh temporary file in `dir` for final name `name`: 0600, O_EXCL. */
+static int open_tmp(const char *dir, const char *name, char **path_out)
+{
+	static unsigned long seq;
+	struct buf p = BUF_INIT;
+	int fd = -1, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		buf_reset(&p);
+		if (buf_addf(&p, "%s/%s.tmp.%ld.%lu", dir, name, (long)getpid(),
+			     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED))) {
+			buf_release(&p);
+			return -ENOMEM;
+		}
+		fd = open(p.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		int e = errno;
+
+		log_error("cache: cannot create a file in %s: %s", dir, strerror(e));
+		buf_release(&p);
+		return -e;
+	}
+	*path_out = buf_detach(&p, NULL);
+	return fd;
+}
+
+/* fsync, close and rename tmp into dir/name. Closes fd in every case. */
+static int publish(int fd, const char *tmp, const char *dir, const char *name)
+{
+	char *final = path_join(dir, name);
+	int rc = 0;
+
+	if (!final) {
+		rc = -ENOMEM;
+	} else if (fsync(fd)) {
+		rc = -errno;
+	}
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, final))
+		rc = -errno;
+	if (rc) {
+		log_error("cache: cannot write %s/%s: %s", dir, name, strerror(-rc));
+		unlink(tmp);
+	} else {
+		fsync_dir(dir);
+	}
+	free(final);
+	return rc;
+}
+
+static int blob_name(char out[NAME_MAX_LEN], const struct digest *d, const char *sfx)
+{
+	char hex[DIGEST_HEX_LEN + 1];
+	const char *s;
+	int n;
+
+	for (s = sfx ? sfx : ""; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+			return -EINVAL;
+	if (sfx && strlen(sfx) > 16)
+		return -EINVAL;
+	digest_hex(d, hex);
+	n = snprintf(out, NAME_MAX_LEN, "%s%s%s", hex, sfx && *sfx ? "." : "",
+		     sfx ? sfx : "");
+	return n > 0 && n < NAME_MAX_LEN ? 0 : -EINVAL;
+}
+
+/* A blob file name we manage: 64 hex digits, optionally ".<sfx>". */
+static int is_blob_name(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < DIGEST_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	if (s[i] == '\0')
+		return 1;
+	if (s[i] != '.' || !s[i + 1] || strlen(s) >= NAME_MAX_LEN)
+		return 0;
+	for (i++; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return 0;
+	return 1;
+}
+
+/* ---- the LRU table (pc->lock held) -------------------------------------- */
+
+static struct entry *find_entry(struct pcache *pc, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < pc->nentries; i++)
+		if (strcmp(pc->entries[i].name, name) == 0)
+			return &pc->entries[i];
+	return NULL;
+}
+
+static void drop_entry(struct pcache *pc, struct entry *e)
+{
+	pc->total -= e->size;
+	*e = pc->entries[--pc->nentries];
+}
+
+/* Evict least-recently-used files until `need` more bytes fit. */
+static int make_room(struct pcache *pc, uint64_t need)
+{
+	while (pc->total + pc->pending + need > pc->max) {
+		struct entry *lru = NULL;
+		char *path;
+		size_t i;
+
+		for (i = 0; i < pc->nentries; i++)
+			if (!lru || pc->entries[i].tick < lru->tick)
+				lru = &pc->entries[i];
+		if (!lru)
+			return -EFBIG;
+		path = path_join(pc->blob_dir, lru->name);
+		if (path) {
+			if (unlink(path) && errno != ENOENT)
+				log_warn("cache: cannot evict %s: %s", path, strerror(errno));
+			else
+				log_debug("cache: evicted %s (%llu bytes)", lru->name,
+					  (unsigned long long)lru->size);
+			free(path);
+		}
+		pc->evictions++;
+		drop_entry(pc, lru);
+	}
+	return 0;
+}
+
+static int add_entry(struct pcache *pc, const char *name, uint64_t size, uint64_t tick,
+		     time_t touched)
+{
+	struct entry *e = find_entry(pc, name);
+
+	if (e) {
+		pc->total -= e->size;
+	} else {
+		if (pc->nentries == pc->cap) {
+			size_t cap = pc->cap ? 2 * pc->cap : 32;
+			struct entry *v = realloc(pc->entries, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			pc->entries = v;
+			pc->cap = cap;
+		}
+		e = &pc->entries[pc->nentries++];
+		snprintf(e->name, sizeof(e->name), "%s", name);
+	}
+	e->size = size;
+	e->tick = tick;
+	e->disk_touch = touched;
+	pc->total += size;
+	return 0;
+}
+
+/* ---- open / free -------------------------------------------------------- */
+
+int pcache_default_dir(struct buf *out)
+{
+	const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+
+	if (x && x[0] == '/')
+		return buf_addf(out, "%s/acrfs", x);
+	if (h && h[0] == '/')
+		return buf_addf(out, "%s/.cache/acrfs", h);
+	log_error("cache: neither XDG_CACHE_HOME nor HOME is set; give -o cache_dir=");
+	return -ENOENT;
+}
+
+struct scanned {
+	char name[NAME_MAX_LEN];
+	uint64_t size;
+	time_t mtime;
+};
+
+static int cmp_mtime(const void *a, const void *b)
+{
+	const struct scanned *x = a, *y = b;
+
+	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+/* Remove stale temporary files of `dir`; collect blob files if `out`. */
+static int scan_dir(const char *dir, struct scanned **out, size_t *n)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+	time_t now = time(NULL);
+	int rc = 0;
+
+	if (!dp)
+		return -errno;
+	while ((de = readdir(dp))) {
+		struct stat st;
+
+		if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (strstr(de->d_name, ".tmp.")) {
+			if (now - st.st_mtime > STALE_TMP_AGE)
+				unlinkat(dirfd(dp), de->d_name, 0);
+			continue;
+		}
+		if (!out || !S_ISREG(st.st_mode) || !is_blob_name(de->d_name))
+			continue;
+		if ((st.st_mode & 077) && fchmodat(dirfd(dp), de->d_name, 0600, 0))
+			log_warn("cache: cannot chmod 0600 %s/%s", dir, de->d_name);
+		if (*n == cap) {
+			size_t c = cap ? 2 * cap : 32;
+			struct scanned *v = realloc(*out, c * sizeof(*v));
+
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			*out = v;
+			cap = c;
+		}
+		snprintf((*out)[*n].name, NAME_MAX_LEN, "%s", de->d_name);
+		(*out)[*n].size = (uint64_t)st.st_size;
+		(*out)[*n].mtime = st.st_mtime;
+		(*n)++;
+	}
+	closedir(dp);
+	return rc;
+}
+
+int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
+{
+	struct pcache *pc = NULL;
+	struct buf def = BUF_INIT;
+	struct scanned *files = NULL;
+	char *v1 = NULL;
+	size_t nfiles = 0, i;
+	int rc;
+
+	*out = NULL;
+	if (!dir) {
+		rc = pcache_default_dir(&def);
+		if (rc)
+			goto fail;
+		dir = def.data;
+	}
+	if (!dir[0]) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_init(&pc->lock, NULL);
+	pc->max = max_blob_bytes;
+	pc->dir = strdup(dir);
+	v1 = path_join(dir, "v1");
+	pc->index_dir = path_join(dir, "v1/index");
+	pc->blob_dir = path_join(dir, "v1/blobs");
+	if (!pc->dir || !v1 || !pc->index_dir || !pc->blob_dir) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = make_parents(dir);
+	if (!rc)
+		rc = ensure_dir(dir);
+	if (!rc)
+		rc = ensure_dir(v1);
+	if (!rc)
+		rc = ensure_dir(pc->index_dir);
+	if (!rc)
+		rc = ensure_dir(pc->blob_dir);
+	if (rc)
+		goto fail;
+	rc = scan_dir(pc->index_dir, NULL, NULL);
+	if (!rc)
+		rc = scan_dir(pc->blob_dir, &files, &nfiles);
+	if (rc)
+		goto fail;
+	if (nfiles)
+		qsort(files, nfiles, sizeof(*files), cmp_mtime);
+	for (i = 0; i < nfiles; i++) {
+		rc = add_entry(pc, files[i].name, files[i].size, ++pc->tick, files[i].mtime);
+		if (rc)
+			goto fail;
+	}
+	pthread_mutex_lock(&pc->lock);
+	(void)make_room(pc, 0);
+	pthread_mutex_unlock(&pc->lock);
+	free(files);
+	free(v1);
+	buf_release(&def);
+	*out = pc;
+	return 0;
+fail:
+	free(files);
+	free(v1);
+	buf_release(&def);
+	pcache_free(pc);
+	return rc;
+}
+
+void pcache_free(struct pcache *pc)
+{
+	if (!pc)
+		return;
+	pthread_mutex_destroy(&pc->lock);
+	free(pc->entries);
+	free(pc->dir);
+	free(pc->index_dir);
+	free(pc->blob_dir);
+	free(pc);
+}
+
+const char *pcache_dir(const struct pcache *pc)
+{
+	return pc->dir;
+}
+
+/* ---- index files -------------------------------------------------------- */
+
+static int index_name(char out[NAME_MAX_LEN], const struct digest *d)
+{
+	char hex[DIGEST_HEX_LEN + 1];
+
+	snprintf(out, NAME_MAX_LEN, "%s.idx", digest_hex(d, hex));
+	return 0;
+}
+
+int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out)
+{
+	char name[NAME_MAX_LEN];
+	char *path;
+	struct stat st;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	index_name(name, d);
+	path = path_join(pc->index_dir, name);
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > PCACHE_INDEX_MAX) {
+		log_warn("cache: %s is too large (%lld bytes)", path, (long long)st.st_size);
+		rc = -EFBIG;
+		goto out;
+	}
+	rc = buf_grow(out, (size_t)st.st_size);
+	if (rc)
+		goto out;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, out->data + out->len + got, (size_t)st.st_size - got,
+				  (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			log_warn("cache: cannot read %s: %s", path, strerror(-rc));
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	out->len += got;
+	out->data[out->len] = '\0';
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
+		       size_t len)
+{
+	char name[NAME_MAX_LEN];
+	char *tmp = NULL;
+	int fd, rc;
+
+	index_name(name, d);
+	fd = open_tmp(pc->index_dir, name, &tmp);
+	if (fd < 0)
+		return fd;
+	rc = write_all(fd, data, len);
+	if (rc) {
+		log_error("cache: cannot write %s: %s", tmp, strerror(-rc));
+		close(fd);
+		unlink(tmp);
+	} else {
+		rc = publish(fd, tmp, pc->index_dir, name);
+	}
+	free(tmp);
+	return rc;
+}
+
+int pcache_index_remove(struct pcache *pc, const struct digest *d)
+{
+	char name[NAME_MAX_LEN];
+	char *path;
+	int rc = 0;
+
+	index_name(name, d);
+	path = path_join(pc->index_dir, name);
+	if (!path)
+		return -ENOMEM;
+	if (unlink(path))
+		rc = -errno;
+	free(path);
+	return rc;
+}
+
+/* ---- blob files --------------------------------------------------------- */
+
+int pcache_blob_begin(struct pcache *pc, const struct digest *d, const char *sfx,
+		      uint64_t size_hint, struct pcache_writer **out)
+{
+	struct pcache_writer *w;
+	int rc;
+
+	*out = NULL;
+	if (pc->max == 0)
+		return -ENOSPC;
+	if (size_hint > pc->max)
+		return -EFBIG;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->pc = pc;
+	w->fd = -1;
+	rc = blob_name(w->name, d, sfx);
+	if (rc)
+		goto fail;
+	w->fd = open_tmp(pc->blob_dir, w->name, &w->tmp_path);
+	if (w->fd < 0) {
+		rc = w->fd;
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	free(w);
+	return rc;
+}
+
+int pcache_blob_write(struct pcache_writer *w, const void *data, size_t len)
+{
+	struct pcache *pc = w->pc;
+	int rc;
+
+	if (w->err)
+		return w->err;
+	pthread_mutex_lock(&pc->lock);
+	/* Never evict for a file that cannot fit anyway. */
+	rc = w->written + len > pc->max ? -EFBIG : make_room(pc, len);
+	if (!rc)
+		pc->pending += len;
+	pthread_mutex_unlock(&pc->lock);
+	if (!rc) {
+		w->written += len;
+		rc = write_all(w->fd, data, len);
+		if (rc)
+			log_error("cache: cannot write %s: %s", w->tmp_path, strerror(-rc));
+	}
+	if (rc) {
+		/* Give the space back and drop the file now: it will not be kept. */
+		w->err = rc;
+		pthread_mutex_lock(&pc->lock);
+		pc->pending -= w->written;
+		pthread_mutex_unlock(&pc->lock);
+		w->written = 0;
+		close(w->fd);
+		w->fd = -1;
+		unlink(w->tmp_path);
+	}
+	return rc;
+}
+
+static void writer_free(struct pcache_writer *w)
+{
+	if (w->fd >= 0) {
+		close(w->fd);
+		unlink(w->tmp_path);
+	}
+	if (w->written) {
+		pthread_mutex_lock(&w->pc->lock);
+		w->pc->pending -= w->written;
+		pthread_mutex_unlock(&w->pc->lock);
+	}
+	free(w->tmp_path);
+	free(w);
+}
+
+int pcache_blob_commit(struct pcache_writer *w)
+{
+	struct pcache *pc = w->pc;
+	int rc = w->err;
+
+	if (!rc) {
+		rc = publish(w->fd, w->tmp_path, pc->blob_dir, w->name);
+		w->fd = -1;
+	}
+	pthread_mutex_lock(&pc->lock);
+	pc->pending -= w->written;
+	if (!rc)
+		rc = add_entry(pc, w->name, w->written, ++pc->tick, time(NULL));
+	pthread_mutex_unlock(&pc->lock);
+	w->written = 0;
+	writer_free(w);
+	return rc;
+}
+
+void pcache_blob_abort(struct pcache_writer *w)
+{
+	if (w)
+		writer_free(w);
+}
+
+ssize_t pcache_blob_pread(struct pcache *pc, const struct digest *d, const char *sfx,
+			  void *buf, size_t len, uint64_t off)
+{
+	char name[NAME_MAX_LEN];
+	struct entry *e;
+	char *path;
+	time_t now = time(NULL);
+	bool touch = false;
+	size_t got = 0;
+	int fd;
+
+	if (blob_name(name, d, sfx))
+		return -EINVAL;
+	pthread_mutex_lock(&pc->lock);
+	e = find_entry(pc, name);
+	if (e) {
+		e->tick = ++pc->tick;
+		if (now - e->disk_touch >= TOUCH_INTERVAL) {
+			e->disk_touch = now;
+			touch = true;
+		}
+	}
+	pthread_mutex_unlock(&pc->lock);
+	if (!e)
+		return -ENOENT;
+	path = path_join(pc->blob_dir, name);
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int en = errno;
+
+		free(path);
+		return en == ENOENT ? -ENOENT : -EIO;
+	}
+	if (touch)
+		(void)futimens(fd, NULL);
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_warn("cache: cannot read %s: %s", path, strerror(errno));
+			close(fd);
+			free(path);
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	free(path);
+	return (ssize_t)got;
+}
+
+int pcache_blob_stat(struct pcache *pc, const struct digest *d, const char *sfx,
+		     uint64_t *size)
+{
+	char name[NAME_MAX_LEN];
+	struct entry *e;
+	int rc = -ENOENT;
+
+	if (blob_name(name, d, sfx))
+		return -EINVAL;
+	pthread_mutex_lock(&pc->lock);
+	e = find_entry(pc, name);
+	if (e) {
+		if (size)
+			*size = e->size;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&pc->lock);
+	return rc;
+}
+
+void pcache_stats(struct pcache *pc, struct pcache_stats *st)
+{
+	pthread_mutex_lock(&pc->lock);
+	st->blob_bytes = pc->total;
+	st->blob_files = pc->nentries;
+	st->evictions = pc->evictions;
+	st->max_blob_bytes = pc->max;
+	pthread_mutex_unlock(&pc->lock);
+}

@@ -1,0 +1,380 @@
+/*
+ * pcache: directory creation and permissions, atomic index files, the blob
+ * byte cache with LRU eviction bounded by cache_max, state rebuilt at open.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/time.h>
+
+#include "fs/pcache.h"
+#include "layerw.h"
+
+static char *dir;
+
+static int each_setup(void **state)
+{
+	(void)state;
+	dir = tmpdir_new();
+	return 0;
+}
+
+static int each_teardown(void **state)
+{
+	(void)state;
+	rm_rf(dir);
+	free(dir);
+	return 0;
+}
+
+static mode_t mode_of(const char *fmt, ...)
+{
+	char path[4200];
+	struct stat st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (stat(path, &st))
+		return (mode_t)-1;
+	return st.st_mode & 07777;
+}
+
+static struct digest dig(int n)
+{
+	struct digest d;
+
+	memset(&d, 0, sizeof(d));
+	d.raw[0] = (unsigned char)n;
+	d.raw[31] = 0x77;
+	return d;
+}
+
+static void test_dirs_and_modes(void **state)
+{
+	struct pcache *pc;
+	struct digest d = dig(1);
+	struct pcache_writer *w;
+	char sub[4200], hex[DIGEST_HEX_LEN + 1];
+
+	(void)state;
+	/* A nested directory that does not exist yet. */
+	snprintf(sub, sizeof(sub), "%s/a/b/cache", dir);
+	umask(022);
+	assert_int_equal(pcache_open(&pc, sub, 1 << 20), 0);
+	assert_string_equal(pcache_dir(pc), sub);
+	assert_int_equal(mode_of("%s", sub), 0700);
+	assert_int_equal(mode_of("%s/v1", sub), 0700);
+	assert_int_equal(mode_of("%s/v1/index", sub), 0700);
+	assert_int_equal(mode_of("%s/v1/blobs", sub), 0700);
+	assert_int_equal(mode_of("%s/a", dir), 0700);
+	assert_int_equal(pcache_index_store(pc, &d, "abc", 3), 0);
+	assert_int_equal(mode_of("%s/v1/index/%s.idx", sub, digest_hex(&d, hex)), 0600);
+	assert_int_equal(pcache_blob_begin(pc, &d, "", 0, &w), 0);
+	assert_int_equal(pcache_blob_write(w, "xyz", 3), 0);
+	assert_int_equal(pcache_blob_commit(w), 0);
+	assert_int_equal(mode_of("%s/v1/blobs/%s", sub, hex), 0600);
+	pcache_free(pc);
+}
+
+static void test_tighten_and_refuse(void **state)
+{
+	struct pcache *pc;
+	char sub[4200];
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/loose", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(pcache_open(&pc, sub, 0), 0);
+	assert_int_equal(mode_of("%s", sub), 0700);
+	pcache_free(pc);
+
+	/* Owned by someone else: refused, and left as it was. */
+	snprintf(sub, sizeof(sub), "%s/theirs", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(sub, 65534, 65534), 0);
+		assert_int_equal(pcache_open(&pc, sub, 0), -EPERM);
+		assert_null(pc);
+		assert_int_equal(mode_of("%s", sub), 0755);
+	} else {
+		print_message("not root: skipping the foreign-owner case\n");
+	}
+	/* Not a directory. */
+	snprintf(sub, sizeof(sub), "%s/file", dir);
+	close(open(sub, O_CREAT | O_WRONLY, 0600));
+	assert_int_equal(pcache_open(&pc, sub, 0), -ENOTDIR);
+}
+
+static void test_default_dir(void **state)
+{
+	struct buf b = BUF_INIT;
+	char *xdg = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+	char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+
+	(void)state;
+	setenv("XDG_CACHE_HOME", "/x/cache", 1);
+	assert_int_equal(pcache_default_dir(&b), 0);
+	assert_string_equal(b.data, "/x/cache/acrfs");
+	buf_reset(&b);
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HOME", "/home/u", 1);
+	assert_int_equal(pcache_default_dir(&b), 0);
+	assert_string_equal(b.data, "/home/u/.cache/acrfs");
+	buf_reset(&b);
+	setenv("XDG_CACHE_HOME", "relative", 1); /* ignored, as the spec says */
+	assert_int_equal(pcache_default_dir(&b), 0);
+	assert_string_equal(b.data, "/home/u/.cache/acrfs");
+	if (xdg)
+		setenv("XDG_CACHE_HOME", xdg, 1);
+	else
+		unsetenv("XDG_CACHE_HOME");
+	if (home)
+		setenv("HOME", home, 1);
+	free(xdg);
+	free(home);
+	buf_release(&b);
+}
+
+static void test_index_files(void **state)
+{
+	struct pcache *pc;
+	struct digest d = dig(2), e = dig(3);
+	struct buf b = BUF_INIT;
+	char path[4200], hex[DIGEST_HEX_LEN + 1];
+	DIR *dp;
+	struct dirent *de;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	assert_int_equal(pcache_index_load(pc, &d, &b), -ENOENT);
+	assert_int_equal(pcache_index_store(pc, &d, "one\0two", 7), 0);
+	assert_int_equal(pcache_index_load(pc, &d, &b), 0);
+	assert_int_equal(b.len, 7);
+	assert_memory_equal(b.data, "one\0two", 7);
+	/* Replace atomically; no temporary file is left behind. */
+	assert_int_equal(pcache_index_store(pc, &d, "three", 5), 0);
+	buf_reset(&b);
+	assert_int_equal(pcache_index_load(pc, &d, &b), 0);
+	assert_string_equal(b.data, "three");
+	snprintf(path, sizeof(path), "%s/v1/index", dir);
+	dp = opendir(path);
+	assert_non_null(dp);
+	while ((de = readdir(dp)))
+		if (de->d_name[0] != '.') {
+			n++;
+			assert_null(strstr(de->d_name, ".tmp."));
+		}
+	closedir(dp);
+	assert_int_equal(n, 1);
+	assert_int_equal(pcache_index_remove(pc, &d), 0);
+	assert_int_equal(pcache_index_load(pc, &d, &b), -ENOENT);
+	assert_int_equal(pcache_index_remove(pc, &e), -ENOENT);
+	pcache_free(pc);
+
+	/* A stale temporary file (a crash) is removed at open; a fresh one
+	 * (another process writing) is left alone. */
+	snprintf(path, sizeof(path), "%s/v1/index/%s.idx.tmp.1.1", dir, digest_hex(&d, hex));
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	{
+		struct timeval tv[2] = { { 1000, 0 }, { 1000, 0 } };
+
+		assert_int_equal(utimes(path, tv), 0);
+	}
+	snprintf(path + strlen(path) - 1, 8, "2");
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	path[strlen(path) - 1] = '1';
+	assert_int_equal(access(path, F_OK), -1);
+	pcache_free(pc);
+	buf_release(&b);
+}
+
+static int put_blob(struct pcache *pc, int n, size_t size)
+{
+	struct pcache_writer *w;
+	struct digest d = dig(n);
+	char *data = malloc(size);
+	size_t off;
+	int rc;
+
+	memset(data, 'a' + n, size);
+	rc = pcache_blob_begin(pc, &d, "", 0, &w);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	/* In pieces, as a stream arrives. */
+	for (off = 0; off < size && !rc; off += 300)
+		rc = pcache_blob_write(w, data + off, size - off < 300 ? size - off : 300);
+	rc = pcache_blob_commit(w);
+	free(data);
+	return rc;
+}
+
+static bool has_blob(struct pcache *pc, int n)
+{
+	struct digest d = dig(n);
+
+	return pcache_blob_stat(pc, &d, "", NULL) == 0;
+}
+
+static void touch(struct pcache *pc, int n)
+{
+	struct digest d = dig(n);
+	char c;
+
+	assert_int_equal(pcache_blob_pread(pc, &d, "", &c, 1, 10), 1);
+	assert_int_equal(c, 'a' + n);
+}
+
+static void test_lru_eviction(void **state)
+{
+	struct pcache *pc;
+	struct pcache_stats st;
+	struct pcache_writer *w;
+	struct digest d = dig(9);
+	char buf[2000];
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 3000), 0);
+	assert_int_equal(put_blob(pc, 1, 1000), 0);
+	assert_int_equal(put_blob(pc, 2, 1000), 0);
+	assert_int_equal(put_blob(pc, 3, 1000), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.blob_bytes, 3000);
+	assert_int_equal(st.blob_files, 3);
+	/* Use 1: now 2 is the least recently used and goes first. */
+	touch(pc, 1);
+	assert_int_equal(put_blob(pc, 4, 1000), 0);
+	assert_true(has_blob(pc, 1));
+	assert_false(has_blob(pc, 2));
+	assert_true(has_blob(pc, 3));
+	assert_true(has_blob(pc, 4));
+	pcache_stats(pc, &st);
+	assert_int_equal(st.blob_bytes, 3000);
+	assert_int_equal(st.evictions, 1);
+	/* An evicted blob reads as -ENOENT (the caller falls back). */
+	{
+		struct digest d2 = dig(2);
+
+		assert_int_equal(pcache_blob_pread(pc, &d2, "", buf, 10, 0), -ENOENT);
+	}
+	/* A 2000-byte blob evicts the two least recently used (3, then 1). */
+	touch(pc, 1);
+	touch(pc, 4);
+	assert_int_equal(put_blob(pc, 5, 2000), 0);
+	assert_false(has_blob(pc, 3));
+	assert_false(has_blob(pc, 1));
+	assert_true(has_blob(pc, 4));
+	assert_true(has_blob(pc, 5));
+	/* Larger than the whole budget: refused up front, or while writing;
+	 * nothing already cached is lost to the up-front refusal. */
+	assert_int_equal(pcache_blob_begin(pc, &d, "", 5000, &w), -EFBIG);
+	assert_true(has_blob(pc, 4));
+	assert_int_equal(put_blob(pc, 9, 4000), -EFBIG);
+	assert_false(has_blob(pc, 9));
+	pcache_stats(pc, &st);
+	assert_true(st.blob_bytes <= 3000);
+	/* Reads of a cached blob: short at its end. */
+	assert_int_equal(put_blob(pc, 6, 1000), 0);
+	{
+		struct digest d6 = dig(6);
+
+		assert_int_equal(pcache_blob_pread(pc, &d6, "", buf, 2000, 500), 500);
+		assert_int_equal(buf[0], 'a' + 6);
+		assert_int_equal(pcache_blob_pread(pc, &d6, "tar", buf, 10, 0), -ENOENT);
+	}
+	pcache_free(pc);
+}
+
+static void set_mtime(int n, time_t t)
+{
+	struct digest d = dig(n);
+	char path[4200], hex[DIGEST_HEX_LEN + 1];
+	struct timeval tv[2] = { { t, 0 }, { t, 0 } };
+
+	snprintf(path, sizeof(path), "%s/v1/blobs/%s", dir, digest_hex(&d, hex));
+	assert_int_equal(utimes(path, tv), 0);
+}
+
+/* The LRU order and the byte count survive a reopen (from mtimes); a smaller
+ * budget evicts at open; budget 0 keeps nothing. */
+static void test_reopen(void **state)
+{
+	struct pcache *pc;
+	struct pcache_stats st;
+	struct pcache_writer *w;
+	struct digest d = dig(1);
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 10000), 0);
+	assert_int_equal(put_blob(pc, 1, 1000), 0);
+	assert_int_equal(put_blob(pc, 2, 1000), 0);
+	assert_int_equal(put_blob(pc, 3, 1000), 0);
+	pcache_free(pc);
+	set_mtime(1, 3000); /* most recent */
+	set_mtime(2, 1000); /* oldest */
+	set_mtime(3, 2000);
+	assert_int_equal(pcache_open(&pc, dir, 10000), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.blob_bytes, 3000);
+	assert_int_equal(st.blob_files, 3);
+	pcache_free(pc);
+	assert_int_equal(pcache_open(&pc, dir, 2000), 0);
+	assert_true(has_blob(pc, 1));
+	assert_false(has_blob(pc, 2));
+	assert_true(has_blob(pc, 3));
+	pcache_free(pc);
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.blob_files, 0);
+	assert_int_equal(pcache_blob_begin(pc, &d, "", 0, &w), -ENOSPC);
+	pcache_free(pc);
+}
+
+/* Aborted and failed writers leave nothing behind and give the space back. */
+static void test_writer_abort(void **state)
+{
+	struct pcache *pc;
+	struct pcache_stats st;
+	struct pcache_writer *w;
+	struct digest d = dig(4);
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 3000), 0);
+	assert_int_equal(pcache_blob_begin(pc, &d, "tar", 0, &w), 0);
+	assert_int_equal(pcache_blob_write(w, "abc", 3), 0);
+	pcache_blob_abort(w);
+	assert_int_equal(pcache_blob_stat(pc, &d, "tar", NULL), -ENOENT);
+	assert_int_equal(pcache_blob_begin(pc, &d, "TAR", 0, &w), -EINVAL);
+	assert_int_equal(pcache_blob_begin(pc, &d, "../x", 0, &w), -EINVAL);
+	assert_int_equal(put_blob(pc, 1, 3000), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.blob_bytes, 3000);
+	pcache_free(pc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_dirs_and_modes, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_tighten_and_refuse, each_setup,
+						each_teardown),
+		cmocka_unit_test(test_default_dir),
+		cmocka_unit_test_setup_teardown(test_index_files, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_lru_eviction, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_abort, each_setup, each_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
