@@ -1,0 +1,1382 @@
+/*
+ * layer — one layer blob. Design note.
+ *
+ * State machine, guarded by l->lock (a leaf lock; never held across I/O):
+ * NEW → LOADING (one thread builds, others wait on l->cond) → LOADED, or →
+ * FAILED with a deadline; a layer_load after the deadline tries again. The
+ * fields published at LOADED (tree, zidx, frames, usize) are immutable from
+ * then on and read without the lock; the release/acquire pair of the mutex
+ * orders their writes before any reader sees LOADED.
+ *
+ * What is cached where:
+ *   - the index file (pcache, keyed by the blob digest): everything needed to
+ *     rebuild the tree and to read file data without the blob — the tar
+ *     entries as the parser reported them, the zran index (gzip) or the
+ *     frame table (zstd), sizes — plus a SHA-256 over all of it. It is
+ *     written only after the blob's digest was verified.
+ *   - the blob's local copy (pcache blob files, bounded by cache_max, LRU):
+ *     gzip and tar layers keep the compressed blob as streamed ("<hex>");
+ *     zstd layers keep the decompressed tar instead ("<hex>.tar"), because a
+ *     zstd layer is usually a single frame with no random access at all: the
+ *     copy turns every read into a plain pread. If a copy does not fit the
+ *     budget or is evicted later, reads fall back to ranged reads of the
+ *     source: gzip through the zran index (one span at most), zstd from the
+ *     start of the frame holding the offset (for a single-frame layer that is
+ *     the start of the blob: a reader streams it once, but random reads
+ *     re-decode — documented cost).
+ *   - memory: the tree, the zran index (windows deflated) or frame table.
+ *     A load holds the serialised entries (~40 bytes + path per entry) until
+ *     the index file is written; a reader holds ~2 MiB at most.
+ *
+ * Integrity: the index file's checksum, magic, version, kind, digest and
+ * sizes are checked before use; anything wrong → log, remove, rebuild from
+ * the blob. Reads through zran verify the check-block CRCs, so a bad local
+ * copy gives -EIO, not wrong bytes.
+ */
+#include "fs/layer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zstd.h>
+
+#include "common/log.h"
+#include "registry/decomp.h"
+#include "registry/zran.h"
+
+#define IDX_MAGIC "ACRFSLIX"
+#define IDX_VERSION 1u
+#define IDX_HDR_LEN 88
+#define READER_BUF (1u << 20)     /* a reader's read-ahead */
+#define RANDOM_BUF (256u << 10)   /* a random gzip read's fetch unit */
+#define ZSR_IN (64u << 10)
+
+enum lstate { L_NEW, L_LOADING, L_LOADED, L_FAILED };
+
+struct zframe {
+	uint64_t coff, uoff;
+};
+
+struct layer {
+	struct blob_source src;
+	char *media_type;
+	struct digest digest;
+	uint64_t size;
+	struct pcache *pc;
+	uint32_t span;
+	unsigned index; /* position in the image: the tree's attr.layer */
+	int kind;       /* DECOMP_* or -ENOTSUP */
+
+	/* Lock order: l->lock is a leaf (pcache's lock is never taken under it). */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* LOADING → LOADED / FAILED */
+	enum lstate state;
+	time_t fail_until;   /* FAILED: monotonic seconds */
+
+	/* Published at LOADED, immutable afterwards. */
+	struct tree *tree;
+	struct zran_index *zidx;
+	struct zframe *frames;
+	size_t nframes;
+	uint64_t usize;
+
+	/* Counters (atomic). */
+	uint64_t st_stream, st_range, st_reqs, st_local, st_lblob, st_lidx, st_rej;
+};
+
+static void count(uint64_t *c, uint64_t n)
+{
+	__atomic_add_fetch(c, n, __ATOMIC_RELAXED);
+}
+
+static time_t now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static const char *short_digest(const struct layer *l, char out[DIGEST_STR_SIZE])
+{
+	return digest_format(&l->digest, out);
+}
+
+/* ---- new / free / accessors --------------------------------------------- */
+
+int layer_new_src(struct layer **out, const struct blob_source *src, const char *media_type,
+		  const struct digest *d, uint64_t size, unsigned index, struct pcache *pc,
+		  uint32_t span)
+{
+	struct layer *l;
+
+	*out = NULL;
+	if (!src || !src->stream || !src->pread || !d)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->media_type = strdup(media_type ? media_type : "");
+	if (!l->media_type) {
+		free(l);
+		return -ENOMEM;
+	}
+	l->src = *src;
+	l->digest = *d;
+	l->size = size;
+	l->pc = pc;
+	l->span = span;
+	l->index = index;
+	l->kind = decomp_kind_from_media_type(media_type);
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	*out = l;
+	return 0;
+}
+
+void layer_free(struct layer *l)
+{
+	if (!l)
+		return;
+	tree_free(l->tree);
+	zran_index_free(l->zidx);
+	free(l->frames);
+	free(l->media_type);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+struct tree *layer_tree(const struct layer *l)
+{
+	struct layer *m = (struct layer *)l;
+	struct tree *t;
+
+	pthread_mutex_lock(&m->lock);
+	t = m->state == L_LOADED ? m->tree : NULL;
+	pthread_mutex_unlock(&m->lock);
+	return t;
+}
+
+const struct digest *layer_digest(const struct layer *l)
+{
+	return &l->digest;
+}
+
+const char *layer_media_type(const struct layer *l)
+{
+	return l->media_type;
+}
+
+uint64_t layer_size(const struct layer *l)
+{
+	return l->size;
+}
+
+int layer_kind(const struct layer *l)
+{
+	return l->kind;
+}
+
+uint64_t layer_usize(const struct layer *l)
+{
+	return layer_tree(l) ? l->usize : 0;
+}
+
+void layer_stats(const struct layer *l, struct layer_stats *st)
+{
+	st->stream_bytes = __atomic_load_n(&l->st_stream, __ATOMIC_RELAXED);
+	st->range_bytes = __atomic_load_n(&l->st_range, __ATOMIC_RELAXED);
+	st->range_requests = __atomic_load_n(&l->st_reqs, __ATOMIC_RELAXED);
+	st->local_bytes = __atomic_load_n(&l->st_local, __ATOMIC_RELAXED);
+	st->loads_blob = __atomic_load_n(&l->st_lblob, __ATOMIC_RELAXED);
+	st->loads_index = __atomic_load_n(&l->st_lidx, __ATOMIC_RELAXED);
+	st->index_rejected = __atomic_load_n(&l->st_rej, __ATOMIC_RELAXED);
+}
+
+/* ---- the index file: encoding ------------------------------------------- */
+
+static int put_u64le(struct buf *b, uint64_t v)
+{
+	unsigned char x[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		x[i] = (unsigned char)(v >> (8 * i));
+	return buf_add(b, x, 8);
+}
+
+static int put_uv(struct buf *b, uint64_t v)
+{
+	unsigned char x[10];
+	size_t n = 0;
+
+	do {
+		x[n] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			x[n] |= 0x80;
+		n++;
+	} while (v);
+	return buf_add(b, x, n);
+}
+
+static int put_sv(struct buf *b, int64_t v)
+{
+	return put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static int put_bytes(struct buf *b, const void *p, size_t n)
+{
+	int rc = put_uv(b, n);
+
+	return rc ? rc : buf_add(b, p, n);
+}
+
+static int encode_entry(struct buf *b, const struct tar_entry *e)
+{
+	int rc = 0;
+	size_t i;
+
+	rc |= buf_addch(b, (char)e->type);
+	rc |= buf_addch(b, e->typeflag);
+	rc |= put_uv(b, e->mode);
+	rc |= put_uv(b, e->uid);
+	rc |= put_uv(b, e->gid);
+	rc |= put_sv(b, e->mtime_sec);
+	rc |= put_uv(b, e->mtime_nsec);
+	rc |= put_uv(b, e->size);
+	rc |= put_uv(b, e->data_offset);
+	rc |= put_uv(b, e->stored_size);
+	rc |= put_uv(b, e->devmajor);
+	rc |= put_uv(b, e->devminor);
+	rc |= put_bytes(b, e->path, strlen(e->path));
+	rc |= put_bytes(b, e->linkname, e->linkname ? strlen(e->linkname) : 0);
+	rc |= put_uv(b, e->nxattrs);
+	for (i = 0; i < e->nxattrs; i++) {
+		rc |= put_bytes(b, e->xattrs[i].name, strlen(e->xattrs[i].name));
+		rc |= put_bytes(b, e->xattrs[i].value, e->xattrs[i].value_len);
+	}
+	rc |= put_uv(b, e->sparse ? e->nsparse + 1 : 0);
+	for (i = 0; e->sparse && i < e->nsparse; i++) {
+		rc |= put_uv(b, e->sparse[i].offset);
+		rc |= put_uv(b, e->sparse[i].length);
+		rc |= put_uv(b, e->sparse[i].stored);
+	}
+	return rc ? -ENOMEM : 0;
+}
+
+/* A bounds-checked reader over untrusted bytes; errors are sticky. */
+struct rd {
+	const unsigned char *p, *end;
+	bool bad;
+};
+
+static uint64_t get_u64le(struct rd *r)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (r->bad || r->end - r->p < 8) {
+		r->bad = true;
+		return 0;
+	}
+	for (i = 0; i < 8; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += 8;
+	return v;
+}
+
+static uint64_t get_uv(struct rd *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (!r->bad) {
+		unsigned char c;
+
+		if (r->p == r->end || shift > 63) {
+			r->bad = true;
+			break;
+		}
+		c = *r->p++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+		shift += 7;
+	}
+	return 0;
+}
+
+static uint32_t get_u32v(struct rd *r)
+{
+	uint64_t v = get_uv(r);
+
+	if (v > UINT32_MAX)
+		r->bad = true;
+	return (uint32_t)v;
+}
+
+static int64_t get_sv(struct rd *r)
+{
+	uint64_t v = get_uv(r);
+
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static const unsigned char *get_bytes(struct rd *r, size_t *n)
+{
+	uint64_t len = get_uv(r);
+	const unsigned char *p = r->p;
+
+	if (r->bad || len > (uint64_t)(r->end - r->p)) {
+		r->bad = true;
+		*n = 0;
+		return NULL;
+	}
+	r->p += len;
+	*n = (size_t)len;
+	return p;
+}
+
+/* Scratch for decoding entries: NUL-terminated copies and arrays. */
+struct scratch {
+	struct buf path, link, names;
+	struct tar_xattr *xattrs;
+	struct tar_sparse *sparse;
+	size_t sparse_cap;
+};
+
+static void scratch_free(struct scratch *s)
+{
+	buf_release(&s->path);
+	buf_release(&s->link);
+	buf_release(&s->names);
+	free(s->xattrs);
+	free(s->sparse);
+}
+
+static int cstr(struct buf *b, const unsigned char *p, size_t n)
+{
+	if (memchr(p, '\0', n))
+		return -EBADMSG;
+	buf_reset(b);
+	return buf_add(b, p, n);
+}
+
+/* Decode one entry into `e` (pointers into scratch). -EBADMSG or -ENOMEM. */
+static int decode_entry(struct rd *r, struct scratch *s, struct tar_entry *e)
+{
+	const unsigned char *p;
+	size_t n, i, nx, nsp;
+	uint64_t v;
+
+	memset(e, 0, sizeof(*e));
+	if (r->end - r->p < 2)
+		return -EBADMSG;
+	e->type = (enum tar_type)r->p[0];
+	e->typeflag = (char)r->p[1];
+	r->p += 2;
+	if (e->type > TAR_FIFO)
+		return -EBADMSG;
+	e->mode = get_u32v(r);
+	e->uid = get_u32v(r);
+	e->gid = get_u32v(r);
+	e->mtime_sec = get_sv(r);
+	e->mtime_nsec = get_u32v(r);
+	e->size = get_uv(r);
+	e->data_offset = get_uv(r);
+	e->stored_size = get_uv(r);
+	e->devmajor = get_u32v(r);
+	e->devminor = get_u32v(r);
+	p = get_bytes(r, &n);
+	if (r->bad || cstr(&s->path, p, n))
+		return -EBADMSG;
+	p = get_bytes(r, &n);
+	if (r->bad || cstr(&s->link, p, n))
+		return -EBADMSG;
+	e->path = buf_cstr(&s->path);
+	e->linkname = buf_cstr(&s->link);
+	nx = (size_t)get_uv(r);
+	if (r->bad || nx > TAR_MAX_XATTRS)
+		return -EBADMSG;
+	if (nx) {
+		/* Names go NUL-separated into one buffer that may move while it
+		 * grows: keep offsets in the name pointers, fix them after. */
+		buf_reset(&s->names);
+		if (!s->xattrs) {
+			s->xattrs = calloc(TAR_MAX_XATTRS, sizeof(*s->xattrs));
+			if (!s->xattrs)
+				return -ENOMEM;
+		}
+		for (i = 0; i < nx; i++) {
+			size_t off = s->names.len;
+
+			p = get_bytes(r, &n);
+			if (r->bad || n == 0 || memchr(p, '\0', n))
+				return -EBADMSG;
+			if (buf_add(&s->names, p, n) || buf_addch(&s->names, '\0'))
+				return -ENOMEM;
+			s->xattrs[i].name = (const char *)(uintptr_t)off;
+			s->xattrs[i].value = get_bytes(r, &s->xattrs[i].value_len);
+			if (r->bad)
+				return -EBADMSG;
+		}
+		for (i = 0; i < nx; i++)
+			s->xattrs[i].name = s->names.data + (uintptr_t)s->xattrs[i].name;
+		e->xattrs = s->xattrs;
+		e->nxattrs = nx;
+	}
+	v = get_uv(r);
+	if (r->bad || v > TAR_MAX_SPARSE + 1)
+		return -EBADMSG;
+	if (v) {
+		nsp = (size_t)(v - 1);
+		if (nsp + 1 > s->sparse_cap) {
+			struct tar_sparse *sp = realloc(s->sparse, (nsp + 1) * sizeof(*sp));
+
+			if (!sp)
+				return -ENOMEM;
+			s->sparse = sp;
+			s->sparse_cap = nsp + 1;
+		}
+		for (i = 0; i < nsp; i++) {
+			s->sparse[i].offset = get_uv(r);
+			s->sparse[i].length = get_uv(r);
+			s->sparse[i].stored = get_uv(r);
+		}
+		if (r->bad)
+			return -EBADMSG;
+		e->sparse = s->sparse; /* never NULL, even with no segment */
+		e->nsparse = nsp;
+	}
+	return r->bad ? -EBADMSG : 0;
+}
+
+static int encode_frames(struct buf *b, const struct zframe *f, size_t n)
+{
+	size_t i;
+	int rc = put_u64le(b, n);
+
+	for (i = 0; !rc && i < n; i++) {
+		rc = put_u64le(b, f[i].coff);
+		if (!rc)
+			rc = put_u64le(b, f[i].uoff);
+	}
+	return rc;
+}
+
+/*
+ * Header (IDX_HDR_LEN bytes, little-endian): magic[8], version u32, kind u32,
+ * blob digest[32], csize u64, usize u64, nentries u64, entries_len u64
+ * (= 88). Then the entries, aux_len u64, aux (zran index or frame table),
+ * and a SHA-256 of every preceding byte.
+ */
+static int build_index(struct layer *l, const struct buf *ents, uint64_t nents,
+		       struct buf *out)
+{
+	struct buf aux = BUF_INIT;
+	struct digest sum;
+	unsigned char v[8];
+	int rc = 0, i;
+
+	if (l->kind == DECOMP_GZIP)
+		rc = zran_index_save(l->zidx, &aux);
+	else if (l->kind == DECOMP_ZSTD)
+		rc = encode_frames(&aux, l->frames, l->nframes);
+	if (rc)
+		goto out;
+	rc |= buf_add(out, IDX_MAGIC, 8);
+	for (i = 0; i < 4; i++)
+		v[i] = (unsigned char)(IDX_VERSION >> (8 * i));
+	for (i = 0; i < 4; i++)
+		v[4 + i] = (unsigned char)((unsigned)l->kind >> (8 * i));
+	rc |= buf_add(out, v, 8);
+	rc |= buf_add(out, l->digest.raw, DIGEST_RAW_LEN);
+	rc |= put_u64le(out, l->size);
+	rc |= put_u64le(out, l->usize);
+	rc |= put_u64le(out, nents);
+	rc |= put_u64le(out, ents->len);
+	rc |= buf_add(out, ents->data ? ents->data : "", ents->len);
+	rc |= put_u64le(out, aux.len);
+	rc |= buf_add(out, aux.data ? aux.data : "", aux.len);
+	if (rc) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = digest_of_buf(&sum, out->data, out->len);
+	if (!rc)
+		rc = buf_add(out, sum.raw, DIGEST_RAW_LEN);
+out:
+	buf_release(&aux);
+	return rc;
+}
+
+/*
+ * Rebuild the tree (and zidx / frames / usize, stored into `l` only on
+ * success by the caller) from an index file. -EBADMSG with *why set for
+ * anything wrong; -ENOMEM.
+ */
+struct loaded {
+	struct tree *tree;
+	struct zran_index *zidx;
+	struct zframe *frames;
+	size_t nframes;
+	uint64_t usize;
+};
+
+static int parse_index(struct layer *l, const struct buf *file, struct loaded *o,
+		       const char **why)
+{
+	const unsigned char *d = (const unsigned char *)file->data;
+	struct rd r, er;
+	struct digest sum;
+	struct scratch s;
+	uint64_t nents, elen, alen, i;
+	uint32_t version, kind;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	memset(o, 0, sizeof(*o));
+	if (file->len < IDX_HDR_LEN + 8 + DIGEST_RAW_LEN) {
+		*why = "truncated";
+		return -EBADMSG;
+	}
+	if (memcmp(d, IDX_MAGIC, 8)) {
+		*why = "bad magic";
+		return -EBADMSG;
+	}
+	rc = digest_of_buf(&sum, d, file->len - DIGEST_RAW_LEN);
+	if (rc)
+		return rc;
+	if (memcmp(sum.raw, d + file->len - DIGEST_RAW_LEN, DIGEST_RAW_LEN)) {
+		*why = "checksum mismatch";
+		return -EBADMSG;
+	}
+	version = (uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16 |
+		  (uint32_t)d[11] << 24;
+	kind = (uint32_t)d[12] | (uint32_t)d[13] << 8 | (uint32_t)d[14] << 16 |
+	       (uint32_t)d[15] << 24;
+	if (version != IDX_VERSION) {
+		*why = "unknown version";
+		return -EBADMSG;
+	}
+	if (kind != (uint32_t)l->kind || memcmp(d + 16, l->digest.raw, DIGEST_RAW_LEN)) {
+		*why = "written for another blob";
+		return -EBADMSG;
+	}
+	r.p = d + 48;
+	r.end = d + file->len - DIGEST_RAW_LEN;
+	r.bad = false;
+	if (get_u64le(&r) != l->size) {
+		*why = "blob size differs";
+		return -EBADMSG;
+	}
+	o->usize = get_u64le(&r);
+	nents = get_u64le(&r);
+	elen = get_u64le(&r);
+	if (r.bad || elen > (uint64_t)(r.end - r.p) || nents > elen) {
+		*why = "bad entry table";
+		return -EBADMSG;
+	}
+	er.p = r.p;
+	er.end = r.p + elen;
+	er.bad = false;
+	r.p += elen;
+	alen = get_u64le(&r);
+	if (r.bad || alen != (uint64_t)(r.end - r.p)) {
+		*why = "bad trailer";
+		return -EBADMSG;
+	}
+	if (l->kind == DECOMP_GZIP) {
+		rc = zran_index_load(&o->zidx, r.p, (size_t)alen);
+		if (rc == -EBADMSG || (!rc && (zran_index_usize(o->zidx) != o->usize ||
+					       zran_index_csize(o->zidx) != l->size))) {
+			*why = "bad zran index";
+			rc = -EBADMSG;
+		}
+	} else if (l->kind == DECOMP_ZSTD) {
+		uint64_t n = get_u64le(&r);
+
+		rc = 0;
+		if (r.bad || n == 0 || n > alen / 16) {
+			*why = "bad frame table";
+			rc = -EBADMSG;
+		} else {
+			o->frames = calloc((size_t)n, sizeof(*o->frames));
+			if (!o->frames)
+				rc = -ENOMEM;
+			for (i = 0; !rc && i < n; i++) {
+				o->frames[i].coff = get_u64le(&r);
+				o->frames[i].uoff = get_u64le(&r);
+				if (o->frames[i].coff >= l->size || o->frames[i].uoff >= o->usize ||
+				    (i && (o->frames[i].coff <= o->frames[i - 1].coff ||
+					   o->frames[i].uoff <= o->frames[i - 1].uoff))) {
+					*why = "bad frame table";
+					rc = -EBADMSG;
+				}
+			}
+			o->nframes = (size_t)n;
+			if (!rc && (r.bad || o->frames[0].uoff != 0)) {
+				*why = "bad frame table";
+				rc = -EBADMSG;
+			}
+		}
+	} else {
+		rc = alen == 0 && o->usize == l->size ? 0 : -EBADMSG;
+		if (rc)
+			*why = "bad sizes";
+	}
+	if (rc)
+		goto fail;
+	rc = tree_new(&o->tree);
+	for (i = 0; !rc && i < nents; i++) {
+		struct tar_entry e;
+
+		rc = decode_entry(&er, &s, &e);
+		if (!rc && e.type == TAR_REG &&
+		    (e.data_offset > o->usize || e.stored_size > o->usize - e.data_offset))
+			rc = -EBADMSG;
+		if (rc == -EBADMSG)
+			*why = "bad entry";
+		if (!rc)
+			rc = tree_add(o->tree, &e, l->index);
+	}
+	if (!rc && er.p != er.end) {
+		*why = "bad entry count";
+		rc = -EBADMSG;
+	}
+	if (rc)
+		goto fail;
+	scratch_free(&s);
+	return 0;
+fail:
+	scratch_free(&s);
+	tree_free(o->tree);
+	zran_index_free(o->zidx);
+	free(o->frames);
+	memset(o, 0, sizeof(*o));
+	return rc;
+}
+
+/* ---- building from the blob --------------------------------------------- */
+
+struct build {
+	struct layer *l;
+	struct decomp *dec;
+	struct tar_parser *tp;
+	struct tree *tree;
+	struct buf ents;
+	uint64_t nents;
+	struct pcache_writer *cw; /* compressed copy (gzip, tar) */
+	struct pcache_writer *uw; /* decompressed copy (zstd) */
+};
+
+static int build_entry_cb(void *ctx, const struct tar_entry *e)
+{
+	struct build *b = ctx;
+	int rc;
+
+	if (b->l->pc) {
+		rc = encode_entry(&b->ents, e);
+		if (rc)
+			return rc;
+		b->nents++;
+	}
+	return tree_add(b->tree, e, b->l->index);
+}
+
+static int build_tar_sink(void *ctx, const void *data, size_t n)
+{
+	struct build *b = ctx;
+
+	if (b->uw && pcache_blob_write(b->uw, data, n)) {
+		pcache_blob_abort(b->uw);
+		b->uw = NULL;
+	}
+	return tar_parser_feed(b->tp, data, n);
+}
+
+static int build_blob_sink(void *ctx, const void *data, size_t n)
+{
+	struct build *b = ctx;
+
+	count(&b->l->st_stream, n);
+	if (b->cw && pcache_blob_write(b->cw, data, n)) {
+		pcache_blob_abort(b->cw);
+		b->cw = NULL;
+	}
+	return decomp_feed(b->dec, data, n, build_tar_sink, b);
+}
+
+/* Recover the frame starts from decomp's table by bisection (its API finds
+ * the frame of an offset; it does not enumerate). O(frames · log usize). */
+static int frames_collect(const struct decomp_frames *f, uint64_t a, uint64_t fa,
+			  uint64_t b, uint64_t fb, struct zframe **v, size_t *n, size_t *cap)
+{
+	uint64_t c, fm, mid;
+	int rc;
+
+	while (fa != fb) {
+		if (b - a == 1) {
+			/* b starts a frame */
+			if (*n == *cap) {
+				size_t nc = *cap ? 2 * *cap : 16;
+				struct zframe *nv = realloc(*v, nc * sizeof(*nv));
+
+				if (!nv)
+					return -ENOMEM;
+				*v = nv;
+				*cap = nc;
+			}
+			if (decomp_frames_find(f, b, &c, &fm))
+				return -EIO;
+			(*v)[*n].coff = c;
+			(*v)[*n].uoff = fm;
+			(*n)++;
+			return 0;
+		}
+		mid = a + (b - a) / 2;
+		if (decomp_frames_find(f, mid, &c, &fm))
+			return -EIO;
+		rc = frames_collect(f, a, fa, mid, fm, v, n, cap);
+		if (rc)
+			return rc;
+		a = mid;
+		fa = fm;
+	}
+	return 0;
+}
+
+static int frames_from_decomp(struct layer *l, struct decomp *dec, struct loaded *o)
+{
+	struct decomp_frames *f = NULL;
+	uint64_t c, u0, ulast;
+	size_t cap = 0;
+	int rc = decomp_take_frames(dec, &f);
+
+	if (rc)
+		return rc;
+	o->usize = decomp_frames_usize(f);
+	if (o->usize == 0) {
+		rc = 0; /* an empty layer: nothing to read, no table */
+		goto out;
+	}
+	cap = 16;
+	o->frames = malloc(cap * sizeof(*o->frames));
+	if (!o->frames) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = decomp_frames_find(f, 0, &c, &u0);
+	if (rc)
+		goto out;
+	o->frames[0].coff = c;
+	o->frames[0].uoff = 0;
+	o->nframes = 1;
+	rc = decomp_frames_find(f, o->usize - 1, &c, &ulast);
+	if (!rc)
+		rc = frames_collect(f, 0, u0, o->usize - 1, ulast, &o->frames, &o->nframes,
+				    &cap);
+out:
+	(void)l;
+	decomp_frames_free(f);
+	return rc;
+}
+
+static int load_from_blob(struct layer *l, struct loaded *o)
+{
+	struct build b;
+	char ds[DIGEST_STR_SIZE];
+	struct buf idx = BUF_INIT;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	memset(o, 0, sizeof(*o));
+	b.l = l;
+	rc = decomp_new(&b.dec, (enum decomp_kind)l->kind, l->span);
+	if (!rc)
+		rc = tar_parser_new(&b.tp, build_entry_cb, &b);
+	if (!rc)
+		rc = tree_new(&b.tree);
+	if (rc)
+		goto out;
+	if (l->pc) {
+		if (l->kind == DECOMP_ZSTD)
+			(void)pcache_blob_begin(l->pc, &l->digest, "tar", 0, &b.uw);
+		else
+			(void)pcache_blob_begin(l->pc, &l->digest, "", l->size, &b.cw);
+	}
+	rc = l->src.stream(l->src.ctx, &l->digest, l->size, build_blob_sink, &b);
+	if (rc) {
+		log_error("layer %s: streaming the blob failed: %s", short_digest(l, ds),
+			  strerror(-rc));
+		rc = -EIO;
+		goto out;
+	}
+	rc = decomp_finish(b.dec, &o->zidx);
+	if (!rc)
+		rc = tar_parser_finish(b.tp);
+	if (rc) {
+		log_error("layer %s (%s): not a valid %s layer: %s", short_digest(l, ds),
+			  l->media_type, decomp_kind_name((enum decomp_kind)l->kind),
+			  strerror(-rc));
+		rc = -EIO;
+		goto out;
+	}
+	if (l->kind == DECOMP_ZSTD)
+		rc = frames_from_decomp(l, b.dec, o);
+	else
+		o->usize = decomp_usize(b.dec);
+	if (rc)
+		goto out;
+	o->tree = b.tree;
+	b.tree = NULL;
+	/* The digest is verified: the copies and the index may be kept. */
+	if (b.cw && pcache_blob_commit(b.cw))
+		log_warn("layer %s: could not keep a local copy", short_digest(l, ds));
+	if (b.uw && pcache_blob_commit(b.uw))
+		log_warn("layer %s: could not keep a local copy", short_digest(l, ds));
+	b.cw = b.uw = NULL;
+	if (l->pc) {
+		/* build_index reads these from l: stage them there (the lock
+		 * is not needed: the state is still LOADING, nobody reads). */
+		l->zidx = o->zidx;
+		l->frames = o->frames;
+		l->nframes = o->nframes;
+		l->usize = o->usize;
+		rc = build_index(l, &b.ents, b.nents, &idx);
+		l->zidx = NULL;
+		l->frames = NULL;
+		if (!rc)
+			rc = pcache_index_store(l->pc, &l->digest, idx.data, idx.len);
+		if (rc)
+			log_warn("layer %s: index file not written: %s", short_digest(l, ds),
+				 strerror(-rc));
+		rc = 0;
+	}
+out:
+	if (rc) {
+		zran_index_free(o->zidx);
+		free(o->frames);
+		memset(o, 0, sizeof(*o));
+	}
+	pcache_blob_abort(b.cw);
+	pcache_blob_abort(b.uw);
+	tree_free(b.tree);
+	tar_parser_free(b.tp);
+	decomp_free(b.dec);
+	buf_release(&b.ents);
+	buf_release(&idx);
+	return rc;
+}
+
+static int load_from_index(struct layer *l, struct loaded *o)
+{
+	struct buf file = BUF_INIT;
+	char ds[DIGEST_STR_SIZE];
+	const char *why = "unreadable";
+	int rc;
+
+	rc = pcache_index_load(l->pc, &l->digest, &file);
+	if (rc == -ENOENT)
+		goto out;
+	if (!rc)
+		rc = parse_index(l, &file, o, &why);
+	if (rc && rc != -ENOMEM) {
+		log_warn("layer %s: index file in %s is invalid (%s); rebuilding it from the blob",
+			 short_digest(l, ds), pcache_dir(l->pc), why);
+		count(&l->st_rej, 1);
+		(void)pcache_index_remove(l->pc, &l->digest);
+		rc = -ENOENT;
+	}
+out:
+	buf_release(&file);
+	return rc;
+}
+
+static int do_load(struct layer *l, struct loaded *o)
+{
+	char ds[DIGEST_STR_SIZE];
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	if (l->kind < 0) {
+		log_error("layer %s: unsupported media type \"%s\"; it is shown as an empty "
+			  "directory",
+			  short_digest(l, ds), l->media_type);
+		return tree_new(&o->tree);
+	}
+	if (l->pc) {
+		rc = load_from_index(l, o);
+		if (rc == 0) {
+			count(&l->st_lidx, 1);
+			return 0;
+		}
+		if (rc != -ENOENT)
+			return rc;
+	}
+	rc = load_from_blob(l, o);
+	if (!rc)
+		count(&l->st_lblob, 1);
+	return rc;
+}
+
+int layer_load(struct layer *l)
+{
+	struct loaded o;
+	int rc;
+
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		if (l->state == L_LOADED) {
+			pthread_mutex_unlock(&l->lock);
+			return 0;
+		}
+		if (l->state == L_FAILED && now_sec() < l->fail_until) {
+			pthread_mutex_unlock(&l->lock);
+			return -EIO;
+		}
+		if (l->state != L_LOADING)
+			break;
+		pthread_cond_wait(&l->cond, &l->lock);
+		if (l->state == L_FAILED) {
+			pthread_mutex_unlock(&l->lock);
+			return -EIO;
+		}
+	}
+	l->state = L_LOADING;
+	pthread_mutex_unlock(&l->lock);
+
+	rc = do_load(l, &o);
+
+	pthread_mutex_lock(&l->lock);
+	if (rc) {
+		l->state = L_FAILED;
+		l->fail_until = now_sec() + LAYER_RETRY_SEC;
+		rc = rc == -ENOMEM ? rc : -EIO;
+	} else {
+		l->tree = o.tree;
+		l->zidx = o.zidx;
+		l->frames = o.frames;
+		l->nframes = o.nframes;
+		l->usize = o.usize;
+		l->state = L_LOADED;
+	}
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+/* ---- reading compressed bytes ------------------------------------------- */
+
+/*
+ * A buffered source of the blob's bytes: the local copy if there is one,
+ * else ranged reads of the source, `cap` bytes at a time, never past `limit`
+ * unless the caller asks for bytes there.
+ */
+struct fetch {
+	struct layer *l;
+	unsigned char *buf;
+	size_t cap;
+	uint64_t boff; /* blob offset of buf[0] */
+	size_t blen;
+	uint64_t limit;
+};
+
+static int fetch_init(struct fetch *f, struct layer *l, size_t cap, uint64_t limit)
+{
+	memset(f, 0, sizeof(*f));
+	f->l = l;
+	f->cap = cap;
+	f->limit = limit < l->size ? limit : l->size;
+	f->buf = malloc(cap);
+	return f->buf ? 0 : -ENOMEM;
+}
+
+static void fetch_free(struct fetch *f)
+{
+	free(f->buf);
+	f->buf = NULL;
+}
+
+/* Fill f->buf with `n` bytes at `off`. 0 or -errno. */
+static int fetch_fill(struct fetch *f, uint64_t off, size_t n)
+{
+	struct layer *l = f->l;
+	size_t got = 0;
+	ssize_t r = -ENOENT;
+
+	f->blen = 0;
+	if (l->pc) {
+		r = pcache_blob_pread(l->pc, &l->digest, "", f->buf, n, off);
+		if (r == (ssize_t)n) {
+			count(&l->st_local, n);
+			f->boff = off;
+			f->blen = n;
+			return 0;
+		}
+	}
+	while (got < n) {
+		r = l->src.pread(l->src.ctx, &l->digest, l->size, f->buf + got, n - got,
+				 off + got);
+		count(&l->st_reqs, 1);
+		if (r <= 0 || (size_t)r > n - got) {
+			char ds[DIGEST_STR_SIZE];
+
+			log_error("layer %s: ranged read at %llu failed: %s", short_digest(l, ds),
+				  (unsigned long long)(off + got),
+				  r < 0 ? strerror((int)-r) : "short data");
+			return r < 0 ? (int)r : -EIO;
+		}
+		count(&l->st_range, (uint64_t)r);
+		got += (size_t)r;
+	}
+	f->boff = off;
+	f->blen = n;
+	return 0;
+}
+
+/* A zran_read_fn. */
+static ssize_t fetch_read(void *ctx, void *out, size_t len, uint64_t off)
+{
+	struct fetch *f = ctx;
+	size_t n;
+	int rc;
+
+	if (off >= f->l->size)
+		return 0;
+	if (off < f->boff || off >= f->boff + f->blen) {
+		uint64_t end = off + f->cap;
+
+		if (end > f->limit)
+			end = f->limit;
+		if (end < off + len)
+			end = off + len;
+		if (end > f->l->size)
+			end = f->l->size;
+		rc = fetch_fill(f, off, (size_t)(end - off));
+		if (rc)
+			return rc;
+	}
+	n = (size_t)(f->boff + f->blen - off);
+	if (n > len)
+		n = len;
+	memcpy(out, f->buf + (off - f->boff), n);
+	return (ssize_t)n;
+}
+
+/* ---- zstd: a streaming decoder over the frame table ---------------------- */
+
+struct zsr {
+	struct layer *l;
+	struct fetch f;
+	ZSTD_DStream *zs;
+	unsigned char in[ZSR_IN];
+	size_t inpos, inlen;
+	uint64_t coff;      /* next compressed offset to fetch */
+	uint64_t upos;      /* uncompressed offset of the next output byte */
+	unsigned char *out; /* the last output chunk, kept for small jumps back */
+	size_t outcap, outlen;
+	uint64_t out_u;
+	bool valid;
+};
+
+static int zsr_init(struct zsr *z, struct layer *l, size_t fetch_cap)
+{
+	int rc;
+
+	memset(z, 0, sizeof(*z));
+	z->l = l;
+	rc = fetch_init(&z->f, l, fetch_cap, l->size);
+	if (rc)
+		return rc;
+	z->zs = ZSTD_createDStream();
+	z->outcap = ZSTD_DStreamOutSize();
+	z->out = malloc(z->outcap);
+	return z->zs && z->out ? 0 : -ENOMEM;
+}
+
+static void zsr_fini(struct zsr *z)
+{
+	fetch_free(&z->f);
+	ZSTD_freeDStream(z->zs);
+	free(z->out);
+}
+
+static size_t frame_of(const struct layer *l, uint64_t u)
+{
+	size_t lo = 0, hi = l->nframes;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->frames[mid].uoff <= u)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Full read of [uoff, uoff+len) (the caller clamps to usize). */
+static ssize_t zsr_pread(struct zsr *z, void *buf, size_t len, uint64_t uoff)
+{
+	struct layer *l = z->l;
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t u = uoff + done;
+		size_t fi;
+
+		if (z->outlen && u >= z->out_u && u < z->out_u + z->outlen) {
+			size_t n = (size_t)(z->out_u + z->outlen - u);
+
+			if (n > len - done)
+				n = len - done;
+			memcpy((char *)buf + done, z->out + (u - z->out_u), n);
+			done += n;
+			continue;
+		}
+		fi = frame_of(l, u);
+		if (!z->valid || u < z->upos || l->frames[fi].uoff > z->upos) {
+			ZSTD_DCtx_reset(z->zs, ZSTD_reset_session_only);
+			z->coff = l->frames[fi].coff;
+			z->upos = l->frames[fi].uoff;
+			z->inpos = z->inlen = 0;
+			z->outlen = 0;
+			z->valid = true;
+		}
+		/* Decode one output chunk. */
+		{
+			ZSTD_inBuffer ib;
+			ZSTD_outBuffer ob = { z->out, z->outcap, 0 };
+			size_t ret;
+
+			if (z->inpos == z->inlen) {
+				ssize_t got = fetch_read(&z->f, z->in, sizeof(z->in), z->coff);
+
+				if (got <= 0) {
+					z->valid = false;
+					return got < 0 ? got : -EIO;
+				}
+				z->coff += (uint64_t)got;
+				z->inpos = 0;
+				z->inlen = (size_t)got;
+			}
+			ib.src = z->in;
+			ib.size = z->inlen;
+			ib.pos = z->inpos;
+			ret = ZSTD_decompressStream(z->zs, &ob, &ib);
+			z->inpos = ib.pos;
+			if (ZSTD_isError(ret)) {
+				char ds[DIGEST_STR_SIZE];
+
+				log_error("layer %s: zstd: %s at offset %llu", short_digest(l, ds),
+					  ZSTD_getErrorName(ret), (unsigned long long)z->upos);
+				z->valid = false;
+				return -EIO;
+			}
+			z->out_u = z->upos;
+			z->outlen = ob.pos;
+			z->upos += ob.pos;
+		}
+	}
+	return (ssize_t)len;
+}
+
+/* ---- reading files ------------------------------------------------------- */
+
+struct layer_reader {
+	struct layer *l;
+	const struct tree_attr *a;
+	struct fetch f;             /* tar, gzip */
+	struct zran_reader *zr;     /* gzip */
+	struct zsr *zsr;            /* zstd without a local copy */
+};
+
+/* Read exactly [uoff, uoff+len) of the uncompressed layer (clamped by the
+ * caller to the file's data, which lies within usize). */
+static ssize_t uread(struct layer_reader *rd, void *buf, size_t len, uint64_t uoff)
+{
+	struct layer *l = rd->l;
+	size_t done = 0;
+
+	if (len > l->usize || uoff > l->usize - len)
+		return -EIO;
+	if (l->kind == DECOMP_ZSTD) {
+		if (l->pc) {
+			ssize_t n = pcache_blob_pread(l->pc, &l->digest, "tar", buf, len, uoff);
+
+			if (n == (ssize_t)len) {
+				count(&l->st_local, len);
+				return n;
+			}
+		}
+		if (!rd->zsr) {
+			int rc;
+
+			rd->zsr = malloc(sizeof(*rd->zsr));
+			if (!rd->zsr)
+				return -ENOMEM;
+			rc = zsr_init(rd->zsr, l, rd->f.cap);
+			if (rc) {
+				zsr_fini(rd->zsr);
+				free(rd->zsr);
+				rd->zsr = NULL;
+				return rc;
+			}
+		}
+		return zsr_pread(rd->zsr, buf, len, uoff);
+	}
+	while (done < len) {
+		ssize_t n;
+
+		if (l->kind == DECOMP_GZIP)
+			n = rd->zr ? zran_reader_pread(rd->zr, uoff + done, (char *)buf + done,
+						       len - done)
+				   : zran_read(l->zidx, fetch_read, &rd->f, uoff + done,
+					       (char *)buf + done, len - done);
+		else
+			n = fetch_read(&rd->f, (char *)buf + done, len - done, uoff + done);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+static ssize_t file_read(struct layer_reader *rd, void *buf, size_t len, uint64_t off)
+{
+	const struct tree_attr *a = rd->a;
+	size_t done = 0;
+	ssize_t n;
+
+	if (off >= a->size || len == 0)
+		return 0;
+	if (len > a->size - off)
+		len = (size_t)(a->size - off);
+	if (!a->sparse) {
+		if (off + len > a->stored_size)
+			return -EIO;
+		n = uread(rd, buf, len, a->data_offset + off);
+		return n < 0 ? n : (ssize_t)len;
+	}
+	while (done < len) {
+		uint64_t stored = 0;
+		bool hole = false;
+		uint64_t m = tar_sparse_locate(a->sparse, a->nsparse, a->size, off + done,
+					       &stored, &hole);
+
+		if (m == 0)
+			break;
+		if (m > len - done)
+			m = len - done;
+		if (hole) {
+			memset((char *)buf + done, 0, (size_t)m);
+		} else {
+			if (stored + m > a->stored_size)
+				return -EIO;
+			n = uread(rd, (char *)buf + done, (size_t)m, a->data_offset + stored);
+			if (n < 0)
+				return n;
+		}
+		done += (size_t)m;
+	}
+	return (ssize_t)done;
+}
+
+static int check_file(struct layer *l, const struct tree_attr *a)
+{
+	if (!layer_tree(l) || !a || (a->mode & 0170000) != 0100000)
+		return -EINVAL;
+	return 0;
+}
+
+ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_t len,
+		    uint64_t off)
+{
+	struct layer_reader rd;
+	uint64_t limit = l->size, cstart, cend;
+	size_t cap;
+	ssize_t n;
+
+	if (check_file(l, a))
+		return -EINVAL;
+	if (off >= a->size || len == 0)
+		return 0;
+	if (len > a->size - off)
+		len = (size_t)(a->size - off);
+	memset(&rd, 0, sizeof(rd));
+	rd.l = l;
+	rd.a = a;
+	if (l->kind == DECOMP_GZIP) {
+		/* Fetch in RANDOM_BUF pieces up to the end of the span(s) the
+		 * read needs, not beyond (zran may ask one chunk more). */
+		cap = RANDOM_BUF;
+		if (!a->sparse && zran_index_comp_range(l->zidx, a->data_offset + off, len,
+							&cstart, &cend) == 0)
+			limit = cend;
+	} else if (l->kind == DECOMP_ZSTD) {
+		cap = READER_BUF;
+	} else {
+		cap = len < READER_BUF ? len : READER_BUF; /* exactly the bytes */
+	}
+	n = fetch_init(&rd.f, l, cap, limit);
+	if (!n)
+		n = file_read(&rd, buf, len, off);
+	fetch_free(&rd.f);
+	if (rd.zsr) {
+		zsr_fini(rd.zsr);
+		free(rd.zsr);
+	}
+	return n;
+}
+
+int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tree_attr *a)
+{
+	struct layer_reader *rd;
+	int rc;
+
+	*out = NULL;
+	if (check_file(l, a))
+		return -EINVAL;
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->l = l;
+	rd->a = a;
+	rc = fetch_init(&rd->f, l, READER_BUF, l->size);
+	if (!rc && l->kind == DECOMP_GZIP)
+		rc = zran_reader_new(&rd->zr, l->zidx, fetch_read, &rd->f);
+	if (rc) {
+		layer_reader_free(rd);
+		return rc;
+	}
+	*out = rd;
+	return 0;
+}
+
+ssize_t layer_reader_pread(struct layer_reader *rd, void *buf, size_t len, uint64_t off)
+{
+	return file_read(rd, buf, len, off);
+}
+
+void layer_reader_free(struct layer_reader *rd)
+{
+	if (!rd)
+		return;
+	zran_reader_free(rd->zr);
+	fetch_free(&rd->f);
+	if (rd->zsr) {
+		zsr_fini(rd->zsr);
+		free(rd->zsr);
+	}
+	free(rd);
+}

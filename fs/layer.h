@@ -1,0 +1,140 @@
+/*
+ * layer — one layer blob of an image: its tree, lazily built, and its files'
+ * contents.
+ *
+ * layer_load() is single-flight: the first caller builds the tree, every
+ * concurrent caller waits for that result. Building either reads the layer's
+ * index file from the persistent cache (pcache; no blob bytes are fetched
+ * then) or streams the blob once from its source: digest check (by the
+ * source), decompression (tar, gzip with a zran index, zstd with a frame
+ * table) and tar parsing in one pass, writing a new index file at the end.
+ * A failed load (network, digest mismatch, corrupt data) is remembered for
+ * LAYER_RETRY_SEC seconds and reported as -EIO; nothing of the layer is
+ * served. A media type acrfs cannot decode gives an empty tree and one log
+ * line, never invented content.
+ *
+ * File contents: layer_pread() for one-off reads, or a layer_reader per open
+ * file, which keeps an inflate (or zstd) state and a read-ahead buffer so
+ * that sequential reads stream. Compressed bytes come from the blob's local
+ * copy in the cache when there is one, else from ranged reads of the source
+ * (1 MiB at a time for readers; for a random gzip read at most the
+ * compressed bytes of one zran span plus 64 KiB).
+ *
+ * Thread-safety: every function may be called from any thread, except that a
+ * layer_reader belongs to one thread at a time. layer_load and the reads
+ * block (network, disk); no lock is held across that I/O.
+ */
+#ifndef ACRFS_LAYER_H
+#define ACRFS_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "fs/pcache.h"
+#include "fs/tree.h"
+#include "registry/digest.h"
+
+#define LAYER_RETRY_SEC 10 /* a failed load is retried after this long */
+
+typedef int (*blob_sink_fn)(void *ctx, const void *data, size_t n);
+
+/*
+ * Where blob bytes come from. Production wires these to registry_blob_*
+ * (layer_new); tests feed local files. Every function may be called from
+ * several threads at once and may block.
+ */
+struct blob_source {
+	/*
+	 * Pass the whole blob `d` (`size` bytes) through `sink` once and verify
+	 * its digest at the end. 0; the sink's error; -EIO on a digest or size
+	 * mismatch (the caller then discards everything it built); other -errno.
+	 */
+	int (*stream)(void *ctx, const struct digest *d, uint64_t size, blob_sink_fn sink,
+		      void *sink_ctx);
+	/* Up to `len` bytes at `off` (one ranged request). Bytes read, 0 at
+	 * the end, or -errno. */
+	ssize_t (*pread)(void *ctx, const struct digest *d, uint64_t size, void *buf,
+			 size_t len, uint64_t off);
+	/* A small blob (at most `max` bytes), verified, appended to `out`.
+	 * Used by image for the config. 0 or -errno. */
+	int (*get)(void *ctx, const struct digest *d, size_t max, struct buf *out);
+	void *ctx;
+};
+
+struct layer;
+struct layer_reader;
+
+/*
+ * *out = a layer (not loaded yet) for blob `d` of `size` bytes and
+ * `media_type` (copied), at position `index` of its image (0 = bottom): every
+ * node of its tree has attr.layer == index, which tree_merge carries into the
+ * rootfs so a rootfs read knows its layer. A layer object belongs to one
+ * image; the same blob in another image gets its own object (and shares the
+ * index file and local copy through the cache). `src` is copied; its ctx must outlive the layer.
+ * `pc` (may be NULL: no index files, no local copies) must outlive it too.
+ * `span`: zran span for gzip (0 = ZRAN_SPAN_DEFAULT). Nothing is fetched.
+ * 0, -EINVAL, -ENOMEM; *out = NULL on failure.
+ */
+int layer_new_src(struct layer **out, const struct blob_source *src, const char *media_type,
+		  const struct digest *d, uint64_t size, unsigned index, struct pcache *pc,
+		  uint32_t span);
+/* NULL is fine. No reader may be left. */
+void layer_free(struct layer *l);
+
+/*
+ * Build the tree if not yet built (single-flight; see above). 0, or -EIO
+ * (failed now or within the last LAYER_RETRY_SEC seconds), -ENOMEM. Blocks.
+ */
+int layer_load(struct layer *l);
+
+/*
+ * The layer's tree after a successful layer_load, else NULL. Borrowed until
+ * layer_free; never modify it (it is shared, read lock-free by every thread).
+ * Node attrs carry the data location used by layer_pread.
+ */
+struct tree *layer_tree(const struct layer *l);
+
+const struct digest *layer_digest(const struct layer *l);
+const char *layer_media_type(const struct layer *l); /* borrowed */
+uint64_t layer_size(const struct layer *l);          /* compressed (blob) size */
+/* DECOMP_* kind, or -ENOTSUP for an unsupported media type. */
+int layer_kind(const struct layer *l);
+/* Uncompressed size after a load (0 before, or for an unsupported type). */
+uint64_t layer_usize(const struct layer *l);
+
+/*
+ * Read up to `len` bytes at `off` of the regular file described by `a` (a
+ * node attr of this layer's tree, or of a merged tree whose a->layer is this
+ * layer). Holes of sparse files read as zeros. Returns the bytes read (short
+ * only at the end of the file), 0 at or past it, -EINVAL if the layer is not
+ * loaded, -EIO (data unavailable or not matching the index), -ENOMEM.
+ * Blocks; thread-safe.
+ */
+ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_t len,
+		    uint64_t off);
+
+/*
+ * A reader for one open file `a` of loaded layer `l` (both borrowed; they
+ * must outlive it). Keeps decompression state and a 1 MiB compressed
+ * read-ahead buffer (about 2 MiB in all for gzip). -EINVAL if not loaded or
+ * not a regular file, -ENOMEM.
+ */
+int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tree_attr *a);
+/* Like layer_pread, continuing the reader's state. One thread at a time. */
+ssize_t layer_reader_pread(struct layer_reader *rd, void *buf, size_t len, uint64_t off);
+void layer_reader_free(struct layer_reader *rd); /* NULL is fine */
+
+struct layer_stats {
+	uint64_t stream_bytes;   /* blob bytes streamed (indexing passes) */
+	uint64_t range_bytes;    /* blob bytes fetched by ranged reads */
+	uint64_t range_requests; /* ranged reads sent to the source */
+	uint64_t local_bytes;    /* bytes read from local copies in the cache */
+	uint64_t loads_blob;     /* trees built by streaming the blob */
+	uint64_t loads_index;    /* trees built from an index file */
+	uint64_t index_rejected; /* index files found corrupt and rebuilt */
+};
+void layer_stats(const struct layer *l, struct layer_stats *st);
+
+#endif
