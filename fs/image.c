@@ -1,0 +1,526 @@
+/*
+ * image — one image and the image cache. Design note.
+ *
+ * An image owns one struct layer per manifest layer (index i = position i,
+ * so their trees carry attr.layer == i and the merged tree does too). The
+ * config and the rootfs are filled single-flight: state NONE → LOADING (one
+ * thread works without the lock) → DONE; a failure goes back to NONE with
+ * the error kept for the waiters, so the next call retries (layers remember
+ * their own failures for LAYER_RETRY_SEC, which keeps retries cheap).
+ *
+ * Locks. img->lock (leaf) guards cfg_state, cfg_err, root_state, root_err
+ * and the published cfg / rootfs pointers (immutable once DONE). The
+ * reference count of an image in a cache is guarded by the cache's lock
+ * (c->lock), so that a lookup can revive an idle image without racing with
+ * its release; an image outside a cache uses img->lock for it. Lock order:
+ * c->lock before img->lock (never the other way round).
+ *
+ * Memory: per image the manifest bytes, the config (≤ 16 MiB, once asked
+ * for), the layer trees and indexes, and the merged tree (a copy of the
+ * visible nodes). The cache keeps at most max_idle unreferenced images.
+ */
+#include "fs/image.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+enum fill { F_NONE, F_LOADING, F_DONE };
+
+struct image {
+	struct digest digest;
+	char *media_type;
+	void *bytes;
+	size_t len;
+	struct image_blob config;
+	struct layer **layers;
+	size_t nlayers;
+	struct blob_source src;
+	void (*src_release)(void *ctx);
+
+	struct imgcache *cache; /* NULL if not in a cache */
+	unsigned refs;          /* c->lock if cached, else lock */
+	uint64_t idle_tick;     /* c->lock; 0 while referenced */
+
+	pthread_mutex_t lock; /* leaf; guards the fields below */
+	pthread_cond_t cond;
+	enum fill cfg_state, root_state;
+	int cfg_err, root_err;
+	struct buf cfg;
+	struct tree *rootfs;
+};
+
+struct imgcache {
+	struct pcache *pc;
+	uint32_t span;
+	size_t max_idle;
+
+	pthread_mutex_t lock; /* before any img->lock; guards the fields below */
+	struct image **v;
+	size_t n, cap;
+	uint64_t tick;
+};
+
+static void image_destroy(struct image *img)
+{
+	size_t i;
+
+	if (!img)
+		return;
+	for (i = 0; img->layers && i < img->nlayers; i++)
+		layer_free(img->layers[i]);
+	free(img->layers);
+	tree_free(img->rootfs);
+	buf_release(&img->cfg);
+	if (img->src_release)
+		img->src_release(img->src.ctx);
+	free(img->media_type);
+	free((char *)img->config.media_type);
+	free(img->bytes);
+	pthread_cond_destroy(&img->cond);
+	pthread_mutex_destroy(&img->lock);
+	free(img);
+}
+
+int image_new_src(struct image **out, const struct blob_source *src,
+		  void (*src_release)(void *ctx), const struct image_desc *d, struct pcache *pc,
+		  uint32_t span)
+{
+	struct image *img;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (!src || !d || (d->nlayers && !d->layers)) {
+		if (src && src_release)
+			src_release(src->ctx);
+		return -EINVAL;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img) {
+		if (src_release)
+			src_release(src->ctx);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&img->lock, NULL);
+	pthread_cond_init(&img->cond, NULL);
+	img->src = *src;
+	img->src_release = src_release;
+	img->refs = 1;
+	img->digest = d->digest;
+	img->media_type = strdup(d->media_type ? d->media_type : "");
+	img->bytes = malloc(d->len ? d->len : 1);
+	img->config = d->config;
+	img->config.media_type = strdup(d->config.media_type ? d->config.media_type : "");
+	img->layers = calloc(d->nlayers ? d->nlayers : 1, sizeof(*img->layers));
+	if (!img->media_type || !img->bytes || !img->config.media_type || !img->layers) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (d->len)
+		memcpy(img->bytes, d->bytes, d->len);
+	img->len = d->len;
+	img->nlayers = d->nlayers;
+	for (i = 0; i < d->nlayers; i++) {
+		rc = layer_new_src(&img->layers[i], src, d->layers[i].media_type,
+				   &d->layers[i].digest, d->layers[i].size, (unsigned)i, pc, span);
+		if (rc)
+			goto fail;
+	}
+	*out = img;
+	return 0;
+fail:
+	image_destroy(img);
+	return rc;
+}
+
+const struct digest *image_digest(const struct image *img)
+{
+	return &img->digest;
+}
+
+const char *image_media_type(const struct image *img)
+{
+	return img->media_type;
+}
+
+void image_manifest(const struct image *img, const void **bytes, size_t *len)
+{
+	*bytes = img->bytes;
+	*len = img->len;
+}
+
+const struct image_blob *image_config_blob(const struct image *img)
+{
+	return &img->config;
+}
+
+size_t image_nlayers(const struct image *img)
+{
+	return img->nlayers;
+}
+
+struct layer *image_layer(const struct image *img, size_t i)
+{
+	return i < img->nlayers ? img->layers[i] : NULL;
+}
+
+/* ---- single-flight fills ------------------------------------------------- */
+
+/* Wait for the fill at *state. Returns 1 if the caller must do the work
+ * (state set to LOADING), 0 when DONE, or the error of the attempt it
+ * waited for. Called and returns with img->lock held. */
+static int fill_begin(struct image *img, enum fill *state, const int *err)
+{
+	bool waited = false;
+
+	while (*state == F_LOADING) {
+		pthread_cond_wait(&img->cond, &img->lock);
+		waited = true;
+	}
+	if (*state == F_DONE)
+		return 0;
+	if (waited && *err)
+		return *err;
+	*state = F_LOADING;
+	return 1;
+}
+
+int image_config(struct image *img, const struct buf **out)
+{
+	struct buf b = BUF_INIT;
+	char ds[DIGEST_STR_SIZE];
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&img->lock);
+	rc = fill_begin(img, &img->cfg_state, &img->cfg_err);
+	if (rc <= 0) {
+		if (rc == 0)
+			*out = &img->cfg;
+		pthread_mutex_unlock(&img->lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&img->lock);
+
+	if (img->config.size > IMAGE_CONFIG_MAX) {
+		log_error("image %s: config %s is %llu bytes, more than the %u allowed",
+			  digest_format(&img->digest, ds), img->config.media_type,
+			  (unsigned long long)img->config.size, IMAGE_CONFIG_MAX);
+		rc = -EFBIG;
+	} else if (!img->src.get) {
+		rc = -ENOTSUP;
+	} else {
+		rc = img->src.get(img->src.ctx, &img->config.digest, IMAGE_CONFIG_MAX, &b);
+		if (!rc && b.len != img->config.size) {
+			log_error("image %s: config is %zu bytes, the manifest says %llu",
+				  digest_format(&img->digest, ds), b.len,
+				  (unsigned long long)img->config.size);
+			rc = -EIO;
+		}
+		if (rc && rc != -ENOMEM && rc != -EFBIG)
+			rc = -EIO;
+	}
+
+	pthread_mutex_lock(&img->lock);
+	if (rc) {
+		buf_release(&b);
+		img->cfg_state = F_NONE;
+		img->cfg_err = rc;
+	} else {
+		img->cfg = b;
+		img->cfg_state = F_DONE;
+		*out = &img->cfg;
+	}
+	pthread_cond_broadcast(&img->cond);
+	pthread_mutex_unlock(&img->lock);
+	return rc;
+}
+
+struct loader {
+	struct image *img;
+	size_t next; /* atomic: the next layer to load */
+	int err;     /* atomic: the first error */
+};
+
+static void *load_worker(void *arg)
+{
+	struct loader *ld = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&ld->next, 1, __ATOMIC_RELAXED)) < ld->img->nlayers) {
+		int rc = layer_load(ld->img->layers[i]);
+		int zero = 0;
+
+		if (rc)
+			__atomic_compare_exchange_n(&ld->err, &zero, rc, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static int load_layers(struct image *img)
+{
+	struct loader ld = { img, 0, 0 };
+	pthread_t th[IMAGE_LOAD_THREADS];
+	size_t n = img->nlayers, started = 0, i;
+
+	if (n > IMAGE_LOAD_THREADS)
+		n = IMAGE_LOAD_THREADS;
+	/* The calling thread works too; extra threads only for the rest. */
+	for (i = 1; i < n; i++)
+		if (pthread_create(&th[started], NULL, load_worker, &ld) == 0)
+			started++;
+	load_worker(&ld);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	return ld.err;
+}
+
+int image_rootfs(struct image *img, const struct tree **out)
+{
+	struct tree **trees = NULL;
+	struct tree *merged = NULL;
+	char ds[DIGEST_STR_SIZE];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&img->lock);
+	rc = fill_begin(img, &img->root_state, &img->root_err);
+	if (rc <= 0) {
+		if (rc == 0)
+			*out = img->rootfs;
+		pthread_mutex_unlock(&img->lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&img->lock);
+
+	rc = load_layers(img);
+	if (!rc) {
+		trees = calloc(img->nlayers ? img->nlayers : 1, sizeof(*trees));
+		if (!trees)
+			rc = -ENOMEM;
+	}
+	for (i = 0; !rc && i < img->nlayers; i++) {
+		trees[i] = layer_tree(img->layers[i]);
+		if (!trees[i])
+			rc = -EIO;
+	}
+	if (!rc)
+		rc = tree_merge(&merged, trees, img->nlayers);
+	if (rc)
+		log_error("image %s: rootfs unavailable: %s", digest_format(&img->digest, ds),
+			  strerror(-rc));
+	free(trees);
+
+	pthread_mutex_lock(&img->lock);
+	if (rc) {
+		img->root_state = F_NONE;
+		img->root_err = rc;
+	} else {
+		img->rootfs = merged;
+		img->root_state = F_DONE;
+		*out = merged;
+	}
+	pthread_cond_broadcast(&img->cond);
+	pthread_mutex_unlock(&img->lock);
+	return rc;
+}
+
+ssize_t image_pread(struct image *img, const struct tree_attr *a, void *buf, size_t len,
+		    uint64_t off)
+{
+	if (!a || a->layer >= img->nlayers)
+		return -EINVAL;
+	return layer_pread(img->layers[a->layer], a, buf, len, off);
+}
+
+/* ---- references and the cache -------------------------------------------- */
+
+static pthread_mutex_t *ref_lock(struct image *img)
+{
+	return img->cache ? &img->cache->lock : &img->lock;
+}
+
+struct image *image_ref(struct image *img)
+{
+	pthread_mutex_t *m;
+
+	if (!img)
+		return NULL;
+	m = ref_lock(img);
+	pthread_mutex_lock(m);
+	img->refs++;
+	img->idle_tick = 0;
+	pthread_mutex_unlock(m);
+	return img;
+}
+
+/* c->lock held: drop idle images beyond max_idle, oldest first; returns
+ * them through a list to be destroyed after unlocking. */
+static void trim(struct imgcache *c, struct image ***drop, size_t *ndrop)
+{
+	for (;;) {
+		size_t idle = 0, oldest = SIZE_MAX, i;
+
+		for (i = 0; i < c->n; i++)
+			if (c->v[i]->refs == 0) {
+				idle++;
+				if (oldest == SIZE_MAX || c->v[i]->idle_tick < c->v[oldest]->idle_tick)
+					oldest = i;
+			}
+		if (idle <= c->max_idle)
+			return;
+		(*drop)[(*ndrop)++] = c->v[oldest];
+		c->v[oldest]->cache = NULL;
+		c->v[oldest] = c->v[--c->n];
+	}
+}
+
+void image_unref(struct image *img)
+{
+	struct imgcache *c;
+	struct image **drop;
+	size_t ndrop = 0, i;
+	bool last;
+
+	if (!img)
+		return;
+	/* img->cache only changes under c->lock; a cached image stays cached
+	 * while we hold a reference, so reading it first is safe. */
+	c = img->cache;
+	if (!c) {
+		pthread_mutex_lock(&img->lock);
+		last = --img->refs == 0;
+		pthread_mutex_unlock(&img->lock);
+		if (last)
+			image_destroy(img);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	drop = malloc((c->n + 1) * sizeof(*drop));
+	if (--img->refs == 0) {
+		img->idle_tick = ++c->tick;
+		if (drop)
+			trim(c, &drop, &ndrop);
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < ndrop; i++)
+		image_destroy(drop[i]);
+	free(drop);
+}
+
+int imgcache_new(struct imgcache **out, struct pcache *pc, uint32_t span, size_t max_idle)
+{
+	struct imgcache *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->pc = pc;
+	c->span = span;
+	c->max_idle = max_idle;
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+void imgcache_free(struct imgcache *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->n; i++) {
+		struct image *img = c->v[i];
+
+		img->cache = NULL;
+		if (img->refs == 0)
+			image_destroy(img);
+		/* else: it lives on until its last image_unref */
+	}
+	c->n = 0;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c->v);
+	free(c);
+}
+
+int imgcache_get_src(struct imgcache *c, const struct blob_source *src,
+		     void (*src_release)(void *ctx), const struct image_desc *d,
+		     struct image **out)
+{
+	struct image *img = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->n; i++)
+		if (digest_equal(&c->v[i]->digest, &d->digest)) {
+			img = c->v[i];
+			img->refs++;
+			img->idle_tick = 0;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	if (img) {
+		if (src_release)
+			src_release(src->ctx);
+		*out = img;
+		return 0;
+	}
+	/* Build outside the lock (it allocates only; nothing is fetched). */
+	rc = image_new_src(&img, src, src_release, d, c->pc, c->span);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->n; i++)
+		if (digest_equal(&c->v[i]->digest, &d->digest))
+			break;
+	if (i < c->n) {
+		/* Another thread inserted it meanwhile: use that one. */
+		struct image *mine = img;
+
+		img = c->v[i];
+		img->refs++;
+		img->idle_tick = 0;
+		pthread_mutex_unlock(&c->lock);
+		image_destroy(mine);
+		*out = img;
+		return 0;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+		struct image **v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v) {
+			pthread_mutex_unlock(&c->lock);
+			image_destroy(img);
+			return -ENOMEM;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	img->cache = c;
+	c->v[c->n++] = img;
+	pthread_mutex_unlock(&c->lock);
+	*out = img;
+	return 0;
+}
+
+size_t imgcache_count(struct imgcache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}

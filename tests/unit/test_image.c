@@ -1,0 +1,381 @@
+/*
+ * image: lazy config, merged rootfs over gzip/tar/zstd layers with whiteouts
+ * and reads dispatched to the right layer, single-flight under concurrency,
+ * failures, and the image cache (same digest built once, refcounts, idle
+ * trimming).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+
+#include "fs/image.h"
+#include "layerw.h"
+
+#define MT_TAR "application/vnd.oci.image.layer.v1.tar"
+#define MT_GZ "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MT_ZST "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MT_CFG "application/vnd.oci.image.config.v1+json"
+
+struct fix {
+	struct buf tar[3], blob[3], cfg, manifest;
+	struct image_blob layers[3];
+	struct image_desc desc;
+	struct tsrc src;
+	char *dir;
+};
+
+static struct fix F;
+
+static void file_mode(struct buf *b, const char *name, const char *content, unsigned mode)
+{
+	struct tw_hdr h = { .name = name, .type = '0', .mode = mode, .mtime = 1700000001 };
+
+	h.size = strlen(content);
+	tw_header(b, &h);
+	tw_data(b, content, h.size);
+}
+
+static int setup(void **state)
+{
+	size_t i;
+
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	/* Layer 0 (gzip): the base. */
+	tw_simple(&F.tar[0], "a/", '5', NULL);
+	tw_file(&F.tar[0], "a/f1", "one");
+	tw_file(&F.tar[0], "a/f2", "two");
+	tw_file(&F.tar[0], "b/x", "x");
+	tw_file(&F.tar[0], "keep", "kept from layer 0");
+	tw_end(&F.tar[0]);
+	gzip_buf(&F.tar[0], &F.blob[0]);
+	/* Layer 1 (plain tar): whiteout, opaque dir, new files. */
+	tw_file(&F.tar[1], "a/.wh.f2", "");
+	tw_file(&F.tar[1], "a/f3", "three");
+	tw_file(&F.tar[1], "b/y", "why");
+	tw_file(&F.tar[1], "b/.wh..wh..opq", "");
+	tw_end(&F.tar[1]);
+	tw_must(buf_add(&F.blob[1], F.tar[1].data, F.tar[1].len));
+	/* Layer 2 (zstd): replaces a/f1. */
+	file_mode(&F.tar[2], "a/f1", "ONE!", 0600);
+	tw_end(&F.tar[2]);
+	zstd_buf(&F.tar[2], 0, &F.blob[2]);
+
+	F.layers[0].media_type = MT_GZ;
+	F.layers[1].media_type = MT_TAR;
+	F.layers[2].media_type = MT_ZST;
+	for (i = 0; i < 3; i++) {
+		F.layers[i].size = F.blob[i].len;
+		F.layers[i].digest = tsrc_add(&F.src, &F.blob[i], NULL);
+	}
+	tw_must(buf_adds(&F.cfg, "{\"architecture\":\"amd64\",\"os\":\"linux\"}"));
+	F.desc.config.media_type = MT_CFG;
+	F.desc.config.size = F.cfg.len;
+	F.desc.config.digest = tsrc_add(&F.src, &F.cfg, NULL);
+	tw_must(buf_adds(&F.manifest, "{\"schemaVersion\":2}"));
+	tw_must(digest_of_buf(&F.desc.digest, F.manifest.data, F.manifest.len));
+	F.desc.media_type = "application/vnd.oci.image.manifest.v1+json";
+	F.desc.bytes = F.manifest.data;
+	F.desc.len = F.manifest.len;
+	F.desc.layers = F.layers;
+	F.desc.nlayers = 3;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		buf_release(&F.tar[i]);
+		buf_release(&F.blob[i]);
+	}
+	buf_release(&F.cfg);
+	buf_release(&F.manifest);
+	return 0;
+}
+
+static int each_setup(void **state)
+{
+	(void)state;
+	F.dir = tmpdir_new();
+	F.src.stream_calls = F.src.stream_bytes = 0;
+	F.src.pread_calls = F.src.pread_bytes = F.src.get_calls = 0;
+	F.src.delay_ms = 0;
+	return 0;
+}
+
+static int each_teardown(void **state)
+{
+	(void)state;
+	rm_rf(F.dir);
+	free(F.dir);
+	return 0;
+}
+
+static struct image *new_image(struct pcache *pc)
+{
+	struct blob_source src = tsrc_source(&F.src);
+	struct image *img;
+
+	assert_int_equal(image_new_src(&img, &src, NULL, &F.desc, pc, 0), 0);
+	return img;
+}
+
+static void expect_file(struct image *img, const struct tree *t, const char *path,
+			const char *content, unsigned layer)
+{
+	const struct tree_node *n = tree_lookup_path(t, path);
+	const struct tree_attr *a;
+	char buf[64];
+	size_t len = strlen(content);
+
+	assert_non_null(n);
+	a = tree_node_attr(n);
+	assert_int_equal(a->layer, layer);
+	assert_int_equal(a->size, len);
+	assert_int_equal(image_pread(img, a, buf, sizeof(buf), 0), (ssize_t)len);
+	assert_memory_equal(buf, content, len);
+}
+
+static void test_accessors_lazy(void **state)
+{
+	struct image *img;
+	const void *bytes;
+	size_t len;
+
+	(void)state;
+	img = new_image(NULL);
+	assert_true(digest_equal(image_digest(img), &F.desc.digest));
+	assert_string_equal(image_media_type(img), F.desc.media_type);
+	image_manifest(img, &bytes, &len);
+	assert_int_equal(len, F.manifest.len);
+	assert_memory_equal(bytes, F.manifest.data, len);
+	assert_int_equal(image_nlayers(img), 3);
+	assert_non_null(image_layer(img, 2));
+	assert_null(image_layer(img, 3));
+	assert_string_equal(layer_media_type(image_layer(img, 2)), MT_ZST);
+	assert_string_equal(image_config_blob(img)->media_type, MT_CFG);
+	/* Nothing fetched yet. */
+	assert_int_equal(F.src.stream_calls + F.src.pread_calls + F.src.get_calls, 0);
+	image_unref(img);
+}
+
+static void test_rootfs_merge(void **state)
+{
+	struct pcache *pc;
+	struct image *img;
+	const struct tree *t, *t2;
+	struct buf list = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, F.dir, 0), 0);
+	img = new_image(pc);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(F.src.stream_calls, 3);
+	expect_file(img, t, "a/f1", "ONE!", 2);
+	expect_file(img, t, "a/f3", "three", 1);
+	expect_file(img, t, "b/y", "why", 1);
+	expect_file(img, t, "keep", "kept from layer 0", 0);
+	assert_int_equal(tree_node_attr(tree_lookup_path(t, "a/f1"))->mode & 07777, 0600);
+	assert_null(tree_lookup_path(t, "a/f2"));
+	assert_null(tree_lookup_path(t, "b/x"));
+	assert_null(tree_lookup_path(t, "a/.wh.f2"));
+	assert_null(tree_lookup_path(t, "b/.wh..wh..opq"));
+	/* Layer trees keep whiteouts as stored and their own index. */
+	assert_non_null(tree_lookup_path(layer_tree(image_layer(img, 1)), "a/.wh.f2"));
+	assert_int_equal(tree_node_attr(tree_lookup_path(layer_tree(image_layer(img, 1)),
+							 "a/f3"))->layer,
+			 1);
+	/* Cached: no more work. */
+	assert_int_equal(image_rootfs(img, &t2), 0);
+	assert_ptr_equal(t, t2);
+	assert_int_equal(F.src.stream_calls, 3);
+	list_tree(t, &list);
+	image_unref(img);
+
+	/* A second image object over the same cache: layers from index files. */
+	img = new_image(pc);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(F.src.stream_calls, 3);
+	{
+		struct buf list2 = BUF_INIT;
+
+		list_tree(t, &list2);
+		assert_string_equal(list.data, list2.data);
+		buf_release(&list2);
+	}
+	expect_file(img, t, "a/f1", "ONE!", 2);
+	image_unref(img);
+	pcache_free(pc);
+	buf_release(&list);
+}
+
+struct thr {
+	struct image *img;
+	int rc_cfg, rc_root;
+	const struct buf *cfg;
+	const struct tree *root;
+};
+
+static void *thr_run(void *arg)
+{
+	struct thr *t = arg;
+
+	t->rc_cfg = image_config(t->img, &t->cfg);
+	t->rc_root = image_rootfs(t->img, &t->root);
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	struct image *img;
+	pthread_t th[8];
+	struct thr t[8];
+	int i;
+
+	(void)state;
+	F.src.delay_ms = 50;
+	img = new_image(NULL);
+	for (i = 0; i < 8; i++) {
+		t[i].img = img;
+		assert_int_equal(pthread_create(&th[i], NULL, thr_run, &t[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].rc_cfg, 0);
+		assert_int_equal(t[i].rc_root, 0);
+		assert_ptr_equal(t[i].cfg, t[0].cfg);
+		assert_ptr_equal(t[i].root, t[0].root);
+	}
+	assert_int_equal(F.src.get_calls, 1);
+	assert_int_equal(F.src.stream_calls, 3);
+	assert_int_equal(t[0].cfg->len, F.cfg.len);
+	assert_memory_equal(t[0].cfg->data, F.cfg.data, F.cfg.len);
+	image_unref(img);
+}
+
+static void test_failures(void **state)
+{
+	struct blob_source src = tsrc_source(&F.src);
+	struct image_desc d = F.desc;
+	struct image_blob layers[3];
+	struct image *img;
+	const struct tree *t;
+	const struct buf *cfg;
+
+	(void)state;
+	/* A layer the source does not have: rootfs is -EIO, retried later. */
+	memcpy(layers, F.layers, sizeof(layers));
+	memset(&layers[1].digest, 0xab, sizeof(layers[1].digest));
+	d.layers = layers;
+	/* Config size disagrees with the manifest. */
+	d.config.size = F.cfg.len + 1;
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, NULL, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), -EIO);
+	assert_null(t);
+	assert_int_equal(image_config(img, &cfg), -EIO);
+	assert_null(cfg);
+	assert_int_equal(image_config(img, &cfg), -EIO);
+	assert_int_equal(F.src.get_calls, 2); /* a failure is retried */
+	image_unref(img);
+	/* A config above the limit is refused without fetching it. */
+	d.config.size = IMAGE_CONFIG_MAX + 1ull;
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, NULL, 0), 0);
+	assert_int_equal(image_config(img, &cfg), -EFBIG);
+	assert_int_equal(F.src.get_calls, 2);
+	image_unref(img);
+	/* An unsupported layer type is an empty layer, not a failure. */
+	memcpy(layers, F.layers, sizeof(layers));
+	layers[0].media_type = "application/vnd.example.tar+lz4";
+	d = F.desc;
+	d.layers = layers;
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, NULL, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_null(tree_lookup_path(t, "keep"));
+	assert_non_null(tree_lookup_path(t, "a/f3"));
+	image_unref(img);
+	/* No layers at all: an empty rootfs. */
+	d = F.desc;
+	d.nlayers = 0;
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, NULL, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(tree_node_count(t), 1);
+	image_unref(img);
+}
+
+static int released;
+
+static void count_release(void *ctx)
+{
+	(void)ctx;
+	released++;
+}
+
+static void test_imgcache(void **state)
+{
+	struct blob_source src = tsrc_source(&F.src);
+	struct imgcache *c;
+	struct image *a, *b, *x, *y;
+	struct image_desc d2 = F.desc, d3 = F.desc;
+	const struct tree *t;
+
+	(void)state;
+	released = 0;
+	assert_int_equal(imgcache_new(&c, NULL, 0, 1), 0);
+	/* Two tags, one digest: one image, built once. */
+	assert_int_equal(imgcache_get_src(c, &src, count_release, &F.desc, &a), 0);
+	assert_int_equal(imgcache_get_src(c, &src, count_release, &F.desc, &b), 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(released, 1); /* the second source was not needed */
+	assert_int_equal(imgcache_count(c), 1);
+	assert_int_equal(image_rootfs(a, &t), 0);
+	assert_int_equal(image_rootfs(b, &t), 0);
+	assert_int_equal(F.src.stream_calls, 3);
+	image_unref(a);
+	image_unref(b);
+	/* Idle, kept (max_idle 1), and revived by the next lookup. */
+	assert_int_equal(imgcache_count(c), 1);
+	assert_int_equal(imgcache_get_src(c, &src, NULL, &F.desc, &a), 0);
+	assert_int_equal(image_rootfs(a, &t), 0);
+	assert_int_equal(F.src.stream_calls, 3);
+	/* Two more digests. */
+	d2.digest.raw[0] ^= 1;
+	d3.digest.raw[0] ^= 2;
+	assert_int_equal(imgcache_get_src(c, &src, count_release, &d2, &x), 0);
+	assert_int_equal(imgcache_get_src(c, &src, count_release, &d3, &y), 0);
+	assert_int_equal(imgcache_count(c), 3);
+	image_unref(x); /* idle: 1 */
+	assert_int_equal(imgcache_count(c), 3);
+	image_unref(y); /* idle: 2 > 1 → x (least recently released) goes */
+	assert_int_equal(imgcache_count(c), 2);
+	assert_int_equal(released, 2);
+	assert_int_equal(imgcache_get_src(c, &src, NULL, &d3, &y), 0);
+	assert_int_equal(imgcache_count(c), 2);
+	/* Freeing the cache keeps referenced images valid. */
+	imgcache_free(c);
+	assert_int_equal(released, 2);
+	assert_int_equal(image_rootfs(a, &t), 0);
+	image_unref(a);
+	assert_int_equal(released, 3);
+	image_unref(y);
+	assert_int_equal(released, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_accessors_lazy, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_rootfs_merge, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_failures, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_imgcache, each_setup, each_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
