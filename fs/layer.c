@@ -63,6 +63,7 @@ struct zframe {
 
 struct layer {
 	struct blob_source src;
+	void (*src_release)(void *ctx); /* set: we own src.ctx */
 	char *media_type;
 	struct digest digest;
 	uint64_t size;
@@ -146,9 +147,16 @@ void layer_free(struct layer *l)
 	zran_index_free(l->zidx);
 	free(l->frames);
 	free(l->media_type);
+	if (l->src_release)
+		l->src_release(l->src.ctx);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
+}
+
+void layer_own_source(struct layer *l, void (*release)(void *ctx))
+{
+	l->src_release = release;
 }
 
 struct tree *layer_tree(const struct layer *l)

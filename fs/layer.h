@@ -83,6 +83,10 @@ int layer_new_src(struct layer **out, const struct blob_source *src, const char 
 /* NULL is fine. No reader may be left. */
 void layer_free(struct layer *l);
 
+/* From now on the layer owns its source's ctx: layer_free calls
+ * release(src->ctx). For a standalone layer with a source of its own. */
+void layer_own_source(struct layer *l, void (*release)(void *ctx));
+
 /*
  * Build the tree if not yet built (single-flight; see above). 0, or -EIO
  * (failed now or within the last LAYER_RETRY_SEC seconds), -ENOMEM. Blocks.

@@ -659,6 +659,14 @@ static void test_corrupt_blob(void **state)
 	buf_release(&junk);
 }
 
+static int released;
+
+static void release_ctx(void *ctx)
+{
+	assert_non_null(ctx);
+	released++;
+}
+
 static void test_unsupported_media_type(void **state)
 {
 	struct tsrc s = { 0 };
@@ -679,7 +687,10 @@ static void test_unsupported_media_type(void **state)
 	assert_non_null(layer_tree(l));
 	assert_int_equal(tree_node_count(layer_tree(l)), 1);
 	assert_int_equal(s.stream_calls + s.pread_calls, 0);
+	layer_own_source(l, release_ctx);
+	released = 0;
 	layer_free(l);
+	assert_int_equal(released, 1);
 	pcache_free(pc);
 	buf_release(&log);
 }
