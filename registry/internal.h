@@ -30,4 +30,14 @@ int reg_send(struct registry *r, const char *scope, const struct http_req *req,
  */
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp);
 
+/*
+ * blob.c's per-registry state (remembered redirect targets, byte counter).
+ * The slot lives in struct registry; blob.c fills it on first use (atomic
+ * compare-and-swap) and registry_free() releases it with blobstate_free()
+ * (NULL is fine).
+ */
+struct blobstate;
+struct blobstate **reg_blobstate_slot(const struct registry *r);
+void blobstate_free(struct blobstate *b);
+
 #endif

@@ -26,6 +26,7 @@ struct registry {
 	char *url;  /* https://host:port */
 	char *host; /* host:port */
 	struct http *http;
+	struct blobstate *blobstate; /* blob.c's, created on first use (reg_blobstate_slot) */
 };
 
 int registry_url_parse(const char *arg, char **url, char **host)
@@ -115,6 +116,7 @@ void registry_free(struct registry *r)
 {
 	if (!r)
 		return;
+	blobstate_free(r->blobstate);
 	http_free(r->http);
 	free(r->url);
 	free(r->host);
@@ -144,6 +146,11 @@ const char *reg_url(const struct registry *r)
 struct http *reg_http(struct registry *r)
 {
 	return r->http;
+}
+
+struct blobstate **reg_blobstate_slot(const struct registry *r)
+{
+	return (struct blobstate **)&r->blobstate;
 }
 
 /* Authentication hooks in here (issue 3). */
