@@ -442,8 +442,11 @@ int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 		rc = failf(&p, -EINVAL, "manifest: not JSON (a NUL byte)");
 		goto out;
 	}
-	/* The whole input must be one JSON value: no trailing bytes. */
-	root = cJSON_ParseWithLengthOpts(m->bytes, len, &end, 1);
+	/*
+	 * The whole input must be one JSON value: no trailing bytes. cJSON checks
+	 * that by finding the terminating NUL inside the length it is given.
+	 */
+	root = cJSON_ParseWithLengthOpts(m->bytes, len + 1, &end, 1);
 	if (!root) {
 		rc = failf(&p, -EINVAL, "manifest: not JSON (error near byte %td)",
 			   end ? end - m->bytes : (ptrdiff_t)0);
@@ -528,7 +531,7 @@ int registry_manifest_get(struct registry *r, const char *repo, const char *ref,
 	struct http_resp resp = HTTP_RESP_INIT;
 	struct buf url = BUF_INIT, scope = BUF_INIT;
 	struct manifest *m = NULL;
-	struct digest want;
+	struct digest want, got;
 	bool by_digest;
 	char why[256], a[DIGEST_STR_SIZE], b[DIGEST_STR_SIZE];
 	int rc;
@@ -557,6 +560,19 @@ int registry_manifest_get(struct registry *r, const char *repo, const char *ref,
 			rc = -EIO; /* a 2xx/3xx that is not 200 */
 		goto out;
 	}
+	/* The digest first: bytes that are not what was asked for are not parsed. */
+	rc = digest_of_buf(&got, resp.body.data, resp.body.len);
+	if (rc)
+		goto out;
+	if (by_digest && !digest_equal(&got, &want)) {
+		log_error("GET %s: the manifest's bytes hash to %s, not %s", url.data,
+			  digest_format(&got, a), digest_format(&want, b));
+		rc = -EIO;
+		goto out;
+	}
+	rc = check_header_digest("GET", url.data, resp.docker_content_digest, &got);
+	if (rc)
+		goto out;
 	rc = manifest_parse_why(resp.body.data, resp.body.len, resp.content_type, &m, why,
 				sizeof(why));
 	if (rc) {
@@ -565,15 +581,6 @@ int registry_manifest_get(struct registry *r, const char *repo, const char *ref,
 			rc = -EIO;
 		goto out;
 	}
-	if (by_digest && !digest_equal(&m->digest, &want)) {
-		log_error("GET %s: the manifest's bytes hash to %s, not %s", url.data,
-			  digest_format(&m->digest, a), digest_format(&want, b));
-		rc = -EIO;
-		goto out;
-	}
-	rc = check_header_digest("GET", url.data, resp.docker_content_digest, &m->digest);
-	if (rc)
-		goto out;
 	*out = m;
 	m = NULL;
 out:

@@ -6,7 +6,16 @@
 Listens on 127.0.0.1:<free port>, prints "READY port=N" on stdout once it
 accepts connections, and forwards every request to UPSTREAM_URL (plain HTTP)
 unless a rule fires. Each request is logged to --log as
-"<unix time> <METHOD> <path> -> <status|drop>".
+"<unix time> <METHOD> <path> -> <status|drop> auth=<yes|no>" (auth: whether the
+request carried an Authorization header).
+
+A second listener, the "storage host" (another port, so another origin to an
+HTTP client), serves what the `redirect` action sends there: it forwards to
+UPSTREAM_URL without the client's Authorization (with --storage-creds USER:PASS
+it sends its own Basic credentials instead) and logs its requests with the path
+prefixed "storage:"; rules are matched against that prefixed path too, so
+'^storage:.*/blobs/:403:1' makes the storage host refuse once. Its port is
+printed on stdout as "STORAGE port=N" after READY.
 
 RULE is "REGEX:ACTION[:COUNT]": for requests whose path (with query) matches
 REGEX, the first COUNT (default: all) get ACTION instead of the registry's answer:
@@ -17,9 +26,20 @@ REGEX, the first COUNT (default: all) get ACTION instead of the registry's answe
   429r1                                 429 with "Retry-After: 1"
   drop                                  close the connection without an answer
   truncate                              forward, but cut the body in half and close
+  corrupt                               forward, flipping one byte in the middle of
+                                        a non-empty 2xx body
+  norange                               forward without the Range header (so the
+                                        registry answers 200 with the whole body)
+  redirect                              answer 307 to the storage host, same path
+                                        plus "?sig=s3cr3t-signature" (as a SAS URL)
+  slow                                  forward, sending the body in 4 KiB pieces
+                                        with 20 ms pauses
+  pass                                  forward unchanged (with a COUNT: lets the
+                                        first requests through before a later rule)
 Rules are checked in order; the first match with COUNT left wins.
 """
 import argparse
+import base64
 import http.client
 import http.server
 import json
@@ -52,6 +72,7 @@ def main():
     ap.add_argument("upstream")
     ap.add_argument("--log", default="/dev/null")
     ap.add_argument("--rule", action="append", default=[])
+    ap.add_argument("--storage-creds", default=None)
     a = ap.parse_args()
     up = urllib.parse.urlsplit(a.upstream)
     rules = [Rule(r) for r in a.rule]
@@ -67,6 +88,8 @@ def main():
                     return r.action
         return None
 
+    storage_port = [0]
+
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -74,12 +97,24 @@ def main():
             pass
 
         def log(self, what):
-            logf.write(f"{time.time():.3f} {self.command} {self.path} -> {what}\n")
+            path = ("storage:" if self.server.storage else "") + self.path
+            auth = "yes" if self.headers.get("Authorization") else "no"
+            logf.write(f"{time.time():.3f} {self.command} {path} -> {what} auth={auth}\n")
 
         def handle_any(self):
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else None
-            action = pick(self.path)
+            storage = self.server.storage
+            action = pick(("storage:" if storage else "") + self.path)
+            if action == "redirect" and not storage:
+                loc = f"http://127.0.0.1:{storage_port[0]}{self.path}?sig=s3cr3t-signature"
+                self.send_response(307)
+                self.send_header("Location", loc)
+                self.send_header("Content-Length", "0")
+                self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+                self.end_headers()
+                self.log(307)
+                return
             if action == "drop":
                 self.log("drop")
                 self.close_connection = True
@@ -88,7 +123,7 @@ def main():
                 except OSError:
                     pass
                 return
-            if action and action != "truncate":
+            if action and action not in ("truncate", "corrupt", "norange", "slow", "redirect", "pass"):
                 status = int(action[:3])
                 code = CODES.get(status, "UNAVAILABLE")
                 msg = json.dumps({"errors": [{"code": code, "message": "injected by faultproxy",
@@ -105,11 +140,25 @@ def main():
                 self.log(status)
                 return
             c = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
-            hdrs = {k: v for k, v in self.headers.items()
-                    if k.lower() not in ("host", "connection", "content-length")}
-            c.request(self.command, self.path, body=body, headers=hdrs)
+            drop = ("host", "connection", "content-length")
+            if action == "norange":
+                drop += ("range",)
+            if storage:
+                drop += ("authorization",)
+            hdrs = {k: v for k, v in self.headers.items() if k.lower() not in drop}
+            path = self.path
+            if storage:
+                path = path.split("?", 1)[0]
+                if a.storage_creds:
+                    hdrs["Authorization"] = "Basic " + base64.b64encode(
+                        a.storage_creds.encode()).decode()
+            c.request(self.command, path, body=body, headers=hdrs)
             r = c.getresponse()
             data = r.read()
+            if action == "corrupt" and data and 200 <= r.status < 300:
+                b = bytearray(data)
+                b[len(b) // 2] ^= 0xFF
+                data = bytes(b)
             self.send_response(r.status)
             for k, v in r.getheaders():
                 if k.lower() in ("content-length", "connection", "transfer-encoding"):
@@ -127,7 +176,13 @@ def main():
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.log("truncate")
                     return
-                self.wfile.write(data)
+                if action == "slow":
+                    for i in range(0, len(data), 4096):
+                        self.wfile.write(data[i:i + 4096])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                else:
+                    self.wfile.write(data)
             self.log(r.status)
             c.close()
 
@@ -138,7 +193,13 @@ def main():
         allow_reuse_address = True
 
     srv = S(("127.0.0.1", 0), H)
+    srv.storage = False
+    sto = S(("127.0.0.1", 0), H)
+    sto.storage = True
+    storage_port[0] = sto.server_address[1]
+    threading.Thread(target=sto.serve_forever, daemon=True).start()
     print(f"READY port={srv.server_address[1]}", flush=True)
+    print(f"STORAGE port={storage_port[0]}", flush=True)
     srv.serve_forever()
 
 
