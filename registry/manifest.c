@@ -405,6 +405,19 @@ static int parse_tree(struct pctx *p, const cJSON *root, const char *content_typ
 	return parse_list(p, root, "layers", false, &m->layers, &m->nlayers);
 }
 
+/* Does a string hold the escape \u0000? (Backslashes occur only in strings.) */
+static bool has_nul_escape(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (s[i] != '\\')
+			continue;
+		if (s[i + 1] == 'u' && i + 6 <= len && memcmp(s + i + 2, "0000", 4) == 0)
+			return true;
+		i++; /* the escaped character */
+	}
+	return false;
+}
+
 int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 		       struct manifest **out, char *why, size_t whysz)
 {
@@ -440,6 +453,11 @@ int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 		goto out;
 	if (memchr(m->bytes, '\0', len)) {
 		rc = failf(&p, -EINVAL, "manifest: not JSON (a NUL byte)");
+		goto out;
+	}
+	if (has_nul_escape(m->bytes, len)) {
+		/* cJSON would cut the string there: we would read another value than others do. */
+		rc = failf(&p, -EINVAL, "manifest: a \\u0000 escape in a string");
 		goto out;
 	}
 	/*
