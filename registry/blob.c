@@ -275,6 +275,9 @@ static int fetch_once(struct target *t, const char *range, http_sink_fn sink, vo
 			redirect_set(t->b, t->d, NULL);
 			http_resp_release(resp);
 		} else {
+			/* A storage host we cannot reach: the next attempt asks the registry. */
+			if (rc)
+				redirect_set(t->b, t->d, NULL);
 			free(surl);
 			return rc;
 		}

@@ -158,6 +158,10 @@ is "$(wc -c <"$T/r.out")" 0 "a read at the end returns nothing"
 fetch "$URL" img/oci - --blob "$BIG" --size "$BIGSZ" --range 0 "$BIGSZ" --chunk 100003 >"$T/r.out"
 cmp_bytes "$T/r.out" "$T/big.oracle" "the whole blob in 100003-byte preads"
 
+fetch "$URL" img/oci - --blob "$BIG" --size "$BIGSZ" --range 0 "$BIGSZ" --chunk 65536 --threads 8 \
+	>"$T/r.out" 2>"$T/r.err" || fail "8 threads" "$(cat "$T/r.err")"
+cmp_bytes "$T/r.out" "$T/big.oracle" "the whole blob in 64 KiB preads from 8 threads"
+
 # ---------------------------------------------------------------- errors
 fetch "$URL" img/oci nosuchtag --manifest >"$T/e.out" 2>"$T/e.err"
 check "unknown tag: exit 1, ENOENT" grep -q 'No such file or directory' "$T/e.err"
@@ -238,6 +242,14 @@ check "… --stats shows the remembered target" grep -q 'redirects=1' "$T/rd.err
 fetch "$PROXY_rd_URL" img/oci - --blob "$BIG" --size "$BIGSZ" >"$T/rd.out" 2>"$T/rd.err" ||
 	fail "redirect: stream" "$(cat "$T/rd.err")"
 cmp_bytes "$T/rd.out" "$T/big.oracle" "a redirected stream: the bytes are right"
+
+before=$(grep -c "GET /v2/img/oci/blobs/$BIG -> 307" "$PROXY_rd_LOG")
+fetch "$PROXY_rd_URL" img/oci - --blob "$BIG" --size "$BIGSZ" --range 0 "$BIGSZ" --chunk 262144 \
+	--threads 6 --stats >"$T/rd.out" 2>"$T/rd.err" || fail "redirect: 6 threads" "$(cat "$T/rd.err")"
+cmp_bytes "$T/rd.out" "$T/big.oracle" "redirected preads from 6 threads: the bytes are right"
+n307=$(($(grep -c "GET /v2/img/oci/blobs/$BIG -> 307" "$PROXY_rd_LOG") - before))
+nchunks=$(((BIGSZ + 262143) / 262144))
+check "… at most one redirect per thread for $nchunks reads ($n307)" test "$n307" -ge 1 -a "$n307" -le 6
 
 # Storage refuses a remembered target once (an expired SAS): asked the registry again.
 proxy_start rx "$URL" --rule "^/v2/img/oci/blobs/$BIG:redirect" \

@@ -12,6 +12,9 @@
  *       bytes [OFF, OFF+LEN) of it (registry_blob_pread), printed as received
  *   ... --range OFF LEN --chunk K   the same in preads of K bytes
  *   ... --range OFF LEN --repeat M  the same read M times (redirect memory)
+ *   ... --range OFF LEN --chunk K --threads T
+ *       T threads share the chunks (thread i reads chunks i, i+T, ...) and
+ *       write them into one buffer: registry_blob_pread from many threads
  *   acrfs-fetch - - - --http-get URL [--header "Name: value"]
  *       one GET through registry/http alone, following redirects, with an extra
  *       header: shows what libcurl does with a custom Authorization header
@@ -24,6 +27,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +64,35 @@ static int sink_buf(void *ctx, const void *data, size_t n)
 	return buf_add(ctx, data, n);
 }
 
+struct job {
+	struct registry *r;
+	const char *repo;
+	const struct digest *d;
+	uint64_t size, off, len, chunk;
+	char *out;
+	unsigned idx, nthreads;
+	int rc;
+};
+
+static void *job_run(void *vj)
+{
+	struct job *j = vj;
+	uint64_t nchunks = (j->len + j->chunk - 1) / j->chunk;
+
+	for (uint64_t c = j->idx; c < nchunks && !j->rc; c += j->nthreads) {
+		uint64_t pos = c * j->chunk;
+		size_t want = (size_t)(j->chunk < j->len - pos ? j->chunk : j->len - pos);
+		ssize_t n = registry_blob_pread(j->r, j->repo, j->d, j->size, j->out + pos, want,
+						j->off + pos);
+
+		if (n < 0)
+			j->rc = (int)n;
+		else if ((size_t)n != want)
+			j->rc = -EIO;
+	}
+	return NULL;
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
@@ -82,7 +115,7 @@ int main(int argc, char **argv)
 {
 	const char *ca = NULL, *blob = NULL, *what = "manifest", *hdrs[2] = { NULL, NULL };
 	const char *get_url = NULL;
-	uint64_t size = 0, off = 0, len = 0, chunk = 0, repeat = 1;
+	uint64_t size = 0, off = 0, len = 0, chunk = 0, repeat = 1, threads = 0;
 	bool have_size = false, ranged = false, stats = false;
 	enum log_level lvl = LOG_LVL_WARN;
 	struct registry_opts o = { 0 };
@@ -126,6 +159,9 @@ int main(int argc, char **argv)
 			get_url = argv[++i];
 		} else if (strcmp(a, "--header") == 0 && i + 1 < argc) {
 			hdrs[0] = argv[++i];
+		} else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], &threads) || !threads || threads > 64)
+				return usage();
 		} else if (strcmp(a, "--stats") == 0) {
 			stats = true;
 		} else if (strcmp(a, "-v") == 0) {
@@ -199,6 +235,35 @@ int main(int argc, char **argv)
 		}
 		if (!rc)
 			rc = registry_blob_get(r, argv[2], &m->config.digest, 1u << 20, &out);
+	} else if (ranged && threads) {
+		struct job jobs[64];
+		pthread_t tids[64];
+
+		/* Clamp as pread does, so that every chunk is a full one. */
+		if (off > size)
+			off = size;
+		if (len > size - off)
+			len = size - off;
+		if (!chunk)
+			chunk = 65536;
+		unsigned started = 0;
+
+		rc = buf_grow(&out, (size_t)len);
+		for (; started < threads && !rc; started++) {
+			jobs[started] = (struct job){ r, argv[2], &d, size, off, len, chunk, out.data,
+						      started, (unsigned)threads, 0 };
+			if (pthread_create(&tids[started], NULL, job_run, &jobs[started]))
+				rc = -EAGAIN;
+		}
+		if (rc && started)
+			started--; /* the one that failed to start */
+		for (unsigned k = 0; k < started; k++) {
+			pthread_join(tids[k], NULL);
+			if (jobs[k].rc && !rc)
+				rc = jobs[k].rc;
+		}
+		if (!rc)
+			out.len = (size_t)len;
 	} else if (!ranged) {
 		rc = registry_blob_stream(r, argv[2], &d, size, sink_buf, &out);
 	} else {
