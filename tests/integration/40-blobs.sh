@@ -165,6 +165,10 @@ cmp_bytes "$T/r.out" "$T/big.oracle" "the whole blob in 64 KiB preads from 8 thr
 # ---------------------------------------------------------------- errors
 fetch "$URL" img/oci nosuchtag --manifest >"$T/e.out" 2>"$T/e.err"
 check "unknown tag: exit 1, ENOENT" grep -q 'No such file or directory' "$T/e.err"
+fetch "$URL" img/oci nosuchtag --head >"$T/e.out" 2>"$T/e.err"
+check "unknown tag, HEAD: exit 1, ENOENT" grep -q 'No such file or directory' "$T/e.err"
+fetch "$URL" img/nosuchrepo v1 --manifest >"$T/e.out" 2>"$T/e.err"
+check "unknown repository: ENOENT" grep -q 'No such file or directory' "$T/e.err"
 for sz in $((BIGSZ + 1)) $((BIGSZ - 1)); do
 	fetch "$URL" img/oci - --blob "$BIG" --size "$sz" >"$T/e.out" 2>"$T/e.err" && rc=0 || rc=$?
 	check "blob with the wrong size ($sz): EIO, nothing printed" \
@@ -292,7 +296,8 @@ if command -v htpasswd >/dev/null; then
 		check "… the storage host served the range" grep -q 'storage:.* -> 206 auth=no' "$PROXY_ra_LOG"
 		is "$(grep -c 'storage:.* auth=yes' "$PROXY_ra_LOG")" 0 "… the storage host never saw Authorization"
 	else
-		skip "htpasswd registry + redirect" "registry auth not wired into reg_send yet ($(tail -1 "$T/ra.err"))"
+		skip "htpasswd registry + redirect" \
+			"acrfs-fetch cannot authenticate yet (no credentials in registry_opts): $(tail -1 "$T/ra.err")"
 	fi
 else
 	skip "htpasswd registry + redirect" "no htpasswd (apache2-utils)"
