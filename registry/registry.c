@@ -1,6 +1,7 @@
 /*
  * Design: struct registry is immutable after registry_new() except for the
- * HTTP layer's own pool; requests run without any lock held here.
+ * HTTP layer's own pool and the authn state (its own locks); requests run
+ * without any lock held here.
  */
 #include "registry/registry.h"
 
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/util.h"
 #include "common/log.h"
+#include "registry/authn.h"
 #include "registry/errors.h"
 #include "registry/http.h"
 #include "registry/internal.h"
@@ -26,6 +29,7 @@ struct registry {
 	char *url;  /* https://host:port */
 	char *host; /* host:port */
 	struct http *http;
+	struct authn *authn; /* credentials, challenge, tokens (own locks) */
 	struct blobstate *blobstate; /* blob.c's, created on first use (reg_blobstate_slot) */
 };
 
@@ -102,6 +106,9 @@ int registry_new(struct registry **out, const struct registry_opts *o)
 	rc = http_new(&r->http, &ho);
 	if (rc)
 		goto fail;
+	rc = authn_new(&r->authn, r->http, o->creds);
+	if (rc)
+		goto fail;
 	free(path);
 	*out = r;
 	return 0;
@@ -117,6 +124,7 @@ void registry_free(struct registry *r)
 	if (!r)
 		return;
 	blobstate_free(r->blobstate);
+	authn_free(r->authn);
 	http_free(r->http);
 	free(r->url);
 	free(r->host);
@@ -153,12 +161,62 @@ struct blobstate **reg_blobstate_slot(const struct registry *r)
 	return (struct blobstate **)&r->blobstate;
 }
 
-/* Authentication hooks in here (issue 3). */
-int reg_send(struct registry *r, const char *scope, const struct http_req *req,
-		    struct http_resp *resp)
+/* http_do() with one more header line, `authz` (NULL: none). */
+static int send_with(struct registry *r, const struct http_req *req, const char *authz,
+		     struct http_resp *resp)
 {
-	(void)scope;
-	return http_do(r->http, req, resp);
+	struct http_req rq = *req;
+	const char **h;
+	size_t n = 0;
+	int rc;
+
+	if (!authz)
+		return http_do(r->http, req, resp);
+	while (req->headers && req->headers[n])
+		n++;
+	h = calloc(n + 2, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		h[i] = req->headers[i];
+	h[n] = authz;
+	rq.headers = h;
+	rc = http_do(r->http, &rq, resp);
+	free(h);
+	return rc;
+}
+
+/*
+ * reg_send with the reason of a failed token request in *why (NULL: the
+ * authn layer logs it). See registry/authn.h for the protocol: at most one
+ * retry, after answering a 401 challenge.
+ */
+static int send_auth(struct registry *r, const char *scope, const struct http_req *req,
+		     struct http_resp *resp, struct buf *why)
+{
+	char *hdr = NULL, *again = NULL;
+	bool answer = true;
+	int rc;
+
+	/* A token service that just refused must not be asked twice. */
+	if (authn_prepare(r->authn, scope, &hdr, why))
+		answer = false;
+	rc = send_with(r, req, hdr, resp);
+	if (!rc && answer && resp->status == 401 && resp->www_authenticate &&
+	    authn_challenged(r->authn, scope, resp->www_authenticate, hdr, &again, why) == 0 &&
+	    again) {
+		http_resp_release(resp);
+		rc = send_with(r, req, again, resp);
+	}
+	auth_secret_free(hdr);
+	auth_secret_free(again);
+	return rc;
+}
+
+int reg_send(struct registry *r, const char *scope, const struct http_req *req,
+	     struct http_resp *resp)
+{
+	return send_auth(r, scope, req, resp, NULL);
 }
 
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp)
@@ -187,14 +245,15 @@ int registry_ping(struct registry *r, struct buf *why)
 {
 	struct http_req req = { 0 };
 	struct http_resp resp = HTTP_RESP_INIT;
-	struct buf url = BUF_INIT;
+	struct buf url = BUF_INIT, authwhy = BUF_INIT;
 	int rc;
 
 	rc = buf_addf(&url, "%s/v2/", r->url);
 	if (rc)
 		goto out;
 	req.url = url.data;
-	rc = reg_send(r, NULL, &req, &resp);
+	/* Answers a challenge now, so wrong credentials fail the mount. */
+	rc = send_auth(r, NULL, &req, &resp, &authwhy);
 	if (rc) {
 		const char *what = rc == -EPROTO ? "TLS handshake with" :
 				   rc == -EHOSTUNREACH ? "cannot resolve" :
@@ -207,8 +266,27 @@ int registry_ping(struct registry *r, struct buf *why)
 			buf_reset(why), buf_addf(why, "%s %s: %s", what, r->url, http_strerror());
 		goto out;
 	}
-	if (resp.status == 200 || (resp.status == 401 && resp.www_authenticate)) {
+	if (resp.status == 200) {
 		rc = 0;
+		goto out;
+	}
+	if (resp.status == 401 && resp.www_authenticate) {
+		if (authn_anonymous(r->authn)) {
+			/* Anonymous users get what anonymous may; not an error. */
+			rc = 0;
+			log_warn("%s asks for credentials and none were found (see --help); "
+				 "continuing anonymously%s%s", r->url, authwhy.len ? ": " : "",
+				 buf_cstr(&authwhy));
+			goto out;
+		}
+		rc = -EACCES;
+		if (authwhy.len) {
+			buf_adds(why, buf_cstr(&authwhy));
+		} else {
+			buf_adds(why, "authentication failed for ");
+			authn_describe(r->authn, why);
+			buf_addf(why, ": HTTP 401 from %s", url.data);
+		}
 		goto out;
 	}
 	if (resp.status == 401 || resp.status == 403) {
@@ -225,6 +303,7 @@ int registry_ping(struct registry *r, struct buf *why)
 out:
 	http_resp_release(&resp);
 	buf_release(&url);
+	buf_release(&authwhy);
 	return rc;
 }
 

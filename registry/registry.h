@@ -17,12 +17,15 @@
 #include "common/strvec.h"
 
 struct registry;
+struct auth_creds;
 
 struct registry_opts {
 	const char *url;     /* normalised base URL (registry_url_parse) */
 	const char *ca_file; /* extra CA, or NULL */
 	int max_retries;     /* -1: default */
 	long backoff_ms;     /* 0: default */
+	/* Credentials (auth/creds.h), copied by registry_new; NULL: anonymous. */
+	const struct auth_creds *creds;
 };
 
 /*
@@ -40,11 +43,14 @@ void registry_free(struct registry *r);
 const char *registry_host(const struct registry *r);
 
 /*
- * The start-up check: GET /v2/. 0 when the answer is 200, or 401 with a
- * WWW-Authenticate challenge (authentication is negotiated later). Else
- * -errno, and a sentence naming the cause in *why (caller releases):
- * unreachable host, TLS failure, or "not a registry" (no
- * Docker-Distribution-API-Version header and no challenge, non-JSON...).
+ * The start-up check: GET /v2/. When the registry challenges, the
+ * credentials are proven now: a token without scope is fetched from the
+ * realm (or Basic credentials sent) and GET /v2/ repeated with it, once.
+ * 0 when the answer is 200 (or 401 for anonymous users: they get what
+ * anonymous may). Else -errno, and a sentence naming the cause in *why
+ * (caller releases): unreachable host, TLS failure, "not a registry" (no
+ * challenge, non-JSON...), or -EACCES "authentication failed for user 'x'
+ * (from SOURCE): HTTP 401 from URL".
  */
 int registry_ping(struct registry *r, struct buf *why);
 
