@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/creds.h"
+#include "auth/util.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "fs/itable.h"
@@ -31,6 +33,64 @@ static int src_catalog(void *ctx, struct strvec *repos)
 static int src_tags(void *ctx, const char *repo, struct strvec *tags)
 {
 	return registry_tags(ctx, repo, tags);
+}
+
+/*
+ * The credentials for `host` (host[:port] as given): -o username with its
+ * password from -o password_file, -o password_stdin or $ACRFS_PASSWORD,
+ * then the chain of auth_creds_resolve(). Logs the source that won at info
+ * level (never the secret). 0, or -errno after saying why on stderr / the
+ * log.
+ */
+static int resolve_creds(const struct acrfs_opts *o, const char *host, struct auth_creds **out)
+{
+	struct auth_creds_opts co = { 0 };
+	const char *env = getenv("ACRFS_PASSWORD"), *from = NULL;
+	char *pw = NULL, *src;
+	int rc = 0;
+
+	*out = NULL;
+	if ((o->password_file || o->password_stdin) && !o->username) {
+		fprintf(stderr, "acrfs: -o %s needs -o username=NAME\n",
+			o->password_file ? "password_file" : "password_stdin");
+		return -EINVAL;
+	}
+	if (o->username && o->password_file) {
+		from = "password_file";
+		rc = auth_read_password_file(o->password_file, &pw); /* logs why */
+	} else if (o->username && o->password_stdin) {
+		from = "standard input";
+		rc = auth_read_password_stream(stdin, &pw);
+		if (rc)
+			fprintf(stderr, "acrfs: -o password_stdin: no password on standard input "
+					"(%s)\n", strerror(-rc));
+	} else if (o->username && env && *env) {
+		from = "$ACRFS_PASSWORD";
+		log_secret(env);
+		rc = auth_strdup(env, &pw);
+	}
+	if (rc)
+		return rc;
+	co.host = host;
+	co.username = o->username;
+	co.password = pw;
+	co.aad_token_file = o->aad_token_file;
+	co.tenant = o->tenant;
+	rc = auth_creds_resolve(&co, out); /* logs why */
+	auth_secret_free(pw);
+	if (rc)
+		return rc;
+	if (from && asprintf(&src, "-o username, password from %s", from) >= 0) {
+		free((*out)->source);
+		(*out)->source = src;
+	}
+	/* (kind) last: the log redacts whatever follows "basic ". */
+	if ((*out)->kind == AUTH_CRED_NONE)
+		log_info("no credentials for %s: anonymous access", host);
+	else
+		log_info("credentials for %s from %s (%s)", host, (*out)->source,
+			 auth_cred_kind_name((*out)->kind));
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -74,10 +134,16 @@ int main(int argc, char *argv[])
 			errno ? strerror(errno) : "not a directory");
 		goto out_opts;
 	}
+	struct auth_creds *creds = NULL;
+
+	if (resolve_creds(&o, host, &creds))
+		goto out_opts;
 	ro.url = url;
 	ro.ca_file = o.ca_file;
 	ro.max_retries = -1;
+	ro.creds = creds;
 	rc = registry_new(&fs.reg, &ro);
+	auth_creds_free(creds); /* registry_new keeps its own copy */
 	if (rc) {
 		fprintf(stderr, "acrfs: %s\n", strerror(-rc));
 		goto out_opts;
