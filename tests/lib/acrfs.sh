@@ -155,3 +155,68 @@ proxy_stop_all() {
 	PROXY_PIDS=()
 	return 0
 }
+
+#   ts_start NAME CONFIG [TOKENSERVER-ARGS...]
+#       Start tests/lib/tokenserver.py (state in $TEST_TMP/ts-NAME, request log
+#       ts-NAME.log, every issued token in ts-NAME.tokens) and wait for its READY line.
+#       Exports TS_<NAME>_URL (http://127.0.0.1:PORT), TS_<NAME>_REALM, _SERVICE,
+#       _ISSUER, _ROOT (rootcertbundle), _PID, _LOG and _TOKENS.
+#   ts_stat NAME KEY         print one counter of its /stats (0 if absent).
+#   ts_control NAME JSON     POST JSON to its /control (e.g. '{"bad_tokens":1}').
+#   ts_stop_all              for traps.
+TS_PIDS=()
+ts_start() {
+	local name=$1 cfg=$2 line i
+	shift 2
+	local dir=$TEST_TMP/ts-$name out=$TEST_TMP/ts-$name.out
+	mkdir -p -- "$dir"
+	/usr/bin/python3 "$TESTS_LIB/tokenserver.py" --config "$cfg" --state-dir "$dir" \
+		--log "$TEST_TMP/ts-$name.log" --token-log "$TEST_TMP/ts-$name.tokens" \
+		--pid-file "$dir/pid" "$@" >"$out" 2>&1 &
+	local pid=$!
+	TS_PIDS+=("$pid")
+	for ((i = 0; i < 200; i++)); do
+		line=$(grep -m1 '^READY port=' "$out" 2>/dev/null) && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$line" ]; then
+		sed 's/^/# /' "$out" >&2
+		return 1
+	fi
+	local realm service issuer root
+	realm=$(sed -n 's/.* realm=\([^ ]*\).*/\1/p' <<<"$line")
+	service=$(sed -n 's/.* service=\([^ ]*\).*/\1/p' <<<"$line")
+	issuer=$(sed -n 's/.* issuer=\([^ ]*\).*/\1/p' <<<"$line")
+	root=$(sed -n 's/.* rootcertbundle=\([^ ]*\).*/\1/p' <<<"$line")
+	printf -v "TS_${name}_URL" '%s' "${realm%%/oauth2/token}"
+	printf -v "TS_${name}_REALM" '%s' "$realm"
+	printf -v "TS_${name}_SERVICE" '%s' "$service"
+	printf -v "TS_${name}_ISSUER" '%s' "$issuer"
+	printf -v "TS_${name}_ROOT" '%s' "$root"
+	printf -v "TS_${name}_PID" '%s' "$pid"
+	printf -v "TS_${name}_LOG" '%s' "$TEST_TMP/ts-$name.log"
+	printf -v "TS_${name}_TOKENS" '%s' "$TEST_TMP/ts-$name.tokens"
+	export "TS_${name}_URL" "TS_${name}_REALM" "TS_${name}_SERVICE" "TS_${name}_ISSUER" \
+		"TS_${name}_ROOT" "TS_${name}_PID" "TS_${name}_LOG" "TS_${name}_TOKENS"
+}
+
+ts_stat() {
+	local v="TS_${1}_URL"
+	curl -sS "${!v}/stats" | /usr/bin/python3 -c 'import json, sys
+print(json.load(sys.stdin).get(sys.argv[1], 0))' "$2"
+}
+
+ts_control() {
+	local v="TS_${1}_URL"
+	curl -sS -X POST -H 'Content-Type: application/json' --data "$2" "${!v}/control" >/dev/null
+}
+
+ts_stop_all() {
+	local p
+	for p in "${TS_PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	TS_PIDS=()
+	return 0
+}

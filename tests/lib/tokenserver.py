@@ -66,6 +66,9 @@ Endpoints:
        key the registry does not trust: it answers 401 invalid_token while
        the client believes the token valid (tests "refresh once on 401").
        ("issued_untrusted" counts them in /stats.)
+       Also {"ttl": N} (lifetime of access tokens issued from now on) and
+       {"acr_style": true|false} (reply format from now on); keys may be
+       combined; absent keys keep their setting.
 
 distribution 2.8 accepts a token until exp + 60 s (clock-skew leeway): a
 --ttl 4 token is refused with 401 only ~64 s after issue. To force a 401
@@ -77,7 +80,9 @@ with --acr-style only {"access_token"[,"refresh_token"]}, no expiry fields:
 clients must read the JWT's exp.
 
 The log (--log) records method, path, identity, granted access and status,
-never a password, token or Authorization header.
+never a password, token or Authorization header. --token-log FILE (tests
+only) appends every token issued (access, refresh), one per line, so a test
+can check that none of them leaks anywhere.
 """
 
 import argparse
@@ -357,6 +362,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "exp": now + app.ttl, "nbf": now - 1, "iat": now,
             "jti": uuid.uuid4().hex, "access": access}, untrusted)
         app.count("issued_untrusted" if untrusted else "issued")
+        app.record_token(tok)
         if app.acr_style:
             reply = {"access_token": tok}
         else:
@@ -430,12 +436,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = int(self.headers.get("Content-Length") or 0)
             try:
                 ctl = json.loads(self.rfile.read(min(n, 4096)) or b"{}")
-                app.set_bad_tokens(int(ctl.get("bad_tokens", 0)))
-            except (ValueError, TypeError):
+                if "bad_tokens" in ctl or not ctl:
+                    app.set_bad_tokens(int(ctl.get("bad_tokens", 0)))
+                if "ttl" in ctl:
+                    ttl = int(ctl["ttl"])
+                    if ttl < 1:
+                        raise ValueError("ttl")
+                    app.ttl = ttl
+                if "acr_style" in ctl:
+                    app.acr_style = bool(ctl["acr_style"])
+            except (ValueError, TypeError, AttributeError):
                 self._send(400, {"error": "bad control"})
                 return
-            self._log(200, None, "control bad_tokens=%d" % app.bad_tokens)
-            self._send(200, {"bad_tokens": app.bad_tokens})
+            self._log(200, None, "control bad_tokens=%d ttl=%d acr_style=%s" % (
+                app.bad_tokens, app.ttl, app.acr_style))
+            self._send(200, {"bad_tokens": app.bad_tokens, "ttl": app.ttl,
+                             "acr_style": app.acr_style})
             return
         form = self._form()
         if form is None:
@@ -504,6 +520,13 @@ class App:
         self.counts = {}
         self.bad_tokens = 0
         self.logf = open(args.log, "a", buffering=1) if args.log else None
+        self.tokf = (open(args.token_log, "a", buffering=1)
+                     if args.token_log else None)
+
+    def record_token(self, tok):
+        if self.tokf:
+            with self.lock:
+                self.tokf.write(tok + "\n")
 
     def log(self, msg):
         if self.logf:
@@ -540,11 +563,13 @@ class App:
 
     def refresh_token(self, who):
         now = int(time.time())
-        return self.keys.sign({
+        tok = self.keys.sign({
             "iss": self.issuer, "sub": who, "aud": self.service,
             "exp": now + REFRESH_TTL, "nbf": now - 1, "iat": now,
             "jti": uuid.uuid4().hex, "grant_type": "refresh_token",
             "access": []})
+        self.record_token(tok)
+        return tok
 
     def check_refresh(self, tok):
         """The identity a refresh token this server issued stands for."""
@@ -592,6 +617,8 @@ def main():
     ap.add_argument("--issuer", help="iss claim")
     ap.add_argument("--tls", action="store_true", help="serve HTTPS")
     ap.add_argument("--log", help="request log file (no secrets)")
+    ap.add_argument("--token-log",
+                    help="append every issued token here (tests only)")
     ap.add_argument("--pid-file")
     ap.add_argument("--registry-config",
                     help="also write a docker-registry config.yml here")
