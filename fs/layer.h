@@ -65,6 +65,8 @@ struct blob_source {
 
 struct layer;
 struct layer_reader;
+struct registry;
+struct descriptor; /* registry/manifest.h */
 
 /*
  * *out = a layer (not loaded yet) for blob `d` of `size` bytes and
@@ -80,6 +82,14 @@ struct layer_reader;
 int layer_new_src(struct layer **out, const struct blob_source *src, const char *media_type,
 		  const struct digest *d, uint64_t size, unsigned index, struct pcache *pc,
 		  uint32_t span);
+/*
+ * The same for a layer descriptor of a manifest in `repo` of registry `r`:
+ * blob bytes come from registry_blob_stream / registry_blob_pread (fs/
+ * image_reg.c). `r` must outlive the layer; repo and desc are copied.
+ */
+int layer_new(struct layer **out, struct registry *r, const char *repo,
+	      const struct descriptor *desc, unsigned index, struct pcache *pc, uint32_t span);
+
 /* NULL is fine. No reader may be left. */
 void layer_free(struct layer *l);
 
