@@ -306,6 +306,9 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdirplus = ll_readdirplus,
 	.releasedir = ll_releasedir,
 	.statfs = ll_statfs,
+	.rmdir = acrfs_ll_rmdir,
+	.rename = acrfs_ll_rename,
+	.unlink = acrfs_ll_unlink,
 };
 
 const struct fuse_lowlevel_ops *acrfs_ll_ops(void)

@@ -6,6 +6,7 @@
 #define ACRFS_LL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -30,5 +31,31 @@ struct acrfs {
 const struct fuse_lowlevel_ops *acrfs_ll_ops(void);
 /* Node kinds stored in struct inode.kind. */
 enum { K_DIR = 1, K_TAG = 2 };
+
+/*
+ * Changing operations (fs/ll_write.c, docs/tagops.md), with the types of
+ * struct fuse_lowlevel_ops (fuse_req_t is struct fuse_req *, fuse_ino_t is
+ * uint64_t) so that this header needs no libfuse.
+ *   rmdir   a tag: delete it (the image too when no other tag uses it);
+ *           a repository with nothing left in it: delete it (ACR only).
+ *   rename  a tag to another tag, in the same or another repository.
+ *   unlink  refused (EPERM; EROFS with -o ro).
+ */
+struct fuse_req;
+void acrfs_ll_rmdir(struct fuse_req *req, uint64_t parent, const char *name);
+void acrfs_ll_rename(struct fuse_req *req, uint64_t parent, const char *name,
+		     uint64_t newparent, const char *newname, unsigned int flags);
+void acrfs_ll_unlink(struct fuse_req *req, uint64_t parent, const char *name);
+
+/*
+ * Kernel invalidations (fs/ll_inval.c), sent later by a thread of their
+ * own: a handler queues them and replies (sending them from inside the
+ * request concerned deadlocks). Thread-safe; never block on the kernel.
+ * acrfs_inval_stop() sends what is queued and ends the thread: main calls
+ * it once the session loop has returned, before the session is destroyed.
+ */
+void acrfs_inval_entry(struct fuse_session *se, uint64_t parent, const char *name);
+void acrfs_inval_inode(struct fuse_session *se, uint64_t ino);
+void acrfs_inval_stop(void);
 
 #endif

@@ -198,6 +198,7 @@ int main(int argc, char *argv[])
 	rc = fuse_session_loop_mt(fs.se, loop);
 	ret = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
+	acrfs_inval_stop(); /* fs/ll_inval.c: no notification after this */
 	log_info("unmounting %s", o.mountpoint);
 out_unmount:
 	fuse_session_unmount(fs.se);
