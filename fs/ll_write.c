@@ -156,7 +156,7 @@ void acrfs_ll_rename(struct fuse_req *req, uint64_t parent, const char *name,
 	if (!tag_valid(dtag) || !repo_name_valid(ddir->a)) {
 		log_info("rename %s/%s -> %s/%s: not a valid tag name", sdir->a, src, ddir->a,
 			 newname);
-		rc = -EINVAL;
+		rc = -EPERM; /* not EINVAL: mv reads that as "a subdirectory of itself" */
 		goto out;
 	}
 	rc = ns_lookup(fs->ns, ddir->a, newname, &kind, &dst);

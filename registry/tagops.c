@@ -77,8 +77,13 @@ int registry_tag_resolve(struct registry *r, const char *repo, const char *tag, 
 	return registry_manifest_head(r, repo, tag, d, media_type);
 }
 
-/* DELETE `url` needing repository:<repo>:delete. 0 on 200/202/204, else -errno (logged). */
-static int delete_url(struct registry *r, const char *repo, const char *url, long *status)
+/*
+ * DELETE `url` needing repository:<repo>:delete. 0 on 200/202/204, else
+ * -errno, logged — except a 400 / 405 when `quiet` (a probe whose refusal is
+ * an answer, not a failure: logged at debug level).
+ */
+static int delete_url(struct registry *r, const char *repo, const char *url, bool quiet,
+		      long *status)
 {
 	struct http_resp resp = HTTP_RESP_INIT;
 	struct buf scope = BUF_INIT;
@@ -88,7 +93,13 @@ static int delete_url(struct registry *r, const char *repo, const char *url, lon
 		rc = tsend(r, scope.data, "DELETE", url, NULL, NULL, 0, &resp);
 	if (status)
 		*status = rc ? 0 : resp.status;
-	if (!rc && !ok_status(resp.status)) {
+	if (!rc && quiet && (resp.status == 400 || resp.status == 405)) {
+		char code[64];
+
+		registry_error_parse(resp.body.data, resp.body.len, code, sizeof(code), NULL, 0);
+		log_debug("DELETE %s: HTTP %ld %s", url, resp.status, code);
+		rc = registry_errno(resp.status, code);
+	} else if (!rc && !ok_status(resp.status)) {
 		rc = reg_fail("DELETE", url, 0, &resp);
 		if (!rc)
 			rc = -EIO;
@@ -110,7 +121,7 @@ int registry_manifest_delete(struct registry *r, const char *repo, const struct 
 		return -ENOENT;
 	rc = buf_addf(&url, "%s/v2/%s/manifests/%s", reg_url(r), repo, digest_format(d, ds));
 	if (!rc)
-		rc = delete_url(r, repo, url.data, NULL);
+		rc = delete_url(r, repo, url.data, false, NULL);
 	if (!rc)
 		log_info("deleted manifest %s of %s", ds, repo);
 	buf_release(&url);
@@ -144,9 +155,10 @@ static int delete_probe(struct registry *r, const char *repo)
 	if (rc) {
 		rc = reg_fail("DELETE", url.data, rc, &resp);
 	} else if (resp.status == 405 || resp.status == 401 || resp.status == 403) {
-		rc = reg_fail("DELETE", url.data, 0, &resp);
-		log_error("%s: the registry does not let this identity delete (%s); nothing changed",
-			  repo, rc == -EPERM ? "deletes are disabled" : "no delete rights");
+		rc = resp.status == 405 ? -EPERM : -EACCES;
+		log_error("%s: the registry does not let this identity delete (%s: HTTP %ld from "
+			  "DELETE of an unknown digest); nothing changed", repo,
+			  rc == -EPERM ? "deletes are disabled" : "no delete rights", resp.status);
 	}
 	http_resp_release(&resp);
 	buf_release(&url);
@@ -638,7 +650,7 @@ static int untag_only(struct registry *r, const char *repo, const char *tag,
 	/* OCI delete-by-tag: removes the tag only (distribution 3, OCI 1.1). */
 	rc = buf_addf(&url, "%s/v2/%s/manifests/%s", reg_url(r), repo, tag);
 	if (!rc)
-		rc = delete_url(r, repo, url.data, &status);
+		rc = delete_url(r, repo, url.data, true, &status);
 	if (!rc || rc == -EACCES || rc == -ENOENT || (status != 400 && status != 405))
 		goto out;
 	log_info("%s:%s: the registry does not delete by tag (HTTP %ld); trying other ways",
@@ -774,7 +786,7 @@ int registry_repo_delete(struct registry *r, const char *repo)
 	}
 	rc = buf_addf(&url, "%s/acr/v1/%s", reg_url(r), repo);
 	if (!rc)
-		rc = delete_url(r, repo, url.data, NULL);
+		rc = delete_url(r, repo, url.data, false, NULL);
 	if (!rc)
 		log_info("deleted repository %s", repo);
 	buf_release(&url);
