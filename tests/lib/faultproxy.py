@@ -37,6 +37,9 @@ REGEX, the first COUNT (default: all) get ACTION instead of the registry's answe
   pass                                  forward unchanged (with a COUNT: lets the
                                         first requests through before a later rule)
 Rules are checked in order; the first match with COUNT left wins.
+
+A RULE may start with an HTTP method and a space ("DELETE ^/v2/x/manifests/:405"):
+it then applies to requests with that method only (rules without one match any).
 """
 import argparse
 import base64
@@ -64,6 +67,10 @@ class Rule:
         else:
             self.rx, self.action = spec.rsplit(":", 1)
             self.left = -1
+        self.method = None
+        m = re.match(r"(GET|HEAD|PUT|POST|PATCH|DELETE) (.*)$", self.rx, re.S)
+        if m:
+            self.method, self.rx = m.group(1), m.group(2)
         self.rx = re.compile(self.rx)
 
 
@@ -79,9 +86,11 @@ def main():
     lock = threading.Lock()
     logf = open(a.log, "a", buffering=1)
 
-    def pick(path):
+    def pick(path, method=None):
         with lock:
             for r in rules:
+                if r.method and r.method != method:
+                    continue
                 if r.left != 0 and r.rx.search(path):
                     if r.left > 0:
                         r.left -= 1
@@ -105,7 +114,7 @@ def main():
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else None
             storage = self.server.storage
-            action = pick(("storage:" if storage else "") + self.path)
+            action = pick(("storage:" if storage else "") + self.path, self.command)
             if action == "redirect" and not storage:
                 loc = f"http://127.0.0.1:{storage_port[0]}{self.path}?sig=s3cr3t-signature"
                 self.send_response(307)
