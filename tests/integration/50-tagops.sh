@@ -165,6 +165,10 @@ check "renaming a repository → EPERM: $out" grep -q "Operation not permitted" 
 out=$(errof mv "$M/app/s2" "$M/app/bad:name")
 check "an invalid tag name is refused (EPERM): $out" grep -q "Operation not permitted" <<<"$out"
 is "$(reg_digest r app s2)" "$d2" "… s2 untouched"
+out=$(errof mv "$M/app/s2" "$M/app/r2")
+check "mv A B onto an existing tag without -T (= into B/A) → EPERM: $out" \
+	grep -q "Operation not permitted" <<<"$out"
+is "$(tagsw r app)" "r2 renamed s2" "… nothing changed"
 mnt_stop a
 
 # 10. Read-only mount: EROFS, nothing changes.
