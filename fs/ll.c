@@ -7,6 +7,8 @@
  * taken at opendir, so offsets stay stable while the cache moves on.
  * Timeouts: registry directories and negative entries live for the mount's
  * TTL in the kernel, like in the dirent cache.
+ * Everything inside a tag or digest directory (the image view) is handled
+ * by fs/ll_view.c; the handlers here hand those inodes over.
  */
 #include "fs/ll.h"
 
@@ -22,6 +24,7 @@
 #include "fs/ns.h"
 
 struct dirsnap {
+	int type; /* DH_NS */
 	struct ns_ent *ents;
 	size_t n;
 };
@@ -96,8 +99,12 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (dir->kind != K_DIR) {
-		rc = -ENOENT; /* tag directories are empty until issue 4 */
-		goto negative;
+		acrfs_view_lookup(req, dir, name);
+		return;
+	}
+	if (*dir->a && !strncmp(name, "sha256:", 7)) {
+		acrfs_view_lookup_digest(req, dir, name);
+		return;
 	}
 	rc = ns_lookup(fs->ns, dir->a, name, &kind, &e.target);
 	if (rc)
@@ -152,6 +159,15 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (n->kind == K_VROOT || n->kind == K_VNODE) {
+		int rc = acrfs_view_attr(fs, n, &st);
+
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_attr(req, &st, ACRFS_VIEW_TIMEOUT);
+		return;
+	}
 	fill_attr(fs, n, &st);
 	fuse_reply_attr(req, &st, fs->ttl);
 }
@@ -167,13 +183,17 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (n->kind != K_DIR) {
+		acrfs_view_opendir(req, n, fi);
+		return;
+	}
 	snap = calloc(1, sizeof(*snap));
 	if (!snap) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (n->kind == K_DIR)
-		rc = ns_list(fs->ns, n->a, &snap->ents, &snap->n);
+	snap->type = DH_NS;
+	rc = ns_list(fs->ns, n->a, &snap->ents, &snap->n);
 	if (rc) {
 		free(snap);
 		fuse_reply_err(req, -rc);
@@ -198,6 +218,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!dir) {
 		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (snap->type == DH_VIEW) {
+		acrfs_view_readdir(req, ino, size, off, fi, plus);
 		return;
 	}
 	buf = malloc(size);
@@ -265,7 +289,9 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (snap) {
+	if (snap && snap->type == DH_VIEW) {
+		acrfs_view_releasedir(snap);
+	} else if (snap) {
 		ns_ents_free(snap->ents, snap->n);
 		free(snap);
 	}
@@ -306,6 +332,12 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdirplus = ll_readdirplus,
 	.releasedir = ll_releasedir,
 	.statfs = ll_statfs,
+	.open = acrfs_view_open,
+	.read = acrfs_view_read,
+	.release = acrfs_view_release,
+	.readlink = acrfs_view_readlink,
+	.getxattr = acrfs_view_getxattr,
+	.listxattr = acrfs_view_listxattr,
 	.rmdir = acrfs_ll_rmdir,
 	.rename = acrfs_ll_rename,
 	.unlink = acrfs_ll_unlink,

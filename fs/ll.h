@@ -13,12 +13,19 @@
 struct fuse_lowlevel_ops;
 struct fuse_session;
 struct registry;
+struct views;
+struct pcache;
+struct inode;
+struct fuse_file_info;
+struct stat;
 
 /* Everything a request handler needs; owned by main(). */
 struct acrfs {
 	struct registry *reg;
 	struct ns *ns;
 	struct itable *inodes;
+	struct views *views;	/* tag / digest -> image views (fs/view.h) */
+	struct pcache *pcache;	/* persistent cache, or NULL */
 	struct fuse_session *se;
 	double ttl;	/* entry/attr timeout for registry directories */
 	bool ro;
@@ -30,7 +37,31 @@ struct acrfs {
 /* The operations table; the session's userdata is a struct acrfs *. */
 const struct fuse_lowlevel_ops *acrfs_ll_ops(void);
 /* Node kinds stored in struct inode.kind. */
-enum { K_DIR = 1, K_TAG = 2 };
+enum { K_DIR = 1, K_TAG = 2, K_VROOT = 3, K_VNODE = 4 };
+/* Directory handles start with one of these. */
+enum { DH_NS = 1, DH_VIEW = 2 };
+
+/*
+ * Image views (fs/ll_view.c): everything inside a tag or digest directory.
+ * Kernel timeouts there (content-addressed) are ACRFS_VIEW_TIMEOUT seconds.
+ */
+#define ACRFS_VIEW_TIMEOUT 86400.0
+struct fuse_req;
+int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
+void acrfs_view_lookup(struct fuse_req *req, struct inode *dir, const char *name);
+/* A "sha256:<hex>" name in repository directory `dir`. */
+void acrfs_view_lookup_digest(struct fuse_req *req, struct inode *dir, const char *name);
+void acrfs_view_opendir(struct fuse_req *req, struct inode *dir, struct fuse_file_info *fi);
+void acrfs_view_readdir(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi, bool plus);
+void acrfs_view_releasedir(void *fh);
+void acrfs_view_open(struct fuse_req *req, uint64_t ino, struct fuse_file_info *fi);
+void acrfs_view_read(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi);
+void acrfs_view_release(struct fuse_req *req, uint64_t ino, struct fuse_file_info *fi);
+void acrfs_view_readlink(struct fuse_req *req, uint64_t ino);
+void acrfs_view_getxattr(struct fuse_req *req, uint64_t ino, const char *name, size_t size);
+void acrfs_view_listxattr(struct fuse_req *req, uint64_t ino, size_t size);
 
 /*
  * Changing operations (fs/ll_write.c, docs/tagops.md), with the types of
@@ -41,7 +72,6 @@ enum { K_DIR = 1, K_TAG = 2 };
  *   rename  a tag to another tag, in the same or another repository.
  *   unlink  refused (EPERM; EROFS with -o ro).
  */
-struct fuse_req;
 void acrfs_ll_rmdir(struct fuse_req *req, uint64_t parent, const char *name);
 void acrfs_ll_rename(struct fuse_req *req, uint64_t parent, const char *name,
 		     uint64_t newparent, const char *newname, unsigned int flags);

@@ -23,6 +23,8 @@
 #include "fs/ll.h"
 #include "fs/ns.h"
 #include "fs/opts.h"
+#include "fs/pcache.h"
+#include "fs/view.h"
 #include "registry/registry.h"
 
 static int src_catalog(void *ctx, struct strvec *repos)
@@ -162,7 +164,13 @@ int main(int argc, char *argv[])
 	src.tags = src_tags;
 	src.ctx = fs.reg;
 	src.what = registry_host(fs.reg);
+	/* Without a usable cache directory acrfs still works, from memory only. */
+	rc = pcache_open(&fs.pcache, o.cache_dir, o.cache_max);
+	if (rc)
+		log_warn("no persistent cache (%s): layers are indexed again after a remount",
+			 strerror(-rc));
 	if (ns_new(&fs.ns, &src, (unsigned)o.ttl) ||
+	    views_new(&fs.views, fs.reg, fs.pcache, (unsigned)o.ttl) ||
 	    itable_new(&fs.inodes, K_DIR, "D/")) {
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;
@@ -208,7 +216,9 @@ out_se:
 	fuse_session_destroy(fs.se);
 out_ns:
 	itable_free(fs.inodes);
+	views_free(fs.views);
 	ns_free(fs.ns);
+	pcache_free(fs.pcache);
 out_reg:
 	registry_free(fs.reg);
 out_opts:

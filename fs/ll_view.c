@@ -1,0 +1,1037 @@
+/*
+ * The FUSE edge inside tag and digest directories: the image view (README,
+ * "What a tag directory holds").
+ *
+ * Inodes (struct inode, fs/itable.h):
+ *   K_TAG    <repo>/<tag>: a = repo, b = tag; its view is what the tag names
+ *            now (fs/view.c resolves it, cached for the TTL).
+ *   K_VROOT  <repo>/sha256:<hex> and an index's platform directories:
+ *            a = repo, b = "sha256:<hex>"; key "P/<parent ino>/<name>".
+ *   K_VNODE  everything below a view root: a = repo,
+ *            b = "<root ino>|sha256:<hex>|<part>", key "X/" + b, where part
+ *            is manifest.json, config.json, index.json, layers, "L<i>:<id>"
+ *            (node <id> of layer i's tree, 1 = layers/<i> itself) or
+ *            "R:<id>" (node of the merged rootfs, 1 = rootfs itself).
+ * Keys carry the view root's inode, so a directory reached by two paths
+ * (a tag and its digest, an index and its platform's digest) gets two
+ * inodes: the kernel never sees a directory with two parents. Hard links of
+ * a tree share a node id, hence an inode.
+ *
+ * Everything below a view root is content-addressed, so the kernel may keep
+ * entries and attributes for VIEW_TIMEOUT; only the names directly in a tag
+ * directory follow the mount's TTL (the tag may move).
+ *
+ * Laziness: a tag's manifest is fetched when something inside it is looked
+ * up; layers/<i> and rootfs stat without a fetch; their trees load (single
+ * flight, fs/layer.c) at the first lookup or opendir inside them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "fs/image.h"
+#include "fs/itable.h"
+#include "fs/layer.h"
+#include "fs/ll.h"
+#include "fs/tree.h"
+#include "fs/view.h"
+
+#define VIEW_TIMEOUT ACRFS_VIEW_TIMEOUT
+#define XATTR_PREFIX "user.acrfs."
+
+enum part {
+	P_MANIFEST = 1, P_CONFIG, P_INDEX, P_LAYERS, P_LAYER, P_ROOTFS
+};
+
+/* A K_VNODE's b, parsed. */
+struct vpath {
+	uint64_t root;
+	struct digest d;
+	enum part part;
+	unsigned layer; /* P_LAYER */
+	uint64_t id;	/* P_LAYER, P_ROOTFS */
+};
+
+/* What a view inode stands for, resolved. */
+struct vnode {
+	struct vobj *o;
+	struct vpath p;
+	struct layer *l;	   /* P_LAYER; for P_ROOTFS the node's layer */
+	const struct tree *t;	   /* P_LAYER / P_ROOTFS once loaded */
+	const struct tree_node *n; /* node p.id of t */
+};
+
+/* Directory handle; first field tells it from ll.c's (DH_VIEW). */
+struct vent {
+	char *name;
+	char *part; /* NULL: a platform (K_VROOT) whose digest is `plat` */
+	const struct digest *plat;
+};
+struct vdir {
+	int type;
+	struct vnode v;
+	uint64_t root;	  /* the view root's inode */
+	uint64_t dir_ino; /* this directory's inode */
+	const char *repo;
+	double entry_timeout;
+	struct vent *ents; /* fixed directories */
+	size_t n;
+	char prefix[24];  /* tree directories: "L<i>:" or "R:" */
+};
+
+/* File handle. */
+struct vfile {
+	pthread_mutex_t lock; /* one reader state per handle */
+	const char *bytes;    /* manifest / config / index bytes (borrowed) */
+	size_t len;
+	struct layer_reader *rd;
+};
+
+static int parse_vpath(const char *b, struct vpath *p)
+{
+	char *end;
+	const char *dg, *part;
+
+	memset(p, 0, sizeof(*p));
+	p->root = strtoull(b, &end, 10);
+	if (*end != '|')
+		return -ESTALE;
+	dg = end + 1;
+	part = strchr(dg, '|');
+	if (!part || digest_parse_n(&p->d, dg, (size_t)(part - dg)))
+		return -ESTALE;
+	part++;
+	if (!strcmp(part, "manifest.json"))
+		p->part = P_MANIFEST;
+	else if (!strcmp(part, "config.json"))
+		p->part = P_CONFIG;
+	else if (!strcmp(part, "index.json"))
+		p->part = P_INDEX;
+	else if (!strcmp(part, "layers"))
+		p->part = P_LAYERS;
+	else if (part[0] == 'L') {
+		p->part = P_LAYER;
+		p->layer = (unsigned)strtoul(part + 1, &end, 10);
+		if (*end != ':')
+			return -ESTALE;
+		p->id = strtoull(end + 1, &end, 10);
+	} else if (part[0] == 'R' && part[1] == ':') {
+		p->part = P_ROOTFS;
+		p->id = strtoull(part + 2, &end, 10);
+	} else {
+		return -ESTALE;
+	}
+	return p->id || (p->part != P_LAYER && p->part != P_ROOTFS) ? 0 : -ESTALE;
+}
+
+/* The view object of a view root (K_TAG or K_VROOT). */
+static int root_obj(struct acrfs *fs, const struct inode *n, struct vobj **o)
+{
+	struct digest d;
+
+	if (n->kind == K_TAG)
+		return views_tag(fs->views, n->a, n->b, o);
+	if (digest_parse(&d, n->b))
+		return -ESTALE;
+	return views_digest(fs->views, n->a, &d, o);
+}
+
+static bool is_root_kind(int kind)
+{
+	return kind == K_TAG || kind == K_VROOT;
+}
+
+/* Load the tree of a P_LAYER / P_ROOTFS node and find the node. */
+static int load_tree(struct vnode *v)
+{
+	struct image *img = vobj_image(v->o);
+	int rc;
+
+	if (!img)
+		return -ESTALE;
+	if (v->p.part == P_LAYER) {
+		v->l = image_layer(img, v->p.layer);
+		if (!v->l)
+			return -ESTALE;
+		rc = layer_load(v->l);
+		if (rc)
+			return rc;
+		v->t = layer_tree(v->l);
+	} else {
+		rc = image_rootfs(img, &v->t);
+		if (rc)
+			return rc;
+	}
+	if (!v->t)
+		return -EIO;
+	v->n = tree_node_by_id(v->t, v->p.id);
+	if (!v->n)
+		return -ESTALE;
+	if (v->p.part == P_ROOTFS)
+		v->l = image_layer(img, tree_node_attr(v->n)->layer);
+	return 0;
+}
+
+/*
+ * Resolve K_VNODE `n`. `load`: load the tree of a layer / rootfs node
+ * (never needed for their roots, which stat without a fetch).
+ */
+static int resolve(struct acrfs *fs, const struct inode *n, bool load, struct vnode *v)
+{
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	rc = parse_vpath(n->b, &v->p);
+	if (rc)
+		return rc;
+	rc = views_digest(fs->views, n->a, &v->p.d, &v->o);
+	if (rc)
+		return rc;
+	if ((v->p.part == P_LAYER || v->p.part == P_ROOTFS) && (load || v->p.id != 1))
+		return load_tree(v);
+	if (v->p.part == P_LAYER) {
+		v->l = image_layer(vobj_image(v->o), v->p.layer);
+		if (!v->l)
+			return -ESTALE;
+	}
+	return 0;
+}
+
+static void dir_attr(struct acrfs *fs, struct stat *st, unsigned nlink)
+{
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = nlink;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted_at;
+}
+
+static void tree_stat(const struct tree_attr *a, struct stat *st)
+{
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	if (S_ISCHR(a->mode) || S_ISBLK(a->mode))
+		st->st_rdev = makedev(a->rdev_major, a->rdev_minor);
+	st->st_mtim.tv_sec = a->mtime_sec;
+	st->st_mtim.tv_nsec = a->mtime_nsec;
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+/* Attributes of a view inode (K_VROOT, K_VNODE). 0 or -errno. */
+int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
+{
+	struct vnode v;
+	const void *bytes;
+	size_t len;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_blksize = 4096;
+	if (n->kind == K_VROOT) {
+		dir_attr(fs, st, 2);
+		return 0;
+	}
+	rc = resolve(fs, n, false, &v);
+	if (rc)
+		return rc;
+	switch (v.p.part) {
+	case P_MANIFEST:
+	case P_INDEX:
+	case P_CONFIG:
+		dir_attr(fs, st, 1);
+		st->st_mode = S_IFREG | 0444;
+		if (v.p.part == P_CONFIG) {
+			st->st_size = (off_t)image_config_blob(vobj_image(v.o))->size;
+		} else {
+			vobj_bytes(v.o, &bytes, &len);
+			st->st_size = (off_t)len;
+		}
+		st->st_blocks = (st->st_size + 511) / 512;
+		return 0;
+	case P_LAYERS:
+		dir_attr(fs, st, 2 + (unsigned)image_nlayers(vobj_image(v.o)));
+		return 0;
+	case P_LAYER:
+	case P_ROOTFS:
+		if (v.p.id == 1 && !v.n) {
+			/* Not loaded: a plain directory until it is. */
+			struct tree *t = v.l ? layer_tree(v.l) : NULL;
+
+			if (t) {
+				tree_stat(tree_node_attr(tree_root(t)), st);
+				st->st_mode = S_IFDIR | (st->st_mode & 07777);
+			} else {
+				dir_attr(fs, st, 1);
+				st->st_mode = S_IFDIR | 0755;
+			}
+			return 0;
+		}
+		tree_stat(tree_node_attr(v.n), st);
+		return 0;
+	}
+	return -ESTALE;
+}
+
+/* Reference the K_VNODE for `part` below view root `root` of `o`. */
+static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const struct vobj *o,
+		     const char *part, struct inode **out)
+{
+	struct buf b = BUF_INIT;
+	int rc = buf_addf(&b, "X/%" PRIu64 "|%s|%s", root, vobj_digest_str(o), part);
+
+	if (!rc)
+		rc = itable_ref(fs->inodes, b.data, K_VNODE, repo, b.data + 2, out);
+	buf_release(&b);
+	return rc;
+}
+
+/* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`. */
+static int ref_vroot(struct acrfs *fs, const char *repo, uint64_t parent, const char *name,
+		     const struct digest *d, struct inode **out)
+{
+	char ds[DIGEST_STR_SIZE];
+	struct buf key = BUF_INIT;
+	int rc = buf_addf(&key, "P/%" PRIu64 "/%s", parent, name);
+
+	if (!rc)
+		rc = itable_ref(fs->inodes, key.data, K_VROOT, repo, digest_format(d, ds), out);
+	buf_release(&key);
+	return rc;
+}
+
+/* Fill an entry for inode `n` (referenced); on failure the reference is
+ * dropped and -errno returned. */
+static int fill_ventry(struct acrfs *fs, struct inode *n, double entry_timeout,
+		       struct fuse_entry_param *ep)
+{
+	int rc;
+
+	memset(ep, 0, sizeof(*ep));
+	rc = acrfs_view_attr(fs, n, &ep->attr);
+	if (rc) {
+		itable_forget(fs->inodes, n->ino, 1);
+		return rc;
+	}
+	ep->ino = n->ino;
+	ep->generation = 1;
+	ep->entry_timeout = entry_timeout;
+	ep->attr_timeout = VIEW_TIMEOUT;
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, struct acrfs *fs, struct inode *n, double timeout)
+{
+	struct fuse_entry_param ep;
+	int rc = fill_ventry(fs, n, timeout, &ep);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fuse_reply_entry(req, &ep))
+		itable_forget(fs->inodes, n->ino, 1);
+}
+
+static void reply_negative(fuse_req_t req, double timeout)
+{
+	struct fuse_entry_param ep;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.entry_timeout = timeout;
+	fuse_reply_entry(req, &ep);
+}
+
+/* The root inode number a view inode belongs to. */
+static uint64_t root_of(const struct inode *n, const struct vpath *p)
+{
+	return is_root_kind(n->kind) ? n->ino : p->root;
+}
+
+/* Parse a layer number: decimal, no sign, no leading zero. */
+static int layer_number(const char *s, size_t nlayers, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1]))
+		return -ENOENT;
+	v = strtoul(s, &end, 10);
+	if (*end || v >= nlayers)
+		return -ENOENT;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/*
+ * The child `name` of view directory `dir`: its part (for a K_VNODE child,
+ * written to `part`) or the platform digest (*plat). 0, -ENOENT, -ENOTDIR,
+ * or a loading error. For a tree child, *v is the parent's resolution.
+ */
+static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
+		    struct vnode *v, struct buf *part, const struct digest **plat)
+{
+	int rc;
+
+	*plat = NULL;
+	memset(v, 0, sizeof(*v));
+	if (is_root_kind(dir->kind)) {
+		rc = root_obj(fs, dir, &v->o);
+		if (rc)
+			return rc;
+		if (vobj_is_index(v->o)) {
+			long i;
+
+			if (!strcmp(name, "index.json"))
+				return buf_adds(part, name);
+			i = vobj_platform_find(v->o, name);
+			if (i < 0)
+				return -ENOENT;
+			*plat = vobj_platform_digest(v->o, (size_t)i);
+			return 0;
+		}
+		if (!strcmp(name, "manifest.json") || !strcmp(name, "config.json") ||
+		    !strcmp(name, "layers"))
+			return buf_adds(part, name);
+		if (!strcmp(name, "rootfs"))
+			return buf_adds(part, "R:1");
+		return -ENOENT;
+	}
+	rc = resolve(fs, dir, true, v);
+	if (rc)
+		return rc;
+	switch (v->p.part) {
+	case P_LAYERS: {
+		unsigned i;
+
+		rc = layer_number(name, image_nlayers(vobj_image(v->o)), &i);
+		return rc ? rc : buf_addf(part, "L%u:1", i);
+	}
+	case P_LAYER:
+	case P_ROOTFS: {
+		const struct tree_node *c;
+
+		if (!S_ISDIR(tree_node_attr(v->n)->mode))
+			return -ENOTDIR;
+		c = tree_lookup(v->t, v->n, name);
+		if (!c)
+			return -ENOENT;
+		if (v->p.part == P_LAYER)
+			return buf_addf(part, "L%u:%" PRIu64, v->p.layer, tree_node_attr(c)->id);
+		return buf_addf(part, "R:%" PRIu64, tree_node_attr(c)->id);
+	}
+	default:
+		return -ENOTDIR;
+	}
+}
+
+static double child_timeout(struct acrfs *fs, const struct inode *dir)
+{
+	return dir->kind == K_TAG ? fs->ttl : VIEW_TIMEOUT;
+}
+
+static void log_view_error(const struct inode *dir, const char *what, int rc)
+{
+	if (rc == -ENOENT || rc == -ENOTDIR || rc == -ENOMEM)
+		return;
+	log_debug("%s in %s%s%s: %s", what, dir->a, dir->kind == K_TAG ? ":" : "",
+		  dir->kind == K_TAG ? dir->b : "", strerror(-rc));
+}
+
+void acrfs_view_lookup(fuse_req_t req, struct inode *dir, const char *name)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct buf part = BUF_INIT;
+	const struct digest *plat;
+	struct inode *n;
+	struct vnode v;
+	int rc;
+
+	rc = child_of(fs, dir, name, &v, &part, &plat);
+	if (rc)
+		goto fail;
+	if (plat)
+		rc = ref_vroot(fs, dir->a, dir->ino, name, plat, &n);
+	else
+		rc = ref_vnode(fs, dir->a, root_of(dir, &v.p), v.o, part.data, &n);
+	buf_release(&part);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	reply_entry(req, fs, n, child_timeout(fs, dir));
+	return;
+fail:
+	buf_release(&part);
+	log_view_error(dir, "lookup", rc);
+	if (rc == -ENOENT) {
+		reply_negative(req, child_timeout(fs, dir));
+		return;
+	}
+	fuse_reply_err(req, -rc);
+}
+
+void acrfs_view_lookup_digest(fuse_req_t req, struct inode *dir, const char *name)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct inode *n;
+	struct vobj *o;
+	struct digest d;
+	int rc;
+
+	if (digest_parse(&d, name)) {
+		reply_negative(req, fs->ttl);
+		return;
+	}
+	rc = views_digest(fs->views, dir->a, &d, &o);
+	if (rc == -ENOENT) {
+		reply_negative(req, fs->ttl);
+		return;
+	}
+	if (!rc)
+		rc = ref_vroot(fs, dir->a, dir->ino, name, &d, &n);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	reply_entry(req, fs, n, VIEW_TIMEOUT);
+}
+
+/* ---- directories ---------------------------------------------------------- */
+
+static void vdir_free(struct vdir *h)
+{
+	size_t i;
+
+	if (!h)
+		return;
+	for (i = 0; i < h->n; i++) {
+		free(h->ents[i].name);
+		free(h->ents[i].part);
+	}
+	free(h->ents);
+	free(h);
+}
+
+static int add_ent(struct vdir *h, const char *name, const char *part, const struct digest *plat)
+{
+	struct vent *e;
+	void *grown = realloc(h->ents, (h->n + 1) * sizeof(*h->ents));
+
+	if (!grown)
+		return -ENOMEM;
+	h->ents = grown;
+	e = &h->ents[h->n];
+	e->name = strdup(name);
+	e->part = part ? strdup(part) : NULL;
+	e->plat = plat;
+	if (!e->name || (part && !e->part)) {
+		free(e->name);
+		free(e->part);
+		return -ENOMEM;
+	}
+	h->n++;
+	return 0;
+}
+
+/* Fill handle `h` for directory `dir`. */
+static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
+{
+	struct vobj *o;
+	size_t i;
+	int rc;
+
+	h->repo = dir->a;
+	h->entry_timeout = child_timeout(fs, dir);
+	if (is_root_kind(dir->kind)) {
+		rc = root_obj(fs, dir, &o);
+		if (rc)
+			return rc;
+		h->v.o = o;
+		h->root = dir->ino;
+		if (vobj_is_index(o)) {
+			rc = add_ent(h, "index.json", "index.json", NULL);
+			for (i = 0; !rc && i < vobj_nplatforms(o); i++)
+				rc = add_ent(h, vobj_platform_name(o, i), NULL,
+					     vobj_platform_digest(o, i));
+			return rc;
+		}
+		rc = add_ent(h, "config.json", "config.json", NULL);
+		if (!rc)
+			rc = add_ent(h, "layers", "layers", NULL);
+		if (!rc)
+			rc = add_ent(h, "manifest.json", "manifest.json", NULL);
+		if (!rc)
+			rc = add_ent(h, "rootfs", "R:1", NULL);
+		return rc;
+	}
+	rc = resolve(fs, dir, true, &h->v);
+	if (rc)
+		return rc;
+	h->root = h->v.p.root;
+	switch (h->v.p.part) {
+	case P_LAYERS: {
+		size_t nl = image_nlayers(vobj_image(h->v.o));
+
+		for (i = 0; i < nl; i++) {
+			char name[24], part[32];
+
+			snprintf(name, sizeof(name), "%zu", i);
+			snprintf(part, sizeof(part), "L%zu:1", i);
+			rc = add_ent(h, name, part, NULL);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	case P_LAYER:
+		if (!S_ISDIR(tree_node_attr(h->v.n)->mode))
+			return -ENOTDIR;
+		snprintf(h->prefix, sizeof(h->prefix), "L%u:", h->v.p.layer);
+		return 0;
+	case P_ROOTFS:
+		if (!S_ISDIR(tree_node_attr(h->v.n)->mode))
+			return -ENOTDIR;
+		snprintf(h->prefix, sizeof(h->prefix), "R:");
+		return 0;
+	default:
+		return -ENOTDIR;
+	}
+}
+
+void acrfs_view_opendir(fuse_req_t req, struct inode *dir, struct fuse_file_info *fi)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct vdir *h = calloc(1, sizeof(*h));
+	int rc;
+
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->type = DH_VIEW;
+	h->dir_ino = dir->ino;
+	rc = vdir_fill(fs, dir, h);
+	if (rc) {
+		if (rc != -ENOENT && rc != -ENOTDIR)
+			log_info("ls %s%s%s: %s", dir->a, dir->kind == K_TAG ? ":" : "",
+				 dir->kind == K_TAG ? dir->b : "", strerror(-rc));
+		vdir_free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->cache_readdir = dir->kind != K_TAG;
+	fi->keep_cache = dir->kind != K_TAG;
+	if (fuse_reply_open(req, fi))
+		vdir_free(h);
+}
+
+static unsigned dtype_mode(uint32_t mode)
+{
+	return mode & S_IFMT;
+}
+
+/* Add one entry to a readdir buffer; returns its size (> rem: did not fit,
+ * the reference was dropped) or 0 on an error that skips it. */
+static size_t add_dirent(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool plus,
+			 char *p, size_t rem, const char *name, const char *part,
+			 const struct digest *plat, uint32_t mode, off_t next, int *err)
+{
+	struct fuse_entry_param ep;
+	struct inode *n = NULL;
+	size_t len;
+	int rc;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.attr.st_mode = mode;
+	if (plus) {
+		if (plat)
+			rc = ref_vroot(fs, h->repo, h->dir_ino, name, plat, &n);
+		else
+			rc = ref_vnode(fs, h->repo, h->root, h->v.o, part, &n);
+		if (!rc)
+			rc = fill_ventry(fs, n, h->entry_timeout, &ep);
+		if (rc) {
+			*err = rc;
+			return (size_t)-1;
+		}
+		len = fuse_add_direntry_plus(req, p, rem, name, &ep, next);
+	} else {
+		len = fuse_add_direntry(req, p, rem, name, &ep.attr, next);
+	}
+	if (len > rem && n)
+		itable_forget(fs->inodes, n->ino, 1);
+	return len;
+}
+
+void acrfs_view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi, bool plus)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct vdir *h = (struct vdir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p;
+	size_t rem = size, len;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p = buf;
+	/* Offsets: 0 ".", 1 "..", then 2 + i (fixed) or 2 + tree cookie. */
+	for (; off < 2; off++) {
+		struct fuse_entry_param ep;
+
+		memset(&ep, 0, sizeof(ep));
+		ep.attr.st_mode = S_IFDIR;
+		ep.attr.st_ino = off == 0 ? ino : FUSE_ROOT_ID;
+		len = plus ? fuse_add_direntry_plus(req, p, rem, off ? ".." : ".", &ep, off + 1)
+			   : fuse_add_direntry(req, p, rem, off ? ".." : ".", &ep.attr, off + 1);
+		if (len > rem)
+			goto done;
+		p += len;
+		rem -= len;
+	}
+	if (h->prefix[0]) {
+		uint64_t cookie = (uint64_t)off - 2, next = cookie;
+		const struct tree_node *c;
+		const char *name;
+
+		while (tree_readdir(h->v.t, h->v.n, &next, &name, &c)) {
+			const struct tree_attr *a = tree_node_attr(c);
+			char part[48];
+
+			snprintf(part, sizeof(part), "%s%" PRIu64, h->prefix, a->id);
+			len = add_dirent(req, fs, h, plus, p, rem, name, part, NULL,
+					 dtype_mode(a->mode), (off_t)(next + 2), &err);
+			if (len == (size_t)-1 || len > rem)
+				break;
+			p += len;
+			rem -= len;
+		}
+	} else {
+		size_t i;
+
+		for (i = (size_t)off - 2; i < h->n; i++) {
+			const struct vent *e = &h->ents[i];
+			uint32_t mode = e->part && strstr(e->part, ".json") ? S_IFREG : S_IFDIR;
+
+			len = add_dirent(req, fs, h, plus, p, rem, e->name, e->part, e->plat, mode,
+					 (off_t)(i + 3), &err);
+			if (len == (size_t)-1 || len > rem)
+				break;
+			p += len;
+			rem -= len;
+		}
+	}
+done:
+	if (err && rem == size)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+void acrfs_view_releasedir(void *fh)
+{
+	vdir_free(fh);
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+void acrfs_view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct inode *n = itable_get(fs->inodes, ino);
+	struct vfile *f;
+	struct vnode v;
+	const struct buf *cfg;
+	const void *bytes;
+	size_t len;
+	int rc;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, fs->ro ? EROFS : EPERM);
+		return;
+	}
+	if (n->kind != K_VNODE) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	rc = resolve(fs, n, true, &v);
+	if (rc)
+		goto fail;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	switch (v.p.part) {
+	case P_MANIFEST:
+	case P_INDEX:
+		vobj_bytes(v.o, &bytes, &len);
+		f->bytes = bytes;
+		f->len = len;
+		break;
+	case P_CONFIG:
+		rc = image_config(vobj_image(v.o), &cfg);
+		if (!rc) {
+			f->bytes = cfg->data;
+			f->len = cfg->len;
+		}
+		break;
+	case P_LAYER:
+	case P_ROOTFS:
+		if (!S_ISREG(tree_node_attr(v.n)->mode)) {
+			rc = S_ISDIR(tree_node_attr(v.n)->mode) ? -EISDIR : -EACCES;
+			break;
+		}
+		rc = v.l ? layer_reader_new(&f->rd, v.l, tree_node_attr(v.n)) : -EIO;
+		break;
+	default:
+		rc = -EISDIR;
+	}
+	if (rc) {
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		goto fail;
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = 1; /* content-addressed: the page cache stays valid */
+	if (fuse_reply_open(req, fi)) {
+		layer_reader_free(f->rd);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+	}
+	return;
+fail:
+	if (rc != -ENOMEM && rc != -EISDIR)
+		log_info("open %s: %s", n->b, strerror(-rc));
+	fuse_reply_err(req, -rc);
+}
+
+void acrfs_view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
+	char *buf;
+	size_t got = 0;
+	ssize_t n = 0;
+
+	(void)ino;
+	if (!f->rd) {
+		if ((uint64_t)off >= f->len)
+			size = 0;
+		else if (size > f->len - (size_t)off)
+			size = f->len - (size_t)off;
+		fuse_reply_buf(req, size ? f->bytes + off : NULL, size);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (got < size) {
+		n = layer_reader_pread(f->rd, buf + got, size - got, (uint64_t)off + got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (n < 0 && !got)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
+}
+
+void acrfs_view_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (f) {
+		layer_reader_free(f->rd);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+	}
+	fuse_reply_err(req, 0);
+}
+
+void acrfs_view_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct inode *n = itable_get(fs->inodes, ino);
+	struct vnode v;
+	int rc;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->kind != K_VNODE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = resolve(fs, n, true, &v);
+	if (!rc && (!v.n || !S_ISLNK(tree_node_attr(v.n)->mode) || !tree_node_attr(v.n)->symlink))
+		rc = -EINVAL;
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fuse_reply_readlink(req, tree_node_attr(v.n)->symlink);
+}
+
+/* ---- extended attributes -------------------------------------------------- */
+
+/* The user.acrfs.* names an inode carries (NULL-terminated). */
+static const char *const root_xattrs[] = { XATTR_PREFIX "digest", XATTR_PREFIX "media_type",
+					   NULL };
+static const char *const layer_xattrs[] = { XATTR_PREFIX "digest", XATTR_PREFIX "media_type",
+					    XATTR_PREFIX "size", NULL };
+
+static const char *const *acrfs_xattrs(const struct inode *n, const struct vpath *p)
+{
+	if (is_root_kind(n->kind))
+		return root_xattrs;
+	if (n->kind == K_VNODE && p->part == P_LAYER && p->id == 1)
+		return layer_xattrs;
+	return NULL;
+}
+
+static void reply_value(fuse_req_t req, size_t size, const void *val, size_t len)
+{
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct inode *n = itable_get(fs->inodes, ino);
+	struct vnode v;
+	char num[24], ds[DIGEST_STR_SIZE];
+	const char *val = NULL;
+	size_t i;
+	int rc;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	if (n->kind == K_DIR)
+		goto nodata;
+	if (is_root_kind(n->kind)) {
+		/* ls asks every directory for security.* and ACLs: answer without a fetch. */
+		if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)))
+			goto nodata;
+		rc = root_obj(fs, n, &v.o);
+		if (rc)
+			goto fail;
+		if (!strcmp(name, XATTR_PREFIX "digest"))
+			val = vobj_digest_str(v.o);
+		else if (!strcmp(name, XATTR_PREFIX "media_type"))
+			val = vobj_media_type(v.o);
+		if (!val)
+			goto nodata;
+		reply_value(req, size, val, strlen(val));
+		return;
+	}
+	rc = resolve(fs, n, false, &v);
+	if (rc)
+		goto fail;
+	if (v.p.part == P_LAYER && v.p.id == 1) {
+		if (!strcmp(name, XATTR_PREFIX "digest"))
+			val = digest_format(layer_digest(v.l), ds);
+		else if (!strcmp(name, XATTR_PREFIX "media_type"))
+			val = layer_media_type(v.l);
+		else if (!strcmp(name, XATTR_PREFIX "size")) {
+			snprintf(num, sizeof(num), "%" PRIu64, layer_size(v.l));
+			val = num;
+		}
+		if (!val)
+			goto nodata;
+		reply_value(req, size, val, strlen(val));
+		return;
+	}
+	if (v.n) {
+		const struct tree_attr *a = tree_node_attr(v.n);
+
+		for (i = 0; i < a->nxattrs; i++)
+			if (!strcmp(a->xattrs[i].name, name)) {
+				reply_value(req, size, a->xattrs[i].value, a->xattrs[i].value_len);
+				return;
+			}
+	}
+nodata:
+	fuse_reply_err(req, ENODATA);
+	return;
+fail:
+	fuse_reply_err(req, -rc);
+}
+
+void acrfs_view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct acrfs *fs = fuse_req_userdata(req);
+	struct inode *n = itable_get(fs->inodes, ino);
+	const char *const *names;
+	struct buf out = BUF_INIT;
+	struct vnode v;
+	size_t i;
+	int rc = 0;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	/* Tag directories: the names without resolving the tag (ls -l asks). */
+	if (n->kind == K_VNODE) {
+		rc = resolve(fs, n, false, &v);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
+	names = n->kind == K_DIR ? NULL : acrfs_xattrs(n, &v.p);
+	for (i = 0; !rc && names && names[i]; i++)
+		rc = buf_add(&out, names[i], strlen(names[i]) + 1);
+	if (v.n) {
+		const struct tree_attr *a = tree_node_attr(v.n);
+
+		for (i = 0; !rc && i < a->nxattrs; i++)
+			rc = buf_add(&out, a->xattrs[i].name, strlen(a->xattrs[i].name) + 1);
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_value(req, size, out.data, out.len);
+	buf_release(&out);
+}

@@ -1,0 +1,401 @@
+/*
+ * view — tag / digest -> view objects. See view.h.
+ *
+ * Design: a dcache maps "repo:tag" to a one-name list holding the digest
+ * string (':' occurs in neither a repository nor a tag name); its fetch
+ * function GETs the manifest and inserts the object before answering, so a
+ * tag costs one request. Objects live in a chained hash table keyed by
+ * "repo@sha256:<hex>", guarded by one mutex that is never held across I/O.
+ */
+#include "fs/view.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/strvec.h"
+#include "fs/dcache.h"
+#include "fs/image.h"
+#include "registry/manifest.h"
+
+#define NBUCKETS 4096u
+
+struct vplat {
+	char *name;
+	struct digest digest;
+};
+
+struct vobj {
+	char *key; /* "repo@sha256:<hex>" */
+	struct vobj *next;
+	bool index;
+	struct digest digest;
+	char digest_str[DIGEST_STR_SIZE];
+	char *media_type;
+	/* index: its manifest (bytes) and platforms; image: everything is in img */
+	struct manifest *m;
+	struct vplat *plats;
+	size_t nplats;
+	struct image *img;
+};
+
+struct views {
+	struct registry *reg;
+	struct pcache *pc;
+	struct dcache *tags; /* "repo:tag" -> [digest] */
+	pthread_mutex_t lock; /* guards buckets */
+	struct vobj *buckets[NBUCKETS];
+};
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void vobj_free(struct vobj *o)
+{
+	size_t i;
+
+	if (!o)
+		return;
+	for (i = 0; i < o->nplats; i++)
+		free(o->plats[i].name);
+	free(o->plats);
+	manifest_free(o->m);
+	image_unref(o->img);
+	free(o->media_type);
+	free(o->key);
+	free(o);
+}
+
+static bool plat_taken(const struct vobj *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nplats; i++)
+		if (!strcmp(o->plats[i].name, name))
+			return true;
+	return false;
+}
+
+/* Name the platforms of index `o` (see view.h). 0 or -ENOMEM. */
+static int name_platforms(struct vobj *o)
+{
+	const struct manifest *m = o->m;
+	size_t i;
+
+	o->plats = calloc(m->nmanifests ? m->nmanifests : 1, sizeof(*o->plats));
+	if (!o->plats)
+		return -ENOMEM;
+	for (i = 0; i < m->nmanifests; i++) {
+		const struct descriptor *d = &m->manifests[i];
+		char hex[DIGEST_HEX_LEN + 1], name[DIGEST_STR_SIZE + 160];
+		struct vplat *p = &o->plats[o->nplats];
+
+		digest_hex(&d->digest, hex);
+		if (d->os && d->architecture && !strcmp(d->os, "unknown") &&
+		    !strcmp(d->architecture, "unknown"))
+			continue; /* attestation manifests */
+		if (d->os && d->architecture)
+			snprintf(name, sizeof(name), "%s-%s%s%s", d->os, d->architecture,
+				 d->variant ? "-" : "", d->variant ? d->variant : "");
+		else
+			digest_format(&d->digest, name);
+		if (plat_taken(o, name)) {
+			size_t len = strlen(name);
+
+			snprintf(name + len, sizeof(name) - len, "-%.12s", hex);
+			if (plat_taken(o, name))
+				continue; /* the same manifest listed twice */
+		}
+		p->name = strdup(name);
+		if (!p->name)
+			return -ENOMEM;
+		p->digest = d->digest;
+		o->nplats++;
+	}
+	return 0;
+}
+
+/* Build an object from manifest `m` (taken in every case). */
+static int vobj_build(struct views *v, const char *repo, struct manifest *m, struct vobj **out)
+{
+	struct vobj *o = calloc(1, sizeof(*o));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!o) {
+		manifest_free(m);
+		return -ENOMEM;
+	}
+	o->digest = m->digest;
+	digest_format(&m->digest, o->digest_str);
+	o->index = m->kind == MANIFEST_INDEX;
+	o->media_type = strdup(m->media_type ? m->media_type : "");
+	if (asprintf(&o->key, "%s@%s", repo, o->digest_str) < 0)
+		o->key = NULL;
+	if (!o->media_type || !o->key) {
+		manifest_free(m);
+		goto fail;
+	}
+	if (o->index) {
+		o->m = m;
+		rc = name_platforms(o);
+	} else {
+		rc = image_new(&o->img, v->reg, repo, m, v->pc); /* takes m */
+	}
+	if (rc)
+		goto fail;
+	*out = o;
+	return 0;
+fail:
+	vobj_free(o);
+	return rc;
+}
+
+static struct vobj *find_locked(struct views *v, const char *key)
+{
+	struct vobj *o;
+
+	for (o = v->buckets[hash_str(key) % NBUCKETS]; o; o = o->next)
+		if (!strcmp(o->key, key))
+			return o;
+	return NULL;
+}
+
+/* Insert `o` unless an object with its key exists: then free `o` and give
+ * that one. Returns the object to use. */
+static struct vobj *insert(struct views *v, struct vobj *o)
+{
+	struct vobj *have;
+	size_t b = hash_str(o->key) % NBUCKETS;
+
+	pthread_mutex_lock(&v->lock);
+	have = find_locked(v, o->key);
+	if (!have) {
+		o->next = v->buckets[b];
+		v->buckets[b] = o;
+		have = o;
+		o = NULL;
+	}
+	pthread_mutex_unlock(&v->lock);
+	vobj_free(o);
+	return have;
+}
+
+static struct vobj *find(struct views *v, const char *repo, const struct digest *d)
+{
+	char ds[DIGEST_STR_SIZE];
+	struct buf key = BUF_INIT;
+	struct vobj *o = NULL;
+
+	if (buf_addf(&key, "%s@%s", repo, digest_format(d, ds)))
+		return NULL;
+	pthread_mutex_lock(&v->lock);
+	o = find_locked(v, key.data);
+	pthread_mutex_unlock(&v->lock);
+	buf_release(&key);
+	return o;
+}
+
+/* Fetch `ref` of `repo` and insert its object. */
+static int fetch_obj(struct views *v, const char *repo, const char *ref, struct vobj **out)
+{
+	struct manifest *m = NULL;
+	struct vobj *o;
+	int rc;
+
+	rc = registry_manifest_get(v->reg, repo, ref, &m);
+	if (rc)
+		return rc;
+	if (m->kind != MANIFEST_IMAGE && m->kind != MANIFEST_INDEX) {
+		manifest_free(m);
+		return -ENOTSUP;
+	}
+	/* Someone may have built it meanwhile (another tag, the digest). */
+	o = find(v, repo, &m->digest);
+	if (o) {
+		manifest_free(m);
+		*out = o;
+		return 0;
+	}
+	rc = vobj_build(v, repo, m, &o);
+	if (rc) {
+		log_error("%s:%s: cannot build its view: %s", repo, ref, strerror(-rc));
+		return rc;
+	}
+	*out = insert(v, o);
+	return 0;
+}
+
+/* dcache fetch: key "repo:tag" -> [digest string]. */
+static int fetch_tag(void *ctx, const char *key, struct strvec *out)
+{
+	struct views *v = ctx;
+	const char *colon = strchr(key, ':');
+	struct vobj *o;
+	char *repo;
+	int rc;
+
+	if (!colon)
+		return -EINVAL;
+	repo = strndup(key, (size_t)(colon - key));
+	if (!repo)
+		return -ENOMEM;
+	rc = fetch_obj(v, repo, colon + 1, &o);
+	free(repo);
+	if (rc)
+		return rc;
+	return strvec_push(out, o->digest_str);
+}
+
+int views_new(struct views **out, struct registry *r, struct pcache *pc, unsigned ttl_s)
+{
+	struct views *v = calloc(1, sizeof(*v));
+	int rc;
+
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	v->reg = r;
+	v->pc = pc;
+	pthread_mutex_init(&v->lock, NULL);
+	rc = dcache_new(&v->tags, ttl_s, fetch_tag, v);
+	if (rc) {
+		views_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void views_free(struct views *v)
+{
+	size_t b;
+
+	if (!v)
+		return;
+	dcache_free(v->tags);
+	for (b = 0; b < NBUCKETS; b++) {
+		struct vobj *o = v->buckets[b], *next;
+
+		for (; o; o = next) {
+			next = o->next;
+			vobj_free(o);
+		}
+	}
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+int views_tag(struct views *v, const char *repo, const char *tag, struct vobj **out)
+{
+	struct buf key = BUF_INIT;
+	struct dlist *l = NULL;
+	struct digest d;
+	int rc;
+
+	*out = NULL;
+	rc = buf_addf(&key, "%s:%s", repo, tag);
+	if (!rc)
+		rc = dcache_get(v->tags, key.data, &l);
+	buf_release(&key);
+	if (rc)
+		return rc;
+	rc = l->err;
+	if (!rc && (l->names.n != 1 || digest_parse(&d, l->names.v[0])))
+		rc = -EIO;
+	dlist_put(l);
+	if (rc)
+		return rc;
+	return views_digest(v, repo, &d, out);
+}
+
+int views_digest(struct views *v, const char *repo, const struct digest *d,
+		 struct vobj **out)
+{
+	char ds[DIGEST_STR_SIZE];
+
+	*out = find(v, repo, d);
+	if (*out)
+		return 0;
+	return fetch_obj(v, repo, digest_format(d, ds), out);
+}
+
+void views_invalidate_tag(struct views *v, const char *repo, const char *tag)
+{
+	struct buf key = BUF_INIT;
+
+	if (!buf_addf(&key, "%s:%s", repo, tag))
+		dcache_invalidate(v->tags, key.data);
+	buf_release(&key);
+}
+
+bool vobj_is_index(const struct vobj *o)
+{
+	return o->index;
+}
+
+const struct digest *vobj_digest(const struct vobj *o)
+{
+	return &o->digest;
+}
+
+const char *vobj_digest_str(const struct vobj *o)
+{
+	return o->digest_str;
+}
+
+const char *vobj_media_type(const struct vobj *o)
+{
+	return o->media_type;
+}
+
+void vobj_bytes(const struct vobj *o, const void **bytes, size_t *len)
+{
+	if (o->index) {
+		*bytes = o->m->bytes;
+		*len = o->m->len;
+	} else {
+		image_manifest(o->img, bytes, len);
+	}
+}
+
+struct image *vobj_image(const struct vobj *o)
+{
+	return o->img;
+}
+
+size_t vobj_nplatforms(const struct vobj *o)
+{
+	return o->nplats;
+}
+
+const char *vobj_platform_name(const struct vobj *o, size_t i)
+{
+	return i < o->nplats ? o->plats[i].name : NULL;
+}
+
+const struct digest *vobj_platform_digest(const struct vobj *o, size_t i)
+{
+	return i < o->nplats ? &o->plats[i].digest : NULL;
+}
+
+long vobj_platform_find(const struct vobj *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nplats; i++)
+		if (!strcmp(o->plats[i].name, name))
+			return (long)i;
+	return -1;
+}

@@ -1,0 +1,69 @@
+/*
+ * view — what a tag or digest directory shows: the manifest behind it, as an
+ * image (struct image: manifest, config, layers, rootfs) or as an index (its
+ * platforms), resolved lazily and kept per mount.
+ *
+ * Resolution: a tag is turned into a manifest with one GET of
+ * /v2/<repo>/manifests/<tag>; the answer (tag -> digest) is cached for the
+ * mount's TTL in a dcache (single-flight: concurrent lookups of one tag send
+ * one request; "no such tag" is cached too). A digest is resolved with a GET
+ * by digest, verified against it. Either way the manifest becomes a view
+ * object keyed by (repository, digest); objects are immutable, built once
+ * (concurrent builders: the first one inserted wins, the others are dropped
+ * before anything of theirs was fetched) and kept until views_free, so the
+ * trees of the layers looked at stay in memory for the mount's lifetime.
+ *
+ * Index platforms are named "<os>-<architecture>[-<variant>]"; an entry whose
+ * os and architecture are both "unknown" (attestations) is skipped; one
+ * without a platform is named by its digest; a name seen twice gets
+ * "-<first 12 hex digits of its digest>" appended.
+ *
+ * Thread-safe; views_tag / views_digest block on the registry (no lock is
+ * held while they do).
+ */
+#ifndef ACRFS_VIEW_H
+#define ACRFS_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "registry/digest.h"
+
+struct views;
+struct vobj;
+struct image;
+struct pcache;
+struct registry;
+
+/* `r` and `pc` (may be NULL) must outlive the views. 0 or -ENOMEM. */
+int views_new(struct views **out, struct registry *r, struct pcache *pc, unsigned ttl_s);
+void views_free(struct views *v); /* NULL is fine */
+
+/*
+ * The object `tag` of `repo` names now (*out borrowed until views_free).
+ * 0, -ENOENT (no such tag), -EACCES, -ENOTSUP (not an image or index:
+ * schema 1, artifacts), -EIO (unparseable, digest mismatch), transport
+ * errors. Blocks.
+ */
+int views_tag(struct views *v, const char *repo, const char *tag, struct vobj **out);
+/* The object of digest `d` in `repo` (fetched and verified on first use). */
+int views_digest(struct views *v, const char *repo, const struct digest *d,
+		 struct vobj **out);
+/* Forget what `tag` of `repo` resolved to (after the tag changed). */
+void views_invalidate_tag(struct views *v, const char *repo, const char *tag);
+
+/* Reading an object: every pointer is borrowed until views_free. */
+bool vobj_is_index(const struct vobj *o);
+const struct digest *vobj_digest(const struct vobj *o);
+const char *vobj_digest_str(const struct vobj *o); /* "sha256:<hex>" */
+const char *vobj_media_type(const struct vobj *o);
+void vobj_bytes(const struct vobj *o, const void **bytes, size_t *len);
+struct image *vobj_image(const struct vobj *o); /* NULL for an index */
+/* Index platforms (0 for an image). */
+size_t vobj_nplatforms(const struct vobj *o);
+const char *vobj_platform_name(const struct vobj *o, size_t i);
+const struct digest *vobj_platform_digest(const struct vobj *o, size_t i);
+/* Index of the platform called `name`, or -1. */
+long vobj_platform_find(const struct vobj *o, const char *name);
+
+#endif
