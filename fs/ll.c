@@ -310,6 +310,68 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
+/*
+ * What no part of the mount allows: creating names, changing attributes or
+ * xattrs. Registry directories only take rmdir/rename of tags (ll_write.c);
+ * image views are read-only.
+ */
+static void refuse(fuse_req_t req)
+{
+	fuse_reply_err(req, ctx_of(req)->ro ? EROFS : EPERM);
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	refuse(req);
+}
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	refuse(req);
+}
+
+static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	refuse(req);
+}
+
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	refuse(req);
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	refuse(req);
+}
+
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	refuse(req);
+}
+
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	refuse(req);
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	refuse(req);
+}
+
 static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -338,6 +400,14 @@ static const struct fuse_lowlevel_ops ops = {
 	.readlink = acrfs_view_readlink,
 	.getxattr = acrfs_view_getxattr,
 	.listxattr = acrfs_view_listxattr,
+	.mkdir = ll_mkdir,
+	.mknod = ll_mknod,
+	.symlink = ll_symlink,
+	.link = ll_link,
+	.create = ll_create,
+	.setattr = ll_setattr,
+	.setxattr = ll_setxattr,
+	.removexattr = ll_removexattr,
 	.rmdir = acrfs_ll_rmdir,
 	.rename = acrfs_ll_rename,
 	.unlink = acrfs_ll_unlink,

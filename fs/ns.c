@@ -162,7 +162,7 @@ int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *ki
 {
 	struct dlist *cat = NULL, *tags = NULL, *probe = NULL;
 	bool comp_ok = name_component_valid(name, strlen(name));
-	bool is_repo, is_ns;
+	bool is_repo, is_ns, denied;
 	char *path = NULL;
 	int rc;
 
@@ -215,15 +215,25 @@ int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *ki
 		rc = tags && tags->err == -EACCES ? -EACCES : -ENOENT;
 		goto out;
 	}
+	/*
+	 * `dir` is a repository we may not read: a tag-like name in it is most
+	 * likely one of its tags, so the answer is EACCES, not ENOENT — unless a
+	 * repository the catalog does not show is there.
+	 */
+	denied = tags && tags->err == -EACCES;
+	if (denied && cat) {
+		rc = -EACCES; /* the catalog has nothing at `path` (checked above) */
+		goto out;
+	}
 	/* Not in the catalog: maybe a repository the catalog does not show. */
 	rc = get_tags(ns, path, &probe);
 	if (rc)
 		goto out;
-	if (!probe->err || !cat) {
+	if (!probe->err || (!cat && !denied)) {
 		/* A repository; or, with no catalog to tell, a possible namespace. */
 		rc = found(NS_DIR, path, kind, target);
 	} else {
-		rc = -ENOENT;
+		rc = denied ? -EACCES : -ENOENT;
 	}
 out:
 	dlist_put(cat);

@@ -25,7 +25,8 @@
 #
 # Scripts receive: ACRFS (binary under test), ACRFS_SAN (1 in the [san] pass, else 0),
 # ACRFS_ROOT (repo root, also their working directory), TESTS_LIB (tests/lib),
-# TEST_TMP (fresh, empty, theirs alone), ACRFS_TEST_ID (marks their processes).
+# TEST_TMP (fresh, empty, theirs alone), ACRFS_TEST_ID (marks their processes),
+# XDG_CACHE_HOME=$TEST_TMP/xdg-cache (so acrfs never touches ~/.cache).
 set -uo pipefail
 
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.." || exit 2
@@ -204,12 +205,12 @@ run_script() {
 	echo "=== $label"
 	[ -x "$bin" ] || echo "# warning: $bin does not exist or is not executable"
 	if [ "$san" = 1 ]; then
-		ACRFS_TEST_ID=$id ACRFS=$bin ACRFS_SAN=1 ACRFS_ROOT=$ROOT TESTS_LIB=$ROOT/tests/lib TEST_TMP=$tmp \
+		ACRFS_TEST_ID=$id ACRFS=$bin ACRFS_SAN=1 ACRFS_ROOT=$ROOT TESTS_LIB=$ROOT/tests/lib TEST_TMP=$tmp XDG_CACHE_HOME=$tmp/xdg-cache \
 			ASAN_OPTIONS="$SAN_ASAN_OPTIONS:log_path=$tmp/sanitizer" \
 			UBSAN_OPTIONS="$SAN_UBSAN_OPTIONS:log_path=$tmp/sanitizer" \
 			timeout -k 10 600 bash "$script" >"$log" 2>&1 </dev/null &
 	else
-		ACRFS_TEST_ID=$id ACRFS=$bin ACRFS_SAN=0 ACRFS_ROOT=$ROOT TESTS_LIB=$ROOT/tests/lib TEST_TMP=$tmp \
+		ACRFS_TEST_ID=$id ACRFS=$bin ACRFS_SAN=0 ACRFS_ROOT=$ROOT TESTS_LIB=$ROOT/tests/lib TEST_TMP=$tmp XDG_CACHE_HOME=$tmp/xdg-cache \
 			timeout -k 10 600 bash "$script" >"$log" 2>&1 </dev/null &
 	fi
 	CHILD=$!

@@ -5,7 +5,10 @@ rules in fs/ns.h: every repository and each of its path prefixes is a directory,
 every tag is a directory inside its repository, and a tag N of repository P that
 clashes with a deeper catalog path P/N is listed as ":N".
 
-  nsoracle.py URL [--ca FILE] [--depth-limit N]
+  nsoracle.py URL [--ca FILE] [--tags-out FILE]
+
+--tags-out FILE also writes the tag entries alone (the image views a namespace walk
+must not descend into).
 
 Standard library only; one keep-alive connection.
 """
@@ -21,6 +24,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
     ap.add_argument("--ca")
+    ap.add_argument("--tags-out")
     a = ap.parse_args()
     u = urllib.parse.urlsplit(a.url)
     if u.scheme == "https":
@@ -51,11 +55,16 @@ def main():
         for i in range(1, len(parts) + 1):
             paths.add("/".join(parts[:i]))
     dirs = set(paths)
+    tags = set()
     for r in repos:
         j, _ = get(f"/v2/{r}/tags/list")
         for t in j.get("tags") or []:
             name = ":" + t if f"{r}/{t}" in dirs else t
             paths.add(f"{r}/{name}")
+            tags.add(f"{r}/{name}")
+    if a.tags_out:
+        with open(a.tags_out, "w") as f:
+            f.writelines(t + "\n" for t in sorted(tags))
     for p in sorted(paths):
         print(p)
 

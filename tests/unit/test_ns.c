@@ -143,6 +143,8 @@ static void test_lookup(void **s)
 	/* Not in the catalog but there: reachable by path. */
 	expect_lookup(ns, "hidden", "repo", 0, NS_DIR, "hidden/repo");
 	expect_lookup(ns, "hidden/repo", "latest", 0, NS_TAG, "latest");
+	/* A repository we may not read: its tags are EACCES, not ENOENT. */
+	expect_lookup(ns, "secret/repo", "v1", -EACCES, 0, NULL);
 	ns_free(ns);
 }
 
@@ -166,6 +168,8 @@ static void test_no_catalog(void **s)
 	/* A repository the identity may not read: EACCES, not EIO. */
 	assert_string_equal(names(ns, "secret/repo", &err), "");
 	assert_int_equal(err, -EACCES);
+	/* A tag of it: EACCES too (stat must not say "no such file"). */
+	expect_lookup(ns, "secret/repo", "v1", -EACCES, 0, NULL);
 	/* The refusal is cached like a negative answer. */
 	assert_int_equal(f.ncatalog, 1);
 	ns_free(ns);

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Issue 4, points 6-7 and the read-only view: the persistent cache (-o cache_dir, index
+# files, local blob copies bounded by -o cache_max), a remount that lists rootfs/ without
+# fetching a blob byte, corrupt and truncated index files rebuilt, sequential reads that
+# never restart inflating, file modes of the cache, mount flags, and what rm/touch/mkdir
+# do inside an image view. Proof comes from the registry's own access log.
+# shellcheck disable=SC2154 # REG_r_*, MNT_* are exported by reg_start / mnt_start
+set -u
+. "$TESTS_LIB/tap.sh"
+. "$TESTS_LIB/registry.sh"
+. "$TESTS_LIB/acrfs.sh"
+PY=/usr/bin/python3
+mkimage() { "$PY" "$TESTS_LIB/mkimage.py" "$@"; }
+OCI=$TEST_TMP/oci
+O=$TEST_TMP/o
+mkdir -p -- "$O"
+
+cleanup() {
+	mnt_stop_all
+	reg_stop_all
+}
+tap_trap_cleanup cleanup
+
+reg_start r || exit 1
+URL=$REG_r_URL
+HOST=$REG_r_HOST
+
+cat >"$O/img.json" <<'EOF'
+{"mtime": 1700000000, "layers": [
+ {"compression": "gzip", "entries": [
+  {"type": "file", "path": "etc/os-release", "content": "ID=acrfs-test\n"},
+  {"type": "file", "path": "data/big.bin", "size": 12582912, "seed": "big", "fill": "mixed"},
+  {"type": "file", "path": "data/gone", "content": "whited out above\n"},
+  {"type": "symlink", "path": "bin", "target": "usr/bin"}
+ ]},
+ {"compression": "gzip", "entries": [
+  {"type": "whiteout", "path": "data/gone"},
+  {"type": "file", "path": "usr/bin/tool", "mode": "0755", "size": 3145728, "seed": "tool", "fill": "mixed"},
+  {"type": "file", "path": "etc/hostname", "content": "cached\n"}
+ ]}
+]}
+EOF
+mkimage build "$O/img.json" "$OCI" --ref img --layers-out "$O/img.layers" >"$O/img.digest" ||
+	fail "build the image"
+skopeo copy -q --dest-tls-verify=false --preserve-digests "oci:$OCI:img" \
+	"docker://$HOST/cache/img:v1" || fail "push the image"
+skopeo copy -q --dest-tls-verify=false --preserve-digests "oci:$OCI:img" \
+	"docker://$HOST/cache/img:v2" || fail "push a second tag"
+mkdir -p -- "$O/ref"
+tar -xzf "$(mkimage blob "$OCI" img 0)" -C "$O/ref"
+tar -xzf "$(mkimage blob "$OCI" img 1)" -C "$O/ref" usr etc/hostname
+L0=$(awk '$1 == 0 { print $2 }' "$O/img.layers")
+L1=$(awk '$1 == 1 { print $2 }' "$O/img.layers")
+S0=$(awk '$1 == 0 { print $4 }' "$O/img.layers")
+S1=$(awk '$1 == 1 { print $4 }' "$O/img.layers")
+
+blob_gets() { reg_count_requests r '"GET /v2/[^ ]*/blobs/sha256:'; }
+# Bytes the registry sent for blob GETs so far (the access log's response size field).
+blob_bytes() {
+	reg_requests r '"GET /v2/[^ ]*/blobs/sha256:' |
+		awk '{ for (i = 1; i < NF; i++) if ($i ~ /HTTP\/[0-9.]+"$/) { s += $(i + 2); break } }
+		     END { print s + 0 }'
+}
+
+C=$TEST_TMP/cache # a cache directory that does not exist yet
+R=cache/img/v1/rootfs
+
+# ---------------------------------------------------------------- first mount
+mnt_start a "$URL" -o cache_dir="$C" || {
+	fail "mount"
+	tap_done
+	exit 1
+}
+check "the mount is nosuid,nodev (images hold setuid files and device nodes)" \
+	awk -v d="$(readlink -f "$MNT_a")" '$2 == d && $4 ~ /(^|,)nosuid(,|$)/ && $4 ~ /(^|,)nodev(,|$)/ { f = 1 } END { exit !f }' /proc/mounts
+g0=$(blob_gets)
+(cd "$MNT_a/$R" && find . | sort) >"$O/find.1"
+(cd "$O/ref" && find . | grep -vx ./data/gone | sort) >"$O/find.want"
+cmp_files "$O/find.1" "$O/find.want" "find rootfs lists the merged tree ($(wc -l <"$O/find.want") entries)"
+is "$(($(blob_gets) - g0))" 2 "the cold listing fetched each layer blob once"
+check "cat etc/hostname = the layer's" cmp -- "$MNT_a/$R/etc/hostname" "$O/ref/etc/hostname"
+check "the whiteout hides data/gone" test ! -e "$MNT_a/$R/data/gone"
+
+# The cache directory: 0700 directories, 0600 files, nothing else.
+is "$(stat -c %a "$C")" 700 "cache_dir was created 0700"
+is "$(find "$C" -type d ! -perm 700 | wc -l) $(find "$C" -type f ! -perm 600 | wc -l)" "0 0" \
+	"every directory below it is 0700 and every file 0600"
+is "$(ls "$C/v1/index" | sort | tr '\n' ' ')" "${L0#sha256:}.idx ${L1#sha256:}.idx " \
+	"one index file per layer, named by digest"
+is "$(ls "$C/v1/blobs" | sort | tr '\n' ' ')" "$(printf '%s\n' "${L0#sha256:}" "${L1#sha256:}" | sort | tr '\n' ' ')" \
+	"a local copy of each blob (cache_max defaults to 4G)"
+
+# Reads from the local copies fetch nothing.
+g1=$(blob_gets)
+check "cat data/big.bin = the oracle (12 MiB)" cmp -- "$MNT_a/$R/data/big.bin" "$O/ref/data/big.bin"
+is "$(($(blob_gets) - g1))" 0 "reading files with local blob copies fetches no blob"
+mnt_stop a
+
+# ---------------------------------------------------------------- remount
+mnt_start b "$URL" -o cache_dir="$C" || fail "remount"
+g2=$(blob_gets)
+(cd "$MNT_b/$R" && find . | sort) >"$O/find.2"
+cmp_files "$O/find.2" "$O/find.1" "after a remount find rootfs lists the same tree"
+is "$(($(blob_gets) - g2))" 0 "… from the index files: no blob request at all"
+check "… and a file reads right from the local copy" \
+	cmp -- "$MNT_b/$R/usr/bin/tool" "$O/ref/usr/bin/tool"
+is "$(($(blob_gets) - g2))" 0 "… still no blob request"
+mnt_stop b
+
+# ---------------------------------------------------------------- corrupt index files
+I0=$C/v1/index/${L0#sha256:}.idx
+I1=$C/v1/index/${L1#sha256:}.idx
+sz0=$(stat -c %s "$I0")
+truncate -s $((sz0 / 2)) "$I0"                                   # truncated
+printf 'garbage' | dd of="$I1" bs=1 seek=200 conv=notrunc status=none # one bit-rot
+mnt_start_fg c "$URL" -d -o cache_dir="$C" || fail "mount over corrupt index files"
+g3=$(blob_gets)
+(cd "$MNT_c/$R" && find . | sort) >"$O/find.3"
+cmp_files "$O/find.3" "$O/find.1" "corrupt index files: find rootfs still lists the right tree"
+is "$(($(blob_gets) - g3))" 2 "… after streaming both blobs again"
+is "$(grep -c 'index file .* is invalid' "$TEST_TMP/mnt-c.log")" 2 \
+	"… and the log names each rejected index file"
+is "$(stat -c %s "$I0")" "$sz0" "the truncated index file was rewritten whole"
+mnt_stop c
+mnt_start d "$URL" -o cache_dir="$C" || fail "mount over rebuilt index files"
+g4=$(blob_gets)
+(cd "$MNT_d/$R" && find . | sort) >"$O/find.4"
+cmp_files "$O/find.4" "$O/find.1" "the rebuilt index files serve the next mount"
+is "$(($(blob_gets) - g4))" 0 "… without a blob request"
+mnt_stop d
+
+# ---------------------------------------------------------------- cache_max
+# A budget that holds the bigger blob but not both: least recently used goes first.
+C2=$TEST_TMP/cache2
+max=$((S0 > S1 ? S0 : S1))
+max=$((max + 4096))
+mnt_start e "$URL" -o cache_dir="$C2",cache_max="$max" || fail "mount with cache_max"
+find "$MNT_e/$R" >/dev/null
+cat "$MNT_e/$R/data/big.bin" >/dev/null
+kept=$(du -cb "$C2"/v1/blobs/* 2>/dev/null | awk 'END { print $1 + 0 }')
+check "cache_max=$max: blob copies take $kept bytes, within the bound" test "$kept" -le "$max"
+is "$(ls "$C2/v1/blobs" | wc -l)" 1 "… so only one blob copy is kept"
+is "$(ls "$C2/v1/index" | wc -l)" 2 "… while both index files stay (they are small and never evicted)"
+mnt_stop e
+
+# ---------------------------------------------------------------- streaming reads
+# No local copies (cache_max=0): bytes come by HTTP Range requests. A sequential cat
+# must stream, not re-inflate from the start of the layer for every read.
+C3=$TEST_TMP/cache3
+mnt_start f "$URL" -o cache_dir="$C3",cache_max=0 || fail "mount with cache_max=0"
+find "$MNT_f/$R" >/dev/null
+b0=$(blob_bytes)
+check "cache_max=0: cat data/big.bin = the oracle" cmp -- "$MNT_f/$R/data/big.bin" "$O/ref/data/big.bin"
+read_bytes=$(($(blob_bytes) - b0))
+check "… fetching $read_bytes bytes of a $S0-byte blob: no restart, at most the blob + 1 MiB" \
+	test "$read_bytes" -gt 0 -a "$read_bytes" -le $((S0 + 1048576))
+is "$(ls "$C3/v1/blobs" 2>/dev/null | wc -l)" 0 "… and nothing is kept on disk"
+b1=$(blob_bytes)
+dd if="$MNT_f/cache/img/v2/rootfs/data/big.bin" bs=4096 skip=2000 count=1 status=none | cmp -s - \
+	<(dd if="$O/ref/data/big.bin" bs=4096 skip=2000 count=1 status=none)
+check "a 4 KiB read at 8 MB through another tag = the oracle" test $? -eq 0
+mnt_stop f
+
+# ---------------------------------------------------------------- a read-only view
+mnt_start g "$URL" -o cache_dir="$C" || fail "mount for the read-only checks"
+V=$MNT_g/cache/img/v1
+err() { "$@" 2>&1 | sed -n 's/.*: \([A-Z][a-z].*\)$/\1/p' | head -1; }
+is "$(err touch "$V/rootfs/etc/new")" "Operation not permitted" "touch inside rootfs: EPERM"
+is "$(err sh -c "echo x >>'$V/rootfs/etc/hostname'")" "Operation not permitted" \
+	"appending to a file of rootfs: EPERM"
+is "$(err rm -f "$V/rootfs/etc/hostname")" "Operation not permitted" "rm of a file: EPERM"
+is "$(err mkdir "$V/rootfs/newdir")" "Operation not permitted" "mkdir inside rootfs: EPERM"
+is "$(err rmdir "$V/layers/0")" "Operation not permitted" "rmdir of layers/0: EPERM"
+rm -r "$V" >/dev/null 2>&1
+check "rm -r of a tag fails inside the view and the tag stays (rmdir/rm -d delete it)" \
+	test "$(ls "$MNT_g/cache/img" | tr '\n' ' ')" = "v1 v2 "
+check "… with its image: the registry still has v1" reg_digest r cache/img v1
+mnt_stop g
+
+tap_done
