@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -167,6 +168,10 @@ static int load_tree(struct vnode *v)
 			return rc;
 		v->t = layer_tree(v->l);
 	} else {
+		/* A rootfs without one of its layers would be wrong, not partial. */
+		for (size_t i = 0; i < image_nlayers(img); i++)
+			if (layer_kind(image_layer(img, i)) == -ENOTSUP)
+				return -ENOTSUP;
 		rc = image_rootfs(img, &v->t);
 		if (rc)
 			return rc;
@@ -612,6 +617,60 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 	}
 }
 
+/*
+ * Is the caller `rm -d` without -r? GNU rm -d (coreutils >= 8.19) reads a
+ * directory before it calls rmdir(2) and refuses a non-empty one itself
+ * ("Directory not empty"), so the file system never sees the request. A tag
+ * directory therefore lists empty to exactly that caller, and rm goes on to
+ * rmdir, which deletes the tag (docs/tagops.md). Decided from the caller's
+ * command line; anything unreadable or unexpected means "no".
+ */
+static bool caller_is_rm_d(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[64], buf[4096];
+	bool d = false, r = false;
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	if (!ctx || ctx->pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)ctx->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || strncmp(buf, "rm\n", 3))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)ctx->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* argv[0], then options up to "--" (GNU rm also permutes: scan all). */
+	for (i = strlen(buf) + 1; i < (size_t)n; i += strlen(buf + i) + 1) {
+		const char *a = buf + i;
+
+		if (!strcmp(a, "--"))
+			break;
+		if (!strcmp(a, "--dir"))
+			d = true;
+		else if (!strcmp(a, "--recursive"))
+			r = true;
+		else if (a[0] == '-' && a[1] != '-' && a[1]) {
+			d = d || strchr(a, 'd');
+			r = r || strchr(a, 'r') || strchr(a, 'R');
+		}
+	}
+	return d && !r;
+}
+
 void acrfs_view_opendir(fuse_req_t req, struct inode *dir, struct fuse_file_info *fi)
 {
 	struct acrfs *fs = fuse_req_userdata(req);
@@ -624,11 +683,17 @@ void acrfs_view_opendir(fuse_req_t req, struct inode *dir, struct fuse_file_info
 	}
 	h->type = DH_VIEW;
 	h->dir_ino = dir->ino;
+	if (dir->kind == K_TAG && caller_is_rm_d(req)) {
+		log_debug("rm -d %s:%s: the tag directory lists empty to rm", dir->a, dir->b);
+		fi->fh = (uint64_t)(uintptr_t)h; /* no entries: rm goes on to rmdir */
+		if (fuse_reply_open(req, fi))
+			vdir_free(h);
+		return;
+	}
 	rc = vdir_fill(fs, dir, h);
 	if (rc) {
 		if (rc != -ENOENT && rc != -ENOTDIR)
-			log_info("ls %s%s%s: %s", dir->a, dir->kind == K_TAG ? ":" : "",
-				 dir->kind == K_TAG ? dir->b : "", strerror(-rc));
+			log_info("ls %s %s: %s", dir->a, dir->b ? dir->b : "", strerror(-rc));
 		vdir_free(h);
 		fuse_reply_err(req, -rc);
 		return;

@@ -62,6 +62,10 @@ blob_bytes() {
 		     END { print s + 0 }'
 }
 
+xattr_of() { # PATH NAME → the attribute's value
+	$PY -c 'import os, sys; sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2]).decode())' "$1" "$2" 2>&1
+}
+
 C=$TEST_TMP/cache # a cache directory that does not exist yet
 R=cache/img/v1/rootfs
 
@@ -176,5 +180,28 @@ check "rm -r of a tag fails inside the view and the tag stays (rmdir/rm -d delet
 	test "$(ls "$MNT_g/cache/img" | tr '\n' ' ')" = "v1 v2 "
 check "… with its image: the registry still has v1" reg_digest r cache/img v1
 mnt_stop g
+
+# ---------------------------------------------------------------- unsupported layer type
+cat >"$O/odd.json" <<'EOF'
+{"mtime": 1700000000, "layers": [
+ {"compression": "none", "media_type": "application/vnd.example.layer.v1.tar+lz4",
+  "entries": [{"type": "file", "path": "secret-looking", "content": "never shown\n"}]},
+ {"compression": "gzip", "entries": [{"type": "file", "path": "ok", "content": "ok\n"}]}
+]}
+EOF
+mkimage build "$O/odd.json" "$OCI" --ref odd >/dev/null || fail "build the odd image"
+mkimage push "$OCI" odd "$URL/cache/odd:v1" >/dev/null || fail "push the odd image"
+mnt_start_fg h "$URL" -o cache_dir="$TEST_TMP/cache4" || fail "mount for the odd image"
+D=$MNT_h/cache/odd/v1
+is "$(xattr_of "$D/layers/0" user.acrfs.media_type)" "application/vnd.example.layer.v1.tar+lz4" \
+	"an unknown layer media type is shown as it is"
+out=$(ls -A "$D/layers/0" 2>&1)
+is "$out|$?" "|0" "… its layer directory is empty (nothing invented)"
+check "… and the log says why" grep -q "unsupported media type" "$TEST_TMP/mnt-h.log"
+is "$(cat "$D/layers/1/ok" 2>&1)" "ok" "the other layer is served"
+out=$(ls "$D/rootfs" 2>&1)
+check "rootfs is refused rather than shown without a layer: $out" \
+	grep -q "Operation not supported" <<<"$out"
+mnt_stop h
 
 tap_done
