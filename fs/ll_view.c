@@ -6,7 +6,7 @@
  *   K_TAG    <repo>/<tag>: a = repo, b = tag; its view is what the tag names
  *            now (fs/view.c resolves it, cached for the TTL).
  *   K_VROOT  <repo>/sha256:<hex> and an index's platform directories:
- *            a = repo, b = "sha256:<hex>"; key "P/<parent ino>/<name>".
+ *            a = repo, b = "sha256:<hex>"; key "P/<parent ino>/<name>|<b>".
  *   K_VNODE  everything below a view root: a = repo,
  *            b = "<root ino>|sha256:<hex>|<part>", key "X/" + b, where part
  *            is manifest.json, config.json, index.json, layers, "L<i>:<id>"
@@ -310,10 +310,12 @@ static int ref_vroot(struct acrfs *fs, const char *repo, uint64_t parent, const 
 {
 	char ds[DIGEST_STR_SIZE];
 	struct buf key = BUF_INIT;
-	int rc = buf_addf(&key, "P/%" PRIu64 "/%s", parent, name);
+	/* The digest is part of the identity: a platform name of a tag that
+	 * moved to another index names another image. */
+	int rc = buf_addf(&key, "P/%" PRIu64 "/%s|%s", parent, name, digest_format(d, ds));
 
 	if (!rc)
-		rc = itable_ref(fs->inodes, key.data, K_VROOT, repo, digest_format(d, ds), out);
+		rc = itable_ref(fs->inodes, key.data, K_VROOT, repo, ds, out);
 	buf_release(&key);
 	return rc;
 }

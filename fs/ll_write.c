@@ -3,8 +3,9 @@
  * empty repository), unlink refused. What each does, exactly, is in
  * docs/tagops.md; the registry work is registry/tagops.c.
  *
- * After a change the dirent cache (ns) is invalidated at once, inside the
- * request, so the next readdir asks the registry; the kernel's entries are
+ * After a change the dirent cache (ns) and what the tags resolve to (view)
+ * are invalidated at once, inside the request, so the next readdir or look
+ * into the tag asks the registry; the kernel's entries are
  * queued to fs/ll_inval.c, which sends them after the reply (never from
  * inside the request concerned: the kernel holds the directory's lock until
  * it is answered).
@@ -19,6 +20,7 @@
 #include "fs/itable.h"
 #include "fs/ll.h"
 #include "fs/ns.h"
+#include "fs/view.h"
 #include "registry/names.h"
 #include "registry/tagops.h"
 
@@ -103,6 +105,7 @@ void acrfs_ll_rmdir(struct fuse_req *req, uint64_t parent, const char *name)
 	rc = registry_tag_untag(fs->reg, dir->a, target, NULL, &image);
 	/* Success or not, the registry's answer may differ from the cache now. */
 	ns_invalidate_tags(fs->ns, dir->a);
+	views_invalidate_tag(fs->views, dir->a, target);
 	if (!rc || rc == -ENOENT)
 		inval_tag_names(fs, parent, target);
 	if (!rc)
@@ -171,6 +174,8 @@ void acrfs_ll_rename(struct fuse_req *req, uint64_t parent, const char *name,
 			       (flags & RENAME_NOREPLACE) != 0);
 	ns_invalidate_tags(fs->ns, sdir->a);
 	ns_invalidate_tags(fs->ns, ddir->a);
+	views_invalidate_tag(fs->views, sdir->a, src);
+	views_invalidate_tag(fs->views, ddir->a, dtag);
 	if (new_repo)
 		ns_invalidate_catalog(fs->ns);
 	if (rc != -EEXIST) {

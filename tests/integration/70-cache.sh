@@ -204,4 +204,19 @@ check "rootfs is refused rather than shown without a layer: $out" \
 	grep -q "Operation not supported" <<<"$out"
 mnt_stop h
 
+# ---------------------------------------------------------------- a moved tag shows at once
+# With ttl=600, what a tag resolves to is cached; after mv -T replaces it through the
+# mount, looking into it must show the new image at once.
+skopeo copy -q --dest-tls-verify=false --preserve-digests "oci:$OCI:img" \
+	"docker://$HOST/cache/mv:a" || fail "push cache/mv:a"
+mkimage push "$OCI" odd "$URL/cache/mv:b" >/dev/null || fail "push cache/mv:b"
+mnt_start i "$URL" -o ttl=600 -o cache_dir="$TEST_TMP/cache5" || fail "mount with ttl=600"
+W=$MNT_i/cache/mv
+is "$(ls "$W/b/layers/1" 2>&1)" "ok" "b shows its image (cached for 600 s)"
+check "mv -T a b (b replaced)" mv -T "$W/a" "$W/b"
+is "sha256:$(sha256sum <"$W/b/manifest.json" | cut -d' ' -f1)" "$(cat "$O/img.digest")" \
+	"… b/manifest.json is a's manifest at once"
+is "$(cat "$W/b/rootfs/etc/hostname" 2>&1)" "cached" "… and b/rootfs is a's tree"
+mnt_stop i
+
 tap_done
