@@ -627,34 +627,39 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
  * rmdir, which deletes the tag (docs/tagops.md). Decided from the caller's
  * command line; anything unreadable or unexpected means "no".
  */
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
 static bool caller_is_rm_d(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char path[64], buf[4096];
+	char buf[4096];
 	bool d = false, r = false;
 	ssize_t n;
 	size_t i;
-	int fd;
 
 	if (!ctx || ctx->pid <= 0)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)ctx->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	n = read_proc(ctx->pid, "comm", buf, sizeof(buf));
+	if (n <= 0 || strcmp(buf, "rm\n"))
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || strncmp(buf, "rm\n", 3))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)ctx->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = read_proc(ctx->pid, "cmdline", buf, sizeof(buf));
 	if (n <= 0)
 		return false;
-	buf[n] = '\0';
 	/* argv[0], then options up to "--" (GNU rm also permutes: scan all). */
 	for (i = strlen(buf) + 1; i < (size_t)n; i += strlen(buf + i) + 1) {
 		const char *a = buf + i;

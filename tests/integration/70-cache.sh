@@ -101,14 +101,22 @@ is "$(($(blob_gets) - g1))" 0 "reading files with local blob copies fetches no b
 mnt_stop a
 
 # ---------------------------------------------------------------- remount
+# same_listing MNT N WHAT GETS WHAT2: find rootfs on MNT = the first mount's, with GETS
+# blob requests.
+same_listing() {
+	local g
+	g=$(blob_gets)
+	(cd "$1/$R" && find . | sort) >"$O/find.$2"
+	cmp_files "$O/find.$2" "$O/find.1" "$3"
+	is "$(($(blob_gets) - g))" "$4" "$5"
+}
 mnt_start b "$URL" -o cache_dir="$C" || fail "remount"
+same_listing "$MNT_b" 2 "after a remount find rootfs lists the same tree" 0 \
+	"… from the index files: no blob request at all"
 g2=$(blob_gets)
-(cd "$MNT_b/$R" && find . | sort) >"$O/find.2"
-cmp_files "$O/find.2" "$O/find.1" "after a remount find rootfs lists the same tree"
-is "$(($(blob_gets) - g2))" 0 "… from the index files: no blob request at all"
 check "… and a file reads right from the local copy" \
 	cmp -- "$MNT_b/$R/usr/bin/tool" "$O/ref/usr/bin/tool"
-is "$(($(blob_gets) - g2))" 0 "… still no blob request"
+is "$(($(blob_gets) - g2))" 0 "… without a blob request"
 mnt_stop b
 
 # ---------------------------------------------------------------- corrupt index files
@@ -118,19 +126,15 @@ sz0=$(stat -c %s "$I0")
 truncate -s $((sz0 / 2)) "$I0"                                   # truncated
 printf 'garbage' | dd of="$I1" bs=1 seek=200 conv=notrunc status=none # one bit-rot
 mnt_start_fg c "$URL" -d -o cache_dir="$C" || fail "mount over corrupt index files"
-g3=$(blob_gets)
-(cd "$MNT_c/$R" && find . | sort) >"$O/find.3"
-cmp_files "$O/find.3" "$O/find.1" "corrupt index files: find rootfs still lists the right tree"
-is "$(($(blob_gets) - g3))" 2 "… after streaming both blobs again"
+same_listing "$MNT_c" 3 "corrupt index files: find rootfs still lists the right tree" 2 \
+	"… after streaming both blobs again"
 is "$(grep -c 'index file .* is invalid' "$TEST_TMP/mnt-c.log")" 2 \
 	"… and the log names each rejected index file"
 is "$(stat -c %s "$I0")" "$sz0" "the truncated index file was rewritten whole"
 mnt_stop c
 mnt_start d "$URL" -o cache_dir="$C" || fail "mount over rebuilt index files"
-g4=$(blob_gets)
-(cd "$MNT_d/$R" && find . | sort) >"$O/find.4"
-cmp_files "$O/find.4" "$O/find.1" "the rebuilt index files serve the next mount"
-is "$(($(blob_gets) - g4))" 0 "… without a blob request"
+same_listing "$MNT_d" 4 "the rebuilt index files serve the next mount" 0 \
+	"… without a blob request"
 mnt_stop d
 
 # ---------------------------------------------------------------- cache_max
