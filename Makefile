@@ -37,7 +37,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wwrite-strings $(if $(filter 1,$(WERROR)),-Werror)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS += -I. -DACRFS_VERSION=\"$(VERSION)\" -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35
+CPPFLAGS += -I. -DACRFS_VERSION=\"$(VERSION)\" -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=312
 CFLAGS   ?= $(OPT) -g
 ALLCFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(SAN) $(PKG_CFLAGS) -MMD -MP
 LDLIBS  += $(PKG_LIBS) -lpthread
@@ -60,7 +60,14 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 .PHONY: all check unit tools demo demo-stop bench format check-format clean deps
 all: $(BIN)
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with: a changed flag rebuilds.
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(ALLCFLAGS)
+FLAGS_STAMP := $(BUILD)/.flags
+ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
+$(shell mkdir -p $(BUILD) && printf '%s' '$(subst ','\'',$(FLAGS_NOW))' >$(FLAGS_STAMP))
+endif
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
 

@@ -201,7 +201,10 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, o.threads);
-	fuse_loop_cfg_set_idle_threads(loop, o.threads / 2 ? o.threads / 2 : 1);
+	/* No idle-thread bound: with one, libfuse creates and destroys a thread
+	 * for requests of a sequential caller (libfuse PR #652, #1034). This
+	 * config needs the 3.12 loop API (FUSE_USE_VERSION=312, Makefile): the
+	 * 3.2 one reads it as an old struct, which did exactly that. */
 	/* A signal ends the loop with its number: that is a clean unmount. */
 	rc = fuse_session_loop_mt(fs.se, loop);
 	ret = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;

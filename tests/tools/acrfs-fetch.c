@@ -20,6 +20,8 @@
  *       header: shows what libcurl does with a custom Authorization header
  *       when a redirect leads to another host
  *
+ * Credentials: the chain acrfs itself uses (auth_creds_resolve: $ACRFS_USERNAME
+ * + $ACRFS_PASSWORD, docker and podman files, else anonymous).
  * Options: --stats prints blob bytes fetched, HTTP requests and remembered
  * redirects to stderr; -v logs at debug level, -q only errors. REF is
  * ignored for --blob (pass anything, e.g. "-"). Exit status: 0, or 1 with
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "auth/creds.h"
 #include "common/log.h"
 #include "registry/blob.h"
 #include "registry/http.h"
@@ -212,9 +215,30 @@ int main(int argc, char **argv)
 	o.url = url;
 	o.ca_file = ca;
 	o.max_retries = -1;
-	rc = registry_new(&r, &o);
+	{
+		struct auth_creds_opts co = { .host = host, .repository = argv[2] };
+		struct auth_creds *creds = NULL;
+
+		rc = auth_creds_resolve(&co, &creds);
+		if (rc)
+			goto out;
+		o.creds = creds;
+		rc = registry_new(&r, &o); /* keeps its own copy */
+		auth_creds_free(creds);
+	}
 	if (rc)
 		goto out;
+	/* As acrfs does at mount time: learn the challenge, prove the credentials. */
+	{
+		struct buf why = BUF_INIT;
+
+		rc = registry_ping(r, &why);
+		if (rc)
+			fprintf(stderr, "acrfs-fetch: %s\n", buf_cstr(&why));
+		buf_release(&why);
+		if (rc)
+			goto out;
+	}
 
 	if (strcmp(what, "manifest") == 0) {
 		rc = registry_manifest_get(r, argv[2], argv[3], &m);
