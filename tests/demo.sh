@@ -44,10 +44,14 @@ start() {
 	"$ROOT/acrfs" -o ttl=30 "$url" "$MNT"
 	cat <<EOT
 mounted $url at ./mnt — try:
-    ls mnt                          # repositories (az acr repository list)
-    ls mnt/ssongman/userlist        # tags (az acr repository show-tags)
-    find mnt                        # everything
-    stat mnt/ssongman/userlist/v1
+    ls mnt                                        # repositories (az acr repository list)
+    ls mnt/ssongman/userlist                      # tags (az acr repository show-tags)
+    ls mnt/ssongman/userlist/v2                   # config.json layers manifest.json rootfs
+    cat mnt/ssongman/userlist/v2/rootfs/app/users.json
+    ls -a mnt/ssongman/userlist/v2/layers/1/app   # the whiteout, as stored in the layer
+    sha256sum mnt/ssongman/userlist/v2/manifest.json   # = the image digest
+    find mnt                                      # everything, images included
+    rmdir mnt/ssongman/userlist/latest            # deletes the tag; v2 keeps the image
 then: make demo-stop
 EOT
 }

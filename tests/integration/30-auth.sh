@@ -383,6 +383,8 @@ mnt_start_fg s3 "$R" -o "aad_token_file=$TEST_TMP/aad-admin" -o ttl=0 -d || fail
 ts_control a '{"bad_tokens": 1}'
 for m in "$MNT_s1" "$MNT_s2" "$MNT_s3"; do
 	lsw "$m" "$m/ssongman/userlist" "$m/other" "$m/secret/db" >/dev/null
+	# Look inside images too: the cache directory gets index files and blob copies.
+	cat "$m/ssongman/userlist/v1/rootfs/hello.txt" "$m/other/v1/config.json" >/dev/null
 done
 out=$(ACRFS_PASSWORD=wrong-pw-xyzzy "$ACRFS" -f -d -o username=admin "$R" "$TEST_TMP/m" 2>&1)
 printf '%s\n' "$out" >"$TEST_TMP/wrong.log"
@@ -424,12 +426,12 @@ done <"$TS_a_TOKENS"
 check "tokens issued by the token service ($nt) never appear in a log, nor their signatures ($leaked did)" \
 	test "$nt" -gt 0 -a "$leaked" -eq 0
 check "no JWT-looking string (eyJ…) in any log" test -z "$(grep -h 'eyJ' "${logs[@]}")"
-if [ -d "$TEST_TMP/cache" ]; then
-	check "nothing secret under the cache directory" \
-		test -z "$(grep -rlF -e "$ADMIN_PW" -e "$RT_ADMIN" "$TEST_TMP/cache")"
-else
-	ok "nothing written under the cache directory"
-fi
+check "the cache directory holds index files and blob copies ($(find "$TEST_TMP/cache" -type f | wc -l) files)" \
+	test "$(find "$TEST_TMP/cache/v1/index" "$TEST_TMP/cache/v1/blobs" -type f 2>/dev/null | wc -l)" -ge 2
+check "nothing secret under the cache directory (password, refresh token, issued tokens)" \
+	test -z "$(grep -rlF -e "$ADMIN_PW" -e "$RT_ADMIN" -f <(grep -v '^$' "$TS_a_TOKENS") "$TEST_TMP/cache")"
+is "$(stat -c %a "$TEST_TMP/cache") $(find "$TEST_TMP/cache" -type d ! -perm 700 | wc -l) $(find "$TEST_TMP/cache" -type f ! -perm 600 | wc -l)" \
+	"700 0 0" "the cache directory is 0700, its directories 0700 and its files 0600"
 
 # ---- plain Basic: htpasswd (bcrypt) + TLS ----
 htpasswd -Bbn basicuser 'B4sic-pw!' >"$TEST_TMP/htpasswd" 2>/dev/null || fail "htpasswd -B"
