@@ -170,7 +170,7 @@ int main(int argc, char *argv[])
 		log_warn("no persistent cache (%s): layers are indexed again after a remount",
 			 strerror(-rc));
 	if (ns_new(&fs.ns, &src, (unsigned)o.ttl) ||
-	    views_new(&fs.views, fs.reg, fs.pcache, (unsigned)o.ttl) ||
+	    views_new(&fs.views, fs.reg, NULL, fs.pcache, (unsigned)o.ttl) ||
 	    itable_new(&fs.inodes, K_DIR, "D/")) {
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;

@@ -46,6 +46,7 @@ struct vobj {
 
 struct views {
 	struct registry *reg;
+	struct view_source src;
 	struct pcache *pc;
 	struct dcache *tags; /* "repo:tag" -> [digest] */
 	pthread_mutex_t lock; /* guards buckets */
@@ -214,7 +215,7 @@ static int fetch_obj(struct views *v, const char *repo, const char *ref, struct 
 	struct vobj *o;
 	int rc;
 
-	rc = registry_manifest_get(v->reg, repo, ref, &m);
+	rc = v->src.manifest(v->src.ctx, repo, ref, &m);
 	if (rc)
 		return rc;
 	if (m->kind != MANIFEST_IMAGE && m->kind != MANIFEST_INDEX) {
@@ -258,7 +259,13 @@ static int fetch_tag(void *ctx, const char *key, struct strvec *out)
 	return strvec_push(out, o->digest_str);
 }
 
-int views_new(struct views **out, struct registry *r, struct pcache *pc, unsigned ttl_s)
+static int registry_source(void *ctx, const char *repo, const char *ref, struct manifest **out)
+{
+	return registry_manifest_get(ctx, repo, ref, out);
+}
+
+int views_new(struct views **out, struct registry *r, const struct view_source *src,
+	      struct pcache *pc, unsigned ttl_s)
 {
 	struct views *v = calloc(1, sizeof(*v));
 	int rc;
@@ -267,6 +274,12 @@ int views_new(struct views **out, struct registry *r, struct pcache *pc, unsigne
 	if (!v)
 		return -ENOMEM;
 	v->reg = r;
+	if (src) {
+		v->src = *src;
+	} else {
+		v->src.manifest = registry_source;
+		v->src.ctx = r;
+	}
 	v->pc = pc;
 	pthread_mutex_init(&v->lock, NULL);
 	rc = dcache_new(&v->tags, ttl_s, fetch_tag, v);

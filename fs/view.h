@@ -35,8 +35,23 @@ struct image;
 struct pcache;
 struct registry;
 
-/* `r` and `pc` (may be NULL) must outlive the views. 0 or -ENOMEM. */
-int views_new(struct views **out, struct registry *r, struct pcache *pc, unsigned ttl_s);
+struct manifest;
+
+/* Where manifests come from: registry_manifest_get, or a test's fake. The
+ * function has registry_manifest_get's contract (a digest ref is verified). */
+struct view_source {
+	int (*manifest)(void *ctx, const char *repo, const char *ref, struct manifest **out);
+	void *ctx;
+};
+
+/*
+ * Views over registry `r` (image objects read their blobs through it).
+ * `src` NULL: manifests from registry_manifest_get on `r`; else copied, its
+ * ctx must outlive the views. `r` and `pc` (may be NULL) must outlive the
+ * views. 0 or -ENOMEM.
+ */
+int views_new(struct views **out, struct registry *r, const struct view_source *src,
+	      struct pcache *pc, unsigned ttl_s);
 void views_free(struct views *v); /* NULL is fine */
 
 /*
