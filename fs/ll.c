@@ -122,14 +122,23 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		itable_forget(fs->inodes, n->ino, 1);
 	return;
 negative:
-	if (rc == -ENOENT && fs->ttl > 0) {
-		/* A negative entry: the kernel remembers the miss for the TTL. */
-		memset(&ep, 0, sizeof(ep));
-		ep.entry_timeout = fs->ttl;
-		fuse_reply_entry(req, &ep);
+	if (rc == -ENOENT)
+		acrfs_reply_negative(req, fs->ttl);
+	else
+		fuse_reply_err(req, -rc);
+}
+
+void acrfs_reply_negative(struct fuse_req *req, double timeout)
+{
+	struct fuse_entry_param ep;
+
+	if (timeout <= 0) {
+		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fuse_reply_err(req, -rc);
+	memset(&ep, 0, sizeof(ep));
+	ep.entry_timeout = timeout;
+	fuse_reply_entry(req, &ep);
 }
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

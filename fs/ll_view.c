@@ -76,7 +76,20 @@ struct vent {
 	char *name;
 	char *part; /* NULL: a platform (K_VROOT) whose digest is `plat` */
 	const struct digest *plat;
+	uint32_t type; /* S_IFREG / S_IFDIR, for readdir */
 };
+
+/* What an image's view root holds, in listing order, and the part of each. */
+static const struct {
+	const char *name, *part;
+	uint32_t type;
+} image_root[] = {
+	{ "config.json", "config.json", S_IFREG },
+	{ "layers", "layers", S_IFDIR },
+	{ "manifest.json", "manifest.json", S_IFREG },
+	{ "rootfs", "R:1", S_IFDIR },
+};
+#define N_IMAGE_ROOT (sizeof(image_root) / sizeof(image_root[0]))
 struct vdir {
 	int type;
 	struct vnode v;
@@ -353,15 +366,6 @@ static void reply_entry(fuse_req_t req, struct acrfs *fs, struct inode *n, doubl
 		itable_forget(fs->inodes, n->ino, 1);
 }
 
-static void reply_negative(fuse_req_t req, double timeout)
-{
-	struct fuse_entry_param ep;
-
-	memset(&ep, 0, sizeof(ep));
-	ep.entry_timeout = timeout;
-	fuse_reply_entry(req, &ep);
-}
-
 /* The root inode number a view inode belongs to. */
 static uint64_t root_of(const struct inode *n, const struct vpath *p)
 {
@@ -410,11 +414,9 @@ static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
 			*plat = vobj_platform_digest(v->o, (size_t)i);
 			return 0;
 		}
-		if (!strcmp(name, "manifest.json") || !strcmp(name, "config.json") ||
-		    !strcmp(name, "layers"))
-			return buf_adds(part, name);
-		if (!strcmp(name, "rootfs"))
-			return buf_adds(part, "R:1");
+		for (size_t i = 0; i < N_IMAGE_ROOT; i++)
+			if (!strcmp(name, image_root[i].name))
+				return buf_adds(part, image_root[i].part);
 		return -ENOENT;
 	}
 	rc = resolve(fs, dir, true, v);
@@ -485,7 +487,7 @@ fail:
 	buf_release(&part);
 	log_view_error(dir, "lookup", rc);
 	if (rc == -ENOENT) {
-		reply_negative(req, child_timeout(fs, dir));
+		acrfs_reply_negative(req, child_timeout(fs, dir));
 		return;
 	}
 	fuse_reply_err(req, -rc);
@@ -500,12 +502,12 @@ void acrfs_view_lookup_digest(fuse_req_t req, struct inode *dir, const char *nam
 	int rc;
 
 	if (digest_parse(&d, name)) {
-		reply_negative(req, fs->ttl);
+		acrfs_reply_negative(req, fs->ttl);
 		return;
 	}
 	rc = views_digest(fs->views, dir->a, &d, &o);
 	if (rc == -ENOENT) {
-		reply_negative(req, fs->ttl);
+		acrfs_reply_negative(req, fs->ttl);
 		return;
 	}
 	if (!rc)
@@ -533,7 +535,8 @@ static void vdir_free(struct vdir *h)
 	free(h);
 }
 
-static int add_ent(struct vdir *h, const char *name, const char *part, const struct digest *plat)
+static int add_ent(struct vdir *h, const char *name, const char *part, const struct digest *plat,
+		   uint32_t type)
 {
 	struct vent *e;
 	void *grown = realloc(h->ents, (h->n + 1) * sizeof(*h->ents));
@@ -545,6 +548,7 @@ static int add_ent(struct vdir *h, const char *name, const char *part, const str
 	e->name = strdup(name);
 	e->part = part ? strdup(part) : NULL;
 	e->plat = plat;
+	e->type = type;
 	if (!e->name || (part && !e->part)) {
 		free(e->name);
 		free(e->part);
@@ -570,19 +574,15 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 		h->v.o = o;
 		h->root = dir->ino;
 		if (vobj_is_index(o)) {
-			rc = add_ent(h, "index.json", "index.json", NULL);
+			rc = add_ent(h, "index.json", "index.json", NULL, S_IFREG);
 			for (i = 0; !rc && i < vobj_nplatforms(o); i++)
 				rc = add_ent(h, vobj_platform_name(o, i), NULL,
-					     vobj_platform_digest(o, i));
+					     vobj_platform_digest(o, i), S_IFDIR);
 			return rc;
 		}
-		rc = add_ent(h, "config.json", "config.json", NULL);
-		if (!rc)
-			rc = add_ent(h, "layers", "layers", NULL);
-		if (!rc)
-			rc = add_ent(h, "manifest.json", "manifest.json", NULL);
-		if (!rc)
-			rc = add_ent(h, "rootfs", "R:1", NULL);
+		for (i = 0, rc = 0; !rc && i < N_IMAGE_ROOT; i++)
+			rc = add_ent(h, image_root[i].name, image_root[i].part, NULL,
+				     image_root[i].type);
 		return rc;
 	}
 	rc = resolve(fs, dir, true, &h->v);
@@ -598,7 +598,7 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 
 			snprintf(name, sizeof(name), "%zu", i);
 			snprintf(part, sizeof(part), "L%zu:1", i);
-			rc = add_ent(h, name, part, NULL);
+			rc = add_ent(h, name, part, NULL, S_IFDIR);
 			if (rc)
 				return rc;
 		}
@@ -800,9 +800,8 @@ void acrfs_view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		for (i = (size_t)off - 2; i < h->n; i++) {
 			const struct vent *e = &h->ents[i];
-			uint32_t mode = e->part && strstr(e->part, ".json") ? S_IFREG : S_IFDIR;
 
-			len = add_dirent(req, fs, h, plus, p, rem, e->name, e->part, e->plat, mode,
+			len = add_dirent(req, fs, h, plus, p, rem, e->name, e->part, e->plat, e->type,
 					 (off_t)(i + 3), &err);
 			if (len == (size_t)-1 || len > rem)
 				break;

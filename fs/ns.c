@@ -211,16 +211,16 @@ int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *ki
 			goto out;
 		}
 	}
-	if (!path) {
-		rc = tags && tags->err == -EACCES ? -EACCES : -ENOENT;
-		goto out;
-	}
 	/*
 	 * `dir` is a repository we may not read: a tag-like name in it is most
 	 * likely one of its tags, so the answer is EACCES, not ENOENT — unless a
 	 * repository the catalog does not show is there.
 	 */
 	denied = tags && tags->err == -EACCES;
+	if (!path) {
+		rc = denied ? -EACCES : -ENOENT;
+		goto out;
+	}
 	if (denied && cat) {
 		rc = -EACCES; /* the catalog has nothing at `path` (checked above) */
 		goto out;
