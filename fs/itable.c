@@ -32,32 +32,28 @@ static size_t hash_ino(uint64_t ino)
 	return (size_t)(ino * 0x9e3779b97f4a7c15ull >> 16);
 }
 
+/* One allocation per node: the struct, then key, a and b. */
 static void node_free(struct inode *n)
 {
-	if (!n)
-		return;
-	free(n->key);
-	free(n->a);
-	free(n->b);
 	free(n);
 }
 
 static struct inode *node_new(uint64_t ino, const char *key, int kind, const char *a,
 			      const char *b)
 {
-	struct inode *n = calloc(1, sizeof(*n));
+	size_t kl = strlen(key) + 1, al = strlen(a ? a : "") + 1, bl = b ? strlen(b) + 1 : 0;
+	struct inode *n = malloc(sizeof(*n) + kl + al + bl);
+	char *p;
 
 	if (!n)
 		return NULL;
+	memset(n, 0, sizeof(*n));
 	n->ino = ino;
 	n->kind = kind;
-	n->key = strdup(key);
-	n->a = strdup(a ? a : "");
-	n->b = b ? strdup(b) : NULL;
-	if (!n->key || !n->a || (b && !n->b)) {
-		node_free(n);
-		return NULL;
-	}
+	p = (char *)(n + 1);
+	n->key = memcpy(p, key, kl);
+	n->a = memcpy(p + kl, a ? a : "", al);
+	n->b = b ? memcpy(p + kl + al, b, bl) : NULL;
 	return n;
 }
 

@@ -304,16 +304,47 @@ int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
 	return -ESTALE;
 }
 
-/* Reference the K_VNODE for `part` below view root `root` of `o`. */
+/* Decimal digits of `v` at `p`; returns the end (no terminator). */
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Reference the K_VNODE for `part` below view root `root` of `o`. The key is
+ * composed by hand: readdirplus makes one per entry. */
 static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const struct vobj *o,
 		     const char *part, struct inode **out)
 {
-	struct buf b = BUF_INIT;
-	int rc = buf_addf(&b, "X/%" PRIu64 "|%s|%s", root, vobj_digest_str(o), part);
+	const char *d = vobj_digest_str(o);
+	size_t dl = strlen(d), pl = strlen(part);
+	char stack[256], *key = stack, *p;
+	int rc;
 
-	if (!rc)
-		rc = itable_ref(fs->inodes, b.data, K_VNODE, repo, b.data + 2, out);
-	buf_release(&b);
+	if (dl + pl + 26 > sizeof(stack)) {
+		key = malloc(dl + pl + 26);
+		if (!key)
+			return -ENOMEM;
+	}
+	p = key;
+	*p++ = 'X';
+	*p++ = '/';
+	p = put_u64(p, root);
+	*p++ = '|';
+	memcpy(p, d, dl);
+	p += dl;
+	*p++ = '|';
+	memcpy(p, part, pl + 1);
+	rc = itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
+	if (key != stack)
+		free(key);
 	return rc;
 }
 
@@ -334,17 +365,24 @@ static int ref_vroot(struct acrfs *fs, const char *repo, uint64_t parent, const 
 }
 
 /* Fill an entry for inode `n` (referenced); on failure the reference is
- * dropped and -errno returned. */
-static int fill_ventry(struct acrfs *fs, struct inode *n, double entry_timeout,
-		       struct fuse_entry_param *ep)
+ * dropped and -errno returned. `ta`: the node's tree attributes when the
+ * caller has them (readdir of a tree directory), else they are resolved. */
+static int fill_ventry(struct acrfs *fs, struct inode *n, const struct tree_attr *ta,
+		       double entry_timeout, struct fuse_entry_param *ep)
 {
 	int rc;
 
 	memset(ep, 0, sizeof(*ep));
-	rc = acrfs_view_attr(fs, n, &ep->attr);
-	if (rc) {
-		itable_forget(fs->inodes, n->ino, 1);
-		return rc;
+	if (ta) {
+		tree_stat(ta, &ep->attr);
+		ep->attr.st_ino = n->ino;
+		ep->attr.st_blksize = 4096;
+	} else {
+		rc = acrfs_view_attr(fs, n, &ep->attr);
+		if (rc) {
+			itable_forget(fs->inodes, n->ino, 1);
+			return rc;
+		}
 	}
 	ep->ino = n->ino;
 	ep->generation = 1;
@@ -356,7 +394,7 @@ static int fill_ventry(struct acrfs *fs, struct inode *n, double entry_timeout,
 static void reply_entry(fuse_req_t req, struct acrfs *fs, struct inode *n, double timeout)
 {
 	struct fuse_entry_param ep;
-	int rc = fill_ventry(fs, n, timeout, &ep);
+	int rc = fill_ventry(fs, n, NULL, timeout, &ep);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -721,7 +759,8 @@ static unsigned dtype_mode(uint32_t mode)
  * the reference was dropped) or 0 on an error that skips it. */
 static size_t add_dirent(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool plus,
 			 char *p, size_t rem, const char *name, const char *part,
-			 const struct digest *plat, uint32_t mode, off_t next, int *err)
+			 const struct digest *plat, const struct tree_attr *ta, uint32_t mode,
+			 off_t next, int *err)
 {
 	struct fuse_entry_param ep;
 	struct inode *n = NULL;
@@ -736,7 +775,7 @@ static size_t add_dirent(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool 
 		else
 			rc = ref_vnode(fs, h->repo, h->root, h->v.o, part, &n);
 		if (!rc)
-			rc = fill_ventry(fs, n, h->entry_timeout, &ep);
+			rc = fill_ventry(fs, n, ta, h->entry_timeout, &ep);
 		if (rc) {
 			*err = rc;
 			return (size_t)-1;
@@ -786,9 +825,11 @@ void acrfs_view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		while (tree_readdir(h->v.t, h->v.n, &next, &name, &c)) {
 			const struct tree_attr *a = tree_node_attr(c);
 			char part[48];
+			size_t pl = strlen(h->prefix);
 
-			snprintf(part, sizeof(part), "%s%" PRIu64, h->prefix, a->id);
-			len = add_dirent(req, fs, h, plus, p, rem, name, part, NULL,
+			memcpy(part, h->prefix, pl);
+			*put_u64(part + pl, a->id) = '\0';
+			len = add_dirent(req, fs, h, plus, p, rem, name, part, NULL, a,
 					 dtype_mode(a->mode), (off_t)(next + 2), &err);
 			if (len == (size_t)-1 || len > rem)
 				break;
@@ -801,8 +842,8 @@ void acrfs_view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		for (i = (size_t)off - 2; i < h->n; i++) {
 			const struct vent *e = &h->ents[i];
 
-			len = add_dirent(req, fs, h, plus, p, rem, e->name, e->part, e->plat, e->type,
-					 (off_t)(i + 3), &err);
+			len = add_dirent(req, fs, h, plus, p, rem, e->name, e->part, e->plat, NULL,
+					 e->type, (off_t)(i + 3), &err);
 			if (len == (size_t)-1 || len > rem)
 				break;
 			p += len;

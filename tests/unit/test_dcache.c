@@ -160,7 +160,11 @@ static void test_itable(void **s)
 	assert_int_equal(a->nlookup, 2);
 	assert_int_equal(itable_ref(t, "T/x:v1", 2, "x", "v1", &b), 0);
 	assert_int_not_equal(a->ino, b->ino);
+	assert_string_equal(b->key, "T/x:v1");
+	assert_string_equal(b->a, "x");
 	assert_string_equal(b->b, "v1");
+	assert_null(a->b);
+	assert_int_equal(b->kind, 2);
 	ino = a->ino;
 	itable_forget(t, ino, 1);
 	assert_non_null(itable_get(t, ino));
@@ -176,6 +180,19 @@ static void test_itable(void **s)
 		snprintf(key, sizeof(key), "D/r%d", i);
 		assert_int_equal(itable_ref(t, key, 1, key + 2, NULL, &n), 0);
 		assert_ptr_equal(itable_get(t, n->ino), n);
+	}
+	assert_int_equal(itable_count(t), 5000 + 2);
+	/* after growing, a key still finds its inode, payloads intact */
+	for (int i = 0; i < 5000; i += 997) {
+		char key[32];
+		struct inode *n, *again;
+
+		snprintf(key, sizeof(key), "D/r%d", i);
+		assert_int_equal(itable_ref(t, key, 1, "other", NULL, &n), 0);
+		assert_string_equal(n->a, key + 2); /* the first creation's payload */
+		assert_int_equal(n->nlookup, 2);
+		assert_int_equal(itable_ref(t, key, 1, key + 2, NULL, &again), 0);
+		assert_ptr_equal(again, n);
 	}
 	assert_int_equal(itable_count(t), 5000 + 2);
 	itable_free(t);
