@@ -25,6 +25,13 @@
 #          cat of the big file to /dev/null, as MB/s of output against zcat of the file
 #          alone gzip'd the same way (the same bytes: the target is taken against it) and,
 #          for reference, of its whole layer (other content inflates at other rates);
+#   F, F0  the FUSE floor: bench/fusefloor.c, a FUSE server that does no work per request
+#          (every reply precomputed in memory), serving the same tree (listed from the
+#          acrfs mount once); a fresh mount, find | wc -l. F answers OPENDIR with handles
+#          and READDIRPLUS as acrfs does (the same kernel requests); F0 uses the kernel's
+#          no-opendir mode (the fewest requests any FUSE file system can get away with).
+#          What the kernel and the machine charge for FUSE round trips alone: the
+#          remount figure is also given as a ratio to F;
 #   random a fresh mount (index warm, cache_max=0): RANDOM_READS (default 4) reads of
 #          4 KiB with O_DIRECT at random offsets of the big file (offsets seeded, one per
 #          stretch of the file), and the blob bytes each fetched.
@@ -52,7 +59,9 @@ cp "$ACRFS_BIN" "$TEST_TMP/acrfs"
 export ACRFS=$TEST_TMP/acrfs
 . "$TESTS_LIB/registry.sh"
 . "$TESTS_LIB/acrfs.sh"
+FLOOR_MNT=$TEST_TMP/mnt-floor
 cleanup() {
+	is_mounted "$FLOOR_MNT" && fusermount3 -u -- "$FLOOR_MNT"
 	mnt_stop_all
 	reg_stop_all
 	rm -rf "$TEST_TMP"
@@ -143,6 +152,28 @@ else
 	echo "access-log accounting: MISMATCH (curl $n1 + $n2 + $n3, log $lb bytes in $ln requests," \
 		"$lst) — byte figures below are suspect"
 fi
+
+# ---- the FUSE floor server -------------------------------------------------------------
+FLOOR=$TEST_TMP/fusefloor
+# shellcheck disable=SC2046 # pkg-config prints several words
+cc -O2 -o "$FLOOR" bench/fusefloor.c $(pkg-config --cflags --libs fuse3) -lpthread ||
+	FLOOR=
+FLOOR_LIST=$TEST_TMP/floor.list
+# floor_find MODE...: a fresh floor mount, the page cache dropped, find | wc -l timed.
+floor_find() {
+	local file=$1
+	shift
+	mkdir -p "$FLOOR_MNT"
+	"$FLOOR" "$@" "$FLOOR_LIST" "$FLOOR_MNT" || {
+		note "fusefloor $* failed to mount"
+		return
+	}
+	drop_caches
+	time_to "$file" find_count "$FLOOR_MNT" || note "fusefloor $*: find failed"
+	[ "$(cat "$TEST_TMP/out")" = "${A_COUNT:-}" ] ||
+		note "fusefloor $*: find counted $(cat "$TEST_TMP/out") entries, acrfs ${A_COUNT:-?}"
+	fusermount3 -u -- "$FLOOR_MNT"
+}
 
 # ---- runs ------------------------------------------------------------------------------
 M=$TEST_TMP/m
@@ -248,8 +279,17 @@ for ((run = 1; run <= RUNS; run++)); do
 	[ "$(cat "$TEST_TMP/out")" = "$A_COUNT" ] ||
 		note "remount: find counted $(cat "$TEST_TMP/out") entries, cold $A_COUNT"
 	blob_bytes_since "$mark" >>"$M/warm_bytes"
+	# The floor serves the same tree: list it once (not timed).
+	[ -n "$FLOOR" ] && [ ! -s "$FLOOR_LIST" ] &&
+		{ find "$MNT_a/$ROOTFS_REL" -mindepth 1 -printf '%y %m %s %U %G %T@ %P\0' >"$FLOOR_LIST" ||
+			note "listing the tree for fusefloor failed"; }
 	mnt_stop a
 	printf ' remount'
+	if [ -n "$FLOOR" ] && [ -s "$FLOOR_LIST" ]; then
+		floor_find "$M/floor" --opendir
+		floor_find "$M/floor0"
+		printf ' floor'
+	fi
 
 	# Sequential read of the big file: index warm, bytes from the registry.
 	mnt_start a "$URL" -o "cache_dir=$CDIR,cache_max=0" >/dev/null 2>&1 || {
@@ -330,8 +370,17 @@ if [ -s "$M/cold" ]; then
 		"$(calc "$cold_t / $b_t" 3)" "$(pf "$(calc "$cold_t / $zcat_t" 4)" 1.15 le)" \
 		"$(pf "$(calc "$cold_t / $pyz_t" 4)" 1.15 le)"
 	wb=$(col1 warm_bytes)
-	printf '| acrfs after remount: find rootfs \\| wc -l | %.3f s | %s blob bytes fetched | %.3f× cold | ≤ 0.3 s: %s; 0 bytes: %s |\n' \
-		"$warm_t" "$wb" "$(calc "$warm_t / $cold_t" 3)" "$(pf "$warm_t" 0.3 le)" \
+	floor_t=$( [ -s "$M/floor" ] && med floor || echo 0)
+	floor0_t=$( [ -s "$M/floor0" ] && med floor0 || echo 0)
+	if [ "$floor_t" != 0 ]; then
+		printf '| F: the same find on fusefloor (no work per request; OPENDIR + READDIRPLUS as acrfs) | %.3f s | FUSE round trips alone | 1 | |\n' "$floor_t"
+		printf '| F0: fusefloor in no-opendir mode (the fewest requests) | %.3f s | | %.2f× F | |\n' \
+			"$floor0_t" "$(calc "$floor0_t / $floor_t")"
+	fi
+	printf '| acrfs after remount: find rootfs \\| wc -l | %.3f s | %s blob bytes fetched | %.3f× cold%s | ≤ 0.3 s: %s; 0 bytes: %s |\n' \
+		"$warm_t" "$wb" "$(calc "$warm_t / $cold_t" 3)" \
+		"$([ "$floor_t" != 0 ] && printf ', %.2f× F, %.2f× F0' "$(calc "$warm_t / $floor_t" 4)" "$(calc "$warm_t / $floor0_t" 4)")" \
+		"$(pf "$warm_t" 0.3 le)" \
 		"$([ "$(sort -g "$M/warm_bytes" | tail -n1 | cut -d' ' -f1)" = 0 ] && echo PASS || echo MISS)"
 	printf '| acrfs sequential read: cat %s MB file | %.2f s | %s MB/s; %s MB fetched; content %s | %.2f× zcat of the file alone (%s MB/s); %.2f× zcat of its whole layer (%s MB/s) | ≥ 0.8× zcat of the same bytes: %s |\n' \
 		"$(MB "$IMG_BIG_SIZE")" "$seq_t" "$seq_mbs" "$(MB "$(col1 seq_bytes)" 1)" "${SEQ_OK:-?}" \
