@@ -7,13 +7,15 @@
  * what the kernel and the machine charge for FUSE round trips alone, so
  * bench/content.sh can tell acrfs's own cost from the transport's.
  *
- * usage: fusefloor [--opendir] [--noplus] [--threads N] [-f] [-o OPT]
+ * usage: fusefloor [--opendir] [--noplus] [--threads N] [--timeout S] [-f] [-o OPT]
  *                  LISTFILE MOUNTPOINT
  * LISTFILE: NUL-terminated records of
  *     find ROOT -mindepth 1 -printf '%y %m %s %U %G %T@ %P\0'
  * Default: OPENDIR answered ENOSYS (the kernel's no-opendir mode: no
  * OPENDIR / RELEASEDIR at all), READDIRPLUS always. --opendir: directory
  * handles like an ordinary file system. --noplus: READDIR + LOOKUP.
+ * --timeout S: entry and attribute timeouts (default 86400; 0 makes every
+ * stat(2) a round trip, which bench/roundtrip.sh times).
  * File contents read as zeros; symlink targets as "x".
  */
 #define FUSE_USE_VERSION 312
@@ -28,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TIMEOUT 86400.0
+static double timeout = 86400.0;
 
 struct node {
 	char *name;		      /* last component; "" for the root */
@@ -210,7 +212,7 @@ static void fill_entry(const struct node *n, struct fuse_entry_param *e)
 	e->ino = n->st.st_ino;
 	e->generation = 1;
 	e->attr = n->st;
-	e->attr_timeout = e->entry_timeout = TIMEOUT;
+	e->attr_timeout = e->entry_timeout = timeout;
 }
 
 static void op_init(void *u, struct fuse_conn_info *conn)
@@ -257,7 +259,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)fi;
 	if (n)
-		fuse_reply_attr(req, &n->st, TIMEOUT);
+		fuse_reply_attr(req, &n->st, timeout);
 	else
 		fuse_reply_err(req, ENOENT);
 }
@@ -414,7 +416,7 @@ static const struct fuse_lowlevel_ops ops = {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: fusefloor [--opendir] [--noplus] [--threads N] [-f] "
+	fprintf(stderr, "usage: fusefloor [--opendir] [--noplus] [--threads N] [--timeout S] [-f] "
 			"[-o OPT] LISTFILE MOUNTPOINT\n");
 	return 2;
 }
@@ -436,6 +438,8 @@ int main(int argc, char **argv)
 			opt_opendir = true;
 		else if (!strcmp(argv[i], "--noplus"))
 			opt_noplus = true;
+		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+			timeout = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-f"))
