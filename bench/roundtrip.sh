@@ -33,26 +33,23 @@ PID=$(pgrep -n -f "^$T/fusefloor" || true) # the server this script just started
 	echo "bench/roundtrip.sh: cannot find the server's pid" >&2
 	exit 1
 }
-stat_loop() { # [taskset args] → µs per fstat
+fstat_loop() { # PATH [taskset args] → µs per fstat(2) of PATH
+	local path=$1
+	shift
 	"$@" /usr/bin/python3 -c 'import os, sys, time
 fd, n = os.open(sys.argv[1], os.O_RDONLY), int(sys.argv[2])
 os.fstat(fd)
 t = time.perf_counter()
 for _ in range(n):
     os.fstat(fd)
-print("%.1f" % ((time.perf_counter() - t) / n * 1e6))' "$MNT/file" "$N"
+print("%.1f" % ((time.perf_counter() - t) / n * 1e6))' "$path" "$N"
 }
 echo "FUSE round trip (GETATTR via fstat(2)), $N per figure, $(nproc) CPUs:"
-echo "  any CPU:    $(stat_loop) µs"
+echo "  any CPU:    $(fstat_loop "$MNT/file") µs"
 taskset -a -p -c 0 "$PID" >/dev/null
-echo "  same CPU:   $(stat_loop taskset -c 0) µs"
+echo "  same CPU:   $(fstat_loop "$MNT/file" taskset -c 0) µs"
 if [ "$(nproc)" -ge 2 ]; then
-	echo "  other CPUs: $(stat_loop taskset -c 1) µs"
+	echo "  other CPUs: $(fstat_loop "$MNT/file" taskset -c 1) µs"
 fi
-printf '  (python loop overhead without FUSE: %s µs)\n' "$(/usr/bin/python3 -c 'import os, sys, time
-fd, n = os.open("/", os.O_RDONLY), int(sys.argv[1])
-t = time.perf_counter()
-for _ in range(n):
-    os.fstat(fd)
-print("%.1f" % ((time.perf_counter() - t) / n * 1e6))' "$N")"
+echo "  (python loop overhead without FUSE: $(fstat_loop /) µs)"
 grep -o 'haltpoll.guest_halt_poll_ns=[0-9]*' /proc/cmdline | sed 's/^/  kernel command line: /' || true

@@ -248,6 +248,15 @@ static void tree_stat(const struct tree_attr *a, struct stat *st)
 	st->st_atim = st->st_ctim = st->st_mtim;
 }
 
+/* Attributes of the tree node `a` that inode `ino` stands for. */
+static void tree_node_stat(uint64_t ino, const struct tree_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	tree_stat(a, st);
+	st->st_ino = ino;
+	st->st_blksize = 4096;
+}
+
 /* Attributes of a view inode (K_VROOT, K_VNODE). 0 or -errno. */
 int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
 {
@@ -298,7 +307,7 @@ int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
 			}
 			return 0;
 		}
-		tree_stat(tree_node_attr(v.n), st);
+		tree_node_stat(n->ino, tree_node_attr(v.n), st);
 		return 0;
 	}
 	return -ESTALE;
@@ -374,9 +383,7 @@ static int fill_ventry(struct acrfs *fs, struct inode *n, const struct tree_attr
 
 	memset(ep, 0, sizeof(*ep));
 	if (ta) {
-		tree_stat(ta, &ep->attr);
-		ep->attr.st_ino = n->ino;
-		ep->attr.st_blksize = 4096;
+		tree_node_stat(n->ino, ta, &ep->attr);
 	} else {
 		rc = acrfs_view_attr(fs, n, &ep->attr);
 		if (rc) {
@@ -821,13 +828,13 @@ void acrfs_view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		uint64_t cookie = (uint64_t)off - 2, next = cookie;
 		const struct tree_node *c;
 		const char *name;
+		char part[48]; /* prefix, then each entry's node id */
+		size_t pl = strlen(h->prefix);
 
+		memcpy(part, h->prefix, pl);
 		while (tree_readdir(h->v.t, h->v.n, &next, &name, &c)) {
 			const struct tree_attr *a = tree_node_attr(c);
-			char part[48];
-			size_t pl = strlen(h->prefix);
 
-			memcpy(part, h->prefix, pl);
 			*put_u64(part + pl, a->id) = '\0';
 			len = add_dirent(req, fs, h, plus, p, rem, name, part, NULL, a,
 					 dtype_mode(a->mode), (off_t)(next + 2), &err);
