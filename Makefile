@@ -1,7 +1,7 @@
 # acrfs — plain Makefile (model: fuse-archive). Build products live in
 # $(BUILD); each layer is its own static archive and the binary links them in
-# dependency order (fs → registry → auth → common), so an upward call fails
-# at link time.
+# dependency order (fs → registry → auth → common, fs → image → common), so
+# an upward call fails at link time.
 #
 #   make                  ./acrfs
 #   make ASAN=1 UBSAN=1   sanitized ./acrfs (objects in build/asan-ubsan)
@@ -48,12 +48,14 @@ EDGE_SRC   := fs/main.c $(sort $(wildcard fs/ll*.c))
 COMMON_SRC := $(sort $(wildcard common/*.c))
 AUTH_SRC   := $(sort $(wildcard auth/*.c))
 REG_SRC    := $(sort $(wildcard registry/*.c))
+IMAGE_SRC  := $(sort $(wildcard image/*.c))
 FS_SRC     := $(filter-out $(EDGE_SRC),$(sort $(wildcard fs/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
-LIBS := $(BUILD)/libfs.a $(BUILD)/libregistry.a $(BUILD)/libauth.a $(BUILD)/libcommon.a
+LIBS := $(BUILD)/libfs.a $(BUILD)/libregistry.a $(BUILD)/libauth.a $(BUILD)/libimage.a \
+        $(BUILD)/libcommon.a
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
@@ -74,6 +76,7 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
 $(BUILD)/libauth.a: $(call obj,$(AUTH_SRC))
 $(BUILD)/libregistry.a: $(call obj,$(REG_SRC))
+$(BUILD)/libimage.a: $(call obj,$(IMAGE_SRC))
 $(BUILD)/libfs.a: $(call obj,$(FS_SRC))
 $(BUILD)/lib%.a:
 	@mkdir -p $(dir $@)

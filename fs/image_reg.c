@@ -1,19 +1,12 @@
 /*
- * image_reg — layers and images wired to a real registry: a blob_source
- * over registry_blob_{stream,pread,get} for one repository, and the
- * manifest-based constructors declared in layer.h and image.h. Kept apart
- * from layer.c and image.c so that those build and are unit-tested without
- * the registry.
- *
- * Foreign layers (descriptors with urls) are fetched from the registry like
- * any other blob; their urls are not followed.
+ * image_reg — see fs/image_reg.h: a blob_source over registry_blob_* for
+ * one repository, and the manifest-based constructors.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/image.h"
-#include "fs/layer.h"
+#include "fs/image_reg.h"
 #include "registry/blob.h"
 #include "registry/manifest.h"
 

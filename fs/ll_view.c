@@ -23,7 +23,7 @@
  *
  * Laziness: a tag's manifest is fetched when something inside it is looked
  * up; layers/<i> and rootfs stat without a fetch; their trees load (single
- * flight, fs/layer.c) at the first lookup or opendir inside them.
+ * flight, image/layer.c) at the first lookup or opendir inside them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,11 +39,11 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "fs/image.h"
+#include "image/image.h"
 #include "fs/itable.h"
-#include "fs/layer.h"
+#include "image/layer.h"
 #include "fs/ll.h"
-#include "fs/tree.h"
+#include "image/tree.h"
 #include "fs/view.h"
 
 #define VIEW_TIMEOUT ACRFS_VIEW_TIMEOUT

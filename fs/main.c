@@ -23,7 +23,7 @@
 #include "fs/ll.h"
 #include "fs/ns.h"
 #include "fs/opts.h"
-#include "fs/pcache.h"
+#include "image/pcache.h"
 #include "fs/view.h"
 #include "registry/registry.h"
 

@@ -20,7 +20,8 @@
 #include "common/log.h"
 #include "common/strvec.h"
 #include "fs/dcache.h"
-#include "fs/image.h"
+#include "fs/image_reg.h"
+#include "image/image.h"
 #include "registry/manifest.h"
 
 #define NBUCKETS 4096u

@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "registry/digest.h"
+#include "common/digest.h"
 
 struct views;
 struct vobj;

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "common/buf.h"
-#include "registry/digest.h"
+#include "common/digest.h"
 #include "registry/registry.h"
 
 /* Resumes of one registry_blob_stream() / registry_blob_pread() call. */

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry/digest.h"
+#include "common/digest.h"
 #include "registry/registry.h"
 
 #define MANIFEST_MAX_BYTES (4u << 20)

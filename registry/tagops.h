@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "registry/digest.h"
+#include "common/digest.h"
 #include "registry/registry.h"
 
 /* Tags HEADed at most when deciding whether a digest is shared (see .c). */

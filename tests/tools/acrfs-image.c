@@ -25,9 +25,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "fs/image.h"
-#include "fs/layer.h"
-#include "fs/pcache.h"
+#include "fs/image_reg.h"
+#include "image/image.h"
+#include "image/layer.h"
+#include "image/pcache.h"
 #include "registry/blob.h"
 #include "registry/manifest.h"
 #include "registry/registry.h"

@@ -1,5 +1,5 @@
 /*
- * acrfs-tarls — list (or cat from) plain tar layers through fs/tar + fs/tree.
+ * acrfs-tarls — list (or cat from) plain tar layers through image/tar + image/tree.
  *
  *   acrfs-tarls [--merge] [--cat PATH] FILE.tar [FILE2.tar ...]
  *
@@ -28,8 +28,8 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "fs/tar.h"
-#include "fs/tree.h"
+#include "image/tar.h"
+#include "image/tree.h"
 
 struct item {
 	char *path;

@@ -1,5 +1,5 @@
 /*
- * acrfs-zcat — drive registry/zran from the command line.
+ * acrfs-zcat — drive image/zran from the command line.
  *
  *   acrfs-zcat FILE.gz [--span BYTES] [--index-out F] [--stats]
  *       Stream FILE.gz once, writing the uncompressed bytes to stdout while
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "registry/zran.h"
+#include "image/zran.h"
 
 struct src {
 	int fd;

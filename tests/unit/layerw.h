@@ -19,9 +19,9 @@
 #include <zstd.h>
 
 #include "common/buf.h"
-#include "fs/layer.h"
-#include "fs/tree.h"
-#include "registry/digest.h"
+#include "image/layer.h"
+#include "image/tree.h"
+#include "common/digest.h"
 #include "tarw.h"
 
 /* ---- an in-memory blob source ------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for registry/decomp: media types, tar pass-through, gzip via
+ * Unit tests for image/decomp: media types, tar pass-through, gzip via
  * zran, zstd single- and multi-frame (with a skippable frame), truncation and
  * corruption, and frame-based random reads compared with the known data.
  */
@@ -17,7 +17,7 @@
 #include <zstd.h>
 
 #include "common/log.h"
-#include "registry/decomp.h"
+#include "image/decomp.h"
 
 static uint64_t rng_state;
 

@@ -1,4 +1,4 @@
-/* Unit tests for registry/digest: parsing, formatting, hashing. */
+/* Unit tests for common/digest: parsing, formatting, hashing. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "registry/digest.h"
+#include "common/digest.h"
 
 /* sha256("") and sha256("abc"), from FIPS 180-2. */
 #define EMPTY_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

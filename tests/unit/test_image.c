@@ -12,7 +12,7 @@
 
 #include <pthread.h>
 
-#include "fs/image.h"
+#include "image/image.h"
 #include "layerw.h"
 
 #define MT_TAR "application/vnd.oci.image.layer.v1.tar"

@@ -12,10 +12,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 
-#include "fs/layer.h"
-#include "fs/pcache.h"
+#include "image/layer.h"
+#include "image/pcache.h"
 #include "layerw.h"
-#include "registry/decomp.h"
+#include "image/decomp.h"
 
 #define MT_TAR "application/vnd.oci.image.layer.v1.tar"
 #define MT_GZ "application/vnd.oci.image.layer.v1.tar+gzip"

@@ -16,7 +16,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "registry/digest.h"
+#include "common/digest.h"
 #include "registry/manifest.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"

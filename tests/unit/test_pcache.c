@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <sys/time.h>
 
-#include "fs/pcache.h"
+#include "image/pcache.h"
 #include "layerw.h"
 
 static char *dir;

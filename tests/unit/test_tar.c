@@ -19,7 +19,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "fs/tar.h"
+#include "image/tar.h"
 #include "tarw.h"
 
 /* ---- harness ---------------------------------------------------------- */

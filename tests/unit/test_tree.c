@@ -17,8 +17,8 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "fs/tar.h"
-#include "fs/tree.h"
+#include "image/tar.h"
+#include "image/tree.h"
 #include "tarw.h"
 
 /* ---- helpers ---------------------------------------------------------- */

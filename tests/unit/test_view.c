@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fs/image.h"
+#include "image/image.h"
 #include "fs/view.h"
-#include "registry/digest.h"
+#include "common/digest.h"
 #include "registry/manifest.h"
 #include "registry/registry.h"
 

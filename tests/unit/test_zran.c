@@ -1,5 +1,5 @@
 /*
- * Unit tests for registry/zran: every read is compared with the data the
+ * Unit tests for image/zran: every read is compared with the data the
  * test generated and compressed itself (zlib at several levels, multi-member
  * streams with all optional header fields, and /usr/bin/gzip's output).
  */
@@ -18,7 +18,7 @@
 #include <zlib.h>
 
 #include "common/log.h"
-#include "registry/zran.h"
+#include "image/zran.h"
 
 /* ---- data and compression helpers -------------------------------------- */
 

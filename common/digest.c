@@ -1,4 +1,4 @@
-#include "registry/digest.h"
+#include "common/digest.h"
 
 #include <errno.h>
 #include <stdlib.h>

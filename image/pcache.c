@@ -18,7 +18,7 @@
  * and writes of contents happen outside it. A reader racing with eviction
  * just sees -ENOENT and falls back to the registry.
  */
-#include "fs/pcache.h"
+#include "image/pcache.h"
 
 #include <dirent.h>
 #include <errno.h>

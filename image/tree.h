@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fs/tar.h"
+#include "image/tar.h"
 
 struct tree;
 struct tree_node;

@@ -33,7 +33,7 @@
  * the blob. Reads through zran verify the check-block CRCs, so a bad local
  * copy gives -EIO, not wrong bytes.
  */
-#include "fs/layer.h"
+#include "image/layer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -45,8 +45,8 @@
 #include <zstd.h>
 
 #include "common/log.h"
-#include "registry/decomp.h"
-#include "registry/zran.h"
+#include "image/decomp.h"
+#include "image/zran.h"
 
 #define IDX_MAGIC "ACRFSLIX"
 #define IDX_VERSION 1u

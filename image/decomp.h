@@ -5,7 +5,7 @@
  * network); the uncompressed tar bytes go to the caller's sink, in order.
  *
  *   DECOMP_TAR   pass-through.
- *   DECOMP_GZIP  registry/zran's builder: the random-access index of the
+ *   DECOMP_GZIP  image/zran's builder: the random-access index of the
  *                layer comes for free and is handed out by decomp_finish().
  *   DECOMP_ZSTD  libzstd ZSTD_decompressStream, any number of frames
  *                (skippable frames are skipped). The start of every frame
@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "registry/zran.h"
+#include "image/zran.h"
 
 enum decomp_kind {
 	DECOMP_TAR = 0,

@@ -32,9 +32,9 @@
 #include <sys/types.h>
 
 #include "common/buf.h"
-#include "fs/pcache.h"
-#include "fs/tree.h"
-#include "registry/digest.h"
+#include "image/pcache.h"
+#include "image/tree.h"
+#include "common/digest.h"
 
 #define LAYER_RETRY_SEC 10 /* a failed load is retried after this long */
 
@@ -42,7 +42,7 @@ typedef int (*blob_sink_fn)(void *ctx, const void *data, size_t n);
 
 /*
  * Where blob bytes come from. Production wires these to registry_blob_*
- * (layer_new); tests feed local files. Every function may be called from
+ * (fs/image_reg.h); tests feed local files. Every function may be called from
  * several threads at once and may block.
  */
 struct blob_source {
@@ -65,8 +65,6 @@ struct blob_source {
 
 struct layer;
 struct layer_reader;
-struct registry;
-struct descriptor; /* registry/manifest.h */
 
 /*
  * *out = a layer (not loaded yet) for blob `d` of `size` bytes and
@@ -82,13 +80,6 @@ struct descriptor; /* registry/manifest.h */
 int layer_new_src(struct layer **out, const struct blob_source *src, const char *media_type,
 		  const struct digest *d, uint64_t size, unsigned index, struct pcache *pc,
 		  uint32_t span);
-/*
- * The same for a layer descriptor of a manifest in `repo` of registry `r`:
- * blob bytes come from registry_blob_stream / registry_blob_pread (fs/
- * image_reg.c). `r` must outlive the layer; repo and desc are copied.
- */
-int layer_new(struct layer **out, struct registry *r, const char *repo,
-	      const struct descriptor *desc, unsigned index, struct pcache *pc, uint32_t span);
 
 /* NULL is fine. No reader may be left. */
 void layer_free(struct layer *l);

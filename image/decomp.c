@@ -11,7 +11,7 @@
  * recorded there: the compressed offset of the next input byte and the
  * uncompressed offset of the next output byte.
  */
-#include "registry/decomp.h"
+#include "image/decomp.h"
 
 #include <errno.h>
 #include <stdbool.h>

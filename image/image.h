@@ -26,18 +26,16 @@
 #include <sys/types.h>
 
 #include "common/buf.h"
-#include "fs/layer.h"
-#include "fs/pcache.h"
-#include "fs/tree.h"
-#include "registry/digest.h"
+#include "image/layer.h"
+#include "image/pcache.h"
+#include "image/tree.h"
+#include "common/digest.h"
 
 #define IMAGE_CONFIG_MAX (16u << 20)
 #define IMAGE_LOAD_THREADS 4
 
 struct image;
 struct imgcache;
-struct registry;
-struct manifest; /* registry/manifest.h */
 
 /* A blob as a manifest describes it. Strings are borrowed by the callee
  * only for the duration of the call (everything is copied). */
@@ -69,15 +67,6 @@ struct image_desc {
 int image_new_src(struct image **out, const struct blob_source *src,
 		  void (*src_release)(void *ctx), const struct image_desc *d, struct pcache *pc,
 		  uint32_t span);
-
-/*
- * The image of manifest `m` (kind MANIFEST_IMAGE, else -EINVAL) in `repo` of
- * registry `r`, blobs read through registry_blob_* (fs/image_reg.c). Takes
- * ownership of `m` in every case (it is freed before returning: the image
- * keeps copies). `r` and `pc` must outlive the image. Nothing is fetched.
- */
-int image_new(struct image **out, struct registry *r, const char *repo, struct manifest *m,
-	      struct pcache *pc);
 
 /* References. image_unref frees the image with its last reference. NULL is
  * fine for both. */
@@ -135,15 +124,6 @@ void imgcache_free(struct imgcache *c);
 int imgcache_get_src(struct imgcache *c, const struct blob_source *src,
 		     void (*src_release)(void *ctx), const struct image_desc *d,
 		     struct image **out);
-
-/*
- * imgcache_get_src for manifest `m` (kind image; borrowed, copied as needed)
- * of `repo` in `r`: the same image reached by two tags, or from two
- * repositories, is built once (blobs are then read from the repository that
- * built it). 0 or -errno; the caller image_unref's *out.
- */
-int imgcache_get(struct imgcache *c, struct registry *r, const char *repo,
-		 const struct manifest *m, struct image **out);
 
 /* Images in the cache (referenced or idle). */
 size_t imgcache_count(struct imgcache *c);

@@ -37,7 +37,7 @@
 #include <sys/types.h>
 
 #include "common/buf.h"
-#include "registry/digest.h"
+#include "common/digest.h"
 
 /* Index files above this size are refused on load (-EFBIG). */
 #define PCACHE_INDEX_MAX (1024ull << 20)

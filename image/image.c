@@ -19,7 +19,7 @@
  * for), the layer trees and indexes, and the merged tree (a copy of the
  * visible nodes). The cache keeps at most max_idle unreferenced images.
  */
-#include "fs/image.h"
+#include "image/image.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -27,7 +27,7 @@
  * Errors are sticky (p->err); every fatal error is logged once with the
  * stream offset of the header concerned.
  */
-#include "fs/tar.h"
+#include "image/tar.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -24,7 +24,7 @@
  *
  * Trees are built by one thread and immutable afterwards (see tree.h).
  */
-#include "fs/tree.h"
+#include "image/tree.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -41,7 +41,7 @@
  * contiguous run just before the write position, and the sink gets pointers
  * straight into the buffer without copies.
  */
-#include "registry/zran.h"
+#include "image/zran.h"
 
 #include <errno.h>
 #include <limits.h>
