@@ -128,19 +128,6 @@ negative:
 		fuse_reply_err(req, -rc);
 }
 
-void acrfs_reply_negative(struct fuse_req *req, double timeout)
-{
-	struct fuse_entry_param ep;
-
-	if (timeout <= 0) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	memset(&ep, 0, sizeof(ep));
-	ep.entry_timeout = timeout;
-	fuse_reply_entry(req, &ep);
-}
-
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	itable_forget(ctx_of(req)->inodes, ino, nlookup);

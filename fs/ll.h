@@ -47,7 +47,7 @@ enum { DH_NS = 1, DH_VIEW = 2 };
  */
 #define ACRFS_VIEW_TIMEOUT 86400.0
 struct fuse_req;
-/* Answer a lookup miss: a negative entry the kernel keeps for `timeout`
+/* Answer a lookup miss (fs/ll_reply.c): a negative entry the kernel keeps for `timeout`
  * seconds (ENOENT when timeout <= 0). */
 void acrfs_reply_negative(struct fuse_req *req, double timeout);
 int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);

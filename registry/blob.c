@@ -8,7 +8,7 @@
  * never replays bytes behind our back. Dropped connections come back to the
  * loops below as transport errors and are resumed from the next byte needed.
  *
- * Per-registry state (struct blobstate, reached through reg_blobstate_slot):
+ * Per-registry state (struct blobstate, the registry's REG_EXT_BLOB slot):
  * a small table of redirect targets keyed by digest — a registry that hands
  * blobs to a storage host (ACR: a SAS URL valid for ~20 minutes) is asked once
  * per blob, not once per read — plus a "this blob's server ignores Range,
@@ -60,8 +60,10 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void blobstate_free(struct blobstate *b)
+static void blobstate_free(void *p)
 {
+	struct blobstate *b = p;
+
 	if (!b)
 		return;
 	for (size_t i = 0; i < BLOB_REDIRECTS; i++)
@@ -72,33 +74,30 @@ void blobstate_free(struct blobstate *b)
 
 static struct blobstate *state(const struct registry *r)
 {
-	struct blobstate **slot = reg_blobstate_slot(r), *b, *expected = NULL;
+	struct blobstate *b = reg_ext_get(r, REG_EXT_BLOB), *won;
 
-	b = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (b)
 		return b;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	pthread_mutex_init(&b->lock, NULL);
-	if (!__atomic_compare_exchange_n(slot, &expected, b, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE)) {
+	won = reg_ext_install(r, REG_EXT_BLOB, b, blobstate_free);
+	if (won != b)
 		blobstate_free(b);
-		return expected;
-	}
-	return b;
+	return won;
 }
 
 uint64_t registry_blob_bytes_fetched(const struct registry *r)
 {
-	struct blobstate *b = __atomic_load_n(reg_blobstate_slot(r), __ATOMIC_ACQUIRE);
+	struct blobstate *b = reg_ext_get(r, REG_EXT_BLOB);
 
 	return b ? __atomic_load_n(&b->fetched, __ATOMIC_RELAXED) : 0;
 }
 
 size_t registry_blob_redirects(const struct registry *r)
 {
-	struct blobstate *b = __atomic_load_n(reg_blobstate_slot(r), __ATOMIC_ACQUIRE);
+	struct blobstate *b = reg_ext_get(r, REG_EXT_BLOB);
 	size_t n = 0;
 
 	if (!b)

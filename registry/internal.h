@@ -31,13 +31,20 @@ int reg_send(struct registry *r, const char *scope, const struct http_req *req,
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp);
 
 /*
- * blob.c's per-registry state (remembered redirect targets, byte counter).
- * The slot lives in struct registry; blob.c fills it on first use (atomic
- * compare-and-swap) and registry_free() releases it with blobstate_free()
- * (NULL is fine).
+ * Per-registry state of a registry module (blob.c's redirect table and byte
+ * counter, ...), created by the module on first use. registry.c knows only
+ * the slot and the destructor the module installed with it, so it calls no
+ * module back by name.
+ *
+ * reg_ext_get: the installed object, or NULL. Lock-free.
+ * reg_ext_install: install `p` with destructor `free_fn` if the slot is
+ * empty (atomic compare-and-swap) and return `p`; if another thread won the
+ * race, return the object installed first (the caller frees its own `p`).
+ * registry_free() calls free_fn(p) for each installed object.
  */
-struct blobstate;
-struct blobstate **reg_blobstate_slot(const struct registry *r);
-void blobstate_free(struct blobstate *b);
+enum reg_ext { REG_EXT_BLOB = 0, REG_EXT_COUNT };
+void *reg_ext_get(const struct registry *r, enum reg_ext which);
+void *reg_ext_install(const struct registry *r, enum reg_ext which, void *p,
+		      void (*free_fn)(void *p));
 
 #endif

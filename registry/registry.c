@@ -30,7 +30,11 @@ struct registry {
 	char *host; /* host:port */
 	struct http *http;
 	struct authn *authn; /* credentials, challenge, tokens (own locks) */
-	struct blobstate *blobstate; /* blob.c's, created on first use (reg_blobstate_slot) */
+	/* Modules' own state (internal.h reg_ext_*); set once, atomically. */
+	struct {
+		void *p;
+		void (*free_fn)(void *p);
+	} ext[REG_EXT_COUNT];
 };
 
 int registry_url_parse(const char *arg, char **url, char **host)
@@ -123,7 +127,9 @@ void registry_free(struct registry *r)
 {
 	if (!r)
 		return;
-	blobstate_free(r->blobstate);
+	for (int i = 0; i < REG_EXT_COUNT; i++)
+		if (r->ext[i].p)
+			r->ext[i].free_fn(r->ext[i].p);
 	authn_free(r->authn);
 	http_free(r->http);
 	free(r->url);
@@ -156,9 +162,25 @@ struct http *reg_http(struct registry *r)
 	return r->http;
 }
 
-struct blobstate **reg_blobstate_slot(const struct registry *r)
+void *reg_ext_get(const struct registry *r, enum reg_ext which)
 {
-	return (struct blobstate **)&r->blobstate;
+	return __atomic_load_n(&r->ext[which].p, __ATOMIC_ACQUIRE);
+}
+
+void *reg_ext_install(const struct registry *r, enum reg_ext which, void *p,
+		      void (*free_fn)(void *p))
+{
+	struct registry *w = (struct registry *)r; /* the slot is the mutable part */
+	void *expected = NULL;
+
+	/* The destructor is written before the object is published: a reader
+	 * that sees p (acquire) sees free_fn too, and only registry_free, with
+	 * no other thread left, reads it. Every installer passes the same one. */
+	__atomic_store_n(&w->ext[which].free_fn, free_fn, __ATOMIC_RELAXED);
+	if (__atomic_compare_exchange_n(&w->ext[which].p, &expected, p, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return p;
+	return expected;
 }
 
 /* http_do() with one more header line, `authz` (NULL: none). */
