@@ -29,8 +29,8 @@
  *     the index file is written; a reader holds ~2 MiB at most.
  *
  * Integrity: the index file's checksum, magic, version, kind, digest and
- * sizes are checked before use; anything wrong → log, remove, rebuild from
- * the blob. Reads through zran verify the check-block CRCs, so a bad local
+ * sizes are checked before use (image/lindex.c, the file's format);
+ * anything wrong → log, remove, rebuild from the blob. Reads through zran verify the check-block CRCs, so a bad local
  * copy gives -EIO, not wrong bytes.
  */
 #include "image/layer.h"
@@ -46,20 +46,14 @@
 
 #include "common/log.h"
 #include "image/decomp.h"
+#include "image/lindex.h"
 #include "image/zran.h"
 
-#define IDX_MAGIC "ACRFSLIX"
-#define IDX_VERSION 1u
-#define IDX_HDR_LEN 88
 #define READER_BUF (1u << 20)     /* a reader's read-ahead */
 #define RANDOM_BUF (256u << 10)   /* a random gzip read's fetch unit */
 #define ZSR_IN (64u << 10)
 
 enum lstate { L_NEW, L_LOADING, L_LOADED, L_FAILED };
-
-struct zframe {
-	uint64_t coff, uoff;
-};
 
 struct layer {
 	struct blob_source src;
@@ -81,7 +75,7 @@ struct layer {
 	/* Published at LOADED, immutable afterwards. */
 	struct tree *tree;
 	struct zran_index *zidx;
-	struct zframe *frames;
+	struct lindex_frame *frames;
 	size_t nframes;
 	uint64_t usize;
 
@@ -206,471 +200,6 @@ void layer_stats(const struct layer *l, struct layer_stats *st)
 	st->index_rejected = __atomic_load_n(&l->st_rej, __ATOMIC_RELAXED);
 }
 
-/* ---- the index file: encoding ------------------------------------------- */
-
-static int put_u64le(struct buf *b, uint64_t v)
-{
-	unsigned char x[8];
-	int i;
-
-	for (i = 0; i < 8; i++)
-		x[i] = (unsigned char)(v >> (8 * i));
-	return buf_add(b, x, 8);
-}
-
-static int put_uv(struct buf *b, uint64_t v)
-{
-	unsigned char x[10];
-	size_t n = 0;
-
-	do {
-		x[n] = (unsigned char)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			x[n] |= 0x80;
-		n++;
-	} while (v);
-	return buf_add(b, x, n);
-}
-
-static int put_sv(struct buf *b, int64_t v)
-{
-	return put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static int put_bytes(struct buf *b, const void *p, size_t n)
-{
-	int rc = put_uv(b, n);
-
-	return rc ? rc : buf_add(b, p, n);
-}
-
-static int encode_entry(struct buf *b, const struct tar_entry *e)
-{
-	int rc = 0;
-	size_t i;
-
-	rc |= buf_addch(b, (char)e->type);
-	rc |= buf_addch(b, e->typeflag);
-	rc |= put_uv(b, e->mode);
-	rc |= put_uv(b, e->uid);
-	rc |= put_uv(b, e->gid);
-	rc |= put_sv(b, e->mtime_sec);
-	rc |= put_uv(b, e->mtime_nsec);
-	rc |= put_uv(b, e->size);
-	rc |= put_uv(b, e->data_offset);
-	rc |= put_uv(b, e->stored_size);
-	rc |= put_uv(b, e->devmajor);
-	rc |= put_uv(b, e->devminor);
-	rc |= put_bytes(b, e->path, strlen(e->path));
-	rc |= put_bytes(b, e->linkname, e->linkname ? strlen(e->linkname) : 0);
-	rc |= put_uv(b, e->nxattrs);
-	for (i = 0; i < e->nxattrs; i++) {
-		rc |= put_bytes(b, e->xattrs[i].name, strlen(e->xattrs[i].name));
-		rc |= put_bytes(b, e->xattrs[i].value, e->xattrs[i].value_len);
-	}
-	rc |= put_uv(b, e->sparse ? e->nsparse + 1 : 0);
-	for (i = 0; e->sparse && i < e->nsparse; i++) {
-		rc |= put_uv(b, e->sparse[i].offset);
-		rc |= put_uv(b, e->sparse[i].length);
-		rc |= put_uv(b, e->sparse[i].stored);
-	}
-	return rc ? -ENOMEM : 0;
-}
-
-/* A bounds-checked reader over untrusted bytes; errors are sticky. */
-struct rd {
-	const unsigned char *p, *end;
-	bool bad;
-};
-
-static uint64_t get_u64le(struct rd *r)
-{
-	uint64_t v = 0;
-	int i;
-
-	if (r->bad || r->end - r->p < 8) {
-		r->bad = true;
-		return 0;
-	}
-	for (i = 0; i < 8; i++)
-		v |= (uint64_t)r->p[i] << (8 * i);
-	r->p += 8;
-	return v;
-}
-
-static uint64_t get_uv(struct rd *r)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-
-	while (!r->bad) {
-		unsigned char c;
-
-		if (r->p == r->end || shift > 63) {
-			r->bad = true;
-			break;
-		}
-		c = *r->p++;
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
-			return v;
-		shift += 7;
-	}
-	return 0;
-}
-
-static uint32_t get_u32v(struct rd *r)
-{
-	uint64_t v = get_uv(r);
-
-	if (v > UINT32_MAX)
-		r->bad = true;
-	return (uint32_t)v;
-}
-
-static int64_t get_sv(struct rd *r)
-{
-	uint64_t v = get_uv(r);
-
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-static const unsigned char *get_bytes(struct rd *r, size_t *n)
-{
-	uint64_t len = get_uv(r);
-	const unsigned char *p = r->p;
-
-	if (r->bad || len > (uint64_t)(r->end - r->p)) {
-		r->bad = true;
-		*n = 0;
-		return NULL;
-	}
-	r->p += len;
-	*n = (size_t)len;
-	return p;
-}
-
-/* Scratch for decoding entries: NUL-terminated copies and arrays. */
-struct scratch {
-	struct buf path, link, names;
-	struct tar_xattr *xattrs;
-	struct tar_sparse *sparse;
-	size_t sparse_cap;
-};
-
-static void scratch_free(struct scratch *s)
-{
-	buf_release(&s->path);
-	buf_release(&s->link);
-	buf_release(&s->names);
-	free(s->xattrs);
-	free(s->sparse);
-}
-
-static int cstr(struct buf *b, const unsigned char *p, size_t n)
-{
-	if (memchr(p, '\0', n))
-		return -EBADMSG;
-	buf_reset(b);
-	return buf_add(b, p, n);
-}
-
-/* Decode one entry into `e` (pointers into scratch). -EBADMSG or -ENOMEM. */
-static int decode_entry(struct rd *r, struct scratch *s, struct tar_entry *e)
-{
-	const unsigned char *p;
-	size_t n, i, nx, nsp;
-	uint64_t v;
-
-	memset(e, 0, sizeof(*e));
-	if (r->end - r->p < 2)
-		return -EBADMSG;
-	e->type = (enum tar_type)r->p[0];
-	e->typeflag = (char)r->p[1];
-	r->p += 2;
-	if (e->type > TAR_FIFO)
-		return -EBADMSG;
-	e->mode = get_u32v(r);
-	e->uid = get_u32v(r);
-	e->gid = get_u32v(r);
-	e->mtime_sec = get_sv(r);
-	e->mtime_nsec = get_u32v(r);
-	e->size = get_uv(r);
-	e->data_offset = get_uv(r);
-	e->stored_size = get_uv(r);
-	e->devmajor = get_u32v(r);
-	e->devminor = get_u32v(r);
-	p = get_bytes(r, &n);
-	if (r->bad || cstr(&s->path, p, n))
-		return -EBADMSG;
-	p = get_bytes(r, &n);
-	if (r->bad || cstr(&s->link, p, n))
-		return -EBADMSG;
-	e->path = buf_cstr(&s->path);
-	e->linkname = buf_cstr(&s->link);
-	nx = (size_t)get_uv(r);
-	if (r->bad || nx > TAR_MAX_XATTRS)
-		return -EBADMSG;
-	if (nx) {
-		/* Names go NUL-separated into one buffer that may move while it
-		 * grows: keep offsets in the name pointers, fix them after. */
-		buf_reset(&s->names);
-		if (!s->xattrs) {
-			s->xattrs = calloc(TAR_MAX_XATTRS, sizeof(*s->xattrs));
-			if (!s->xattrs)
-				return -ENOMEM;
-		}
-		for (i = 0; i < nx; i++) {
-			size_t off = s->names.len;
-
-			p = get_bytes(r, &n);
-			if (r->bad || n == 0 || memchr(p, '\0', n))
-				return -EBADMSG;
-			if (buf_add(&s->names, p, n) || buf_addch(&s->names, '\0'))
-				return -ENOMEM;
-			s->xattrs[i].name = (const char *)(uintptr_t)off;
-			s->xattrs[i].value = get_bytes(r, &s->xattrs[i].value_len);
-			if (r->bad)
-				return -EBADMSG;
-		}
-		for (i = 0; i < nx; i++)
-			s->xattrs[i].name = s->names.data + (uintptr_t)s->xattrs[i].name;
-		e->xattrs = s->xattrs;
-		e->nxattrs = nx;
-	}
-	v = get_uv(r);
-	if (r->bad || v > TAR_MAX_SPARSE + 1)
-		return -EBADMSG;
-	if (v) {
-		nsp = (size_t)(v - 1);
-		if (nsp + 1 > s->sparse_cap) {
-			struct tar_sparse *sp = realloc(s->sparse, (nsp + 1) * sizeof(*sp));
-
-			if (!sp)
-				return -ENOMEM;
-			s->sparse = sp;
-			s->sparse_cap = nsp + 1;
-		}
-		for (i = 0; i < nsp; i++) {
-			s->sparse[i].offset = get_uv(r);
-			s->sparse[i].length = get_uv(r);
-			s->sparse[i].stored = get_uv(r);
-		}
-		if (r->bad)
-			return -EBADMSG;
-		e->sparse = s->sparse; /* never NULL, even with no segment */
-		e->nsparse = nsp;
-	}
-	return r->bad ? -EBADMSG : 0;
-}
-
-static int encode_frames(struct buf *b, const struct zframe *f, size_t n)
-{
-	size_t i;
-	int rc = put_u64le(b, n);
-
-	for (i = 0; !rc && i < n; i++) {
-		rc = put_u64le(b, f[i].coff);
-		if (!rc)
-			rc = put_u64le(b, f[i].uoff);
-	}
-	return rc;
-}
-
-/*
- * Header (IDX_HDR_LEN bytes, little-endian): magic[8], version u32, kind u32,
- * blob digest[32], csize u64, usize u64, nentries u64, entries_len u64
- * (= 88). Then the entries, aux_len u64, aux (zran index or frame table),
- * and a SHA-256 of every preceding byte.
- */
-static int build_index(struct layer *l, const struct buf *ents, uint64_t nents,
-		       struct buf *out)
-{
-	struct buf aux = BUF_INIT;
-	struct digest sum;
-	unsigned char v[8];
-	int rc = 0, i;
-
-	if (l->kind == DECOMP_GZIP)
-		rc = zran_index_save(l->zidx, &aux);
-	else if (l->kind == DECOMP_ZSTD)
-		rc = encode_frames(&aux, l->frames, l->nframes);
-	if (rc)
-		goto out;
-	rc |= buf_add(out, IDX_MAGIC, 8);
-	for (i = 0; i < 4; i++)
-		v[i] = (unsigned char)(IDX_VERSION >> (8 * i));
-	for (i = 0; i < 4; i++)
-		v[4 + i] = (unsigned char)((unsigned)l->kind >> (8 * i));
-	rc |= buf_add(out, v, 8);
-	rc |= buf_add(out, l->digest.raw, DIGEST_RAW_LEN);
-	rc |= put_u64le(out, l->size);
-	rc |= put_u64le(out, l->usize);
-	rc |= put_u64le(out, nents);
-	rc |= put_u64le(out, ents->len);
-	rc |= buf_add(out, ents->data ? ents->data : "", ents->len);
-	rc |= put_u64le(out, aux.len);
-	rc |= buf_add(out, aux.data ? aux.data : "", aux.len);
-	if (rc) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = digest_of_buf(&sum, out->data, out->len);
-	if (!rc)
-		rc = buf_add(out, sum.raw, DIGEST_RAW_LEN);
-out:
-	buf_release(&aux);
-	return rc;
-}
-
-/*
- * Rebuild the tree (and zidx / frames / usize, stored into `l` only on
- * success by the caller) from an index file. -EBADMSG with *why set for
- * anything wrong; -ENOMEM.
- */
-struct loaded {
-	struct tree *tree;
-	struct zran_index *zidx;
-	struct zframe *frames;
-	size_t nframes;
-	uint64_t usize;
-};
-
-static int parse_index(struct layer *l, const struct buf *file, struct loaded *o,
-		       const char **why)
-{
-	const unsigned char *d = (const unsigned char *)file->data;
-	struct rd r, er;
-	struct digest sum;
-	struct scratch s;
-	uint64_t nents, elen, alen, i;
-	uint32_t version, kind;
-	int rc;
-
-	memset(&s, 0, sizeof(s));
-	memset(o, 0, sizeof(*o));
-	if (file->len < IDX_HDR_LEN + 8 + DIGEST_RAW_LEN) {
-		*why = "truncated";
-		return -EBADMSG;
-	}
-	if (memcmp(d, IDX_MAGIC, 8)) {
-		*why = "bad magic";
-		return -EBADMSG;
-	}
-	rc = digest_of_buf(&sum, d, file->len - DIGEST_RAW_LEN);
-	if (rc)
-		return rc;
-	if (memcmp(sum.raw, d + file->len - DIGEST_RAW_LEN, DIGEST_RAW_LEN)) {
-		*why = "checksum mismatch";
-		return -EBADMSG;
-	}
-	version = (uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16 |
-		  (uint32_t)d[11] << 24;
-	kind = (uint32_t)d[12] | (uint32_t)d[13] << 8 | (uint32_t)d[14] << 16 |
-	       (uint32_t)d[15] << 24;
-	if (version != IDX_VERSION) {
-		*why = "unknown version";
-		return -EBADMSG;
-	}
-	if (kind != (uint32_t)l->kind || memcmp(d + 16, l->digest.raw, DIGEST_RAW_LEN)) {
-		*why = "written for another blob";
-		return -EBADMSG;
-	}
-	r.p = d + 48;
-	r.end = d + file->len - DIGEST_RAW_LEN;
-	r.bad = false;
-	if (get_u64le(&r) != l->size) {
-		*why = "blob size differs";
-		return -EBADMSG;
-	}
-	o->usize = get_u64le(&r);
-	nents = get_u64le(&r);
-	elen = get_u64le(&r);
-	if (r.bad || elen > (uint64_t)(r.end - r.p) || nents > elen) {
-		*why = "bad entry table";
-		return -EBADMSG;
-	}
-	er.p = r.p;
-	er.end = r.p + elen;
-	er.bad = false;
-	r.p += elen;
-	alen = get_u64le(&r);
-	if (r.bad || alen != (uint64_t)(r.end - r.p)) {
-		*why = "bad trailer";
-		return -EBADMSG;
-	}
-	if (l->kind == DECOMP_GZIP) {
-		rc = zran_index_load(&o->zidx, r.p, (size_t)alen);
-		if (rc == -EBADMSG || (!rc && (zran_index_usize(o->zidx) != o->usize ||
-					       zran_index_csize(o->zidx) != l->size))) {
-			*why = "bad zran index";
-			rc = -EBADMSG;
-		}
-	} else if (l->kind == DECOMP_ZSTD) {
-		uint64_t n = get_u64le(&r);
-
-		rc = 0;
-		if (r.bad || n == 0 || n > alen / 16) {
-			*why = "bad frame table";
-			rc = -EBADMSG;
-		} else {
-			o->frames = calloc((size_t)n, sizeof(*o->frames));
-			if (!o->frames)
-				rc = -ENOMEM;
-			for (i = 0; !rc && i < n; i++) {
-				o->frames[i].coff = get_u64le(&r);
-				o->frames[i].uoff = get_u64le(&r);
-				if (o->frames[i].coff >= l->size || o->frames[i].uoff >= o->usize ||
-				    (i && (o->frames[i].coff <= o->frames[i - 1].coff ||
-					   o->frames[i].uoff <= o->frames[i - 1].uoff))) {
-					*why = "bad frame table";
-					rc = -EBADMSG;
-				}
-			}
-			o->nframes = (size_t)n;
-			if (!rc && (r.bad || o->frames[0].uoff != 0)) {
-				*why = "bad frame table";
-				rc = -EBADMSG;
-			}
-		}
-	} else {
-		rc = alen == 0 && o->usize == l->size ? 0 : -EBADMSG;
-		if (rc)
-			*why = "bad sizes";
-	}
-	if (rc)
-		goto fail;
-	rc = tree_new(&o->tree);
-	for (i = 0; !rc && i < nents; i++) {
-		struct tar_entry e;
-
-		rc = decode_entry(&er, &s, &e);
-		if (!rc && e.type == TAR_REG &&
-		    (e.data_offset > o->usize || e.stored_size > o->usize - e.data_offset))
-			rc = -EBADMSG;
-		if (rc == -EBADMSG)
-			*why = "bad entry";
-		if (!rc)
-			rc = tree_add(o->tree, &e, l->index);
-	}
-	if (!rc && er.p != er.end) {
-		*why = "bad entry count";
-		rc = -EBADMSG;
-	}
-	if (rc)
-		goto fail;
-	scratch_free(&s);
-	return 0;
-fail:
-	scratch_free(&s);
-	tree_free(o->tree);
-	zran_index_free(o->zidx);
-	free(o->frames);
-	memset(o, 0, sizeof(*o));
-	return rc;
-}
-
 /* ---- building from the blob --------------------------------------------- */
 
 struct build {
@@ -690,7 +219,7 @@ static int build_entry_cb(void *ctx, const struct tar_entry *e)
 	int rc;
 
 	if (b->l->pc) {
-		rc = encode_entry(&b->ents, e);
+		rc = lindex_entry_encode(&b->ents, e);
 		if (rc)
 			return rc;
 		b->nents++;
@@ -724,7 +253,7 @@ static int build_blob_sink(void *ctx, const void *data, size_t n)
 /* Recover the frame starts from decomp's table by bisection (its API finds
  * the frame of an offset; it does not enumerate). O(frames · log usize). */
 static int frames_collect(const struct decomp_frames *f, uint64_t a, uint64_t fa,
-			  uint64_t b, uint64_t fb, struct zframe **v, size_t *n, size_t *cap)
+			  uint64_t b, uint64_t fb, struct lindex_frame **v, size_t *n, size_t *cap)
 {
 	uint64_t c, fm, mid;
 	int rc;
@@ -734,7 +263,7 @@ static int frames_collect(const struct decomp_frames *f, uint64_t a, uint64_t fa
 			/* b starts a frame */
 			if (*n == *cap) {
 				size_t nc = *cap ? 2 * *cap : 16;
-				struct zframe *nv = realloc(*v, nc * sizeof(*nv));
+				struct lindex_frame *nv = realloc(*v, nc * sizeof(*nv));
 
 				if (!nv)
 					return -ENOMEM;
@@ -760,7 +289,7 @@ static int frames_collect(const struct decomp_frames *f, uint64_t a, uint64_t fa
 	return 0;
 }
 
-static int frames_from_decomp(struct layer *l, struct decomp *dec, struct loaded *o)
+static int frames_from_decomp(struct layer *l, struct decomp *dec, struct lindex_content *o)
 {
 	struct decomp_frames *f = NULL;
 	uint64_t c, u0, ulast;
@@ -796,7 +325,7 @@ out:
 	return rc;
 }
 
-static int load_from_blob(struct layer *l, struct loaded *o)
+static int load_from_blob(struct layer *l, struct lindex_content *o)
 {
 	struct build b;
 	char ds[DIGEST_STR_SIZE];
@@ -851,15 +380,9 @@ static int load_from_blob(struct layer *l, struct loaded *o)
 		log_warn("layer %s: could not keep a local copy", short_digest(l, ds));
 	b.cw = b.uw = NULL;
 	if (l->pc) {
-		/* build_index reads these from l: stage them there (the lock
-		 * is not needed: the state is still LOADING, nobody reads). */
-		l->zidx = o->zidx;
-		l->frames = o->frames;
-		l->nframes = o->nframes;
-		l->usize = o->usize;
-		rc = build_index(l, &b.ents, b.nents, &idx);
-		l->zidx = NULL;
-		l->frames = NULL;
+		struct lindex_key k = { l->kind, l->digest, l->size, l->index };
+
+		rc = lindex_build(&k, o, &b.ents, b.nents, &idx);
 		if (!rc)
 			rc = pcache_index_store(l->pc, &l->digest, idx.data, idx.len);
 		if (rc)
@@ -868,11 +391,8 @@ static int load_from_blob(struct layer *l, struct loaded *o)
 		rc = 0;
 	}
 out:
-	if (rc) {
-		zran_index_free(o->zidx);
-		free(o->frames);
-		memset(o, 0, sizeof(*o));
-	}
+	if (rc)
+		lindex_content_release(o);
 	pcache_blob_abort(b.cw);
 	pcache_blob_abort(b.uw);
 	tree_free(b.tree);
@@ -883,18 +403,19 @@ out:
 	return rc;
 }
 
-static int load_from_index(struct layer *l, struct loaded *o)
+static int load_from_index(struct layer *l, struct lindex_content *o)
 {
 	struct buf file = BUF_INIT;
 	char ds[DIGEST_STR_SIZE];
 	const char *why = "unreadable";
+	struct lindex_key k = { l->kind, l->digest, l->size, l->index };
 	int rc;
 
 	rc = pcache_index_load(l->pc, &l->digest, &file);
 	if (rc == -ENOENT)
 		goto out;
 	if (!rc)
-		rc = parse_index(l, &file, o, &why);
+		rc = lindex_parse(&k, file.data, file.len, o, &why);
 	if (rc && rc != -ENOMEM) {
 		log_warn("layer %s: index file in %s is invalid (%s); rebuilding it from the blob",
 			 short_digest(l, ds), pcache_dir(l->pc), why);
@@ -907,7 +428,7 @@ out:
 	return rc;
 }
 
-static int do_load(struct layer *l, struct loaded *o)
+static int do_load(struct layer *l, struct lindex_content *o)
 {
 	char ds[DIGEST_STR_SIZE];
 	int rc;
@@ -936,7 +457,7 @@ static int do_load(struct layer *l, struct loaded *o)
 
 int layer_load(struct layer *l)
 {
-	struct loaded o;
+	struct lindex_content o;
 	int rc;
 
 	pthread_mutex_lock(&l->lock);

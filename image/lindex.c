@@ -1,0 +1,484 @@
+/*
+ * lindex — the layer index file. Design note.
+ *
+ * Layout (little-endian), IDX_HDR_LEN bytes of header: magic[8], version
+ * u32, kind u32, blob digest[32], csize u64, usize u64, nentries u64,
+ * entries_len u64. Then the entries (lindex_entry_encode: varints, a
+ * zig-zag mtime, length-prefixed strings), aux_len u64, aux (the zran index
+ * for gzip, the frame table for zstd, nothing for tar), and a SHA-256 of
+ * every preceding byte.
+ *
+ * The decoder treats the file as untrusted (a cache directory can be
+ * damaged or written by someone else): every read is bounds-checked by
+ * struct rd (errors sticky), every count is checked against the bytes
+ * left, and the checksum, magic, version, kind, digest and sizes must
+ * match the key before anything is built.
+ */
+#include "image/lindex.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/decomp.h"
+
+#define IDX_MAGIC "ACRFSLIX"
+#define IDX_VERSION 1u
+#define IDX_HDR_LEN 88
+
+static int put_u64le(struct buf *b, uint64_t v)
+{
+	unsigned char x[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		x[i] = (unsigned char)(v >> (8 * i));
+	return buf_add(b, x, 8);
+}
+
+static int put_uv(struct buf *b, uint64_t v)
+{
+	unsigned char x[10];
+	size_t n = 0;
+
+	do {
+		x[n] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			x[n] |= 0x80;
+		n++;
+	} while (v);
+	return buf_add(b, x, n);
+}
+
+static int put_sv(struct buf *b, int64_t v)
+{
+	return put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static int put_bytes(struct buf *b, const void *p, size_t n)
+{
+	int rc = put_uv(b, n);
+
+	return rc ? rc : buf_add(b, p, n);
+}
+
+int lindex_entry_encode(struct buf *b, const struct tar_entry *e)
+{
+	int rc = 0;
+	size_t i;
+
+	rc |= buf_addch(b, (char)e->type);
+	rc |= buf_addch(b, e->typeflag);
+	rc |= put_uv(b, e->mode);
+	rc |= put_uv(b, e->uid);
+	rc |= put_uv(b, e->gid);
+	rc |= put_sv(b, e->mtime_sec);
+	rc |= put_uv(b, e->mtime_nsec);
+	rc |= put_uv(b, e->size);
+	rc |= put_uv(b, e->data_offset);
+	rc |= put_uv(b, e->stored_size);
+	rc |= put_uv(b, e->devmajor);
+	rc |= put_uv(b, e->devminor);
+	rc |= put_bytes(b, e->path, strlen(e->path));
+	rc |= put_bytes(b, e->linkname, e->linkname ? strlen(e->linkname) : 0);
+	rc |= put_uv(b, e->nxattrs);
+	for (i = 0; i < e->nxattrs; i++) {
+		rc |= put_bytes(b, e->xattrs[i].name, strlen(e->xattrs[i].name));
+		rc |= put_bytes(b, e->xattrs[i].value, e->xattrs[i].value_len);
+	}
+	rc |= put_uv(b, e->sparse ? e->nsparse + 1 : 0);
+	for (i = 0; e->sparse && i < e->nsparse; i++) {
+		rc |= put_uv(b, e->sparse[i].offset);
+		rc |= put_uv(b, e->sparse[i].length);
+		rc |= put_uv(b, e->sparse[i].stored);
+	}
+	return rc ? -ENOMEM : 0;
+}
+
+/* A bounds-checked reader over untrusted bytes; errors are sticky. */
+struct rd {
+	const unsigned char *p, *end;
+	bool bad;
+};
+
+static uint64_t get_u64le(struct rd *r)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (r->bad || r->end - r->p < 8) {
+		r->bad = true;
+		return 0;
+	}
+	for (i = 0; i < 8; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += 8;
+	return v;
+}
+
+static uint64_t get_uv(struct rd *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (!r->bad) {
+		unsigned char c;
+
+		if (r->p == r->end || shift > 63) {
+			r->bad = true;
+			break;
+		}
+		c = *r->p++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+		shift += 7;
+	}
+	return 0;
+}
+
+static uint32_t get_u32v(struct rd *r)
+{
+	uint64_t v = get_uv(r);
+
+	if (v > UINT32_MAX)
+		r->bad = true;
+	return (uint32_t)v;
+}
+
+static int64_t get_sv(struct rd *r)
+{
+	uint64_t v = get_uv(r);
+
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static const unsigned char *get_bytes(struct rd *r, size_t *n)
+{
+	uint64_t len = get_uv(r);
+	const unsigned char *p = r->p;
+
+	if (r->bad || len > (uint64_t)(r->end - r->p)) {
+		r->bad = true;
+		*n = 0;
+		return NULL;
+	}
+	r->p += len;
+	*n = (size_t)len;
+	return p;
+}
+
+/* Scratch for decoding entries: NUL-terminated copies and arrays. */
+struct scratch {
+	struct buf path, link, names;
+	struct tar_xattr *xattrs;
+	struct tar_sparse *sparse;
+	size_t sparse_cap;
+};
+
+static void scratch_free(struct scratch *s)
+{
+	buf_release(&s->path);
+	buf_release(&s->link);
+	buf_release(&s->names);
+	free(s->xattrs);
+	free(s->sparse);
+}
+
+static int cstr(struct buf *b, const unsigned char *p, size_t n)
+{
+	if (memchr(p, '\0', n))
+		return -EBADMSG;
+	buf_reset(b);
+	return buf_add(b, p, n);
+}
+
+/* Decode one entry into `e` (pointers into scratch). -EBADMSG or -ENOMEM. */
+static int decode_entry(struct rd *r, struct scratch *s, struct tar_entry *e)
+{
+	const unsigned char *p;
+	size_t n, i, nx, nsp;
+	uint64_t v;
+
+	memset(e, 0, sizeof(*e));
+	if (r->end - r->p < 2)
+		return -EBADMSG;
+	e->type = (enum tar_type)r->p[0];
+	e->typeflag = (char)r->p[1];
+	r->p += 2;
+	if (e->type > TAR_FIFO)
+		return -EBADMSG;
+	e->mode = get_u32v(r);
+	e->uid = get_u32v(r);
+	e->gid = get_u32v(r);
+	e->mtime_sec = get_sv(r);
+	e->mtime_nsec = get_u32v(r);
+	e->size = get_uv(r);
+	e->data_offset = get_uv(r);
+	e->stored_size = get_uv(r);
+	e->devmajor = get_u32v(r);
+	e->devminor = get_u32v(r);
+	p = get_bytes(r, &n);
+	if (r->bad || cstr(&s->path, p, n))
+		return -EBADMSG;
+	p = get_bytes(r, &n);
+	if (r->bad || cstr(&s->link, p, n))
+		return -EBADMSG;
+	e->path = buf_cstr(&s->path);
+	e->linkname = buf_cstr(&s->link);
+	nx = (size_t)get_uv(r);
+	if (r->bad || nx > TAR_MAX_XATTRS)
+		return -EBADMSG;
+	if (nx) {
+		/* Names go NUL-separated into one buffer that may move while it
+		 * grows: keep offsets in the name pointers, fix them after. */
+		buf_reset(&s->names);
+		if (!s->xattrs) {
+			s->xattrs = calloc(TAR_MAX_XATTRS, sizeof(*s->xattrs));
+			if (!s->xattrs)
+				return -ENOMEM;
+		}
+		for (i = 0; i < nx; i++) {
+			size_t off = s->names.len;
+
+			p = get_bytes(r, &n);
+			if (r->bad || n == 0 || memchr(p, '\0', n))
+				return -EBADMSG;
+			if (buf_add(&s->names, p, n) || buf_addch(&s->names, '\0'))
+				return -ENOMEM;
+			s->xattrs[i].name = (const char *)(uintptr_t)off;
+			s->xattrs[i].value = get_bytes(r, &s->xattrs[i].value_len);
+			if (r->bad)
+				return -EBADMSG;
+		}
+		for (i = 0; i < nx; i++)
+			s->xattrs[i].name = s->names.data + (uintptr_t)s->xattrs[i].name;
+		e->xattrs = s->xattrs;
+		e->nxattrs = nx;
+	}
+	v = get_uv(r);
+	if (r->bad || v > TAR_MAX_SPARSE + 1)
+		return -EBADMSG;
+	if (v) {
+		nsp = (size_t)(v - 1);
+		if (nsp + 1 > s->sparse_cap) {
+			struct tar_sparse *sp = realloc(s->sparse, (nsp + 1) * sizeof(*sp));
+
+			if (!sp)
+				return -ENOMEM;
+			s->sparse = sp;
+			s->sparse_cap = nsp + 1;
+		}
+		for (i = 0; i < nsp; i++) {
+			s->sparse[i].offset = get_uv(r);
+			s->sparse[i].length = get_uv(r);
+			s->sparse[i].stored = get_uv(r);
+		}
+		if (r->bad)
+			return -EBADMSG;
+		e->sparse = s->sparse; /* never NULL, even with no segment */
+		e->nsparse = nsp;
+	}
+	return r->bad ? -EBADMSG : 0;
+}
+
+static int encode_frames(struct buf *b, const struct lindex_frame *f, size_t n)
+{
+	size_t i;
+	int rc = put_u64le(b, n);
+
+	for (i = 0; !rc && i < n; i++) {
+		rc = put_u64le(b, f[i].coff);
+		if (!rc)
+			rc = put_u64le(b, f[i].uoff);
+	}
+	return rc;
+}
+
+/*
+ * Header (IDX_HDR_LEN bytes, little-endian): magic[8], version u32, kind u32,
+ * blob digest[32], csize u64, usize u64, nentries u64, entries_len u64
+ * (= 88). Then the entries, aux_len u64, aux (zran index or frame table),
+ * and a SHA-256 of every preceding byte.
+ */
+int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
+		 const struct buf *ents, uint64_t nents, struct buf *out)
+{
+	struct buf aux = BUF_INIT;
+	struct digest sum;
+	unsigned char v[8];
+	int rc = 0, i;
+
+	if (k->kind == DECOMP_GZIP)
+		rc = zran_index_save(c->zidx, &aux);
+	else if (k->kind == DECOMP_ZSTD)
+		rc = encode_frames(&aux, c->frames, c->nframes);
+	if (rc)
+		goto out;
+	rc |= buf_add(out, IDX_MAGIC, 8);
+	for (i = 0; i < 4; i++)
+		v[i] = (unsigned char)(IDX_VERSION >> (8 * i));
+	for (i = 0; i < 4; i++)
+		v[4 + i] = (unsigned char)((unsigned)k->kind >> (8 * i));
+	rc |= buf_add(out, v, 8);
+	rc |= buf_add(out, k->digest.raw, DIGEST_RAW_LEN);
+	rc |= put_u64le(out, k->csize);
+	rc |= put_u64le(out, c->usize);
+	rc |= put_u64le(out, nents);
+	rc |= put_u64le(out, ents->len);
+	rc |= buf_add(out, ents->data ? ents->data : "", ents->len);
+	rc |= put_u64le(out, aux.len);
+	rc |= buf_add(out, aux.data ? aux.data : "", aux.len);
+	if (rc) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = digest_of_buf(&sum, out->data, out->len);
+	if (!rc)
+		rc = buf_add(out, sum.raw, DIGEST_RAW_LEN);
+out:
+	buf_release(&aux);
+	return rc;
+}
+
+int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
+		 struct lindex_content *o, const char **why)
+{
+	const unsigned char *d = data;
+	struct rd r, er;
+	struct digest sum;
+	struct scratch s;
+	uint64_t nents, elen, alen, i;
+	uint32_t version, kind;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	memset(o, 0, sizeof(*o));
+	if (len < IDX_HDR_LEN + 8 + DIGEST_RAW_LEN) {
+		*why = "truncated";
+		return -EBADMSG;
+	}
+	if (memcmp(d, IDX_MAGIC, 8)) {
+		*why = "bad magic";
+		return -EBADMSG;
+	}
+	rc = digest_of_buf(&sum, d, len - DIGEST_RAW_LEN);
+	if (rc)
+		return rc;
+	if (memcmp(sum.raw, d + len - DIGEST_RAW_LEN, DIGEST_RAW_LEN)) {
+		*why = "checksum mismatch";
+		return -EBADMSG;
+	}
+	version = (uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16 |
+		  (uint32_t)d[11] << 24;
+	kind = (uint32_t)d[12] | (uint32_t)d[13] << 8 | (uint32_t)d[14] << 16 |
+	       (uint32_t)d[15] << 24;
+	if (version != IDX_VERSION) {
+		*why = "unknown version";
+		return -EBADMSG;
+	}
+	if (kind != (uint32_t)k->kind || memcmp(d + 16, k->digest.raw, DIGEST_RAW_LEN)) {
+		*why = "written for another blob";
+		return -EBADMSG;
+	}
+	r.p = d + 48;
+	r.end = d + len - DIGEST_RAW_LEN;
+	r.bad = false;
+	if (get_u64le(&r) != k->csize) {
+		*why = "blob size differs";
+		return -EBADMSG;
+	}
+	o->usize = get_u64le(&r);
+	nents = get_u64le(&r);
+	elen = get_u64le(&r);
+	if (r.bad || elen > (uint64_t)(r.end - r.p) || nents > elen) {
+		*why = "bad entry table";
+		return -EBADMSG;
+	}
+	er.p = r.p;
+	er.end = r.p + elen;
+	er.bad = false;
+	r.p += elen;
+	alen = get_u64le(&r);
+	if (r.bad || alen != (uint64_t)(r.end - r.p)) {
+		*why = "bad trailer";
+		return -EBADMSG;
+	}
+	if (k->kind == DECOMP_GZIP) {
+		rc = zran_index_load(&o->zidx, r.p, (size_t)alen);
+		if (rc == -EBADMSG || (!rc && (zran_index_usize(o->zidx) != o->usize ||
+					       zran_index_csize(o->zidx) != k->csize))) {
+			*why = "bad zran index";
+			rc = -EBADMSG;
+		}
+	} else if (k->kind == DECOMP_ZSTD) {
+		uint64_t n = get_u64le(&r);
+
+		rc = 0;
+		if (r.bad || n == 0 || n > alen / 16) {
+			*why = "bad frame table";
+			rc = -EBADMSG;
+		} else {
+			o->frames = calloc((size_t)n, sizeof(*o->frames));
+			if (!o->frames)
+				rc = -ENOMEM;
+			for (i = 0; !rc && i < n; i++) {
+				o->frames[i].coff = get_u64le(&r);
+				o->frames[i].uoff = get_u64le(&r);
+				if (o->frames[i].coff >= k->csize || o->frames[i].uoff >= o->usize ||
+				    (i && (o->frames[i].coff <= o->frames[i - 1].coff ||
+					   o->frames[i].uoff <= o->frames[i - 1].uoff))) {
+					*why = "bad frame table";
+					rc = -EBADMSG;
+				}
+			}
+			o->nframes = (size_t)n;
+			if (!rc && (r.bad || o->frames[0].uoff != 0)) {
+				*why = "bad frame table";
+				rc = -EBADMSG;
+			}
+		}
+	} else {
+		rc = alen == 0 && o->usize == k->csize ? 0 : -EBADMSG;
+		if (rc)
+			*why = "bad sizes";
+	}
+	if (rc)
+		goto fail;
+	rc = tree_new(&o->tree);
+	for (i = 0; !rc && i < nents; i++) {
+		struct tar_entry e;
+
+		rc = decode_entry(&er, &s, &e);
+		if (!rc && e.type == TAR_REG &&
+		    (e.data_offset > o->usize || e.stored_size > o->usize - e.data_offset))
+			rc = -EBADMSG;
+		if (rc == -EBADMSG)
+			*why = "bad entry";
+		if (!rc)
+			rc = tree_add(o->tree, &e, k->layer);
+	}
+	if (!rc && er.p != er.end) {
+		*why = "bad entry count";
+		rc = -EBADMSG;
+	}
+	if (rc)
+		goto fail;
+	scratch_free(&s);
+	return 0;
+fail:
+	scratch_free(&s);
+	lindex_content_release(o);
+	return rc;
+}
+
+void lindex_content_release(struct lindex_content *c)
+{
+	tree_free(c->tree);
+	zran_index_free(c->zidx);
+	free(c->frames);
+	memset(c, 0, sizeof(*c));
+}

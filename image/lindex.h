@@ -1,0 +1,72 @@
+/*
+ * lindex — the layer index file: everything needed to rebuild a layer's
+ * tree and read its files without the blob (the tar entries as the parser
+ * reported them, the zran index for gzip or the frame table for zstd, the
+ * sizes), encoded for the persistent cache (image/pcache.h) and decoded
+ * from it. layer.c writes one after a digest-verified load and reads it at
+ * the next mount.
+ *
+ * The file is untrusted input: lindex_parse checks every byte it reads and
+ * rejects a file written for another blob, another kind, another version,
+ * or whose checksum does not match.
+ *
+ * Thread-safety: pure functions over caller-owned buffers; nothing blocks.
+ */
+#ifndef ACRFS_LINDEX_H
+#define ACRFS_LINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/digest.h"
+#include "image/tar.h"
+#include "image/tree.h"
+#include "image/zran.h"
+
+/* The start of a zstd frame: compressed and uncompressed offsets. */
+struct lindex_frame {
+	uint64_t coff, uoff;
+};
+
+/* What an index file must have been written for. */
+struct lindex_key {
+	int kind;             /* DECOMP_* */
+	struct digest digest; /* of the blob */
+	uint64_t csize;       /* the blob's size */
+	unsigned layer;       /* attr.layer of every node lindex_parse builds */
+};
+
+/* What a layer knows after a load; everything is owned by the struct. */
+struct lindex_content {
+	struct tree *tree;
+	struct zran_index *zidx;     /* gzip, else NULL */
+	struct lindex_frame *frames; /* zstd, else NULL; frames[0].uoff == 0 */
+	size_t nframes;
+	uint64_t usize; /* uncompressed size */
+};
+
+/* Append the encoding of one tar entry to `ents`. 0 or -ENOMEM. */
+int lindex_entry_encode(struct buf *ents, const struct tar_entry *e);
+
+/*
+ * The index file for key `k`: `nents` entries encoded in `ents`, and c's
+ * zidx (gzip) or frames (zstd) and usize (c->tree is not used), appended to
+ * `out`. 0 or -ENOMEM.
+ */
+int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
+		 const struct buf *ents, uint64_t nents, struct buf *out);
+
+/*
+ * Decode index file bytes `data`/`len` written for `k` into *o (every field
+ * set; caller releases with lindex_content_release). -EBADMSG with *why set
+ * to a short static reason ("checksum mismatch", "bad entry", ...) for
+ * anything wrong; -ENOMEM. On failure *o is empty.
+ */
+int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
+		 struct lindex_content *o, const char **why);
+
+/* Free what *c holds and zero it. */
+void lindex_content_release(struct lindex_content *c);
+
+#endif
