@@ -1,7 +1,9 @@
 # acrfs — plain Makefile (model: fuse-archive). Build products live in
 # $(BUILD); each layer is its own static archive and the binary links them in
 # dependency order (fs → registry → auth → common, fs → image → common), so
-# an upward call fails at link time.
+# an upward call fails at link time; `make check-layers` also proves it per
+# archive (each links against the layers below it alone) and finds pairs of
+# files that call each other.
 #
 #   make                  ./acrfs
 #   make ASAN=1 UBSAN=1   sanitized ./acrfs (objects in build/asan-ubsan)
@@ -59,7 +61,7 @@ LIBS := $(BUILD)/libfs.a $(BUILD)/libregistry.a $(BUILD)/libauth.a $(BUILD)/libi
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check unit tools demo demo-stop bench format check-format clean deps
+.PHONY: all check unit tools demo demo-stop bench format check-format check-layers clean deps
 all: $(BIN)
 
 # Objects depend on the flags they were built with: a changed flag rebuilds.
@@ -102,9 +104,13 @@ deps:
 
 check:
 	@tests/deps.sh
-	@$(MAKE) --no-print-directory WERROR=1 all unit tools
+	@$(MAKE) --no-print-directory WERROR=1 all unit tools check-layers
 	@$(MAKE) --no-print-directory WERROR=1 ASAN=1 UBSAN=1 BIN=build/acrfs-san build/acrfs-san unit tools
 	@tests/run.sh
+
+# The dependency picture (README "Code"): which layer may call which.
+check-layers: $(LIBS) $(call obj,$(EDGE_SRC))
+	@tests/check-layers.py $(BUILD)
 
 demo:
 	@tests/deps.sh
