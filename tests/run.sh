@@ -7,8 +7,8 @@
 #    The '[  PASSED  ] N test(s).' and '[  FAILED  ] N test(s)' summaries are added up;
 #    a binary that exits non-zero without a FAILED count (crash, sanitizer abort,
 #    timeout) counts as one failure. Output is shown only for failing binaries.
-# 2. Integration: each tests/integration/*.sh, in order, with ACRFS=$PWD/acrfs and again
-#    with ACRFS=$PWD/build/acrfs-san ('[san]'). Each run gets a fresh TEST_TMP under
+# 2. Integration: each tests/integration/*.sh with ACRFS=$PWD/acrfs and again with
+#    ACRFS=$PWD/build/acrfs-san ('[san]'). Each run gets a fresh TEST_TMP under
 #    .test-tmp/, 'timeout 600', and is counted by its 'ok'/'not ok' lines (skips are
 #    'ok'). A script that exits non-zero without a 'not ok', or prints no result at all,
 #    counts as one failure; so does leaving a FUSE mount or a process behind under its
@@ -16,12 +16,20 @@
 #    in the [san] pass, a sanitizer report written by the daemon (ASAN/UBSAN log_path
 #    points into TEST_TMP).
 #
+# Unit binaries and integration runs are jobs, ACRFS_TEST_JOBS of them at a time (most
+# tests wait on servers and mounts as much as they compute). Integration runs start
+# heaviest first: a script declares its weight in a '# test-weight: N' line (default
+# 1). Each job's output is printed whole, in the order the jobs end, under its
+# '=== <script> [san] (N s)' line. Scripts are written to run beside each other: free
+# ports, their own TEST_TMP, their own processes.
+#
 # Environment:
 #   ACRFS_TEST_ONLY=ERE   run only integration scripts whose file name matches ERE
 #                         (e.g. '^00-' or 'catalog|tags'); unit tests still run
 #   ACRFS_TEST_NOSAN=1    skip the sanitized unit and integration passes
 #   ACRFS_TEST_UNIT=0     skip unit tests
 #   ACRFS_KEEP=1          keep .test-tmp/run-<pid>/ (logs, registry data) afterwards
+#   ACRFS_TEST_JOBS=N     jobs at a time (default: the number of CPUs, at least 2)
 #
 # Scripts receive: ACRFS (binary under test), ACRFS_SAN (1 in the [san] pass, else 0),
 # ACRFS_ROOT (repo root, also their working directory), TESTS_LIB (tests/lib),
@@ -130,12 +138,66 @@ finish_tmp() {
 on_signal() {
 	trap - INT TERM
 	echo "run.sh: interrupted; cleaning up $RUN_TMP" >&2
-	[ -n "${CHILD:-}" ] && kill "$CHILD" 2>/dev/null
+	local pid
+	for pid in "${JOB_PID[@]}"; do
+		kill -- "$pid" 2>/dev/null
+	done
 	sleep 1
 	finish_tmp >&2
 	exit 130
 }
 trap on_signal INT TERM
+
+# ---------------------------------------------------------------- unit tests
+
+# ---------------------------------------------------------------- jobs
+#
+# A job runs in the background and leaves $RUN_TMP/jobs/<n>.out (what to print) and
+# <n>.count ("PASSED FAILED"); the pool prints and adds them up as jobs end.
+
+JOBS=${ACRFS_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
+[ "$JOBS" -ge 2 ] 2>/dev/null || JOBS=2
+[ -z "${ACRFS_TEST_JOBS:-}" ] || JOBS=$ACRFS_TEST_JOBS
+mkdir -p -- "$RUN_TMP/jobs"
+declare -A JOB_PID=() # job number -> pid
+NJOBS=0
+
+# Collect one ended job: print its output, add its counts.
+collect() {
+	local n=$1 p f
+	cat -- "$RUN_TMP/jobs/$n.out" 2>/dev/null
+	read -r p f <"$RUN_TMP/jobs/$n.count" 2>/dev/null || {
+		p=0
+		f=1
+		echo "not ok - job $n ended without a result"
+	}
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	unset "JOB_PID[$n]"
+}
+
+# Wait until fewer than $1 jobs run, collecting those that ended.
+drain_to() {
+	local max=$1 n
+	while [ "${#JOB_PID[@]}" -ge "$max" ] && [ "${#JOB_PID[@]}" -gt 0 ]; do
+		wait -n "${JOB_PID[@]}" 2>/dev/null
+		for n in "${!JOB_PID[@]}"; do
+			kill -0 "${JOB_PID[$n]}" 2>/dev/null && continue
+			wait "${JOB_PID[$n]}" 2>/dev/null
+			collect "$n"
+		done
+	done
+}
+
+# Start "$@" as a job (a shell function writing the job's files), once a slot is free.
+spawn() {
+	drain_to "$JOBS"
+	NJOBS=$((NJOBS + 1))
+	JOB_OUT=$RUN_TMP/jobs/$NJOBS.out
+	JOB_COUNT=$RUN_TMP/jobs/$NJOBS.count
+	("$@" >"$JOB_OUT" 2>&1) </dev/null &
+	JOB_PID[$NJOBS]=$!
+}
 
 # ---------------------------------------------------------------- unit tests
 
@@ -161,8 +223,6 @@ run_unit() {
 		f=1 # exited 0 without running a single test: a suite that cannot fail
 		echo "# no cmocka summary in the output" >>"$log"
 	fi
-	PASSED=$((PASSED + p))
-	FAILED=$((FAILED + f))
 	if [ "$f" -eq 0 ]; then
 		printf 'unit %-40s %d passed\n' "$name" "$p"
 	else
@@ -170,6 +230,7 @@ run_unit() {
 			"$rc" "$([ "$rc" -eq 124 ] && echo ', timeout')"
 		indent <"$log"
 	fi
+	echo "$p $f" >"$JOB_COUNT"
 }
 
 if [ "${ACRFS_TEST_UNIT:-1}" != 0 ]; then
@@ -180,7 +241,7 @@ if [ "${ACRFS_TEST_UNIT:-1}" != 0 ]; then
 		for bin in build/"$variant"/tests/test_*; do
 			if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
 			found=1
-			run_unit "$ROOT/$bin" "$variant"
+			spawn run_unit "$ROOT/$bin" "$variant"
 		done
 		[ "$found" = 1 ] || echo "unit $variant: no test binaries in build/$variant/tests/"
 	done
@@ -189,7 +250,7 @@ fi
 # ---------------------------------------------------------------- integration
 
 run_script() {
-	local script=$1 bin=$2 san=$3 base tmp log rc nok nnot label
+	local script=$1 bin=$2 san=$3 base tmp log rc nok nnot label t0 fails=0
 	base=${script##*/}
 	base=${base%.sh}
 	label=$script
@@ -200,62 +261,69 @@ run_script() {
 	fi
 	mkdir -p -- "$tmp"
 	log=$tmp.log
-	: >"$log" # exists before tail opens it
 	local id=$$-$base-$san
-	echo "=== $label"
-	[ -x "$bin" ] || echo "# warning: $bin does not exist or is not executable"
+	t0=$SECONDS
+	[ -x "$bin" ] || echo "# warning: $bin does not exist or is not executable" >>"$log"
 	if [ "$san" = 1 ]; then
 		ACRFS_TEST_ID=$id ACRFS=$bin ACRFS_SAN=1 ACRFS_ROOT=$ROOT TESTS_LIB=$ROOT/tests/lib TEST_TMP=$tmp XDG_CACHE_HOME=$tmp/xdg-cache \
 			ASAN_OPTIONS="$SAN_ASAN_OPTIONS:log_path=$tmp/sanitizer" \
 			UBSAN_OPTIONS="$SAN_UBSAN_OPTIONS:log_path=$tmp/sanitizer" \
-			timeout -k 10 600 bash "$script" >"$log" 2>&1 </dev/null &
+			timeout -k 10 600 bash "$script" >>"$log" 2>&1 </dev/null
 	else
 		ACRFS_TEST_ID=$id ACRFS=$bin ACRFS_SAN=0 ACRFS_ROOT=$ROOT TESTS_LIB=$ROOT/tests/lib TEST_TMP=$tmp XDG_CACHE_HOME=$tmp/xdg-cache \
-			timeout -k 10 600 bash "$script" >"$log" 2>&1 </dev/null &
+			timeout -k 10 600 bash "$script" >>"$log" 2>&1 </dev/null
 	fi
-	CHILD=$!
-	# Follow the log rather than piping: a daemon that inherited the script's stdout
-	# must not keep the runner waiting after the script is done.
-	tail -s 0.2 -n +1 -f --pid="$CHILD" -- "$log" &
-	local tailpid=$!
-	wait "$CHILD"
 	rc=$?
-	CHILD=
-	wait "$tailpid"
+	echo "=== $label ($((SECONDS - t0)) s)"
+	cat -- "$log"
 	nok=$(grep -cE '^ok( |$)' "$log")
 	nnot=$(grep -cE '^not ok( |$)' "$log")
-	PASSED=$((PASSED + nok))
-	FAILED=$((FAILED + nnot))
 	if [ "$rc" -ne 0 ] && [ "$nnot" -eq 0 ]; then
 		echo "not ok - $label exited with status $rc$([ "$rc" -eq 124 ] && echo ' (timeout)')"
-		FAILED=$((FAILED + 1))
+		fails=$((fails + 1))
 	elif [ "$rc" -eq 0 ] && [ "$nok" -eq 0 ] && [ "$nnot" -eq 0 ]; then
 		echo "not ok - $label printed no test results"
-		FAILED=$((FAILED + 1))
+		fails=$((fails + 1))
 	fi
 	if ! reap_leftovers "$tmp" "$id"; then
 		echo "not ok - $label left mounts or processes behind"
-		FAILED=$((FAILED + 1))
+		fails=$((fails + 1))
 	fi
 	if [ "$san" = 1 ] && compgen -G "$tmp/sanitizer*" >/dev/null; then
 		echo "not ok - $label: sanitizer reports"
 		cat -- "$tmp"/sanitizer* | head -n 200 | indent
-		FAILED=$((FAILED + 1))
+		fails=$((fails + 1))
 	fi
+	echo "$nok $((nnot + fails))" >"$JOB_COUNT"
+}
+
+# The weight a script declares ('# test-weight: N'), else 1.
+weight_of() {
+	local w
+	w=$(sed -n 's/^# test-weight: *\([0-9][0-9]*\).*/\1/p' "$1" | head -n 1)
+	echo "${w:-1}"
 }
 
 passes=("$ROOT/acrfs:0")
 [ "${ACRFS_TEST_NOSAN:-0}" = 1 ] || passes+=("$ROOT/build/acrfs-san:1")
+scripts=()
 for script in tests/integration/*.sh; do
 	[ -f "$script" ] || continue
 	if [ -n "${ACRFS_TEST_ONLY:-}" ] &&
 		! printf '%s\n' "${script##*/}" | grep -qE -- "$ACRFS_TEST_ONLY"; then
 		continue
 	fi
-	for pass in "${passes[@]}"; do
-		run_script "$script" "${pass%:*}" "${pass##*:}"
-	done
+	scripts+=("$(weight_of "$script") $script")
 done
+# The sanitized run of a script is the slower one: it starts first.
+while read -r _ script; do
+	[ -n "$script" ] || continue
+	for ((i = ${#passes[@]} - 1; i >= 0; i--)); do
+		pass=${passes[$i]}
+		spawn run_script "$script" "${pass%:*}" "${pass##*:}"
+	done
+done < <(printf '%s\n' "${scripts[@]}" | sort -s -k1,1nr)
+drain_to 1
 
 # ---------------------------------------------------------------- cleanup
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 3 (tests/run.sh starts heavier scripts first)
 # Issue 2: repositories and tags as directories, against a real registry.
 # ≥ 1,200 repositories (catalog pagination), a repository with 2,500 tags, nested
 # repositories, the tag/namespace clash rule, ENOENT, the dirent cache (zero

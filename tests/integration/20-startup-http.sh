@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 2 (tests/run.sh starts heavier scripts first)
 # Issue 2: command line, start-up check, TLS, foreground/background life cycle,
 # read-only mounts, catalog denied or absent, HTTP retries and errno mapping.
 set -u

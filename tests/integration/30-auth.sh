@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 4 (tests/run.sh starts heavier scripts first)
 # Issue 3: authentication against a real registry (distribution 2.8, `auth: token`)
 # and tests/lib/tokenserver.py speaking ACR's dialect: every credential source, ACR's
 # four ways in, scoped identities (pull-only, no catalog), clear start-up failures,

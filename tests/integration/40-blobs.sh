@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 2 (tests/run.sh starts heavier scripts first)
 # Issue 4, registry side: manifests and blobs through tests/tools/acrfs-fetch (the
 # registry/manifest and registry/blob APIs) against a real registry, compared with
 # independent oracles: 'skopeo inspect --raw', curl of the blob, dd of that, sha256sum.

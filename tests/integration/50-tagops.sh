@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 4 (tests/run.sh starts heavier scripts first)
 # Issue 5: delete and move tags through the filesystem, safely, against real registries
 # (deletes enabled; deletes disabled; token auth with pull-only and push-only
 # identities). The oracles are the registry's own answers (reg_digest, reg_tags,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 2 (tests/run.sh starts heavier scripts first)
 # Issue 4, points 6-7 and the read-only view: the persistent cache (-o cache_dir, index
 # files, local blob copies bounded by -o cache_max), a remount that lists rootfs/ without
 # fetching a blob byte, corrupt and truncated index files rebuilt, sequential reads that
