@@ -12,7 +12,9 @@
  *            removal) and for one hash chain. Index 0 is "none".
  *   buckets  ONE hash table for the whole tree keyed by (parent index, name),
  *            so no directory owns a table: a directory of 3 entries costs
- *            nothing extra and one of 100k entries is still O(1) per lookup.
+ *            nothing extra and one of 100k entries is still O(1) per lookup;
+ *            the hash is keyed at random per tree, so that names crafted to
+ *            collide cannot turn that into O(n).
  *   arena    bump allocation for names, symlink targets, xattrs and sparse
  *            maps: no per-name malloc, freed all at once.
  *
@@ -37,8 +39,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -88,6 +93,7 @@ struct tree {
 	uint32_t ndents;
 	uint32_t *buckets;
 	uint32_t nbuckets;   /* power of two */
+	uint64_t key[2];     /* hash_name's, random per tree */
 	struct arena_chunk *arena;
 	size_t arena_bytes;
 	size_t arena_used;   /* bytes handed out, counted against TREE_MAX_ARENA */
@@ -222,17 +228,70 @@ static const char *arena_strndup(struct tree *t, const char *s, size_t n)
 	return p;
 }
 
-static uint32_t hash_name(uint32_t parent, const char *s, size_t n)
+static uint64_t rotl(uint64_t x, int b)
 {
-	uint64_t h = 1469598103934665603ull ^ (parent * 0x9e3779b97f4a7c15ull);
-	size_t i;
+	return (x << b) | (x >> (64 - b));
+}
 
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13) ^ v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17) ^ v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+/*
+ * SipHash-1-3 (Aumasson and Bernstein) of a name under the tree's random
+ * key, with its parent mixed into the key. Names are chosen by whoever built
+ * the image: under a fixed hash they can be made to share one bucket, and
+ * then a directory of a million of them costs a million steps per insertion.
+ */
+static uint32_t hash_name(const struct tree *t, uint32_t parent, const char *s, size_t n)
+{
+	uint64_t k0 = t->key[0] ^ parent, k1 = t->key[1];
+	uint64_t v[4] = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+			  k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull };
+	uint64_t m, last = (uint64_t)n << 56;
+	size_t i, j;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		for (m = 0, j = 0; j < 8; j++)
+			m |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+		v[3] ^= m;
+		sipround(v);
+		v[0] ^= m;
 	}
-	h ^= h >> 29;
-	return (uint32_t)(h ^ (h >> 32));
+	for (j = 0; i + j < n; j++)
+		last |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+	v[3] ^= last;
+	sipround(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	sipround(v);
+	sipround(v);
+	sipround(v);
+	m = v[0] ^ v[1] ^ v[2] ^ v[3];
+	return (uint32_t)(m ^ (m >> 32));
+}
+
+/* A key for hash_name: random, so nobody can choose names that collide. */
+static void new_key(uint64_t key[2])
+{
+	struct timespec ts;
+
+	if (getrandom(key, 2 * sizeof(*key), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(*key)))
+		return;
+	/* No entropy yet (early boot): not secret, but different per tree. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)key;
+	key[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ull ^ (uint64_t)getpid();
 }
 
 /* ---- nodes and names -------------------------------------------------- */
@@ -300,7 +359,7 @@ static int rehash(struct tree *t)
 static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
 			  size_t len)
 {
-	uint32_t h = hash_name(dir, name, len), i;
+	uint32_t h = hash_name(t, dir, name, len), i;
 
 	if (!t->nbuckets)
 		return NIL;
@@ -341,7 +400,7 @@ static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
 		return nomem(t);
 	d.parent = dir;
 	d.node = node;
-	d.hash = hash_name(dir, name, len);
+	d.hash = hash_name(t, dir, name, len);
 	d.prev = p->last;
 	rc = buf_add(&t->dents, &d, sizeof(d));
 	if (rc)
@@ -554,6 +613,7 @@ int tree_new(struct tree **out)
 		return -ENOMEM;
 	t->max_nodes = TREE_MAX_NODES;
 	t->max_arena = TREE_MAX_ARENA;
+	new_key(t->key);
 	rc = node_alloc(t, &root);
 	if (!rc)
 		rc = rehash(t);
