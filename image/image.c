@@ -1,8 +1,15 @@
 /*
  * image — one image and the image cache. Design note.
  *
- * An image owns one struct layer per manifest layer (index i = position i,
- * so their trees carry attr.layer == i and the merged tree does too). The
+ * An image owns one struct layer per distinct layer blob (digest, media type
+ * and size): a manifest may list one blob many times, and each copy would
+ * cost a tree, a load and memory. layers[i] is the object for position i;
+ * positions listing the same blob share the object of the first of them,
+ * whose index i0 the tree carries as attr.layer (layers[i0] is that object,
+ * so a rootfs read still finds its layer). `owned` lists each object once.
+ * The merge applies every position in order (a blob listed again above
+ * others is applied again), except that a position repeating the one just
+ * below it is skipped: applying a layer twice in a row changes nothing. The
  * config and the rootfs are filled single-flight: state NONE → LOADING (one
  * thread works without the lock) → DONE; a failure goes back to NONE with
  * the error kept for the waiters, so the next call retries (layers remember
@@ -37,8 +44,10 @@ struct image {
 	void *bytes;
 	size_t len;
 	struct image_blob config;
-	struct layer **layers;
+	struct layer **layers;   /* per manifest position; borrowed from owned */
 	size_t nlayers;
+	struct layer **owned;    /* the distinct layers, each once */
+	size_t nowned;
 	struct blob_source src;
 	void (*src_release)(void *ctx);
 
@@ -71,8 +80,9 @@ static void image_destroy(struct image *img)
 
 	if (!img)
 		return;
-	for (i = 0; img->layers && i < img->nlayers; i++)
-		layer_free(img->layers[i]);
+	for (i = 0; img->owned && i < img->nowned; i++)
+		layer_free(img->owned[i]);
+	free(img->owned);
 	free(img->layers);
 	tree_free(img->rootfs);
 	buf_release(&img->cfg);
@@ -84,6 +94,23 @@ static void image_destroy(struct image *img)
 	pthread_cond_destroy(&img->cond);
 	pthread_mutex_destroy(&img->lock);
 	free(img);
+}
+
+/* The first position j <= i listing the same blob as position i. O(i):
+ * manifests hold at most a few thousand layers. */
+static size_t same_blob(const struct image_desc *d, size_t i)
+{
+	const struct image_blob *b = &d->layers[i];
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		const struct image_blob *c = &d->layers[j];
+
+		if (digest_equal(&c->digest, &b->digest) && c->size == b->size &&
+		    !strcmp(c->media_type ? c->media_type : "", b->media_type ? b->media_type : ""))
+			return j;
+	}
+	return i;
 }
 
 int image_new_src(struct image **out, const struct blob_source *src,
@@ -117,7 +144,9 @@ int image_new_src(struct image **out, const struct blob_source *src,
 	img->config = d->config;
 	img->config.media_type = strdup(d->config.media_type ? d->config.media_type : "");
 	img->layers = calloc(d->nlayers ? d->nlayers : 1, sizeof(*img->layers));
-	if (!img->media_type || !img->bytes || !img->config.media_type || !img->layers) {
+	img->owned = calloc(d->nlayers ? d->nlayers : 1, sizeof(*img->owned));
+	if (!img->media_type || !img->bytes || !img->config.media_type || !img->layers ||
+	    !img->owned) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -126,10 +155,17 @@ int image_new_src(struct image **out, const struct blob_source *src,
 	img->len = d->len;
 	img->nlayers = d->nlayers;
 	for (i = 0; i < d->nlayers; i++) {
-		rc = layer_new_src(&img->layers[i], src, d->layers[i].media_type,
+		size_t j = same_blob(d, i);
+
+		if (j < i) {
+			img->layers[i] = img->layers[j];
+			continue;
+		}
+		rc = layer_new_src(&img->owned[img->nowned], src, d->layers[i].media_type,
 				   &d->layers[i].digest, d->layers[i].size, (unsigned)i, pc, span);
 		if (rc)
 			goto fail;
+		img->layers[i] = img->owned[img->nowned++];
 	}
 	*out = img;
 	return 0;
@@ -252,8 +288,8 @@ static void *load_worker(void *arg)
 	struct loader *ld = arg;
 	size_t i;
 
-	while ((i = __atomic_fetch_add(&ld->next, 1, __ATOMIC_RELAXED)) < ld->img->nlayers) {
-		int rc = layer_load(ld->img->layers[i]);
+	while ((i = __atomic_fetch_add(&ld->next, 1, __ATOMIC_RELAXED)) < ld->img->nowned) {
+		int rc = layer_load(ld->img->owned[i]);
 		int zero = 0;
 
 		if (rc)
@@ -267,7 +303,7 @@ static int load_layers(struct image *img)
 {
 	struct loader ld = { img, 0, 0 };
 	pthread_t th[IMAGE_LOAD_THREADS];
-	size_t n = img->nlayers, started = 0, i;
+	size_t n = img->nowned, started = 0, i;
 
 	if (n > IMAGE_LOAD_THREADS)
 		n = IMAGE_LOAD_THREADS;
@@ -286,7 +322,7 @@ int image_rootfs(struct image *img, const struct tree **out)
 	struct tree **trees = NULL;
 	struct tree *merged = NULL;
 	char ds[DIGEST_STR_SIZE];
-	size_t i;
+	size_t i, n = 0;
 	int rc;
 
 	*out = NULL;
@@ -307,15 +343,19 @@ int image_rootfs(struct image *img, const struct tree **out)
 			rc = -ENOMEM;
 	}
 	for (i = 0; !rc && i < img->nlayers; i++) {
-		trees[i] = layer_tree(img->layers[i]);
-		if (!trees[i])
+		if (i && img->layers[i] == img->layers[i - 1])
+			continue; /* the same layer again: nothing changes */
+		trees[n] = layer_tree(img->layers[i]);
+		if (!trees[n++])
 			rc = -EIO;
 	}
 	if (!rc)
-		rc = tree_merge(&merged, trees, img->nlayers);
+		rc = tree_merge(&merged, trees, n);
 	if (rc)
 		log_error("image %s: rootfs unavailable: %s", digest_format(&img->digest, ds),
 			  strerror(-rc));
+	if (rc && rc != -ENOMEM)
+		rc = -EIO; /* a bound exceeded (-E2BIG) is logged above and by tree */
 	free(trees);
 
 	pthread_mutex_lock(&img->lock);

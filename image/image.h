@@ -10,8 +10,14 @@
  * to IMAGE_LOAD_THREADS at a time, each layer single-flight) and merges their
  * trees with OCI whiteouts (single-flight; the merged tree is kept).
  *
+ * One blob listed at several positions of the manifest (same digest, media
+ * type and size) is one layer object, loaded once, with one tree: a hostile
+ * manifest listing a layer thousands of times costs one tree, not thousands.
+ * Every position is still applied in order by the merge.
+ *
  * Reading a rootfs file: its attr's `layer` field is the index of the layer
- * holding the data; image_pread does the dispatch.
+ * holding the data (for a blob listed several times, its first position);
+ * image_pread does the dispatch.
  *
  * Thread-safety: every function may be called from any thread. The image's
  * lock guards only the single-flight states; it is never held across I/O.
@@ -81,7 +87,8 @@ const struct image_blob *image_config_blob(const struct image *img);
 
 size_t image_nlayers(const struct image *img);
 /* Layer i (0 = bottom), or NULL if i is out of range. Not loaded yet unless
- * layer_load or image_rootfs was called. */
+ * layer_load or image_rootfs was called. Positions listing the same blob
+ * return the same object (its tree's attr.layer is the first position). */
 struct layer *image_layer(const struct image *img, size_t i);
 
 /*
@@ -95,7 +102,8 @@ int image_config(struct image *img, const struct buf **out);
 /*
  * The merged rootfs (*out borrowed until the image is freed; never modify
  * it). Loads the layers that are not loaded yet, in parallel. 0, -EIO (a
- * layer failed; see layer_load), -ENOMEM. Blocks.
+ * layer failed, see layer_load; or the merged tree would exceed the bounds
+ * of tree.h, logged), -ENOMEM. Blocks.
  */
 int image_rootfs(struct image *img, const struct tree **out);
 

@@ -25,7 +25,10 @@
  * just before the call, after the last reallocation.
  *
  * Errors are sticky (p->err); every fatal error is logged once with the
- * stream offset of the header concerned.
+ * stream offset of the header concerned, a bound exceeded with its name.
+ * What the archive hands out in all is counted (nentries, xattr_bytes) so
+ * that one layer cannot grow the trees built from it without limit; skipped
+ * entries and dropped xattrs are logged TAR_LOG_SKIPS times, then counted.
  */
 #include "image/tar.h"
 
@@ -65,7 +68,7 @@ struct ext {
 	uint64_t size;
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
-	uint32_t uid, gid;
+	uint64_t uid, gid;  /* as the record says: range-checked per entry */
 	struct buf xdata;   /* xattr names (NUL-terminated) and values */
 	struct buf xrecs;   /* struct xrec[] */
 	/* GNU sparse keys */
@@ -74,6 +77,7 @@ struct ext {
 	struct buf sp_name;
 	uint64_t sp_realsize;
 	struct buf sp_nums;          /* uint64_t[] offset,length pairs (0.0/0.1) */
+	const char *bound;           /* the bound a -E2BIG exceeded (static) */
 };
 
 struct tar_parser {
@@ -106,6 +110,12 @@ struct tar_parser {
 	uint64_t sp_first;   /* pending offset of a pair */
 	bool sp_have_first;
 	uint64_t sp_consumed;
+
+	/* The archive as a whole. */
+	uint64_t nentries;    /* entries called back */
+	uint64_t xattr_bytes; /* their xattr names (with NUL) and values */
+	unsigned nskips;      /* skip log lines written */
+	uint64_t unlogged;    /* skips not logged (beyond TAR_LOG_SKIPS) */
 };
 
 static uint64_t pad512(uint64_t n)
@@ -113,12 +123,13 @@ static uint64_t pad512(uint64_t n)
 	return (BLK - (n % BLK)) % BLK;
 }
 
-/* Copy untrusted text for a log line: non-printable bytes become '?'. */
-static const char *safe(const char *s, char *out, size_t n)
+/* Copy `len` bytes of untrusted text for a log line: non-printable bytes
+ * (NUL included) become '?'. */
+static const char *safen(const char *s, size_t len, char *out, size_t n)
 {
 	size_t i;
 
-	for (i = 0; s[i] && i + 1 < n; i++) {
+	for (i = 0; i < len && i + 1 < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
@@ -126,6 +137,29 @@ static const char *safe(const char *s, char *out, size_t n)
 	out[i] = '\0';
 	return out;
 }
+
+static const char *safe(const char *s, char *out, size_t n)
+{
+	return safen(s, strlen(s), out, n);
+}
+
+/* May a skipped entry or a dropped xattr be logged? TAR_LOG_SKIPS per
+ * archive; the rest are counted for tar_parser_finish. */
+static bool skip_log_ok(struct tar_parser *p)
+{
+	if (p->nskips < TAR_LOG_SKIPS) {
+		p->nskips++;
+		return true;
+	}
+	p->unlogged++;
+	return false;
+}
+
+#define SKIP_LOG(p, ...)                        \
+	do {                                    \
+		if (skip_log_ok(p))             \
+			log_warn(__VA_ARGS__);  \
+	} while (0)
 
 /* ---- paths ------------------------------------------------------------ */
 
@@ -317,25 +351,55 @@ static bool ext_pending(const struct ext *x)
 	       x->has_sp_name || x->has_sp_realsize || x->has_sp_map;
 }
 
-static int set_str(struct buf *b, bool *has, const char *v, size_t n)
+static int set_str(struct ext *x, struct buf *b, bool *has, const char *v, size_t n)
 {
-	if (n > TAR_MAX_NAME)
+	if (n > TAR_MAX_NAME) {
+		x->bound = "TAR_MAX_NAME (64 KiB per name)";
 		return -E2BIG;
+	}
 	buf_reset(b);
 	*has = n > 0; /* an empty value reverts to the header field */
 	return buf_add(b, v, n);
 }
 
-static int add_xattr(struct ext *x, const char *name, size_t nlen,
+/*
+ * Record an xattr of the next entry. One the kernel could never serve (no
+ * name, a NUL in it, too long a name or value) is dropped with a log line:
+ * kept, it would be listed but never readable, and an empty name would make
+ * the layer's index file unreadable. Too many, or too many bytes, for one
+ * entry is fatal (-E2BIG, logged).
+ */
+static int add_xattr(struct tar_parser *p, const char *name, size_t nlen,
 		     const void *val, size_t vlen)
 {
+	struct ext *x = &p->ext;
+	const char *why = NULL;
 	struct xrec r;
+	char sn[80];
 	int rc;
 
 	if (nlen == 0)
+		why = "its name is empty";
+	else if (memchr(name, '\0', nlen))
+		why = "its name holds a NUL byte";
+	else if (nlen > TAR_XATTR_NAME_MAX)
+		why = "its name is longer than 255 bytes (XATTR_NAME_MAX)";
+	else if (vlen > TAR_XATTR_SIZE_MAX)
+		why = "its value is longer than 65536 bytes (XATTR_SIZE_MAX)";
+	if (why) {
+		SKIP_LOG(p, "tar: dropping xattr '%s' of the entry after the PAX record at offset %" PRIu64
+			 ": %s",
+			 safen(name, nlen, sn, sizeof(sn)), p->hdr_pos, why);
 		return 0;
-	if (x->xrecs.len / sizeof(r) >= TAR_MAX_XATTRS)
+	}
+	if (x->xrecs.len / sizeof(r) >= TAR_MAX_XATTRS) {
+		x->bound = "TAR_MAX_XATTRS (1024 xattrs per entry)";
 		return -E2BIG;
+	}
+	if (x->xdata.len + nlen + 1 + vlen > TAR_MAX_XATTR_ENTRY) {
+		x->bound = "TAR_MAX_XATTR_ENTRY (1 MiB of xattrs per entry)";
+		return -E2BIG;
+	}
 	r.name_off = x->xdata.len;
 	rc = buf_add(&x->xdata, name, nlen);
 	if (!rc)
@@ -376,7 +440,7 @@ static int b64val(int c)
 }
 
 /* LIBARCHIVE.xattr.<urlencoded name>=<base64 value> */
-static int add_libarchive_xattr(struct ext *x, const char *k, size_t klen,
+static int add_libarchive_xattr(struct tar_parser *p, const char *k, size_t klen,
 				const char *v, size_t vlen)
 {
 	struct buf name = BUF_INIT, val = BUF_INIT;
@@ -412,19 +476,21 @@ static int add_libarchive_xattr(struct ext *x, const char *k, size_t klen,
 			rc = buf_addch(&val, (char)(acc >> bits & 0xff));
 		}
 	}
-	if (!rc && memchr(name.data ? name.data : "", '\0', name.len))
-		rc = -EIO;
 	if (!rc)
-		rc = add_xattr(x, name.data, name.len, val.data, val.len);
+		rc = add_xattr(p, name.data ? name.data : "", name.len, val.data, val.len);
 	buf_release(&name);
 	buf_release(&val);
 	return rc;
 }
 
-static int push_u64(struct buf *b, uint64_t v)
+static int push_u64(struct ext *x, uint64_t v)
 {
-	if (b->len / sizeof(v) >= 2 * (size_t)TAR_MAX_SPARSE)
+	struct buf *b = &x->sp_nums;
+
+	if (b->len / sizeof(v) >= 2 * (size_t)TAR_MAX_SPARSE) {
+		x->bound = "TAR_MAX_SPARSE (262144 segments per sparse map)";
 		return -E2BIG;
+	}
 	return buf_add(b, &v, sizeof(v));
 }
 
@@ -446,7 +512,7 @@ static int parse_sparse_map01(struct ext *x, const char *v, size_t n)
 			j++;
 		rc = parse_dec(v + i, j - i, &num);
 		if (!rc)
-			rc = push_u64(&x->sp_nums, num);
+			rc = push_u64(x, num);
 		if (j >= n)
 			break;
 		i = j + 1;
@@ -459,16 +525,17 @@ static int parse_sparse_map01(struct ext *x, const char *v, size_t n)
 #define KEYIS(lit) (klen == sizeof(lit) - 1 && !memcmp(k, lit, klen))
 #define KEYPFX(lit) (klen > sizeof(lit) - 1 && !memcmp(k, lit, sizeof(lit) - 1))
 
-static int pax_key(struct ext *x, const char *k, size_t klen, const char *v,
+static int pax_key(struct tar_parser *p, const char *k, size_t klen, const char *v,
 		   size_t vlen)
 {
+	struct ext *x = &p->ext;
 	uint64_t num;
 	int rc;
 
 	if (KEYIS("path"))
-		return set_str(&x->path, &x->has_path, v, vlen);
+		return set_str(x, &x->path, &x->has_path, v, vlen);
 	if (KEYIS("linkpath"))
-		return set_str(&x->linkpath, &x->has_linkpath, v, vlen);
+		return set_str(x, &x->linkpath, &x->has_linkpath, v, vlen);
 	if (KEYIS("size")) {
 		x->has_size = vlen > 0;
 		return vlen ? parse_dec(v, vlen, &x->size) : 0;
@@ -480,21 +547,17 @@ static int pax_key(struct ext *x, const char *k, size_t klen, const char *v,
 	}
 	if (KEYIS("uid") || KEYIS("gid")) {
 		bool *has = k[0] == 'u' ? &x->has_uid : &x->has_gid;
-		uint32_t *dst = k[0] == 'u' ? &x->uid : &x->gid;
+		uint64_t *dst = k[0] == 'u' ? &x->uid : &x->gid;
 
 		*has = vlen > 0;
 		if (!vlen)
 			return 0;
-		rc = parse_dec(v, vlen, &num);
-		if (rc || num > UINT32_MAX)
-			return -EIO;
-		*dst = (uint32_t)num;
-		return 0;
+		return parse_dec(v, vlen, dst);
 	}
 	if (KEYPFX("SCHILY.xattr."))
-		return add_xattr(x, k + 13, klen - 13, v, vlen);
+		return add_xattr(p, k + 13, klen - 13, v, vlen);
 	if (KEYPFX("LIBARCHIVE.xattr."))
-		return add_libarchive_xattr(x, k + 17, klen - 17, v, vlen);
+		return add_libarchive_xattr(p, k + 17, klen - 17, v, vlen);
 	if (KEYIS("GNU.sparse.major") || KEYIS("GNU.sparse.minor")) {
 		rc = parse_dec(v, vlen, &num);
 		if (rc || num > 1000)
@@ -506,7 +569,7 @@ static int pax_key(struct ext *x, const char *k, size_t klen, const char *v,
 		return 0;
 	}
 	if (KEYIS("GNU.sparse.name"))
-		return set_str(&x->sp_name, &x->has_sp_name, v, vlen);
+		return set_str(x, &x->sp_name, &x->has_sp_name, v, vlen);
 	if (KEYIS("GNU.sparse.realsize") || KEYIS("GNU.sparse.size")) {
 		x->has_sp_realsize = true;
 		return parse_dec(v, vlen, &x->sp_realsize);
@@ -519,7 +582,7 @@ static int pax_key(struct ext *x, const char *k, size_t klen, const char *v,
 			return -EIO;
 		x->has_sp_map = true;
 		rc = parse_dec(v, vlen, &num);
-		return rc ? rc : push_u64(&x->sp_nums, num);
+		return rc ? rc : push_u64(x, num);
 	}
 	if (KEYIS("GNU.sparse.map"))
 		return parse_sparse_map01(x, v, vlen);
@@ -550,12 +613,13 @@ static int parse_pax(struct tar_parser *p, bool apply)
 		if (eq == k0 || eq >= i + reclen - 1)
 			goto bad;
 		if (apply) {
-			rc = pax_key(&p->ext, d + k0, eq - k0, d + eq + 1,
+			p->ext.bound = NULL;
+			rc = pax_key(p, d + k0, eq - k0, d + eq + 1,
 				     i + reclen - 1 - (eq + 1));
 			if (rc == -E2BIG) {
-				log_error("tar: absurd size: PAX value at offset %" PRIu64
-					  " exceeds its bound",
-					  p->hdr_pos);
+				log_error("tar: absurd size: PAX record at offset %" PRIu64
+					  " exceeds %s",
+					  p->hdr_pos, p->ext.bound ? p->ext.bound : "a bound");
 				return rc;
 			}
 			if (rc == -EIO) {
@@ -679,6 +743,29 @@ static int gnu_sparse_entries(struct tar_parser *p, const unsigned char *b,
 	return 0;
 }
 
+/* Count what the archive has handed out, the entry in p->e included, against
+ * the bounds on one archive. 0 or -E2BIG (logged). */
+static int count_entry(struct tar_parser *p)
+{
+	size_t i;
+
+	if (++p->nentries > TAR_MAX_ENTRIES) {
+		log_error("tar: absurd size: more than %u entries (TAR_MAX_ENTRIES) in one archive, "
+			  "at offset %" PRIu64,
+			  TAR_MAX_ENTRIES, p->hdr_pos);
+		return -E2BIG;
+	}
+	for (i = 0; i < p->e.nxattrs; i++)
+		p->xattr_bytes += strlen(p->e.xattrs[i].name) + 1 + p->e.xattrs[i].value_len;
+	if (p->xattr_bytes > TAR_MAX_XATTR_LAYER) {
+		log_error("tar: absurd size: more than %u bytes of xattrs (TAR_MAX_XATTR_LAYER) in "
+			  "one archive, at offset %" PRIu64,
+			  TAR_MAX_XATTR_LAYER, p->hdr_pos);
+		return -E2BIG;
+	}
+	return 0;
+}
+
 /* Call back for the assembled entry, then skip its (remaining) data. */
 static int emit(struct tar_parser *p, uint64_t data_left)
 {
@@ -724,8 +811,11 @@ static int emit(struct tar_parser *p, uint64_t data_left)
 	}
 	p->e.path = buf_cstr(&p->e_path);
 	p->e.linkname = buf_cstr(&p->e_link);
-	if (!p->skip_entry)
-		rc = p->cb(p->ctx, &p->e);
+	if (!p->skip_entry) {
+		rc = count_entry(p);
+		if (!rc)
+			rc = p->cb(p->ctx, &p->e);
+	}
 out:
 	ext_reset(&p->ext);
 	buf_reset(&p->sparse);
@@ -764,13 +854,35 @@ static enum tar_type map_type(char t, const char *rawname, size_t rawlen,
 	}
 }
 
+/*
+ * An owner id: the PAX record's if there is one, else the header's. One that
+ * is no valid uid_t/gid_t (negative, or 2^32 - 1 and above: -1 means "no
+ * change" to chown) is shown as TAR_ID_OVERFLOW, as the kernel shows an id
+ * it cannot map, never truncated (2^32 would become root).
+ */
+static uint32_t owner_id(struct tar_parser *p, bool has_pax, uint64_t pax, int64_t hdr,
+			 const char *what, const struct buf *raw)
+{
+	char sn[256];
+
+	if (has_pax ? pax < UINT32_MAX : (hdr >= 0 && hdr < (int64_t)UINT32_MAX))
+		return has_pax ? (uint32_t)pax : (uint32_t)hdr;
+	SKIP_LOG(p, "tar: entry '%s' at offset %" PRIu64 " has %s %s%" PRIu64
+		 ", not a valid id: shown as %u",
+		 safe(buf_cstr(raw), sn, sizeof(sn)), p->hdr_pos, what,
+		 !has_pax && hdr < 0 ? "-" : "",
+		 has_pax ? pax : hdr < 0 ? (uint64_t)0 - (uint64_t)hdr : (uint64_t)hdr,
+		 TAR_ID_OVERFLOW);
+	return TAR_ID_OVERFLOW;
+}
+
 static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 {
 	const unsigned char *b = p->blk;
 	struct ext *x = &p->ext;
 	struct buf raw = BUF_INIT;
 	int64_t mode, uid, gid, mtime, size, dmaj = 0, dmin = 0;
-	bool unknown, sparse10 = false;
+	bool unknown, nul, sparse10 = false;
 	char tf = (char)b[156];
 	char sn[256];
 	int rc;
@@ -832,20 +944,24 @@ static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 	}
 	if (rc)
 		goto out;
-	/* A NUL inside a PAX path ends it, as it would for the kernel. */
+	/* Header fields and GNU records end at their first NUL; a PAX path or
+	 * linkpath holding one names no file any file system could hold (Go's
+	 * archive/tar refuses the archive): the entry is skipped below. */
+	nul = memchr(buf_cstr(&raw), '\0', raw.len) ||
+	      memchr(buf_cstr(&p->e_link), '\0', p->e_link.len);
 	raw.len = strlen(buf_cstr(&raw));
 	p->e_link.len = strlen(buf_cstr(&p->e_link));
 
 	p->e.typeflag = tf;
 	p->e.type = map_type(tf, buf_cstr(&raw), raw.len, &unknown);
 	if (unknown)
-		log_warn("tar: entry '%s' at offset %" PRIu64
+		SKIP_LOG(p, "tar: entry '%s' at offset %" PRIu64
 			 " has unknown type '%c' (0x%02x): treated as a regular file",
 			 safe(buf_cstr(&raw), sn, sizeof(sn)), p->hdr_pos,
 			 (tf >= 0x20 && tf < 0x7f) ? tf : '?', (unsigned char)tf);
 	p->e.mode = (uint32_t)mode & 07777;
-	p->e.uid = x->has_uid ? x->uid : (uint32_t)uid;
-	p->e.gid = x->has_gid ? x->gid : (uint32_t)gid;
+	p->e.uid = owner_id(p, x->has_uid, x->uid, uid, "uid", &raw);
+	p->e.gid = owner_id(p, x->has_gid, x->gid, gid, "gid", &raw);
 	if (x->has_mtime) {
 		p->e.mtime_sec = x->mtime_sec;
 		p->e.mtime_nsec = x->mtime_nsec;
@@ -877,14 +993,19 @@ static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 	/* Path checks: escapes are skipped, not fatal. */
 	rc = normalize_buf(raw.data ? raw.data : "", raw.len, &p->e_path);
 	if (rc == -EPERM) {
-		log_warn("tar: skipping entry '%s' at offset %" PRIu64
+		SKIP_LOG(p, "tar: skipping entry '%s' at offset %" PRIu64
 			 ": path escapes the root",
 			 safe(buf_cstr(&raw), sn, sizeof(sn)), p->hdr_pos);
 		p->skip_entry = true;
 	} else if (rc) {
 		goto out;
+	} else if (nul) {
+		SKIP_LOG(p, "tar: skipping entry '%s' at offset %" PRIu64
+			 ": its PAX path or linkpath holds a NUL byte",
+			 safe(buf_cstr(&raw), sn, sizeof(sn)), p->hdr_pos);
+		p->skip_entry = true;
 	} else if (p->e_path.len == 0 && p->e.type != TAR_DIR) {
-		log_warn("tar: skipping non-directory entry for the root at offset %" PRIu64,
+		SKIP_LOG(p, "tar: skipping non-directory entry for the root at offset %" PRIu64,
 			 p->hdr_pos);
 		p->skip_entry = true;
 	}
@@ -894,7 +1015,7 @@ static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 		rc = normalize_buf(p->e_link.data ? p->e_link.data : "",
 				   p->e_link.len, &t);
 		if (rc == -EPERM || (!rc && t.len == 0)) {
-			log_warn("tar: skipping hard link '%s' at offset %" PRIu64
+			SKIP_LOG(p, "tar: skipping hard link '%s' at offset %" PRIu64
 				 ": target escapes the root or is the root",
 				 safe(buf_cstr(&p->e_path), sn, sizeof(sn)), p->hdr_pos);
 			p->skip_entry = true;
@@ -1233,6 +1354,11 @@ int tar_parser_finish(struct tar_parser *p)
 {
 	char sn[256];
 
+	if (p->unlogged) {
+		log_warn("tar: %" PRIu64 " more skipped entries or dropped xattrs were not logged",
+			 p->unlogged);
+		p->unlogged = 0;
+	}
 	if (p->err)
 		return p->err;
 	switch (p->st) {

@@ -17,10 +17,20 @@
  * what docker extracts).
  *
  * Hostile input: every record is bounded (TAR_MAX_NAME, TAR_MAX_PAX,
- * TAR_MAX_ENTRY_SIZE, TAR_MAX_XATTRS, TAR_MAX_SPARSE); exceeding a bound is a
- * fatal error logged as "absurd size". Paths are normalised (leading "/" and
- * "./" stripped, "//" and "." collapsed, ".." resolved); an entry whose path
- * or hard-link target escapes the root is skipped with a log line, not fatal.
+ * TAR_MAX_ENTRY_SIZE, TAR_MAX_XATTRS, TAR_MAX_XATTR_ENTRY, TAR_MAX_SPARSE),
+ * and so is what one archive may hand out in all (TAR_MAX_ENTRIES,
+ * TAR_MAX_XATTR_LAYER); exceeding a bound is a fatal error (-E2BIG, -EFBIG)
+ * logged as "absurd size" with the bound's name. Paths are normalised
+ * (leading "/" and "./" stripped, "//" and "." collapsed, ".." resolved); an
+ * entry whose path or hard-link target escapes the root, or whose PAX path or
+ * linkpath holds a NUL byte, is skipped with a log line, not fatal. An xattr
+ * no kernel could serve (empty name, a NUL in it, a name longer than
+ * TAR_XATTR_NAME_MAX, a value longer than TAR_XATTR_SIZE_MAX) is dropped with
+ * a log line. An owner id that is not a valid uid_t (negative, or at least
+ * 2^32 - 1) becomes TAR_ID_OVERFLOW, as the kernel shows an id it cannot map.
+ * Skipped entries and dropped xattrs are logged TAR_LOG_SKIPS times per
+ * archive at most (a hostile layer must not flood the log); the rest are
+ * counted in one line at tar_parser_finish.
  *
  * A parser belongs to one thread at a time. Nothing blocks.
  */
@@ -36,7 +46,18 @@
 #define TAR_MAX_PAX (1024u * 1024)             /* one x/g record, or a sparse map */
 #define TAR_MAX_ENTRY_SIZE (1ull << 46)        /* 64 TiB: stored or real size */
 #define TAR_MAX_XATTRS 1024u                   /* per entry */
+#define TAR_MAX_XATTR_ENTRY (1024u * 1024)     /* xattr bytes (names + values) per
+                                                  entry: what one PAX record holds */
 #define TAR_MAX_SPARSE (256u * 1024)           /* segments per sparse map */
+/* Bounds on one archive (one layer) as a whole. */
+#define TAR_MAX_ENTRIES (1u << 20)             /* entries handed to the callback */
+#define TAR_MAX_XATTR_LAYER (64u << 20)        /* xattr bytes of those entries */
+
+/* What the kernel can serve; an xattr beyond these is dropped (logged). */
+#define TAR_XATTR_NAME_MAX 255u                /* XATTR_NAME_MAX */
+#define TAR_XATTR_SIZE_MAX 65536u              /* XATTR_SIZE_MAX */
+#define TAR_ID_OVERFLOW 65534u                 /* the kernel's overflowuid/gid */
+#define TAR_LOG_SKIPS 20u                      /* skip log lines per archive */
 
 enum tar_type {
 	TAR_REG = 0,   /* '0', '\0', '7', 'S' (sparse), unknown types */
@@ -106,8 +127,9 @@ void tar_parser_free(struct tar_parser *p);
 /*
  * Push `len` bytes of the archive. Calls the callback zero or more times.
  * Returns 0, -EIO (malformed: bad checksum, bad number, bad PAX record, bad
- * sparse map), -E2BIG / -EFBIG (a bound exceeded), -ENOMEM, or the
- * callback's error. Errors are sticky: later calls return the same error.
+ * sparse map), -E2BIG / -EFBIG (a bound exceeded, logged with its name),
+ * -ENOMEM, or the callback's error. Errors are sticky: later calls return the
+ * same error.
  * Bytes after the end-of-archive marker are ignored.
  */
 int tar_parser_feed(struct tar_parser *p, const void *data, size_t len);

@@ -12,9 +12,19 @@
  *            removal) and for one hash chain. Index 0 is "none".
  *   buckets  ONE hash table for the whole tree keyed by (parent index, name),
  *            so no directory owns a table: a directory of 3 entries costs
- *            nothing extra and one of 100k entries is still O(1) per lookup.
+ *            nothing extra and one of 100k entries is still O(1) per lookup;
+ *            the hash is keyed at random per tree, so that names crafted to
+ *            collide cannot turn that into O(n).
  *   arena    bump allocation for names, symlink targets, xattrs and sparse
  *            maps: no per-name malloc, freed all at once.
+ *
+ * A hard link to a path the layer does not have is a hidden node (`lower`)
+ * listed in `lowers` with its target path: the public readers never return
+ * it, tree_merge resolves it against the tree merged so far.
+ *
+ * Bounds (tree.h): node_alloc, add_dent and arena_alloc refuse to grow past
+ * TREE_MAX_NODES / TREE_MAX_ARENA; the first refusal is logged and marks the
+ * tree `over`, so that the callers' failure is -E2BIG, not -ENOMEM.
  *
  * Directories are never hard-linked, so a directory node has exactly one
  * dentry (`self`) and one parent; a directory's node is always created
@@ -29,8 +39,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -47,6 +60,13 @@ struct tree_node {
 	uint32_t self;   /* dirs: the dentry naming it (root: NIL) */
 	uint32_t first, last; /* dirs: child dentries */
 	bool dead;
+	bool lower; /* a hard link to a lower layer's file: hidden */
+};
+
+/* A hidden node and the path (normalised, in the arena) it links to. */
+struct lower_link {
+	uint32_t node;
+	const char *target;
 };
 
 struct dent {
@@ -73,8 +93,15 @@ struct tree {
 	uint32_t ndents;
 	uint32_t *buckets;
 	uint32_t nbuckets;   /* power of two */
+	uint64_t key[2];     /* hash_name's, random per tree */
 	struct arena_chunk *arena;
 	size_t arena_bytes;
+	size_t arena_used;   /* bytes handed out, counted against TREE_MAX_ARENA */
+	struct buf lowers;   /* struct lower_link[] */
+	uint32_t max_nodes;  /* TREE_MAX_NODES unless tree_set_bounds lowered it */
+	size_t max_arena;    /* TREE_MAX_ARENA, likewise */
+	bool over;           /* a bound was hit (logged): failures are -E2BIG */
+	unsigned nskips;     /* skip log lines written */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -119,11 +146,52 @@ static const char *safe(const char *s, char *out, size_t n)
 	return out;
 }
 
+/* May a skipped entry be logged? TREE_LOG_SKIPS per tree, then one line
+ * saying the rest are not. */
+static bool skip_log_ok(struct tree *t)
+{
+	if (t->nskips > TREE_LOG_SKIPS)
+		return false;
+	if (t->nskips++ < TREE_LOG_SKIPS)
+		return true;
+	log_warn("tree: more than %u entries skipped; the rest are not logged", TREE_LOG_SKIPS);
+	return false;
+}
+
+#define SKIP_LOG(t, ...)                        \
+	do {                                    \
+		if (skip_log_ok(t))             \
+			log_warn(__VA_ARGS__);  \
+	} while (0)
+
+/* A bound of tree.h is hit: log it once per tree. Returns -E2BIG. */
+static int over(struct tree *t, const char *what, size_t bound, const char *name)
+{
+	if (!t->over)
+		log_error("tree: absurd size: more than %zu %s (%s); the layer or rootfs is "
+			  "refused",
+			  bound, what, name);
+	t->over = true;
+	return -E2BIG;
+}
+
+/* What a failed arena allocation means. */
+static int nomem(const struct tree *t)
+{
+	return t->over ? -E2BIG : -ENOMEM;
+}
+
 static void *arena_alloc(struct tree *t, size_t n)
 {
 	struct arena_chunk *c = t->arena;
 	size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
 	void *p;
+
+	if (n > t->max_arena || t->arena_used + need > t->max_arena) {
+		over(t, "bytes of names, link targets, xattrs and sparse maps", t->max_arena,
+		     "TREE_MAX_ARENA");
+		return NULL;
+	}
 
 	if (!c || c->cap - c->used < need) {
 		size_t cap = need > ARENA_CHUNK / 4 ? need : ARENA_CHUNK;
@@ -145,6 +213,7 @@ static void *arena_alloc(struct tree *t, size_t n)
 	}
 	p = (char *)c->data + c->used;
 	c->used += need;
+	t->arena_used += need;
 	return p;
 }
 
@@ -159,17 +228,70 @@ static const char *arena_strndup(struct tree *t, const char *s, size_t n)
 	return p;
 }
 
-static uint32_t hash_name(uint32_t parent, const char *s, size_t n)
+static uint64_t rotl(uint64_t x, int b)
 {
-	uint64_t h = 1469598103934665603ull ^ (parent * 0x9e3779b97f4a7c15ull);
-	size_t i;
+	return (x << b) | (x >> (64 - b));
+}
 
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13) ^ v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17) ^ v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+/*
+ * SipHash-1-3 (Aumasson and Bernstein) of a name under the tree's random
+ * key, with its parent mixed into the key. Names are chosen by whoever built
+ * the image: under a fixed hash they can be made to share one bucket, and
+ * then a directory of a million of them costs a million steps per insertion.
+ */
+static uint32_t hash_name(const struct tree *t, uint32_t parent, const char *s, size_t n)
+{
+	uint64_t k0 = t->key[0] ^ parent, k1 = t->key[1];
+	uint64_t v[4] = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+			  k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull };
+	uint64_t m, last = (uint64_t)n << 56;
+	size_t i, j;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		for (m = 0, j = 0; j < 8; j++)
+			m |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+		v[3] ^= m;
+		sipround(v);
+		v[0] ^= m;
 	}
-	h ^= h >> 29;
-	return (uint32_t)(h ^ (h >> 32));
+	for (j = 0; i + j < n; j++)
+		last |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+	v[3] ^= last;
+	sipround(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	sipround(v);
+	sipround(v);
+	sipround(v);
+	m = v[0] ^ v[1] ^ v[2] ^ v[3];
+	return (uint32_t)(m ^ (m >> 32));
+}
+
+/* A key for hash_name: random, so nobody can choose names that collide. */
+static void new_key(uint64_t key[2])
+{
+	struct timespec ts;
+
+	if (getrandom(key, 2 * sizeof(*key), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(*key)))
+		return;
+	/* No entropy yet (early boot): not secret, but different per tree. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)key;
+	key[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ull ^ (uint64_t)getpid();
 }
 
 /* ---- nodes and names -------------------------------------------------- */
@@ -179,8 +301,8 @@ static int node_alloc(struct tree *t, uint32_t *out)
 	uint32_t i = t->nnodes;
 	struct tree_node *n;
 
-	if (i >= MAX_INDEX)
-		return -EOVERFLOW;
+	if (i >= MAX_INDEX || i >= t->max_nodes)
+		return over(t, "nodes", t->max_nodes, "TREE_MAX_NODES");
 	if ((i & (CHUNK_NODES - 1)) == 0) {
 		struct tree_node *c = calloc(CHUNK_NODES, sizeof(*c));
 		int rc;
@@ -237,7 +359,7 @@ static int rehash(struct tree *t)
 static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
 			  size_t len)
 {
-	uint32_t h = hash_name(dir, name, len), i;
+	uint32_t h = hash_name(t, dir, name, len), i;
 
 	if (!t->nbuckets)
 		return NIL;
@@ -266,8 +388,8 @@ static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
 			return rc;
 		t->ndents = 1;
 	}
-	if (t->ndents >= MAX_INDEX)
-		return -EOVERFLOW;
+	if (t->ndents >= MAX_INDEX || t->ndents > t->max_nodes)
+		return over(t, "names", t->max_nodes, "TREE_MAX_NODES");
 	if (t->ndents >= t->nbuckets) {
 		rc = rehash(t);
 		if (rc)
@@ -275,10 +397,10 @@ static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
 	}
 	d.name = arena_strndup(t, name, len);
 	if (!d.name)
-		return -ENOMEM;
+		return nomem(t);
 	d.parent = dir;
 	d.node = node;
-	d.hash = hash_name(dir, name, len);
+	d.hash = hash_name(t, dir, name, len);
 	d.prev = p->last;
 	rc = buf_add(&t->dents, &d, sizeof(d));
 	if (rc)
@@ -305,7 +427,8 @@ static void kill_node(struct tree *t, struct tree_node *n)
 {
 	if (!n->dead) {
 		n->dead = true;
-		t->live--;
+		if (!n->lower)
+			t->live--;
 	}
 }
 
@@ -400,13 +523,13 @@ static int copy_extras(struct tree *t, struct tree_attr *a,
 		struct tar_xattr *dst = arena_alloc(t, nx * sizeof(*dst));
 
 		if (!dst)
-			return -ENOMEM;
+			return nomem(t);
 		for (i = 0; i < nx; i++) {
 			void *v = arena_alloc(t, xs[i].value_len ? xs[i].value_len : 1);
 
 			dst[i].name = arena_strndup(t, xs[i].name, strlen(xs[i].name));
 			if (!v || !dst[i].name)
-				return -ENOMEM;
+				return nomem(t);
 			if (xs[i].value_len)
 				memcpy(v, xs[i].value, xs[i].value_len);
 			dst[i].value = v;
@@ -419,7 +542,7 @@ static int copy_extras(struct tree *t, struct tree_attr *a,
 		struct tar_sparse *dst = arena_alloc(t, (nsp ? nsp : 1) * sizeof(*dst));
 
 		if (!dst)
-			return -ENOMEM;
+			return nomem(t);
 		if (nsp)
 			memcpy(dst, sp, nsp * sizeof(*dst));
 		a->sparse = dst;
@@ -428,7 +551,7 @@ static int copy_extras(struct tree *t, struct tree_attr *a,
 	if (link) {
 		a->symlink = arena_strndup(t, link, strlen(link));
 		if (!a->symlink)
-			return -ENOMEM;
+			return nomem(t);
 	}
 	return 0;
 }
@@ -439,7 +562,8 @@ static int attr_from_entry(struct tree *t, struct tree_node *n,
 {
 	struct tree_attr *a = &n->a;
 
-	a->mode = type_bits(e->type) | (e->mode & 07777);
+	/* Linux has no symlink modes: every extraction shows 0777. */
+	a->mode = type_bits(e->type) | (e->type == TAR_SYMLINK ? 0777 : (e->mode & 07777));
 	a->uid = e->uid;
 	a->gid = e->gid;
 	a->mtime_sec = e->mtime_sec;
@@ -487,6 +611,9 @@ int tree_new(struct tree **out)
 	*out = NULL;
 	if (!t)
 		return -ENOMEM;
+	t->max_nodes = TREE_MAX_NODES;
+	t->max_arena = TREE_MAX_ARENA;
+	new_key(t->key);
 	rc = node_alloc(t, &root);
 	if (!rc)
 		rc = rehash(t);
@@ -497,6 +624,14 @@ int tree_new(struct tree **out)
 	set_implicit_dir(N(t, root));
 	*out = t;
 	return 0;
+}
+
+void tree_set_bounds(struct tree *t, uint32_t max_nodes, size_t max_arena)
+{
+	if (max_nodes < t->max_nodes)
+		t->max_nodes = max_nodes;
+	if (max_arena < t->max_arena)
+		t->max_arena = max_arena;
 }
 
 void tree_free(struct tree *t)
@@ -511,6 +646,7 @@ void tree_free(struct tree *t)
 		free(c[i]);
 	buf_release(&t->chunks);
 	buf_release(&t->dents);
+	buf_release(&t->lowers);
 	free(t->buckets);
 	while (t->arena) {
 		struct arena_chunk *n = t->arena->next;
@@ -562,17 +698,73 @@ static int walk_parents(struct tree *t, const char *path, unsigned layer,
 	}
 }
 
-static int add_hardlink(struct tree *t, const struct tar_entry *e, uint32_t dir,
-			const char *name, size_t len)
+/* The node at normalised `path`, without following symlinks; NULL if
+ * missing. Hidden nodes only if `hidden`. */
+static const struct tree_node *lookup_path(const struct tree *t, const char *path,
+					   bool hidden)
 {
-	const struct tree_node *tn = tree_lookup_path(t, e->linkname);
+	uint32_t cur = 0;
+	const char *s = path;
+
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		uint32_t d;
+
+		if (len == 0 || (len == 1 && s[0] == '.')) {
+			s += len + (e ? 1 : 0);
+			continue;
+		}
+		if (!is_dir(N(t, cur)))
+			return NULL;
+		d = find_dent(t, cur, s, len);
+		if (!d)
+			return NULL;
+		cur = D(t, d)->node;
+		s += len + (e ? 1 : 0);
+	}
+	return hidden || !N(t, cur)->lower ? N(t, cur) : NULL;
+}
+
+/* A hard link to `e->linkname`, which this tree does not have: a hidden
+ * node that tree_merge resolves against the layers below. */
+static int add_lower_link(struct tree *t, const struct tar_entry *e, uint32_t dir,
+			  const char *name, size_t len, unsigned layer)
+{
+	struct lower_link ll;
+	struct tree_node *n;
+	uint32_t cur = find_dent(t, dir, name, len);
+	int rc;
+
+	if (cur)
+		remove_dent(t, cur);
+	rc = node_alloc(t, &ll.node);
+	if (rc)
+		return rc;
+	n = N(t, ll.node);
+	n->a.mode = S_IFREG;
+	n->a.layer = layer;
+	n->lower = true;
+	t->live--; /* hidden: not counted by tree_node_count */
+	ll.target = arena_strndup(t, e->linkname, strlen(e->linkname));
+	if (!ll.target)
+		return nomem(t);
+	rc = buf_add(&t->lowers, &ll, sizeof(ll));
+	return rc ? rc : add_dent(t, dir, name, len, ll.node);
+}
+
+static int add_hardlink(struct tree *t, const struct tar_entry *e, uint32_t dir,
+			const char *name, size_t len, unsigned layer)
+{
+	const struct tree_node *tn = lookup_path(t, e->linkname, true);
 	uint32_t target, cur;
 	char s1[256], s2[256];
 
-	if (!tn || is_dir(tn)) {
-		log_warn("tree: skipping hard link '%s': target '%s' %s",
-			 safe(e->path, s1, sizeof(s1)), safe(e->linkname, s2, sizeof(s2)),
-			 tn ? "is a directory" : "does not exist (yet)");
+	if (!tn)
+		return add_lower_link(t, e, dir, name, len, layer);
+	if (is_dir(tn)) {
+		SKIP_LOG(t, "tree: skipping hard link '%s': target '%s' is a directory",
+			 safe(e->path, s1, sizeof(s1)), safe(e->linkname, s2, sizeof(s2)));
 		return 0;
 	}
 	target = idx_of(tn);
@@ -582,7 +774,7 @@ static int add_hardlink(struct tree *t, const struct tar_entry *e, uint32_t dir,
 	if (cur)
 		remove_dent(t, cur);
 	if (N(t, target)->dead) {
-		log_warn("tree: skipping hard link '%s': its target was replaced by it",
+		SKIP_LOG(t, "tree: skipping hard link '%s': its target was replaced by it",
 			 safe(e->path, s1, sizeof(s1)));
 		return 0;
 	}
@@ -642,14 +834,14 @@ static int add_entry(struct tree *t, const struct tar_entry *e, unsigned layer_i
 	}
 	rc = walk_parents(t, e->path, layer_index, &dir, &name, &len);
 	if (rc == -ENOTDIR) {
-		log_warn("tree: skipping '%s': a parent is not a directory",
+		SKIP_LOG(t, "tree: skipping '%s': a parent is not a directory",
 			 safe(e->path, s1, sizeof(s1)));
 		return 0;
 	}
 	if (rc)
 		return rc;
 	if (e->type == TAR_HARDLINK)
-		return add_hardlink(t, e, dir, name, len);
+		return add_hardlink(t, e, dir, name, len, layer_index);
 	cur = find_dent(t, dir, name, len);
 	if (cur && e->type == TAR_DIR && is_dir(N(t, D(t, cur)->node)))
 		return attr_from_entry(t, N(t, D(t, cur)->node), e, layer_index);
@@ -665,10 +857,39 @@ static int add_entry(struct tree *t, const struct tar_entry *e, unsigned layer_i
 	return rc;
 }
 
+/*
+ * Why a (normalised) entry names something no Linux file system can hold,
+ * or NULL. Such a name would be listed but could never be looked up ("File
+ * name too long" from ls -l, find, du of its directory; a kernel enforcing
+ * FUSE's name limit rejects the whole listing), and no extraction creates it.
+ */
+static const char *unholdable(const struct tar_entry *e)
+{
+	const char *c = e->path, *slash;
+	size_t n;
+
+	if (strlen(e->path) > TREE_PATH_MAX)
+		return "its path is longer than 4095 bytes (PATH_MAX)";
+	for (; (slash = strchr(c, '/')) != NULL; c = slash + 1)
+		if ((size_t)(slash - c) > TREE_NAME_MAX)
+			return "a name in its path is longer than 255 bytes (NAME_MAX)";
+	if (strlen(c) > TREE_NAME_MAX)
+		return "its name is longer than 255 bytes (NAME_MAX)";
+	if (e->type == TAR_SYMLINK) {
+		n = strlen(e->linkname);
+		if (n == 0)
+			return "its symlink target is empty";
+		if (n > TREE_PATH_MAX)
+			return "its symlink target is longer than 4095 bytes (PATH_MAX)";
+	}
+	return NULL;
+}
+
 int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
 {
 	struct tar_entry ne = *e;
 	char *p1 = NULL, *p2 = NULL, s1[256];
+	const char *why;
 	int rc;
 
 	/* The parser normalises; other callers may not. */
@@ -676,9 +897,11 @@ int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index)
 	if (!rc && e->type == TAR_HARDLINK)
 		rc = normal_path(e->linkname, &ne.linkname, &p2);
 	if (rc == -EPERM) {
-		log_warn("tree: skipping '%s': path or link escapes the root",
+		SKIP_LOG(t, "tree: skipping '%s': path or link escapes the root",
 			 safe(e->path, s1, sizeof(s1)));
 		rc = 0;
+	} else if (!rc && (why = unholdable(&ne)) != NULL) {
+		SKIP_LOG(t, "tree: skipping '%s': %s", safe(ne.path, s1, sizeof(s1)), why);
 	} else if (!rc) {
 		rc = add_entry(t, &ne, layer_index);
 	}
@@ -709,32 +932,12 @@ const struct tree_node *tree_lookup(const struct tree *t,
 	if (!is_dir(dir))
 		return NULL;
 	d = find_dent(t, idx_of(dir), name, strlen(name));
-	return d ? N(t, D(t, d)->node) : NULL;
+	return d && !N(t, D(t, d)->node)->lower ? N(t, D(t, d)->node) : NULL;
 }
 
 const struct tree_node *tree_lookup_path(const struct tree *t, const char *path)
 {
-	uint32_t cur = 0;
-	const char *s = path;
-
-	while (*s) {
-		const char *e = strchr(s, '/');
-		size_t len = e ? (size_t)(e - s) : strlen(s);
-		uint32_t d;
-
-		if (len == 0 || (len == 1 && s[0] == '.')) {
-			s += len + (e ? 1 : 0);
-			continue;
-		}
-		if (!is_dir(N(t, cur)))
-			return NULL;
-		d = find_dent(t, cur, s, len);
-		if (!d)
-			return NULL;
-		cur = D(t, d)->node;
-		s += len + (e ? 1 : 0);
-	}
-	return N(t, cur);
+	return lookup_path(t, path, false);
 }
 
 const struct tree_node *tree_node_by_id(const struct tree *t, uint64_t id)
@@ -744,7 +947,7 @@ const struct tree_node *tree_node_by_id(const struct tree *t, uint64_t id)
 	if (id == 0 || id > t->nnodes)
 		return NULL;
 	n = N(t, (uint32_t)(id - 1));
-	return n->dead ? NULL : n;
+	return n->dead || n->lower ? NULL : n;
 }
 
 const struct tree_attr *tree_node_attr(const struct tree_node *n)
@@ -772,6 +975,8 @@ int tree_readdir(const struct tree *t, const struct tree_node *dir,
 		d = D(t, (uint32_t)*cookie)->next;
 	else
 		return 0;
+	while (d != NIL && N(t, D(t, d)->node)->lower)
+		d = D(t, d)->next;
 	if (d == NIL)
 		return 0;
 	*name = D(t, d)->name;
@@ -789,7 +994,8 @@ size_t tree_memory(const struct tree *t)
 {
 	return sizeof(*t) + t->chunks.cap +
 	       (t->chunks.len / sizeof(void *)) * CHUNK_NODES * sizeof(struct tree_node) +
-	       t->dents.cap + (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_bytes;
+	       t->dents.cap + (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_bytes +
+	       t->lowers.cap;
 }
 
 /* ---- merge ------------------------------------------------------------ */
@@ -894,10 +1100,20 @@ static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
 				rc = buf_add(stack, &f, sizeof(f));
 			continue;
 		}
+		nn = map[idx_of(ln)];
+		if (ln->lower && nn == NIL)
+			continue; /* no such file below: logged by resolve_lowers */
 		if (md_d)
 			remove_dent(m, md_d);
-		nn = map[idx_of(ln)];
-		if (nn != NIL && !N(m, nn)->dead) {
+		if (ln->lower) {
+			/* The file may have lost its last name to a whiteout of
+			 * this layer: the link keeps it, as it does on disk. */
+			if (N(m, nn)->dead) {
+				N(m, nn)->dead = false;
+				m->live++;
+			}
+			rc = add_dent(m, md, name, strlen(name), nn);
+		} else if (nn != NIL && !N(m, nn)->dead) {
 			rc = add_dent(m, md, name, strlen(name), nn);
 		} else {
 			rc = new_copy(m, md, name, ln, &nn);
@@ -905,6 +1121,32 @@ static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
 		}
 	}
 	return rc;
+}
+
+/*
+ * map[] the hidden nodes of layer l (hard links to files it does not have)
+ * to the files at their target paths in m, the layers below merged: the
+ * state extraction sees when it meets the link. Done before anything of l
+ * is applied. A link to nothing (or to a directory) is dropped, logged.
+ */
+static void resolve_lowers(struct tree *m, const struct tree *l, uint32_t *map)
+{
+	const struct lower_link *ll = (const struct lower_link *)l->lowers.data;
+	size_t i, n = l->lowers.len / sizeof(*ll);
+	char s1[256];
+
+	for (i = 0; i < n; i++) {
+		const struct tree_node *tn;
+
+		if (N(l, ll[i].node)->dead)
+			continue;
+		tn = lookup_path(m, ll[i].target, false);
+		if (tn && !is_dir(tn))
+			map[ll[i].node] = idx_of(tn);
+		else
+			SKIP_LOG(m, "tree: skipping hard link(s) to '%s': no such file in the layers below",
+				 safe(ll[i].target, s1, sizeof(s1)));
+	}
 }
 
 static int merge_layer(struct tree *m, const struct tree *l)
@@ -917,6 +1159,7 @@ static int merge_layer(struct tree *m, const struct tree *l)
 
 	if (!map)
 		return -ENOMEM;
+	resolve_lowers(m, l, map);
 	rc = layer_content(l, &content);
 	if (!rc && !N(l, 0)->a.implicit)
 		rc = attr_copy(m, N(m, 0), &N(l, 0)->a);

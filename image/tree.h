@@ -11,6 +11,12 @@
  * has an id unique within its tree (1 = the root), stable for the tree's
  * lifetime, that the FUSE layer can turn into inode numbers.
  *
+ * Bounds: a tree holds at most TREE_MAX_NODES nodes and as many names, and
+ * TREE_MAX_ARENA bytes of names, symlink targets, xattrs and sparse maps;
+ * building beyond that fails with -E2BIG (logged once, naming the bound), so
+ * that no layer and no merge can take the process's memory. Names no Linux
+ * file system can hold are not added (see tree_add).
+ *
  * Threads: building (tree_add, tree_merge) needs exclusive access. Once built
  * a tree is never modified, and every read function below may be called from
  * any number of threads concurrently without locking. Nothing blocks.
@@ -27,12 +33,18 @@
 
 #include "image/tar.h"
 
+#define TREE_MAX_NODES (1u << 22)   /* nodes per tree, removed ones included; and names */
+#define TREE_MAX_ARENA (256u << 20) /* bytes of names, link targets, xattrs, sparse maps */
+#define TREE_NAME_MAX 255u          /* longest name (NAME_MAX) */
+#define TREE_PATH_MAX 4095u         /* longest path or symlink target (PATH_MAX - 1) */
+#define TREE_LOG_SKIPS 20u          /* skip log lines per tree */
+
 struct tree;
 struct tree_node;
 
 struct tree_attr {
 	uint64_t id;           /* unique in the tree; root = 1 */
-	uint32_t mode;         /* S_IFMT bits | 07777 */
+	uint32_t mode;         /* S_IFMT bits | 07777; symlinks are always 0777 */
 	uint32_t uid, gid;
 	uint32_t nlink;
 	int64_t mtime_sec;
@@ -55,18 +67,31 @@ struct tree_attr {
 int tree_new(struct tree **out);
 void tree_free(struct tree *t);
 
+/* Lower this tree's bounds below TREE_MAX_NODES and TREE_MAX_ARENA (for a
+ * caller with a smaller budget, and tests); higher values are ignored.
+ * Nodes and bytes the tree holds already count. */
+void tree_set_bounds(struct tree *t, uint32_t max_nodes, size_t max_arena);
+
 /*
  * Add one tar entry, as tar extraction would: missing parent directories are
  * created implicitly; an entry replaces an earlier one with the same path (a
  * directory over a directory only updates the attributes and keeps the
  * children; anything else removes the old node, a directory with its
- * subtree); a hard link becomes another name of its target's node. Entries
- * that cannot be applied are skipped with a log line and 0 is returned: a
- * path below a non-directory, a hard link to a missing (or later), directory
- * or removed target. Path "" updates the root's attributes. Paths (and
- * hard-link targets) need not be normalised: "a//b/./c/" is accepted, one
- * escaping the root is skipped with a log line.
- * Returns 0, -ENOMEM, or -EOVERFLOW (more than 2^32-2 nodes or names).
+ * subtree); a hard link becomes another name of its target's node; a
+ * symlink's mode is 0777 whatever the header says (as every Linux
+ * extraction shows it). A hard link to a path this tree does not have (yet)
+ * is a link to a lower layer's file: it is kept hidden (lookup, readdir and
+ * tree_node_by_id do not show it, as extracting the layer alone could not
+ * create it) for tree_merge to resolve; other hard links in the layer may
+ * name it. Entries that cannot be applied are skipped with a log line
+ * (TREE_LOG_SKIPS per tree) and 0 is returned: a path below a non-directory,
+ * a hard link to a directory or removed target, a path longer than
+ * TREE_PATH_MAX or with a name longer than TREE_NAME_MAX (it could be listed
+ * but never looked up), a symlink target that is empty or longer than
+ * TREE_PATH_MAX. Path "" updates the root's attributes. Paths (and hard-link
+ * targets) need not be normalised: "a//b/./c/" is accepted, one escaping the
+ * root is skipped with a log line.
+ * Returns 0, -ENOMEM, or -E2BIG (a bound above exceeded).
  */
 int tree_add(struct tree *t, const struct tar_entry *e, unsigned layer_index);
 
@@ -88,9 +113,14 @@ int tree_tar_cb(void *ctx, const struct tar_entry *e);
  * lower one's attributes, as `umoci unpack` does); a non-directory over a
  * directory removes the lower subtree, and a directory over a non-directory
  * replaces it. An implicit directory holding only whiteouts is not created.
- * Hard links of one layer stay one node. Nodes keep the layer index and data
- * location of the entry that provides them. Everything is copied: the layer
- * trees may be freed afterwards. 0, -ENOMEM or -EOVERFLOW.
+ * Hard links of one layer stay one node. A layer's hard link to a file it
+ * does not have becomes another name of the file at that path in the layers
+ * below (as `umoci unpack` links to it): looked up before the layer's own
+ * whiteouts apply, so the link keeps the file when the same layer whites the
+ * target out; dropped with a log line when there is no such file. Nodes keep
+ * the layer index and data location of the entry that provides them.
+ * Everything is copied: the layer trees may be freed afterwards. The same
+ * tree may appear several times. 0, -ENOMEM or -E2BIG (a bound exceeded).
  */
 int tree_merge(struct tree **out, struct tree *const layers[], size_t n);
 
@@ -125,7 +155,7 @@ int tree_readdir(const struct tree *t, const struct tree_node *dir,
 		 uint64_t *cookie, const char **name,
 		 const struct tree_node **child);
 
-/* Number of live nodes (the root included). */
+/* Number of live nodes (the root included; hidden ones not). */
 size_t tree_node_count(const struct tree *t);
 
 /* Heap bytes held by the tree (approximate, for tests and benchmarks). */

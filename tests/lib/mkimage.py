@@ -33,10 +33,12 @@ LAYER:
    "zstd_frames": N,                                   # zstd: N independent frames
    "truncate": N,                                      # keep only N bytes of the blob
    "media_type": "...",                                # override the descriptor's type
+   "repeat": N,                                        # list the layer N times in a row
    "entries": [ENTRY, ...]}
 ENTRY (common keys: path, mode (octal string, e.g. "4755"), uid, gid, uname, gname,
        mtime (int or float), xattrs {name: text}, xattrs_hex {name: hex},
-       pax {key: value} extra PAX records):
+       xattrs_fill {name: N} (a value of N 'x' bytes), pax {key: value} extra PAX
+       records, repeat N (the entry N times, "%d" in its path replaced by 0..N-1)):
   {"type": "file", "path": P, "content": TEXT}         # or "content_hex": HEX
   {"type": "file", "path": P, "size": N, "seed": S, "fill": "random"|"mixed"|"zero"}
   {"type": "dir", "path": P}
@@ -53,6 +55,9 @@ ENTRY (common keys: path, mode (octal string, e.g. "4755"), uid, gid, uname, gna
         # a hand-made ustar header, for hostile archives: size_field is the literal octal
         # text of the size field (or "b256:N" for base-256); data_len bytes of data follow
         # (default: the decoded size, padded); NAME may be absolute or contain '..'.
+  {"type": "pax", "records": {key: value}, "fill": {key: N}}
+        # a PAX 'x' record of its own for the next entry (which may have another one):
+        # records as given, fill keys get N 'x' bytes as value.
 Defaults: files 0644, dirs 0755, others 0777/0644, uid/gid 0, mtime the spec's.
 Media types: "oci" → application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]; "docker" →
 application/vnd.docker.image.rootfs.diff.tar.gzip with a docker schema2 manifest/config.
@@ -161,6 +166,8 @@ class Layer:
             # tarfile writes a surrogate-escaped str back as its raw bytes (and adds
             # hdrcharset=BINARY), which keeps binary values such as security.capability.
             pax["SCHILY.xattr." + k] = bytes.fromhex(v).decode("utf-8", "surrogateescape")
+        for k, n in (e.get("xattrs_fill") or {}).items():
+            pax["SCHILY.xattr." + k] = "x" * n
         pax.update(e.get("pax") or {})
         if pax:
             if self.fmt != "pax":
@@ -169,6 +176,12 @@ class Layer:
         return ti
 
     def add(self, e):
+        if "repeat" in e:
+            for i in range(e["repeat"]):
+                one = dict(e, path=e["path"].replace("%d", str(i)))
+                del one["repeat"]
+                self.add(one)
+            return
         t = e["type"]
         path = e.get("path", "")
         if t == "whiteout":
@@ -180,6 +193,9 @@ class Layer:
             t, e = "file", dict(e, content="")
         if t == "raw":
             self.add_raw(e)
+            return
+        if t == "pax":
+            self.add_pax(e)
             return
         if t == "sparse":
             self.add_sparse(e)
@@ -234,9 +250,22 @@ class Layer:
         self.buf.write(raw)
         self.tf.offset += len(raw)
 
+    def add_pax(self, e):
+        recs = b""
+        items = [(k, v.encode("utf-8", "surrogateescape"))
+                 for k, v in (e.get("records") or {}).items()]
+        items += [(k, b"x" * n) for k, n in (e.get("fill") or {}).items()]
+        for k, v in items:
+            body = b" " + k.encode("utf-8", "surrogateescape") + b"=" + v + b"\n"
+            n = len(body) + 1
+            while len(str(n)) + len(body) != n:  # the length counts its own digits
+                n = len(str(n)) + len(body)
+            recs += str(n).encode() + body
+        self.add_raw_bytes(self.raw_header({"name": "PaxHeader/x", "typeflag": "x"},
+                                           b"%011o\0" % len(recs)) + recs +
+                           bytes((-len(recs)) % 512))
+
     def add_raw(self, e):
-        name = e["name"].encode()
-        typeflag = e.get("typeflag", "0").encode()
         size_field = e.get("size_field")
         if size_field is None:
             size = e.get("data_len", 0)
@@ -248,6 +277,14 @@ class Layer:
             size = int(size_field, 8)
             size_bytes = size_field.encode().rjust(11, b"0")[:11] + b"\0"
         data_len = e.get("data_len", size)
+        data = gen_bytes(data_len, e.get("seed", e["name"]))
+        pad = (-data_len) % 512
+        self.add_raw_bytes(self.raw_header(e, size_bytes) + data + bytes(pad))
+
+    def raw_header(self, e, size_bytes):
+        """A ustar header block from a "raw" entry's keys, with this size field."""
+        name = e["name"].encode()
+        typeflag = e.get("typeflag", "0").encode()
         hdr = bytearray(512)
         hdr[0:100] = name[:100].ljust(100, b"\0")
         hdr[100:108] = b"%07o\0" % parse_mode(e.get("mode"), 0o644)
@@ -262,9 +299,7 @@ class Layer:
         hdr[329:337] = b"%07o\0" % 0
         hdr[337:345] = b"%07o\0" % 0
         hdr[148:156] = b"%06o\0 " % sum(hdr)
-        data = gen_bytes(data_len, e.get("seed", e["name"]))
-        pad = (-data_len) % 512
-        self.add_raw_bytes(bytes(hdr) + data + bytes(pad))
+        return bytes(hdr)
 
     def add_sparse(self, e):
         """One sparse file, archived by GNU tar, spliced into this layer's stream."""
@@ -409,10 +444,11 @@ def cmd_build(a):
             else:
                 mt = OCI_LAYER + suffix
             mt = ls.get("media_type", mt)
-            descs.append({"mediaType": mt, "digest": lay.put(blob), "size": len(blob)})
-            diff_ids.append(sha256(tar))
-            history.append({"created": "2023-11-14T22:13:20Z",
-                            "created_by": "mkimage.py layer %d" % i})
+            for _ in range(ls.get("repeat", 1)):
+                descs.append({"mediaType": mt, "digest": lay.put(blob), "size": len(blob)})
+                diff_ids.append(sha256(tar))
+                history.append({"created": "2023-11-14T22:13:20Z",
+                                "created_by": "mkimage.py layer %d" % i})
     finally:
         shutil.rmtree(work)
     cfg = {"architecture": spec.get("architecture", "amd64"), "os": spec.get("os", "linux")}

@@ -15,6 +15,7 @@ the tree that extracting it into an empty directory would give, in fslist.py's f
   - a hard link shares its target's inode (content and attributes; nlink = group size);
     a link to a missing entry or to a directory is dropped (warning on stderr);
   - whiteout files (.wh.*) are listed as stored: they are regular files in a layer;
+  - symlinks are 0777 whatever their header says (extraction on Linux makes them so);
   - xattrs: PAX SCHILY.xattr.* (raw bytes) and LIBARCHIVE.xattr.* (URL-encoded name,
     base64 value), user.* and security.capability only;
   - GNU sparse files (0.0, 0.1, 1.0) are listed with their full size and content hash.
@@ -75,7 +76,8 @@ class Inode:
     def __init__(self, m, content):
         self.type = {tarfile.DIRTYPE: "d", tarfile.SYMTYPE: "l", tarfile.CHRTYPE: "c",
                      tarfile.BLKTYPE: "b", tarfile.FIFOTYPE: "p"}.get(m.type, "f")
-        self.mode = m.mode & 0o7777
+        # Linux has no symlink modes: extraction makes every symlink 0777.
+        self.mode = 0o777 if self.type == "l" else m.mode & 0o7777
         self.uid, self.gid = m.uid, m.gid
         self.mtime = int(m.mtime // 1)
         self.size = len(content) if self.type == "f" else None

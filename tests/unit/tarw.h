@@ -143,11 +143,12 @@ static inline void tw_simple(struct buf *b, const char *name, char type,
 	tw_header(b, &h);
 }
 
-/* Append one PAX record "LEN key=value\n" to recs. */
-static inline void tw_pax_rec(struct buf *recs, const char *key, const void *val,
-			      size_t vlen)
+/* Append one PAX record "LEN key=value\n" to recs; the key is `klen` bytes
+ * (it may hold NUL bytes). */
+static inline void tw_pax_rec_n(struct buf *recs, const char *key, size_t klen,
+				const void *val, size_t vlen)
 {
-	size_t base = strlen(key) + vlen + 3, len = base, digits;
+	size_t base = klen + vlen + 3, len = base, digits;
 	char num[32];
 
 	/* The length counts its own digits. */
@@ -159,10 +160,17 @@ static inline void tw_pax_rec(struct buf *recs, const char *key, const void *val
 	}
 	tw_must(buf_adds(recs, num));
 	tw_must(buf_addch(recs, ' '));
-	tw_must(buf_adds(recs, key));
+	tw_must(buf_add(recs, key, klen));
 	tw_must(buf_addch(recs, '='));
 	tw_must(buf_add(recs, val, vlen));
 	tw_must(buf_addch(recs, '\n'));
+}
+
+/* Append one PAX record "LEN key=value\n" to recs. */
+static inline void tw_pax_rec(struct buf *recs, const char *key, const void *val,
+			      size_t vlen)
+{
+	tw_pax_rec_n(recs, key, strlen(key), val, vlen);
 }
 
 static inline void tw_pax_s(struct buf *recs, const char *key, const char *val)

@@ -309,6 +309,112 @@ static void test_failures(void **state)
 	image_unref(img);
 }
 
+/*
+ * A manifest listing one blob at several positions: one layer object, one
+ * load, one tree; every position is still applied by the merge (a blob
+ * listed again above another one re-applies its entries).
+ */
+static void test_same_layer_many_times(void **state)
+{
+	struct blob_source src = tsrc_source(&F.src);
+	struct image_desc d = F.desc;
+	struct image_blob *many;
+	struct image *img;
+	const struct tree *t;
+	size_t i;
+
+	(void)state;
+	many = calloc(1000, sizeof(*many));
+	assert_non_null(many);
+	/* 0: L0, 1: L1, 2-3: L0, 4-5: L2. */
+	many[0] = many[2] = many[3] = F.layers[0];
+	many[1] = F.layers[1];
+	many[4] = many[5] = F.layers[2];
+	d.layers = many;
+	d.nlayers = 6;
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, NULL, 0), 0);
+	assert_int_equal(image_nlayers(img), 6);
+	assert_ptr_equal(image_layer(img, 2), image_layer(img, 0));
+	assert_ptr_equal(image_layer(img, 3), image_layer(img, 0));
+	assert_ptr_equal(image_layer(img, 5), image_layer(img, 4));
+	assert_ptr_not_equal(image_layer(img, 1), image_layer(img, 0));
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(F.src.stream_calls, 3);
+	/* Layer 0 again above layer 1 brings back what layer 1 removed. */
+	expect_file(img, t, "a/f2", "two", 0);
+	expect_file(img, t, "b/x", "x", 0);
+	expect_file(img, t, "b/y", "why", 1);
+	expect_file(img, t, "a/f1", "ONE!", 4);
+	expect_file(img, t, "keep", "kept from layer 0", 0);
+	assert_null(tree_lookup_path(t, "a/.wh.f2"));
+	/* layers/4 and layers/5 show one tree, read through either position. */
+	assert_ptr_equal(layer_tree(image_layer(img, 5)), layer_tree(image_layer(img, 4)));
+	image_unref(img);
+
+	/* 1000 times the same blob: one load, and a rootfs no bigger than
+	 * the layer's own tree. */
+	for (i = 0; i < 1000; i++)
+		many[i] = F.layers[0];
+	d.nlayers = 1000;
+	F.src.stream_calls = 0;
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, NULL, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(F.src.stream_calls, 1);
+	expect_file(img, t, "a/f2", "two", 0);
+	assert_int_equal(tree_node_count(t), tree_node_count(layer_tree(image_layer(img, 999))));
+	assert_true(tree_memory(t) < 4 * tree_memory(layer_tree(image_layer(img, 0))));
+	image_unref(img);
+	free(many);
+}
+
+/*
+ * An xattr with an empty name (a PAX key "SCHILY.xattr." + NUL) is dropped
+ * when the layer is parsed: it used to reach the tree, and its index file,
+ * which the next load then rejected, so such a layer was fetched again at
+ * every mount.
+ */
+static void test_empty_xattr_name_keeps_index(void **state)
+{
+	struct tsrc ts = { 0 };
+	struct blob_source src = tsrc_source(&ts);
+	struct buf tar = BUF_INIT, r = BUF_INIT;
+	struct image_blob lb = { MT_TAR, { { 0 } }, 0 };
+	struct image_desc d = F.desc;
+	struct layer_stats st;
+	struct pcache *pc;
+	struct image *img;
+	const struct tree *t;
+	const struct tree_attr *a;
+	int round;
+
+	(void)state;
+	tw_pax_rec_n(&r, "SCHILY.xattr.\0", 14, "v", 1);
+	tw_pax_s(&r, "SCHILY.xattr.user.kept", "yes");
+	tw_pax(&tar, 'x', &r);
+	tw_file(&tar, "etc/file", "content");
+	tw_end(&tar);
+	lb.size = tar.len;
+	lb.digest = tsrc_add(&ts, &tar, NULL);
+	d.layers = &lb;
+	d.nlayers = 1;
+	assert_int_equal(pcache_open(&pc, F.dir, 0), 0);
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+		assert_int_equal(image_rootfs(img, &t), 0);
+		a = tree_node_attr(tree_lookup_path(t, "etc/file"));
+		assert_int_equal(a->nxattrs, 1);
+		assert_string_equal(a->xattrs[0].name, "user.kept");
+		layer_stats(image_layer(img, 0), &st);
+		assert_int_equal(st.index_rejected, 0);
+		assert_int_equal(st.loads_index, round); /* the second from the index */
+		image_unref(img);
+	}
+	assert_int_equal(ts.stream_calls, 1);
+	pcache_free(pc);
+	buf_release(&r);
+	buf_release(&tar);
+}
+
 static int released;
 
 static void count_release(void *ctx)
@@ -375,6 +481,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_failures, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_imgcache, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_same_layer_many_times, each_setup,
+						each_teardown),
+		cmocka_unit_test_setup_teardown(test_empty_xattr_name_keeps_index, each_setup,
+						each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -856,6 +856,234 @@ static void test_malformed_pax(void **s)
 	}
 }
 
+/*
+ * xattrs no kernel could serve are dropped, the others kept: an empty name
+ * (SCHILY.xattr. followed by a NUL) used to reach the tree and make the
+ * layer's index file unreadable, so the layer was fetched at every mount.
+ */
+static void test_xattrs_dropped(void **s)
+{
+	struct buf b = BUF_INIT, r = BUF_INIT;
+	struct col c = { 0 };
+	char name[300], *val;
+
+	(void)s;
+	val = malloc(TAR_XATTR_SIZE_MAX + 1);
+	assert_non_null(val);
+	memset(val, 'v', TAR_XATTR_SIZE_MAX + 1);
+	tw_pax_s(&r, "SCHILY.xattr.user.ok", "1");
+	tw_pax_rec_n(&r, "SCHILY.xattr.\0", 14, "empty", 5);
+	tw_pax_rec_n(&r, "SCHILY.xattr.user.a\0b", 22, "nul", 3);
+	tw_pax_s(&r, "LIBARCHIVE.xattr.%00", "dg==");
+	tw_pax_s(&r, "LIBARCHIVE.xattr.user.x%00y", "dg==");
+	snprintf(name, sizeof(name), "SCHILY.xattr.user.%0*d", 251, 0); /* 256 bytes */
+	tw_pax_s(&r, name, "long name");
+	snprintf(name, sizeof(name), "SCHILY.xattr.user.%0*d", 250, 0); /* 255 bytes */
+	tw_pax_s(&r, name, "2");
+	tw_pax_rec(&r, "SCHILY.xattr.user.max", val, TAR_XATTR_SIZE_MAX);
+	tw_pax_rec(&r, "SCHILY.xattr.user.big", val, TAR_XATTR_SIZE_MAX + 1);
+	tw_pax(&b, 'x', &r);
+	tw_file(&b, "f", "x");
+	tw_end(&b);
+	assert_int_equal(parse(&b, &c), 0);
+	assert_int_equal(c.count, 1);
+	assert_non_null(strstr(buf_cstr(&c.lines), "|x:user.ok=31|x:user.0000"));
+	assert_non_null(strstr(buf_cstr(&c.lines), "=32|x:user.max=7676"));
+	assert_null(strstr(buf_cstr(&c.lines), "|x:=")); /* no empty name */
+	assert_null(strstr(buf_cstr(&c.lines), "user.a"));
+	assert_null(strstr(buf_cstr(&c.lines), "user.x"));
+	assert_null(strstr(buf_cstr(&c.lines), "user.big"));
+	assert_null(strstr(buf_cstr(&c.lines), "6c6f6e67")); /* "long" */
+	col_release(&c);
+	free(val);
+	buf_release(&r);
+	buf_release(&b);
+}
+
+/* The xattrs of one entry are bounded in bytes, however many x records
+ * precede it: each may hold 1 MiB. */
+static void test_xattr_entry_bound(void **s)
+{
+	struct buf b = BUF_INIT, r = BUF_INIT;
+	struct col c = { 0 };
+	char *val, key[64];
+	size_t i;
+
+	(void)s;
+	val = malloc(64000);
+	assert_non_null(val);
+	memset(val, 'v', 64000);
+	/* 16 values of 64000 bytes: within TAR_MAX_XATTR_ENTRY. */
+	for (i = 0; i < 16; i++) {
+		snprintf(key, sizeof(key), "SCHILY.xattr.user.%zu", i);
+		tw_pax_rec(&r, key, val, 64000);
+	}
+	tw_pax(&b, 'x', &r);
+	tw_file(&b, "ok", "");
+	tw_end(&b);
+	assert_int_equal(parse(&b, &c), 0);
+	assert_int_equal(c.count, 1);
+	col_release(&c);
+	/* 17, in 17 x records. */
+	buf_reset(&b);
+	for (i = 0; i < 17; i++) {
+		buf_reset(&r);
+		snprintf(key, sizeof(key), "SCHILY.xattr.user.%zu", i);
+		tw_pax_rec(&r, key, val, 64000);
+		tw_pax(&b, 'x', &r);
+	}
+	tw_file(&b, "too-much", "");
+	tw_end(&b);
+	assert_int_equal(parse(&b, &c), -E2BIG);
+	assert_int_equal(c.count, 0);
+	col_release(&c);
+	free(val);
+	buf_release(&r);
+	buf_release(&b);
+}
+
+static int counter_cb(void *ctx, const struct tar_entry *e)
+{
+	(void)e;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* Feed `unit` `times` times (then the end blocks): a stream as long as the
+ * bounds need without holding it. Returns the first error. */
+static int feed_repeated(const struct buf *unit, size_t times, size_t *count)
+{
+	struct tar_parser *p;
+	static const char zeros[1024];
+	size_t i;
+	int rc = 0;
+
+	*count = 0;
+	assert_int_equal(tar_parser_new(&p, counter_cb, count), 0);
+	for (i = 0; i < times && !rc; i++)
+		rc = tar_parser_feed(p, unit->data, unit->len);
+	if (!rc)
+		rc = tar_parser_feed(p, zeros, sizeof(zeros));
+	if (!rc)
+		rc = tar_parser_finish(p);
+	tar_parser_free(p);
+	return rc;
+}
+
+/* What one archive hands out in all is bounded: entries, and the bytes of
+ * their xattrs (a zstd layer of a few KiB could ask for GiBs). */
+static void test_archive_bounds(void **s)
+{
+	struct buf u = BUF_INIT, r = BUF_INIT;
+	size_t count;
+	char *val;
+
+	(void)s;
+	tw_simple(&u, "f", '0', NULL);
+	assert_int_equal(feed_repeated(&u, TAR_MAX_ENTRIES, &count), 0);
+	assert_int_equal(count, TAR_MAX_ENTRIES);
+	assert_int_equal(feed_repeated(&u, TAR_MAX_ENTRIES + 1, &count), -E2BIG);
+	assert_int_equal(count, TAR_MAX_ENTRIES);
+	/* One 64 KiB xattr per entry: TAR_MAX_XATTR_LAYER / 65556 entries fit. */
+	buf_reset(&u);
+	val = malloc(TAR_XATTR_SIZE_MAX);
+	assert_non_null(val);
+	memset(val, 'v', TAR_XATTR_SIZE_MAX);
+	tw_pax_rec(&r, "SCHILY.xattr.user.big", val, TAR_XATTR_SIZE_MAX);
+	tw_pax(&u, 'x', &r);
+	tw_simple(&u, "f", '0', NULL);
+	assert_int_equal(feed_repeated(&u, 1000, &count), 0);
+	assert_int_equal(feed_repeated(&u, 2000, &count), -E2BIG);
+	assert_int_equal(count, TAR_MAX_XATTR_LAYER / (TAR_XATTR_SIZE_MAX + 9));
+	free(val);
+	buf_release(&r);
+	buf_release(&u);
+}
+
+/* A NUL inside a PAX path or linkpath: the entry is skipped, never cut
+ * short (so "a\0/../../x" can't become "a"); names from header fields and
+ * GNU records end at their NUL as the formats say. */
+static void test_nul_in_pax_names(void **s)
+{
+	struct buf b = BUF_INIT, r = BUF_INIT;
+	struct col c = { 0 };
+
+	(void)s;
+	tw_pax_rec(&r, "path", "etc/passwd\0.txt", 15);
+	tw_pax(&b, 'x', &r);
+	tw_file(&b, "placeholder", "evil");
+	buf_reset(&r);
+	tw_pax_rec(&r, "linkpath", "target\0more", 11);
+	tw_pax(&b, 'x', &r);
+	tw_simple(&b, "lnk", '2', "ignored");
+	buf_reset(&r);
+	tw_pax_rec(&r, "path", "slash/in\0/name", 14);
+	tw_pax(&b, 'x', &r);
+	tw_simple(&b, "placeholder2", '5', NULL);
+	tw_file(&b, "after", "fine");
+	tw_end(&b);
+	assert_int_equal(parse(&b, &c), 0);
+	assert_string_equal(buf_cstr(&c.lines),
+		"after||t0|0|0644|0:0|1700000000.000000000|sz4|off5632|st4|dev0,0\n");
+	check_data(&b, &c, "after", "fine");
+	col_release(&c);
+	buf_release(&r);
+	buf_release(&b);
+}
+
+/* Owner ids that are no valid uid_t/gid_t are shown as 65534, as the kernel
+ * shows an id it cannot map; never truncated (2^32 would become root). */
+static void test_owner_ids(void **s)
+{
+	struct buf b = BUF_INIT, r = BUF_INIT;
+	struct col c = { 0 };
+	struct tw_hdr h = { .name = "b256", .type = '0', .mode = 0644, .b256_ids = true,
+			    .fmt = TW_GNU };
+
+	(void)s;
+	h.uid = 0; /* tw_hdr's ids are unsigned: write the fields by hand */
+	tw_header(&b, &h);
+	{
+		unsigned char *blk = (unsigned char *)b.data + b.len - 512;
+		unsigned sum = 0;
+		size_t i;
+
+		tw_b256(blk + 108, 8, 1ll << 32);       /* uid 2^32 */
+		tw_b256(blk + 116, 8, -1);              /* gid -1 */
+		memset(blk + 148, ' ', 8);
+		for (i = 0; i < 512; i++)
+			sum += blk[i];
+		snprintf((char *)blk + 148, 8, "%06o", sum);
+		blk[155] = ' ';
+	}
+	tw_pax_s(&r, "uid", "4294967296");
+	tw_pax_s(&r, "gid", "4294967295");
+	tw_pax(&b, 'x', &r);
+	tw_file(&b, "pax-big", "");
+	buf_reset(&r);
+	tw_pax_s(&r, "uid", "4294967294");
+	tw_pax_s(&r, "gid", "12345678901234567890");
+	tw_pax(&b, 'x', &r);
+	tw_file(&b, "pax-edge", "");
+	tw_end(&b);
+	assert_int_equal(parse(&b, &c), 0);
+	assert_non_null(strstr(buf_cstr(&c.lines), "b256||t0|0|0644|65534:65534|"));
+	assert_non_null(strstr(buf_cstr(&c.lines), "pax-big||t0|0|0644|65534:65534|"));
+	assert_non_null(strstr(buf_cstr(&c.lines), "pax-edge||t0|0|0644|4294967294:65534|"));
+	col_release(&c);
+	/* Not a number at all is still a malformed archive. */
+	buf_reset(&b);
+	buf_reset(&r);
+	tw_pax_s(&r, "uid", "99999999999999999999");
+	tw_pax(&b, 'x', &r);
+	tw_file(&b, "f", "");
+	tw_end(&b);
+	assert_int_equal(parse(&b, &c), -EIO);
+	col_release(&c);
+	buf_release(&r);
+	buf_release(&b);
+}
+
 static void test_truncation_and_end(void **s)
 {
 	struct buf b = BUF_INIT, t = BUF_INIT;
@@ -1203,6 +1431,11 @@ int main(void)
 		cmocka_unit_test(test_hostile_paths_skipped),
 		cmocka_unit_test(test_absurd_sizes),
 		cmocka_unit_test(test_malformed_pax),
+		cmocka_unit_test(test_xattrs_dropped),
+		cmocka_unit_test(test_xattr_entry_bound),
+		cmocka_unit_test(test_archive_bounds),
+		cmocka_unit_test(test_nul_in_pax_names),
+		cmocka_unit_test(test_owner_ids),
 		cmocka_unit_test(test_truncation_and_end),
 		cmocka_unit_test(test_callback_error_sticky),
 		cmocka_unit_test(test_many_entries),

@@ -58,6 +58,13 @@ static void add_link(struct tree *t, const char *path, enum tar_type type,
 	assert_int_equal(tree_add(t, &e, layer), 0);
 }
 
+/* name is a whiteout or one of the three names given. */
+static bool is_whiteout_or(const char *name, const char *a, const char *b, const char *c)
+{
+	return !strncmp(name, ".wh.", 4) || !strcmp(name, a) || !strcmp(name, b) ||
+	       !strcmp(name, c);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -189,6 +196,7 @@ static void test_replace(void **s)
 {
 	struct tree *t;
 	const struct tree_node *before;
+	struct tar_entry e;
 
 	(void)s;
 	assert_int_equal(tree_new(&t), 0);
@@ -206,12 +214,14 @@ static void test_replace(void **s)
 	add(t, "d/x", TAR_REG, 2); /* a file over a dir drops the subtree */
 	assert_null(tree_lookup_path(t, "d/x/y"));
 	add(t, "f", TAR_DIR, 4); /* a dir over a file */
-	add(t, "f/inside", TAR_SYMLINK, 4);
+	e = ent("f/inside", TAR_SYMLINK, 0640); /* a symlink is 0777 whatever its header says */
+	e.linkname = "../d";
+	assert_int_equal(tree_add(t, &e, 4), 0);
 	assert_dump(t, "d d 0750 2 L1\n"
 		       "d/keep - 0640 1 L0\n"
 		       "d/x - 0640 1 L2\n"
 		       "f d 0750 2 L4\n"
-		       "f/inside l 0640 1 L4 ->\n");
+		       "f/inside l 0777 1 L4 ->../d\n");
 	/* Entries below a non-directory are skipped. */
 	add(t, "d/keep/sub", TAR_REG, 5);
 	assert_null(tree_lookup_path(t, "d/keep/sub"));
@@ -367,20 +377,94 @@ static void test_deep_path(void **s)
 	size_t i;
 
 	(void)s;
-	for (i = 0; i < 20000; i++)
+	/* The deepest path there can be: 2047 directories, 4095 bytes. */
+	for (i = 0; i < 2047; i++)
 		tw_must(buf_adds(&p, "d/"));
-	tw_must(buf_adds(&p, "leaf"));
+	tw_must(buf_adds(&p, "f"));
+	assert_int_equal(p.len, TREE_PATH_MAX);
 	assert_int_equal(tree_new(&t), 0);
 	add(t, p.data, TAR_REG, 0);
 	assert_non_null(tree_lookup_path(t, p.data));
+	assert_int_equal(tree_node_count(t), 2049);
+	/* One byte more is a path no Linux file system holds: skipped, and
+	 * no implicit parent is made for it. */
+	p.data[p.len - 1] = 'g';
+	tw_must(buf_adds(&p, "g"));
+	add(t, p.data, TAR_REG, 0);
+	assert_null(tree_lookup_path(t, p.data));
+	assert_int_equal(tree_node_count(t), 2049);
+	buf_reset(&p);
+	for (i = 0; i < 20000; i++)
+		tw_must(buf_adds(&p, "e/"));
+	tw_must(buf_adds(&p, "leaf"));
+	add(t, p.data, TAR_REG, 0);
+	assert_null(tree_lookup_path(t, "e"));
+	assert_int_equal(tree_node_count(t), 2049);
 	/* Merge walks it without recursion, then a file replaces the top. */
 	assert_int_equal(tree_merge(&m, &t, 1), 0);
-	assert_non_null(tree_lookup_path(m, p.data));
+	assert_int_equal(tree_node_count(m), 2049);
 	tree_free(m);
 	add(t, "d", TAR_REG, 0);
 	assert_int_equal(tree_node_count(t), 2);
 	tree_free(t);
 	buf_release(&p);
+}
+
+/* Names no Linux file system can hold are never added: one longer than 255
+ * bytes could be listed but not looked up (ls -l, find and du of its
+ * directory fail with "File name too long"). */
+static void test_unholdable_names(void **s)
+{
+	struct tree *t;
+	char n255[256], n256[257], p[600], target[4100];
+	const struct tree_node *c;
+	const char *name;
+	uint64_t cookie = 0;
+	size_t listed = 0;
+
+	(void)s;
+	memset(n255, 'a', 255);
+	n255[255] = '\0';
+	memset(n256, 'b', 256);
+	n256[256] = '\0';
+	assert_int_equal(tree_new(&t), 0);
+	add(t, n255, TAR_REG, 0);
+	add(t, n256, TAR_REG, 0);
+	snprintf(p, sizeof(p), "dir/%s/below", n256); /* a long name in the middle */
+	add(t, p, TAR_REG, 0);
+	snprintf(p, sizeof(p), "dir/%s", n256);       /* a long name at the end */
+	add(t, p, TAR_DIR, 0);
+	add(t, "dir/ok", TAR_REG, 0);
+	/* Symlink targets: PATH_MAX - 1 bytes at most, and not empty. */
+	memset(target, 'x', 4095);
+	target[4095] = '\0';
+	add_link(t, "sym4095", TAR_SYMLINK, target, 0);
+	target[4095] = 'x';
+	target[4096] = '\0';
+	add_link(t, "sym4096", TAR_SYMLINK, target, 0);
+	add_link(t, "symempty", TAR_SYMLINK, "", 0);
+	/* A hard link named or aimed by a long name. */
+	add_link(t, n256 + 1, TAR_HARDLINK, n255, 0); /* 255 bytes: fine */
+	add_link(t, "hl2", TAR_HARDLINK, n256, 0);
+	while (tree_readdir(t, tree_root(t), &cookie, &name, &c)) {
+		assert_true(strlen(name) <= TREE_NAME_MAX);
+		listed++;
+	}
+	assert_int_equal(listed, 4); /* n255, dir, sym4095, the 255-byte link */
+	assert_non_null(tree_lookup_path(t, n255));
+	assert_int_equal(attr(t, n255)->nlink, 2);
+	assert_null(tree_lookup_path(t, n256));
+	assert_null(tree_lookup_path(t, "hl2"));
+	assert_int_equal(attr(t, "sym4095")->size, 4095);
+	assert_null(tree_lookup_path(t, "sym4096"));
+	assert_null(tree_lookup_path(t, "symempty"));
+	/* "dir" holds only "ok": nothing was made for the long names. */
+	cookie = 0;
+	assert_int_equal(tree_readdir(t, tree_lookup_path(t, "dir"), &cookie, &name, &c), 1);
+	assert_string_equal(name, "ok");
+	assert_int_equal(tree_readdir(t, tree_lookup_path(t, "dir"), &cookie, &name, &c), 0);
+	assert_int_equal(tree_node_count(t), 5); /* root, n255, dir, ok, sym4095 */
+	tree_free(t);
 }
 
 static void test_from_tar(void **s)
@@ -606,6 +690,147 @@ static void test_merge_hardlinks_and_copy(void **s)
 	tree_free(m);
 }
 
+/*
+ * Hard links to files of lower layers, as `umoci unpack` resolves them
+ * (tests/integration/60-image.sh compares the same cases with it): the link
+ * becomes another name of the lower file, with the file's attributes; it
+ * keeps the file when its layer whites the target out; links to a lower
+ * hard link and links to such links join one group.
+ */
+static void test_merge_lower_hardlinks(void **s)
+{
+	struct tree *l[3], *m;
+	struct tar_entry e;
+	const struct tree_node *c;
+	const char *name;
+	uint64_t cookie = 0;
+
+	(void)s;
+	l[0] = layer();
+	e = ent("a1", TAR_REG, 0640);
+	e.uid = 7;
+	e.size = 3;
+	e.data_offset = 1024;
+	assert_int_equal(tree_add(l[0], &e, 0), 0);
+	add(l[0], "a2", TAR_REG, 0);
+	add(l[0], "a3", TAR_REG, 0);
+	add(l[0], "a4", TAR_REG, 0);
+	add_link(l[0], "a4h", TAR_HARDLINK, "a4", 0);
+	add(l[0], "a5", TAR_REG, 0);
+	add(l[0], "f/a8", TAR_REG, 0);
+	add(l[0], "dir", TAR_DIR, 0);
+	l[1] = layer();
+	e = ent("b1", TAR_HARDLINK, 0600); /* the header's own attributes do not count */
+	e.uid = 9;
+	e.linkname = "a1";
+	assert_int_equal(tree_add(l[1], &e, 1), 0);
+	add_link(l[1], "b2", TAR_HARDLINK, "a2", 1);
+	add(l[1], ".wh.a2", TAR_REG, 1);             /* after the link */
+	add(l[1], ".wh.a3", TAR_REG, 1);             /* before the link */
+	add_link(l[1], "b3", TAR_HARDLINK, "a3", 1);
+	add_link(l[1], "b4", TAR_HARDLINK, "a4h", 1); /* to a lower hard link */
+	add_link(l[1], "c5", TAR_HARDLINK, "a5", 1);
+	add_link(l[1], "d5", TAR_HARDLINK, "c5", 1);  /* to a link to a lower file */
+	add_link(l[1], "new/e8", TAR_HARDLINK, "f/a8", 1);
+	add(l[1], "f/.wh..wh..opq", TAR_REG, 1);
+	add_link(l[1], "nothing", TAR_HARDLINK, "no/such", 1);
+	add_link(l[1], "dirlink", TAR_HARDLINK, "dir", 1);
+	add_link(l[1], "gone", TAR_HARDLINK, "a5", 1);
+	add(l[1], "gone", TAR_REG, 1);              /* a later entry replaces the link */
+	/* The layer alone cannot have them: hidden in its own tree. */
+	assert_null(tree_lookup_path(l[1], "b1"));
+	assert_null(tree_lookup(l[1], tree_root(l[1]), "d5"));
+	while (tree_readdir(l[1], tree_root(l[1]), &cookie, &name, &c))
+		assert_true(is_whiteout_or(name, "new", "f", "gone"));
+	l[2] = layer();
+	add(l[2], ".wh.a4", TAR_REG, 2);
+	m = merge(l, 3);
+	assert_dump(m, "a1 - 0640 2 L0\n"
+		       "a4h - 0640 2 L0\n"
+		       "a5 - 0640 3 L0\n"
+		       "b1 - 0640 2 L0\n"
+		       "b2 - 0640 1 L0\n"
+		       "b3 - 0640 1 L0\n"
+		       "b4 - 0640 2 L0\n"
+		       "c5 - 0640 3 L0\n"
+		       "d5 - 0640 3 L0\n"
+		       "dir d 0750 2 L0\n"
+		       "f d 0755 2 L0 i\n"
+		       "gone - 0640 1 L1\n"
+		       "new d 0755 2 L1 i\n"
+		       "new/e8 - 0640 1 L0\n");
+	assert_ptr_equal(tree_lookup_path(m, "b1"), tree_lookup_path(m, "a1"));
+	assert_int_equal(attr(m, "b1")->uid, 7);
+	assert_int_equal(attr(m, "b1")->data_offset, 1024);
+	assert_ptr_equal(tree_lookup_path(m, "b4"), tree_lookup_path(m, "a4h"));
+	assert_ptr_equal(tree_lookup_path(m, "d5"), tree_lookup_path(m, "a5"));
+	assert_int_equal(attr(m, "new/e8")->size, 10);
+	assert_int_equal(tree_node_count(m), 1 + 10);
+	tree_free(m);
+	tree_free(l[2]);
+	/* The same layer again on top changes nothing: its links resolve to
+	 * the same files. */
+	{
+		struct tree *m2;
+		char *d1, *d2;
+
+		m = merge(l, 2);
+		l[2] = l[1];
+		m2 = merge(l, 3);
+		d1 = dump(m);
+		d2 = dump(m2);
+		assert_string_equal(d1, d2);
+		assert_int_equal(attr(m2, "c5")->nlink, 3);
+		assert_int_equal(attr(m2, "a4h")->nlink, 3);
+		free(d1);
+		free(d2);
+		tree_free(m2);
+		tree_free(m);
+	}
+	free_all(l, 2);
+}
+
+/* Bounds: past them a tree refuses to grow with -E2BIG (and logs once). */
+static void test_bounds(void **s)
+{
+	struct tree *t, *m;
+	char p[64], big[2000];
+	size_t i;
+	int rc = 0;
+	struct tar_entry e;
+
+	(void)s;
+	assert_int_equal(tree_new(&t), 0);
+	tree_set_bounds(t, 100, TREE_MAX_ARENA);
+	for (i = 0; i < 200 && !rc; i++) {
+		snprintf(p, sizeof(p), "d%zu/f", i);
+		e = ent(p, TAR_REG, 0644);
+		rc = tree_add(t, &e, 0);
+	}
+	assert_int_equal(rc, -E2BIG);
+	assert_true(i <= 51); /* two nodes per entry */
+	assert_int_equal(tree_add(t, &e, 0), -E2BIG); /* and stays so */
+	tree_free(t);
+	/* Names, link targets, xattrs: the arena. */
+	assert_int_equal(tree_new(&t), 0);
+	tree_set_bounds(t, TREE_MAX_NODES, 64 * 1024);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rc = 0;
+	for (i = 0; i < 100 && !rc; i++) {
+		snprintf(p, sizeof(p), "s%zu", i);
+		e = ent(p, TAR_SYMLINK, 0777);
+		e.linkname = big;
+		rc = tree_add(t, &e, 0);
+	}
+	assert_int_equal(rc, -E2BIG);
+	assert_true(i > 20 && i < 40);
+	/* A merge copies within its own (default) bounds. */
+	assert_int_equal(tree_merge(&m, &t, 1), 0);
+	tree_free(m);
+	tree_free(t);
+}
+
 static void test_merge_big(void **s)
 {
 	struct tree *l[2], *m;
@@ -641,11 +866,14 @@ int main(void)
 		cmocka_unit_test(test_big_dir),
 		cmocka_unit_test(test_memory_200k),
 		cmocka_unit_test(test_deep_path),
+		cmocka_unit_test(test_unholdable_names),
 		cmocka_unit_test(test_from_tar),
 		cmocka_unit_test(test_merge_whiteouts),
 		cmocka_unit_test(test_merge_opaque_order),
 		cmocka_unit_test(test_merge_replace),
 		cmocka_unit_test(test_merge_hardlinks_and_copy),
+		cmocka_unit_test(test_merge_lower_hardlinks),
+		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_merge_big),
 	};
 
