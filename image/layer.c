@@ -570,21 +570,23 @@ static int fetch_fill(struct fetch *f, uint64_t off, size_t n)
 	return 0;
 }
 
-/* A zran_read_fn. */
+/* A zran_read_fn: up to `len` bytes at `off` (short reads are fine). */
 static ssize_t fetch_read(void *ctx, void *out, size_t len, uint64_t off)
 {
 	struct fetch *f = ctx;
 	size_t n;
 	int rc;
 
-	if (off >= f->l->size)
+	if (off >= f->l->size || len == 0)
 		return 0;
 	if (off < f->boff || off >= f->boff + f->blen) {
+		/* Never more than `cap` (the buffer's size): a larger read is
+		 * served in pieces by the caller's loop. */
 		uint64_t end = off + f->cap;
 
-		if (end > f->limit)
+		if (off < f->limit && end > f->limit)
 			end = f->limit;
-		if (end < off + len)
+		else if (off >= f->limit && len < f->cap)
 			end = off + len;
 		if (end > f->l->size)
 			end = f->l->size;

@@ -860,6 +860,69 @@ static void test_damaged_local_copy(void **state)
 	pcache_free(pc);
 }
 
+/* ---- large reads ---------------------------------------------------------- */
+
+#define SENT 0xEE
+#define KINDS 4
+
+static const struct buf *kind_blob(size_t i)
+{
+	const struct buf *b[KINDS] = { &fx.tar, &fx.gz, &fx.zst1, &fx.zstn };
+
+	return b[i];
+}
+
+static const char *const kind_mt[KINDS] = { MT_TAR, MT_GZ, MT_ZST, MT_ZST };
+static const char *const kind_name[KINDS] = { "tar", "gzip", "zstd", "zstd, 1 MiB frames" };
+
+/*
+ * Point 5: one read of 8 MiB (more than a reader's 1 MiB buffer), through a
+ * reader and through layer_pread, with and without local copies, compared
+ * with the file; and one crossing the end of the file.
+ */
+static void test_read_8mib(void **state)
+{
+	size_t k, len = 8u << 20;
+	unsigned char *buf = malloc(len);
+	int cached;
+
+	(void)state;
+	assert_non_null(buf);
+	for (k = 0; k < KINDS; k++) {
+		for (cached = 0; cached < 2; cached++) {
+			struct tsrc s = { 0 };
+			struct pcache *pc = NULL;
+			struct layer *l;
+			struct layer_reader *rd;
+			const struct tree_attr *a;
+			uint64_t off = (1u << 20) + 77;
+
+			print_message("%s%s\n", kind_name[k], cached ? ", local copy" : "");
+			if (cached)
+				assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+			l = new_layer(&s, kind_mt[k], kind_blob(k), pc);
+			assert_int_equal(layer_load(l), 0);
+			a = attr_of(l, "big");
+			assert_int_equal(layer_reader_new(&rd, l, a), 0);
+			memset(buf, SENT, len);
+			assert_int_equal(layer_reader_pread(rd, buf, len, off), (ssize_t)len);
+			assert_memory_equal(buf, fx.big.data + off, len);
+			layer_reader_free(rd);
+			memset(buf, SENT, len);
+			assert_int_equal(layer_pread(l, a, buf, len, off + 3), (ssize_t)len);
+			assert_memory_equal(buf, fx.big.data + off + 3, len);
+			memset(buf, SENT, len);
+			assert_int_equal(layer_pread(l, a, buf, len, BIG - (3u << 20)), 3u << 20);
+			assert_memory_equal(buf, fx.big.data + BIG - (3u << 20), 3u << 20);
+			layer_free(l);
+			pcache_free(pc);
+			rm_rf(fx.dir);
+			mkdir(fx.dir, 0700);
+		}
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +949,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_load, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_local_copy, each_setup,
 						each_teardown),
+		cmocka_unit_test_setup_teardown(test_read_8mib, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
