@@ -957,6 +957,30 @@ static ssize_t read_logged(struct read_call *c, struct buf *log)
 	return c->rc;
 }
 
+static void assert_logged(const struct buf *log, const char *what)
+{
+	if (!strstr(buf_cstr(log), what))
+		fail_msg("the log does not say \"%s\":\n%s", what, buf_cstr(log));
+}
+
+/* The read fails with -EIO, leaves no wrong byte and logs `what`. */
+static void read_fails(struct read_call *c, struct buf *log, const char *what)
+{
+	assert_int_equal(read_logged(c, log), -EIO);
+	assert_no_wrong_byte(c->buf, c->len, c->off);
+	assert_logged(log, what);
+}
+
+/* The layer of kind k over `s` (and the cache `pc`, may be NULL), loaded. */
+static struct layer *kind_load(size_t k, struct tsrc *s, struct pcache *pc)
+{
+	struct layer *l = new_layer(s, kind_mt[k], kind_blob(k), pc);
+
+	print_message("%s%s\n", kind_name[k], pc ? ", local copy" : "");
+	assert_int_equal(layer_load(l), 0);
+	return l;
+}
+
 /*
  * A server corrupting ranged answers: -EIO and a log line naming the block,
  * never a wrong byte — for layer_pread and a reader, for every layer type.
@@ -971,33 +995,28 @@ static void test_ranged_corrupt(void **state)
 	assert_non_null(buf);
 	for (k = 0; k < KINDS; k++) {
 		struct tsrc s = { 0 };
-		struct layer *l = new_layer(&s, kind_mt[k], kind_blob(k), NULL);
+		struct layer *l = kind_load(k, &s, NULL);
 		struct read_call c = { l, NULL, buf, 256u << 10, (5u << 20) + 123, 0 };
 		struct buf log = BUF_INIT;
 		struct layer_stats st;
 
-		print_message("%s\n", kind_name[k]);
-		assert_int_equal(layer_load(l), 0);
 		s.fault = TSRC_CORRUPT;
 		s.fault_left = -1;
-		assert_int_equal(read_logged(&c, &log), -EIO);
-		assert_no_wrong_byte(buf, c.len, c.off);
-		assert_non_null(strstr(buf_cstr(&log), "layer sha256:"));
-		assert_non_null(strstr(buf_cstr(&log), "(blob bytes "));
-		assert_non_null(strstr(buf_cstr(&log), "from a ranged read does not match"));
-		assert_non_null(strstr(buf_cstr(&log), "fetching it again"));
-		assert_non_null(strstr(buf_cstr(&log), "Input/output error"));
+		read_fails(&c, &log, "from a ranged read does not match");
+		assert_logged(&log, "layer sha256:");
+		assert_logged(&log, "(blob bytes ");
+		assert_logged(&log, "fetching it again");
+		assert_logged(&log, "Input/output error");
 		/* Through a reader: sequential reads from the file's start. */
 		assert_int_equal(layer_reader_new(&c.rd, l, attr_of(l, "big")), 0);
 		c.off = 0;
 		c.len = 128u << 10;
-		assert_int_equal(read_logged(&c, &log), -EIO);
-		assert_no_wrong_byte(buf, c.len, c.off);
+		read_fails(&c, &log, "Input/output error");
 		/* One bad answer, then good ones: the second fetch serves. */
 		s.fault_left = 1;
 		assert_int_equal(read_logged(&c, &log), (ssize_t)c.len);
 		assert_memory_equal(buf, fx.big.data, c.len);
-		assert_non_null(strstr(buf_cstr(&log), "fetching it again"));
+		assert_logged(&log, "fetching it again");
 		layer_reader_free(c.rd);
 		c.rd = NULL;
 		s.fault_left = 1;
@@ -1026,13 +1045,11 @@ static void test_ranged_answers(void **state)
 	assert_non_null(buf);
 	for (k = 0; k < KINDS; k++) {
 		struct tsrc s = { 0 };
-		struct layer *l = new_layer(&s, kind_mt[k], kind_blob(k), NULL);
+		struct layer *l = kind_load(k, &s, NULL);
 		struct read_call c = { l, NULL, buf, 256u << 10, (3u << 20) + 1, 0 };
 		struct buf log = BUF_INIT;
 		uint64_t before;
 
-		print_message("%s\n", kind_name[k]);
-		assert_int_equal(layer_load(l), 0);
 		s.fault_left = -1;
 		s.fault = TSRC_NORANGE;
 		before = s.pread_bytes;
@@ -1042,13 +1059,9 @@ static void test_ranged_answers(void **state)
 		s.fault = TSRC_SHORT;
 		check_contents(l);
 		s.fault = TSRC_NOSKIP;
-		assert_int_equal(read_logged(&c, &log), -EIO);
-		assert_no_wrong_byte(buf, c.len, c.off);
-		assert_non_null(strstr(buf_cstr(&log), "does not match"));
+		read_fails(&c, &log, "does not match");
 		s.fault = TSRC_EOF;
-		assert_int_equal(read_logged(&c, &log), -EIO);
-		assert_no_wrong_byte(buf, c.len, c.off);
-		assert_non_null(strstr(buf_cstr(&log), "short data"));
+		read_fails(&c, &log, "short data");
 		layer_free(l);
 		buf_release(&log);
 	}
@@ -1091,7 +1104,6 @@ static void test_damaged_local_copy(void **state)
 		const char *sfx = k >= 2 ? "tar" : "";
 		int bad_source;
 
-		print_message("%s\n", kind_name[k]);
 		for (bad_source = 0; bad_source < 2; bad_source++) {
 			struct tsrc s = { 0 };
 			struct pcache *pc;
@@ -1102,22 +1114,20 @@ static void test_damaged_local_copy(void **state)
 			uint64_t size;
 
 			assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
-			l = c.l = new_layer(&s, kind_mt[k], kind_blob(k), pc);
-			assert_int_equal(layer_load(l), 0);
+			l = c.l = kind_load(k, &s, pc);
 			assert_int_equal(pcache_blob_stat(pc, layer_digest(l), sfx, &size), 0);
 			damage_copy(kind_blob(k), sfx, size);
 			if (bad_source) {
 				s.fault = TSRC_CORRUPT;
 				s.fault_left = -1;
-			}
-			assert_int_equal(read_logged(&c, &log), bad_source ? -EIO : (ssize_t)c.len);
-			if (bad_source)
-				assert_no_wrong_byte(buf, c.len, c.off);
-			else
+				read_fails(&c, &log, "from a ranged read does not match");
+			} else {
+				assert_int_equal(read_logged(&c, &log), (ssize_t)c.len);
 				assert_memory_equal(buf, fx.big.data + c.off, c.len);
-			assert_non_null(strstr(buf_cstr(&log), "of the local copy does not match"));
-			assert_non_null(strstr(buf_cstr(&log), k >= 2 ? "(tar bytes " : "(blob bytes "));
-			assert_non_null(strstr(buf_cstr(&log), "dropping the copy"));
+			}
+			assert_logged(&log, "of the local copy does not match");
+			assert_logged(&log, k >= 2 ? "(tar bytes " : "(blob bytes ");
+			assert_logged(&log, "dropping the copy");
 			assert_true(s.pread_calls > 0);
 			/* The copy is gone: reads go to the source from now on. */
 			assert_int_equal(pcache_blob_stat(pc, layer_digest(l), sfx, &size),
@@ -1158,11 +1168,9 @@ static void test_read_8mib(void **state)
 			const struct tree_attr *a;
 			uint64_t off = (1u << 20) + 77;
 
-			print_message("%s%s\n", kind_name[k], cached ? ", local copy" : "");
 			if (cached)
 				assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
-			l = new_layer(&s, kind_mt[k], kind_blob(k), pc);
-			assert_int_equal(layer_load(l), 0);
+			l = kind_load(k, &s, pc);
 			a = attr_of(l, "big");
 			assert_int_equal(layer_reader_new(&rd, l, a), 0);
 			memset(buf, SENT, len);
