@@ -20,6 +20,15 @@
  * (1 MiB at a time for readers; for a random gzip read at most the
  * compressed bytes of one zran span plus 64 KiB).
  *
+ * Every byte served is proven against the blob digest: the streaming pass
+ * records a SHA-256 of each LAYER_BLOCK block of the blob (kept in the index
+ * file), and every read — from a Range request, a server that ignored Range,
+ * or a local copy — is widened to whole blocks and checked before any byte
+ * of it is used. A mismatch is one log line naming the layer, the block and
+ * the source, and -EIO (a ranged read is fetched once more first; a damaged
+ * local copy is removed and the blob read by range instead), never a wrong
+ * byte. zstd layers' decompressed copies are checked the same way.
+ *
  * Thread-safety: every function may be called from any thread, except that a
  * layer_reader belongs to one thread at a time. layer_load and the reads
  * block (network, disk); no lock is held across that I/O.
@@ -37,6 +46,7 @@
 #include "common/digest.h"
 
 #define LAYER_RETRY_SEC 10 /* a failed load is retried after this long */
+#define LAYER_BLOCK (32u << 10) /* reads are verified in blocks of this size */
 
 typedef int (*blob_sink_fn)(void *ctx, const void *data, size_t n);
 
@@ -110,12 +120,13 @@ int layer_kind(const struct layer *l);
 uint64_t layer_usize(const struct layer *l);
 
 /*
- * Read up to `len` bytes at `off` of the regular file described by `a` (a
- * node attr of this layer's tree, or of a merged tree whose a->layer is this
- * layer). Holes of sparse files read as zeros. Returns the bytes read (short
- * only at the end of the file), 0 at or past it, -EINVAL if the layer is not
- * loaded, -EIO (data unavailable or not matching the index), -ENOMEM.
- * Blocks; thread-safe.
+ * Read up to `len` bytes (any size) at `off` of the regular file described
+ * by `a` (a node attr of this layer's tree, or of a merged tree whose
+ * a->layer is this layer). Holes of sparse files read as zeros. Returns the
+ * bytes read (short only at the end of the file), 0 at or past it, -EINVAL
+ * if the layer is not loaded, -EIO (data unavailable or not matching the
+ * digest-verified sums), -ENOMEM. After an error `buf` may hold a prefix of
+ * the right bytes, never a wrong one. Blocks; thread-safe.
  */
 ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_t len,
 		    uint64_t off);
@@ -139,6 +150,7 @@ struct layer_stats {
 	uint64_t loads_blob;     /* trees built by streaming the blob */
 	uint64_t loads_index;    /* trees built from an index file */
 	uint64_t index_rejected; /* index files found corrupt and rebuilt */
+	uint64_t blocks_rejected; /* blocks read that did not match their sums */
 };
 void layer_stats(const struct layer *l, struct layer_stats *st);
 

@@ -5,8 +5,22 @@
  * u32, kind u32, blob digest[32], csize u64, usize u64, nentries u64,
  * entries_len u64. Then the entries (lindex_entry_encode: varints, a
  * zig-zag mtime, length-prefixed strings), aux_len u64, aux (the zran index
- * for gzip, the frame table for zstd, nothing for tar), and a SHA-256 of
- * every preceding byte.
+ * for gzip, the frame table for zstd, nothing for tar), two block-sum
+ * tables — the blob's, then the decompressed copy's (zstd; bsize = n = 0
+ * when there is none) — each as bsize u64, n u64, n SHA-256 sums, and a
+ * SHA-256 of every preceding byte.
+ *
+ * Versions: 1 had no block-sum tables (reads were not verified against the
+ * digest); 2 adds them. A file of version 1 is rejected like any other
+ * mismatch, and layer.c rebuilds it from the blob: the sums can only come
+ * from a digest-verified pass, never be added to an old file.
+ *
+ * Block sums: the blob's table must cover exactly csize bytes (n =
+ * ceil(csize / bsize)), the copy's exactly usize bytes; bsize is a power of
+ * two in [BLOCKHASH_MIN, BLOCKHASH_MAX], so a damaged file cannot make a
+ * reader allocate more than a bounded buffer. The sums are exactly as
+ * trustworthy as the file: its checksum detects damage, and the cache
+ * directory is the user's own (0700), like the blob copies it guards.
  *
  * The decoder treats the file as untrusted (a cache directory can be
  * damaged or written by someone else): every read is bounds-checked by
@@ -25,8 +39,8 @@
 #include "image/decomp.h"
 
 #define IDX_MAGIC "ACRFSLIX"
-#define IDX_VERSION 1u
-#define IDX_HDR_LEN 88
+#define IDX_VERSION 2u
+#define IDX_HDR_LEN 80 /* magic .. entries_len */
 
 static int put_u64le(struct buf *b, uint64_t v)
 {
@@ -298,12 +312,18 @@ static int encode_frames(struct buf *b, const struct lindex_frame *f, size_t n)
 	return rc;
 }
 
-/*
- * Header (IDX_HDR_LEN bytes, little-endian): magic[8], version u32, kind u32,
- * blob digest[32], csize u64, usize u64, nentries u64, entries_len u64
- * (= 88). Then the entries, aux_len u64, aux (zran index or frame table),
- * and a SHA-256 of every preceding byte.
- */
+static int encode_blocks(struct buf *b, const struct blocksums *s)
+{
+	int rc = put_u64le(b, s->bsize);
+
+	if (!rc)
+		rc = put_u64le(b, s->n);
+	if (!rc && s->n)
+		rc = buf_add(b, s->sum, (size_t)s->n * DIGEST_RAW_LEN);
+	return rc;
+}
+
+/* The layout is in the design note above. */
 int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
 		 const struct buf *ents, uint64_t nents, struct buf *out)
 {
@@ -312,6 +332,9 @@ int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
 	unsigned char v[8];
 	int rc = 0, i;
 
+	if (c->cblocks.len != k->csize || c->cblocks.n != blocksums_count(k->csize, c->cblocks.bsize) ||
+	    (c->ublocks.n && c->ublocks.len != c->usize))
+		return -EINVAL;
 	if (k->kind == DECOMP_GZIP)
 		rc = zran_index_save(c->zidx, &aux);
 	else if (k->kind == DECOMP_ZSTD)
@@ -332,6 +355,8 @@ int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
 	rc |= buf_add(out, ents->data ? ents->data : "", ents->len);
 	rc |= put_u64le(out, aux.len);
 	rc |= buf_add(out, aux.data ? aux.data : "", aux.len);
+	rc |= encode_blocks(out, &c->cblocks);
+	rc |= encode_blocks(out, &c->ublocks);
 	if (rc) {
 		rc = -ENOMEM;
 		goto out;
@@ -344,11 +369,41 @@ out:
 	return rc;
 }
 
+/*
+ * One block-sum table covering `len` bytes; `optional`: bsize = n = 0 means
+ * there is none. -EBADMSG for anything inconsistent, -ENOMEM.
+ */
+static int decode_blocks(struct rd *r, uint64_t len, bool optional, struct blocksums *s)
+{
+	uint64_t bsize = get_u64le(r), n = get_u64le(r);
+
+	memset(s, 0, sizeof(*s));
+	if (r->bad)
+		return -EBADMSG;
+	if (optional && bsize == 0 && n == 0)
+		return 0;
+	if (bsize < BLOCKHASH_MIN || bsize > BLOCKHASH_MAX || (bsize & (bsize - 1)) ||
+	    n != blocksums_count(len, (uint32_t)bsize) ||
+	    n > (uint64_t)(r->end - r->p) / DIGEST_RAW_LEN || (optional && n == 0))
+		return -EBADMSG;
+	s->bsize = (uint32_t)bsize;
+	s->len = len;
+	s->n = n;
+	if (n) {
+		s->sum = malloc((size_t)n * DIGEST_RAW_LEN);
+		if (!s->sum)
+			return -ENOMEM;
+		memcpy(s->sum, r->p, (size_t)n * DIGEST_RAW_LEN);
+		r->p += n * DIGEST_RAW_LEN;
+	}
+	return 0;
+}
+
 int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 		 struct lindex_content *o, const char **why)
 {
 	const unsigned char *d = data;
-	struct rd r, er;
+	struct rd r, er, br;
 	struct digest sum;
 	struct scratch s;
 	uint64_t nents, elen, alen, i;
@@ -357,7 +412,7 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 
 	memset(&s, 0, sizeof(s));
 	memset(o, 0, sizeof(*o));
-	if (len < IDX_HDR_LEN + 8 + DIGEST_RAW_LEN) {
+	if (len < IDX_HDR_LEN + 8 + 2 * 16 + DIGEST_RAW_LEN) { /* + aux_len, tables */
 		*why = "truncated";
 		return -EBADMSG;
 	}
@@ -403,10 +458,14 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 	er.bad = false;
 	r.p += elen;
 	alen = get_u64le(&r);
-	if (r.bad || alen != (uint64_t)(r.end - r.p)) {
+	if (r.bad || alen > (uint64_t)(r.end - r.p)) {
 		*why = "bad trailer";
 		return -EBADMSG;
 	}
+	br.p = r.p + alen;
+	br.end = r.end;
+	br.bad = false;
+	r.end = br.p;
 	if (k->kind == DECOMP_GZIP) {
 		rc = zran_index_load(&o->zidx, r.p, (size_t)alen);
 		if (rc == -EBADMSG || (!rc && (zran_index_usize(o->zidx) != o->usize ||
@@ -441,10 +500,24 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 				rc = -EBADMSG;
 			}
 		}
+		if (!rc && r.p != r.end) {
+			*why = "bad frame table";
+			rc = -EBADMSG;
+		}
 	} else {
 		rc = alen == 0 && o->usize == k->csize ? 0 : -EBADMSG;
 		if (rc)
 			*why = "bad sizes";
+	}
+	if (rc)
+		goto fail;
+	rc = decode_blocks(&br, k->csize, false, &o->cblocks);
+	if (!rc)
+		rc = decode_blocks(&br, o->usize, true, &o->ublocks);
+	if (rc == -EBADMSG ||
+	    (!rc && (br.p != br.end || (o->ublocks.n && k->kind != DECOMP_ZSTD)))) {
+		*why = "bad block sums";
+		rc = -EBADMSG;
 	}
 	if (rc)
 		goto fail;
@@ -480,5 +553,7 @@ void lindex_content_release(struct lindex_content *c)
 	tree_free(c->tree);
 	zran_index_free(c->zidx);
 	free(c->frames);
+	blocksums_release(&c->cblocks);
+	blocksums_release(&c->ublocks);
 	memset(c, 0, sizeof(*c));
 }

@@ -6,9 +6,14 @@
  * from it. layer.c writes one after a digest-verified load and reads it at
  * the next mount.
  *
+ * It also holds the block sums (image/blockhash.h) recorded during that
+ * load: every later read of the blob, or of a zstd layer's decompressed
+ * copy, is checked against them.
+ *
  * The file is untrusted input: lindex_parse checks every byte it reads and
- * rejects a file written for another blob, another kind, another version,
- * or whose checksum does not match.
+ * rejects a file written for another blob, another kind, another version
+ * (an older acrfs's file is rebuilt, not upgraded), or whose checksum does
+ * not match.
  *
  * Thread-safety: pure functions over caller-owned buffers; nothing blocks.
  */
@@ -20,6 +25,7 @@
 
 #include "common/buf.h"
 #include "common/digest.h"
+#include "image/blockhash.h"
 #include "image/tar.h"
 #include "image/tree.h"
 #include "image/zran.h"
@@ -44,6 +50,10 @@ struct lindex_content {
 	struct lindex_frame *frames; /* zstd, else NULL; frames[0].uoff == 0 */
 	size_t nframes;
 	uint64_t usize; /* uncompressed size */
+	/* SHA-256 of each block of the blob (cblocks.len == the blob's size),
+	 * and for a zstd layer whose decompressed copy was written, of each
+	 * block of that copy (ublocks.len == usize; else ublocks.n == 0). */
+	struct blocksums cblocks, ublocks;
 };
 
 /* Append the encoding of one tar entry to `ents`. 0 or -ENOMEM. */
@@ -51,8 +61,9 @@ int lindex_entry_encode(struct buf *ents, const struct tar_entry *e);
 
 /*
  * The index file for key `k`: `nents` entries encoded in `ents`, and c's
- * zidx (gzip) or frames (zstd) and usize (c->tree is not used), appended to
- * `out`. 0 or -ENOMEM.
+ * zidx (gzip) or frames (zstd), usize and block sums (c->tree is not used),
+ * appended to `out`. 0, -EINVAL (c->cblocks do not cover k->csize bytes),
+ * or -ENOMEM.
  */
 int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
 		 const struct buf *ents, uint64_t nents, struct buf *out);

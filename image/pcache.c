@@ -757,6 +757,29 @@ ssize_t pcache_blob_pread(struct pcache *pc, const struct digest *d, const char 
 	return (ssize_t)got;
 }
 
+int pcache_blob_remove(struct pcache *pc, const struct digest *d, const char *sfx)
+{
+	char name[NAME_MAX_LEN];
+	struct entry *e;
+	char *path;
+	int rc = 0;
+
+	if (blob_name(name, d, sfx))
+		return -EINVAL;
+	path = path_join(pc->blob_dir, name);
+	if (!path)
+		return -ENOMEM;
+	pthread_mutex_lock(&pc->lock);
+	e = find_entry(pc, name);
+	if (e)
+		drop_entry(pc, e);
+	if (unlink(path))
+		rc = -errno;
+	pthread_mutex_unlock(&pc->lock);
+	free(path);
+	return rc;
+}
+
 int pcache_blob_stat(struct pcache *pc, const struct digest *d, const char *sfx,
 		     uint64_t *size)
 {

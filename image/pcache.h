@@ -114,6 +114,11 @@ void pcache_blob_abort(struct pcache_writer *w);
  */
 ssize_t pcache_blob_pread(struct pcache *pc, const struct digest *d, const char *sfx,
 			  void *buf, size_t len, uint64_t off);
+/*
+ * Remove the blob file (d, sfx) — a copy found damaged — and forget it.
+ * 0, or -ENOENT when there was none.
+ */
+int pcache_blob_remove(struct pcache *pc, const struct digest *d, const char *sfx);
 /* Whether the blob file (d, sfx) is present; *size = its size if so. */
 int pcache_blob_stat(struct pcache *pc, const struct digest *d, const char *sfx,
 		     uint64_t *size);

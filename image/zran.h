@@ -18,7 +18,10 @@
  * pieces counted from each access point), and every random or sequential
  * read verifies the blocks it serves: compressed bytes that changed between
  * indexing and reading (a bad cache file, a misbehaving Range server) give
- * -EIO, never wrong bytes.
+ * -EIO, never wrong bytes. A CRC-32 is no proof against a server that forges
+ * data on purpose: acrfs's layers also check the compressed bytes against
+ * SHA-256 block sums before they get here (image/layer.c); the CRCs remain
+ * the check of inflate and of the index itself.
  *
  * Multi-member gzip (concatenated members, e.g. eStargz's one member per
  * file) is supported everywhere; access points may fall in any member. Bytes

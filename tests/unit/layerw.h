@@ -1,7 +1,8 @@
 /*
  * layerw — test helpers for layer and image tests (header-only): an
- * in-memory blob source with counters, gzip/zstd compressors, a generator of
- * compressible data, a tree lister and a scratch cache directory.
+ * in-memory blob source with counters and injectable faults in its ranged
+ * reads, gzip/zstd compressors, a generator of compressible data, a tree
+ * lister and a scratch cache directory.
  */
 #ifndef ACRFS_TESTS_LAYERW_H
 #define ACRFS_TESTS_LAYERW_H
@@ -28,6 +29,18 @@
 
 #define TSRC_MAX 8
 
+/* Faults of tsrc_pread (stream() is never affected). */
+enum tsrc_fault {
+	TSRC_FAULT_NONE,
+	TSRC_CORRUPT, /* one byte flipped in the middle of each answer */
+	TSRC_NORANGE, /* a server ignoring Range, its answer skipped to `off` by the
+		       * client (as registry_blob_pread does): right bytes, but the
+		       * whole blob is counted as transferred */
+	TSRC_NOSKIP,  /* a Range-ignoring answer nobody skipped: bytes from offset 0 */
+	TSRC_SHORT,   /* at most 1000 bytes per answer (short reads) */
+	TSRC_EOF,     /* 0 bytes: the body ended early */
+};
+
 struct tsrc_blob {
 	struct digest d;   /* the digest callers ask for */
 	const struct buf *data; /* the bytes served (may not match d) */
@@ -37,6 +50,8 @@ struct tsrc {
 	struct tsrc_blob blobs[TSRC_MAX];
 	size_t n;
 	int delay_ms;           /* sleep at the start of stream() */
+	enum tsrc_fault fault;  /* for the next `fault_left` preads (-1: all) */
+	int fault_left;
 	uint64_t stream_calls;  /* atomics */
 	uint64_t stream_bytes;
 	uint64_t pread_calls;
@@ -118,6 +133,32 @@ static inline ssize_t tsrc_pread(void *ctx, const struct digest *d, uint64_t siz
 		return 0;
 	if (len > b->len - off)
 		len = (size_t)(b->len - off);
+	if (s->fault && s->fault_left) {
+		if (s->fault_left > 0)
+			s->fault_left--;
+		switch (s->fault) {
+		case TSRC_FAULT_NONE:
+			break;
+		case TSRC_CORRUPT:
+			memcpy(buf, b->data + off, len);
+			((unsigned char *)buf)[len / 2] ^= 0x20;
+			__atomic_add_fetch(&s->pread_bytes, len, __ATOMIC_RELAXED);
+			return (ssize_t)len;
+		case TSRC_NORANGE:
+			__atomic_add_fetch(&s->pread_bytes, b->len - len, __ATOMIC_RELAXED);
+			break;
+		case TSRC_NOSKIP:
+			memcpy(buf, b->data, len);
+			__atomic_add_fetch(&s->pread_bytes, len, __ATOMIC_RELAXED);
+			return (ssize_t)len;
+		case TSRC_SHORT:
+			if (len > 1000)
+				len = 1000;
+			break;
+		case TSRC_EOF:
+			return 0;
+		}
+	}
 	memcpy(buf, b->data + off, len);
 	__atomic_add_fetch(&s->pread_bytes, len, __ATOMIC_RELAXED);
 	return (ssize_t)len;

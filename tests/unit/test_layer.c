@@ -391,18 +391,6 @@ static void test_local_copy(void **state)
 	}
 }
 
-static char *index_path(const struct buf *blob)
-{
-	struct digest d;
-	char hex[DIGEST_HEX_LEN + 1];
-	char *p;
-
-	tw_must(digest_of_buf(&d, blob->data, blob->len));
-	p = malloc(4200);
-	snprintf(p, 4200, "%s/v1/index/%s.idx", fx.dir, digest_hex(&d, hex));
-	return p;
-}
-
 static void read_file(const char *path, struct buf *out)
 {
 	FILE *f = fopen(path, "rb");
@@ -423,131 +411,6 @@ static void write_file(const char *path, const void *data, size_t len)
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	fclose(f);
-}
-
-enum damage { FLIP_MID, FLIP_LAST, TRUNCATE, TRUNCATE_HALF, WRONG_VERSION, EMPTY };
-
-static void damaged_index(enum damage how)
-{
-	struct tsrc s = { 0 };
-	struct pcache *pc;
-	struct layer *l;
-	struct layer_stats st;
-	struct buf idx = BUF_INIT, again = BUF_INIT;
-	char *path = index_path(&fx.gz);
-
-	assert_int_equal(pcache_open(&pc, fx.dir, 0), 0);
-	l = new_layer(&s, MT_GZ, &fx.gz, pc);
-	assert_int_equal(layer_load(l), 0);
-	layer_free(l);
-	read_file(path, &idx);
-	assert_true(idx.len > 200);
-	switch (how) {
-	case FLIP_MID:
-		idx.data[idx.len / 2] ^= 0x10;
-		break;
-	case FLIP_LAST:
-		idx.data[idx.len - 1] ^= 0x01;
-		break;
-	case TRUNCATE:
-		idx.len -= 1;
-		break;
-	case TRUNCATE_HALF:
-		idx.len /= 2;
-		break;
-	case EMPTY:
-		idx.len = 0;
-		break;
-	case WRONG_VERSION: {
-		/* A consistent file of another version: fix the checksum. */
-		struct digest sum;
-
-		idx.data[8] = 2;
-		tw_must(digest_of_buf(&sum, idx.data, idx.len - DIGEST_RAW_LEN));
-		memcpy(idx.data + idx.len - DIGEST_RAW_LEN, sum.raw, DIGEST_RAW_LEN);
-		break;
-	}
-	}
-	write_file(path, idx.data, idx.len);
-
-	l = new_layer(&s, MT_GZ, &fx.gz, pc);
-	assert_int_equal(layer_load(l), 0);
-	layer_stats(l, &st);
-	assert_int_equal(st.index_rejected, 1);
-	assert_int_equal(st.loads_blob, 1);
-	assert_int_equal(s.stream_calls, 2);
-	check_contents(l);
-	layer_free(l);
-	/* It was rebuilt: the next load uses it again. */
-	read_file(path, &again);
-	assert_true(again.len > 200);
-	l = new_layer(&s, MT_GZ, &fx.gz, pc);
-	assert_int_equal(layer_load(l), 0);
-	layer_stats(l, &st);
-	assert_int_equal(st.loads_index, 1);
-	assert_int_equal(s.stream_calls, 2);
-	layer_free(l);
-	pcache_free(pc);
-	free(path);
-	buf_release(&idx);
-	buf_release(&again);
-}
-
-static void test_index_flip(void **state)
-{
-	(void)state;
-	damaged_index(FLIP_MID);
-	rm_rf(fx.dir);
-	mkdir(fx.dir, 0700);
-	damaged_index(FLIP_LAST);
-}
-
-static void test_index_truncated(void **state)
-{
-	(void)state;
-	damaged_index(TRUNCATE);
-	rm_rf(fx.dir);
-	mkdir(fx.dir, 0700);
-	damaged_index(TRUNCATE_HALF);
-	rm_rf(fx.dir);
-	mkdir(fx.dir, 0700);
-	damaged_index(EMPTY);
-}
-
-static void test_index_wrong_version(void **state)
-{
-	(void)state;
-	damaged_index(WRONG_VERSION);
-}
-
-/* An index file of another blob copied under this digest is refused. */
-static void test_index_other_blob(void **state)
-{
-	struct tsrc s = { 0 };
-	struct pcache *pc;
-	struct layer *l;
-	struct layer_stats st;
-	struct buf idx = BUF_INIT;
-	char *pgz = index_path(&fx.gz), *ptar = index_path(&fx.tar);
-
-	(void)state;
-	assert_int_equal(pcache_open(&pc, fx.dir, 0), 0);
-	l = new_layer(&s, MT_TAR, &fx.tar, pc);
-	assert_int_equal(layer_load(l), 0);
-	layer_free(l);
-	read_file(ptar, &idx);
-	write_file(pgz, idx.data, idx.len);
-	l = new_layer(&s, MT_GZ, &fx.gz, pc);
-	assert_int_equal(layer_load(l), 0);
-	layer_stats(l, &st);
-	assert_int_equal(st.index_rejected, 1);
-	assert_int_equal(st.loads_blob, 1);
-	check_contents(l);
-	layer_free(l);
-	pcache_free(pc);
-	free(pgz);
-	free(ptar);
-	buf_release(&idx);
 }
 
 /* Capture what the logger writes to stderr during fn(arg). */
@@ -578,6 +441,221 @@ static void do_load(void *arg)
 	struct load_call *c = arg;
 
 	c->rc = layer_load(c->l);
+}
+
+static char *index_path(const struct buf *blob)
+{
+	struct digest d;
+	char hex[DIGEST_HEX_LEN + 1];
+	char *p;
+
+	tw_must(digest_of_buf(&d, blob->data, blob->len));
+	p = malloc(4200);
+	snprintf(p, 4200, "%s/v1/index/%s.idx", fx.dir, digest_hex(&d, hex));
+	return p;
+}
+
+enum damage { FLIP_MID, FLIP_LAST, TRUNCATE, TRUNCATE_HALF, OLD_VERSION, NEXT_VERSION,
+	      BAD_SUMS, EMPTY };
+
+static uint64_t get_le64(const char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | (unsigned char)p[i];
+	return v;
+}
+
+static void put_le64(char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (char)(v >> (8 * i));
+}
+
+/* Recompute the trailing SHA-256 of an index file: a consistent file. */
+static void fix_checksum(struct buf *idx)
+{
+	struct digest sum;
+
+	tw_must(digest_of_buf(&sum, idx->data, idx->len - DIGEST_RAW_LEN));
+	memcpy(idx->data + idx->len - DIGEST_RAW_LEN, sum.raw, DIGEST_RAW_LEN);
+}
+
+/*
+ * The offset of the block-sum tables in a version-2 index file of the gzip
+ * blob (header 80 bytes with entries_len at 72, the entries, aux_len, aux);
+ * checks that the rest is exactly the two tables and the checksum.
+ */
+static size_t sums_offset(const struct buf *idx)
+{
+	uint64_t elen = get_le64(idx->data + 72), alen, bsize, n;
+	size_t at;
+
+	alen = get_le64(idx->data + 80 + elen);
+	at = 80 + elen + 8 + alen;
+	bsize = get_le64(idx->data + at);
+	n = get_le64(idx->data + at + 8);
+	assert_int_equal(bsize, LAYER_BLOCK);
+	assert_int_equal(n, (fx.gz.len + LAYER_BLOCK - 1) / LAYER_BLOCK);
+	assert_int_equal(idx->len, at + 16 + n * DIGEST_RAW_LEN + 16 + DIGEST_RAW_LEN);
+	return at;
+}
+
+static void damaged_index(enum damage how)
+{
+	struct tsrc s = { 0 };
+	struct pcache *pc;
+	struct layer *l;
+	struct layer_stats st;
+	struct buf idx = BUF_INIT, again = BUF_INIT, log = BUF_INIT;
+	struct load_call c;
+	char *path = index_path(&fx.gz);
+	size_t at;
+
+	assert_int_equal(pcache_open(&pc, fx.dir, 0), 0);
+	l = new_layer(&s, MT_GZ, &fx.gz, pc);
+	assert_int_equal(layer_load(l), 0);
+	layer_free(l);
+	read_file(path, &idx);
+	assert_true(idx.len > 200);
+	switch (how) {
+	case FLIP_MID:
+		idx.data[idx.len / 2] ^= 0x10;
+		break;
+	case FLIP_LAST:
+		idx.data[idx.len - 1] ^= 0x01;
+		break;
+	case TRUNCATE:
+		idx.len -= 1;
+		break;
+	case TRUNCATE_HALF:
+		idx.len /= 2;
+		break;
+	case EMPTY:
+		idx.len = 0;
+		break;
+	case OLD_VERSION:
+		/* What acrfs wrote before block sums: version 1, the same layout
+		 * without the two tables. */
+		assert_int_equal(idx.data[8], 2);
+		idx.len = sums_offset(&idx) + DIGEST_RAW_LEN;
+		idx.data[8] = 1;
+		fix_checksum(&idx);
+		break;
+	case NEXT_VERSION:
+		idx.data[8] = 3;
+		fix_checksum(&idx);
+		break;
+	case BAD_SUMS:
+		/* A consistent file whose table does not cover the blob. */
+		at = sums_offset(&idx);
+		put_le64(idx.data + at, LAYER_BLOCK * 2);
+		fix_checksum(&idx);
+		break;
+	}
+	write_file(path, idx.data, idx.len);
+
+	l = new_layer(&s, MT_GZ, &fx.gz, pc);
+	c.l = l;
+	capture_stderr(do_load, &c, &log);
+	assert_int_equal(c.rc, 0);
+	assert_non_null(strstr(buf_cstr(&log), "is invalid"));
+	if (how == OLD_VERSION || how == NEXT_VERSION)
+		assert_non_null(strstr(buf_cstr(&log), "(unknown version)"));
+	if (how == BAD_SUMS)
+		assert_non_null(strstr(buf_cstr(&log), "(bad block sums)"));
+	layer_stats(l, &st);
+	assert_int_equal(st.index_rejected, 1);
+	assert_int_equal(st.loads_blob, 1);
+	assert_int_equal(s.stream_calls, 2);
+	check_contents(l);
+	layer_free(l);
+	/* It was rebuilt: the next load uses it again. */
+	read_file(path, &again);
+	assert_true(again.len > 200);
+	l = new_layer(&s, MT_GZ, &fx.gz, pc);
+	assert_int_equal(layer_load(l), 0);
+	layer_stats(l, &st);
+	assert_int_equal(st.loads_index, 1);
+	assert_int_equal(s.stream_calls, 2);
+	layer_free(l);
+	pcache_free(pc);
+	free(path);
+	buf_release(&idx);
+	buf_release(&again);
+	buf_release(&log);
+}
+
+static void test_index_flip(void **state)
+{
+	(void)state;
+	damaged_index(FLIP_MID);
+	rm_rf(fx.dir);
+	mkdir(fx.dir, 0700);
+	damaged_index(FLIP_LAST);
+}
+
+static void test_index_truncated(void **state)
+{
+	(void)state;
+	damaged_index(TRUNCATE);
+	rm_rf(fx.dir);
+	mkdir(fx.dir, 0700);
+	damaged_index(TRUNCATE_HALF);
+	rm_rf(fx.dir);
+	mkdir(fx.dir, 0700);
+	damaged_index(EMPTY);
+}
+
+/* An index file of the previous version (no block sums) or of a later one
+ * is rejected and rebuilt from the blob. */
+static void test_index_wrong_version(void **state)
+{
+	(void)state;
+	damaged_index(OLD_VERSION);
+	rm_rf(fx.dir);
+	mkdir(fx.dir, 0700);
+	damaged_index(NEXT_VERSION);
+}
+
+static void test_index_bad_sums(void **state)
+{
+	(void)state;
+	damaged_index(BAD_SUMS);
+}
+
+/* An index file of another blob copied under this digest is refused. */
+static void test_index_other_blob(void **state)
+{
+	struct tsrc s = { 0 };
+	struct pcache *pc;
+	struct layer *l;
+	struct layer_stats st;
+	struct buf idx = BUF_INIT;
+	char *pgz = index_path(&fx.gz), *ptar = index_path(&fx.tar);
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, fx.dir, 0), 0);
+	l = new_layer(&s, MT_TAR, &fx.tar, pc);
+	assert_int_equal(layer_load(l), 0);
+	layer_free(l);
+	read_file(ptar, &idx);
+	write_file(pgz, idx.data, idx.len);
+	l = new_layer(&s, MT_GZ, &fx.gz, pc);
+	assert_int_equal(layer_load(l), 0);
+	layer_stats(l, &st);
+	assert_int_equal(st.index_rejected, 1);
+	assert_int_equal(st.loads_blob, 1);
+	check_contents(l);
+	layer_free(l);
+	pcache_free(pc);
+	free(pgz);
+	free(ptar);
+	buf_release(&idx);
 }
 
 static void test_digest_mismatch(void **state)
@@ -827,38 +905,315 @@ static void test_concurrent_load(void **state)
 	pcache_free(pc);
 }
 
-/* A damaged local copy of a gzip blob: reads fail with -EIO, never return
- * wrong bytes (zran's check CRCs). */
-static void test_damaged_local_copy(void **state)
+/* ---- every byte served is proven against the digest ----------------------- */
+
+#define SENT 0xEE
+#define KINDS 4
+
+static const struct buf *kind_blob(size_t i)
 {
-	struct tsrc s = { 0 };
-	struct pcache *pc;
+	const struct buf *b[KINDS] = { &fx.tar, &fx.gz, &fx.zst1, &fx.zstn };
+
+	return b[i];
+}
+
+static const char *const kind_mt[KINDS] = { MT_TAR, MT_GZ, MT_ZST, MT_ZST };
+static const char *const kind_name[KINDS] = { "tar", "gzip", "zstd", "zstd, 1 MiB frames" };
+
+/* After a failed read: every byte of `got` is the sentinel or the right one. */
+static void assert_no_wrong_byte(const unsigned char *got, size_t len, uint64_t off)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (got[i] != SENT && got[i] != (unsigned char)fx.big.data[off + i])
+			fail_msg("byte %zu of a failed read at %llu is neither the sentinel nor "
+				 "the file's",
+				 i, (unsigned long long)off);
+}
+
+struct read_call {
 	struct layer *l;
-	struct digest d;
-	char hex[DIGEST_HEX_LEN + 1], path[4200];
-	unsigned char buf[4096];
-	const struct tree_attr *a;
-	int fd;
-	ssize_t n;
-	size_t off;
+	struct layer_reader *rd; /* NULL: layer_pread */
+	unsigned char *buf;
+	size_t len;
+	uint64_t off;
+	ssize_t rc;
+};
+
+static void do_read(void *arg)
+{
+	struct read_call *c = arg;
+	const struct tree_attr *a = attr_of(c->l, "big");
+
+	memset(c->buf, SENT, c->len);
+	c->rc = c->rd ? layer_reader_pread(c->rd, c->buf, c->len, c->off)
+		      : layer_pread(c->l, a, c->buf, c->len, c->off);
+}
+
+/* Read big[off, +len) with the log captured; returns the result. */
+static ssize_t read_logged(struct read_call *c, struct buf *log)
+{
+	capture_stderr(do_read, c, log);
+	return c->rc;
+}
+
+static void assert_logged(const struct buf *log, const char *what)
+{
+	if (!strstr(buf_cstr(log), what))
+		fail_msg("the log does not say \"%s\":\n%s", what, buf_cstr(log));
+}
+
+/* The read fails with -EIO, leaves no wrong byte and logs `what`. */
+static void read_fails(struct read_call *c, struct buf *log, const char *what)
+{
+	assert_int_equal(read_logged(c, log), -EIO);
+	assert_no_wrong_byte(c->buf, c->len, c->off);
+	assert_logged(log, what);
+}
+
+/* The layer of kind k over `s` (and the cache `pc`, may be NULL), loaded. */
+static struct layer *kind_load(size_t k, struct tsrc *s, struct pcache *pc)
+{
+	struct layer *l = new_layer(s, kind_mt[k], kind_blob(k), pc);
+
+	print_message("%s%s\n", kind_name[k], pc ? ", local copy" : "");
+	assert_int_equal(layer_load(l), 0);
+	return l;
+}
+
+/*
+ * A server corrupting ranged answers: -EIO and a log line naming the block,
+ * never a wrong byte — for layer_pread and a reader, for every layer type.
+ * A fault on one answer only is repaired by the second fetch.
+ */
+static void test_ranged_corrupt(void **state)
+{
+	size_t k;
+	unsigned char *buf = malloc(256u << 10);
 
 	(void)state;
-	assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
-	l = new_layer(&s, MT_GZ, &fx.gz, pc);
-	assert_int_equal(layer_load(l), 0);
-	tw_must(digest_of_buf(&d, fx.gz.data, fx.gz.len));
-	snprintf(path, sizeof(path), "%s/v1/blobs/%s", fx.dir, digest_hex(&d, hex));
+	assert_non_null(buf);
+	for (k = 0; k < KINDS; k++) {
+		struct tsrc s = { 0 };
+		struct layer *l = kind_load(k, &s, NULL);
+		struct read_call c = { l, NULL, buf, 256u << 10, (5u << 20) + 123, 0 };
+		struct buf log = BUF_INIT;
+		struct layer_stats st;
+
+		s.fault = TSRC_CORRUPT;
+		s.fault_left = -1;
+		read_fails(&c, &log, "from a ranged read does not match");
+		assert_logged(&log, "layer sha256:");
+		assert_logged(&log, "(blob bytes ");
+		assert_logged(&log, "fetching it again");
+		assert_logged(&log, "Input/output error");
+		/* Through a reader: sequential reads from the file's start. */
+		assert_int_equal(layer_reader_new(&c.rd, l, attr_of(l, "big")), 0);
+		c.off = 0;
+		c.len = 128u << 10;
+		read_fails(&c, &log, "Input/output error");
+		/* One bad answer, then good ones: the second fetch serves. */
+		s.fault_left = 1;
+		assert_int_equal(read_logged(&c, &log), (ssize_t)c.len);
+		assert_memory_equal(buf, fx.big.data, c.len);
+		assert_logged(&log, "fetching it again");
+		layer_reader_free(c.rd);
+		c.rd = NULL;
+		s.fault_left = 1;
+		c.off = (7u << 20) + 5;
+		assert_int_equal(read_logged(&c, &log), (ssize_t)c.len);
+		assert_memory_equal(buf, fx.big.data + c.off, c.len);
+		layer_stats(l, &st);
+		assert_true(st.blocks_rejected >= 5);
+		layer_free(l);
+		buf_release(&log);
+	}
+	free(buf);
+}
+
+/*
+ * The source's other answers: a 200 for a ranged read (the whole blob,
+ * skipped to the offset by the client) and short reads give the right bytes;
+ * a 200 nobody skipped and a body ending early give -EIO, no wrong byte.
+ */
+static void test_ranged_answers(void **state)
+{
+	size_t k;
+	unsigned char *buf = malloc(256u << 10);
+
+	(void)state;
+	assert_non_null(buf);
+	for (k = 0; k < KINDS; k++) {
+		struct tsrc s = { 0 };
+		struct layer *l = kind_load(k, &s, NULL);
+		struct read_call c = { l, NULL, buf, 256u << 10, (3u << 20) + 1, 0 };
+		struct buf log = BUF_INIT;
+		uint64_t before;
+
+		s.fault_left = -1;
+		s.fault = TSRC_NORANGE;
+		before = s.pread_bytes;
+		check_contents(l);
+		read_big_sequential(l);
+		assert_true(s.pread_bytes - before >= kind_blob(k)->len);
+		s.fault = TSRC_SHORT;
+		check_contents(l);
+		s.fault = TSRC_NOSKIP;
+		read_fails(&c, &log, "does not match");
+		s.fault = TSRC_EOF;
+		read_fails(&c, &log, "short data");
+		layer_free(l);
+		buf_release(&log);
+	}
+	free(buf);
+}
+
+/* Flip bytes every 16 KiB of the middle half of a local copy file ("<hex>"
+ * or "<hex>.tar"): whatever a read there gets from it is damaged. */
+static void damage_copy(const struct buf *blob, const char *sfx, uint64_t size)
+{
+	struct digest d;
+	char hex[DIGEST_HEX_LEN + 1], path[4200];
+	uint64_t off;
+	int fd;
+
+	tw_must(digest_of_buf(&d, blob->data, blob->len));
+	snprintf(path, sizeof(path), "%s/v1/blobs/%s%s%s", fx.dir, digest_hex(&d, hex),
+		 *sfx ? "." : "", sfx);
 	fd = open(path, O_WRONLY);
 	assert_true(fd >= 0);
-	for (off = 1024; off + 4 < fx.gz.len; off += 16384)
+	for (off = size / 4; off < size / 4 * 3; off += 16384)
 		assert_int_equal(pwrite(fd, "\x55\xaa\x55\xaa", 4, (off_t)off), 4);
 	close(fd);
-	a = attr_of(l, "big");
-	n = layer_pread(l, a, buf, sizeof(buf), BIG / 2);
-	assert_int_equal(n, -EIO);
-	assert_int_equal(s.pread_calls, 0);
+}
+
+/*
+ * A damaged local copy — the compressed blob (tar, gzip) or the decompressed
+ * one (zstd) — is never served: the read checks it, logs, drops the copy and
+ * reads the blob by range instead (right bytes). When the ranged answers are
+ * bad too: -EIO, no wrong byte.
+ */
+static void test_damaged_local_copy(void **state)
+{
+	size_t k;
+	unsigned char *buf = malloc(256u << 10);
+
+	(void)state;
+	assert_non_null(buf);
+	for (k = 0; k < KINDS; k++) {
+		const char *sfx = k >= 2 ? "tar" : "";
+		int bad_source;
+
+		for (bad_source = 0; bad_source < 2; bad_source++) {
+			struct tsrc s = { 0 };
+			struct pcache *pc;
+			struct layer *l;
+			struct read_call c = { NULL, NULL, buf, 256u << 10, BIG / 2 + 99, 0 };
+			struct buf log = BUF_INIT;
+			struct layer_stats st;
+			uint64_t size;
+
+			assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+			l = c.l = kind_load(k, &s, pc);
+			assert_int_equal(pcache_blob_stat(pc, layer_digest(l), sfx, &size), 0);
+			damage_copy(kind_blob(k), sfx, size);
+			if (bad_source) {
+				s.fault = TSRC_CORRUPT;
+				s.fault_left = -1;
+				read_fails(&c, &log, "from a ranged read does not match");
+			} else {
+				assert_int_equal(read_logged(&c, &log), (ssize_t)c.len);
+				assert_memory_equal(buf, fx.big.data + c.off, c.len);
+			}
+			assert_logged(&log, "of the local copy does not match");
+			assert_logged(&log, k >= 2 ? "(tar bytes " : "(blob bytes ");
+			assert_logged(&log, "dropping the copy");
+			assert_true(s.pread_calls > 0);
+			/* The copy is gone: reads go to the source from now on. */
+			assert_int_equal(pcache_blob_stat(pc, layer_digest(l), sfx, &size),
+					 -ENOENT);
+			s.fault = TSRC_FAULT_NONE;
+			check_contents(l);
+			layer_stats(l, &st);
+			assert_true(st.blocks_rejected >= 1);
+			layer_free(l);
+			pcache_free(pc);
+			buf_release(&log);
+			rm_rf(fx.dir);
+			mkdir(fx.dir, 0700);
+		}
+	}
+	free(buf);
+}
+
+/*
+ * Point 5: one read of 8 MiB (more than a reader's 1 MiB buffer), through a
+ * reader and through layer_pread, with and without local copies, compared
+ * with the file; and one crossing the end of the file.
+ */
+static void test_read_8mib(void **state)
+{
+	size_t k, len = 8u << 20;
+	unsigned char *buf = malloc(len);
+	int cached;
+
+	(void)state;
+	assert_non_null(buf);
+	for (k = 0; k < KINDS; k++) {
+		for (cached = 0; cached < 2; cached++) {
+			struct tsrc s = { 0 };
+			struct pcache *pc = NULL;
+			struct layer *l;
+			struct layer_reader *rd;
+			const struct tree_attr *a;
+			uint64_t off = (1u << 20) + 77;
+
+			if (cached)
+				assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+			l = kind_load(k, &s, pc);
+			a = attr_of(l, "big");
+			assert_int_equal(layer_reader_new(&rd, l, a), 0);
+			memset(buf, SENT, len);
+			assert_int_equal(layer_reader_pread(rd, buf, len, off), (ssize_t)len);
+			assert_memory_equal(buf, fx.big.data + off, len);
+			layer_reader_free(rd);
+			memset(buf, SENT, len);
+			assert_int_equal(layer_pread(l, a, buf, len, off + 3), (ssize_t)len);
+			assert_memory_equal(buf, fx.big.data + off + 3, len);
+			memset(buf, SENT, len);
+			assert_int_equal(layer_pread(l, a, buf, len, BIG - (3u << 20)), 3u << 20);
+			assert_memory_equal(buf, fx.big.data + BIG - (3u << 20), 3u << 20);
+			layer_free(l);
+			pcache_free(pc);
+			rm_rf(fx.dir);
+			mkdir(fx.dir, 0700);
+		}
+	}
+	free(buf);
+}
+
+/* A 4 KiB read of a tar layer fetches the blocks holding it, no more. */
+static void test_tar_small_read(void **state)
+{
+	struct tsrc s = { 0 };
+	struct layer *l;
+	unsigned char buf[4096];
+	static const uint64_t offs[] = { 0, 1000, LAYER_BLOCK - 100, 5000000 };
+	size_t i;
+
+	(void)state;
+	l = new_layer(&s, MT_TAR, &fx.tar, NULL);
+	assert_int_equal(layer_load(l), 0);
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		uint64_t before = s.pread_bytes;
+
+		assert_int_equal(layer_pread(l, attr_of(l, "big"), buf, sizeof(buf), offs[i]),
+				 4096);
+		assert_memory_equal(buf, fx.big.data + offs[i], 4096);
+		assert_true(s.pread_bytes - before <= 2 * LAYER_BLOCK);
+	}
 	layer_free(l);
-	pcache_free(pc);
 }
 
 int main(void)
@@ -885,8 +1240,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_read_warm_index, each_setup,
 						each_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_load, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_index_bad_sums, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_ranged_corrupt, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_ranged_answers, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_local_copy, each_setup,
 						each_teardown),
+		cmocka_unit_test_setup_teardown(test_read_8mib, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_tar_small_read, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

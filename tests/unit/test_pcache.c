@@ -1,6 +1,7 @@
 /*
  * pcache: directory creation and permissions, atomic index files, the blob
- * byte cache with LRU eviction bounded by cache_max, state rebuilt at open.
+ * byte cache with LRU eviction bounded by cache_max, state rebuilt at open,
+ * removal of a damaged copy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -363,6 +364,38 @@ static void test_writer_abort(void **state)
 	pcache_free(pc);
 }
 
+/* A damaged copy is removed: file, accounting and LRU entry; the room it
+ * took is free again; removing it twice is -ENOENT. */
+static void test_blob_remove(void **state)
+{
+	struct pcache *pc;
+	struct pcache_stats st;
+	struct digest d1 = dig(1), d2 = dig(2);
+	char path[4200], hex[DIGEST_HEX_LEN + 1], buf[10];
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 3000), 0);
+	assert_int_equal(put_blob(pc, 1, 1500), 0);
+	assert_int_equal(put_blob(pc, 2, 1500), 0);
+	assert_int_equal(pcache_blob_remove(pc, &d1, ""), 0);
+	snprintf(path, sizeof(path), "%s/v1/blobs/%s", dir, digest_hex(&d1, hex));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_false(has_blob(pc, 1));
+	assert_int_equal(pcache_blob_pread(pc, &d1, "", buf, sizeof(buf), 0), -ENOENT);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.blob_files, 1);
+	assert_int_equal(st.blob_bytes, 1500);
+	assert_int_equal(pcache_blob_remove(pc, &d1, ""), -ENOENT);
+	assert_int_equal(pcache_blob_remove(pc, &d2, "tar"), -ENOENT);
+	assert_true(has_blob(pc, 2));
+	/* The room is free: a new 1500-byte blob evicts nothing. */
+	assert_int_equal(put_blob(pc, 3, 1500), 0);
+	assert_true(has_blob(pc, 2));
+	pcache_stats(pc, &st);
+	assert_int_equal(st.evictions, 0);
+	pcache_free(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +407,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lru_eviction, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_abort, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_blob_remove, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
