@@ -64,8 +64,8 @@ def main():
     defs, undefs = {}, {}
     for obj in sorted(glob.glob(os.path.join(build, "*", "*.o"))):
         rel = os.path.relpath(obj, build)[:-2] + ".c"
-        if layer_of(rel) is None:
-            continue
+        if layer_of(rel) is None or not os.path.exists(rel):
+            continue  # not a layer's, or left over from a file that moved
         out = subprocess.run(["nm", obj], capture_output=True, text=True, check=True).stdout
         d, u = set(), set()
         for line in out.splitlines():
