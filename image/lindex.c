@@ -26,7 +26,7 @@
 
 #define IDX_MAGIC "ACRFSLIX"
 #define IDX_VERSION 1u
-#define IDX_HDR_LEN 88
+#define IDX_HDR_LEN 80
 
 static int put_u64le(struct buf *b, uint64_t v)
 {
@@ -301,7 +301,7 @@ static int encode_frames(struct buf *b, const struct lindex_frame *f, size_t n)
 /*
  * Header (IDX_HDR_LEN bytes, little-endian): magic[8], version u32, kind u32,
  * blob digest[32], csize u64, usize u64, nentries u64, entries_len u64
- * (= 88). Then the entries, aux_len u64, aux (zran index or frame table),
+ * (= 80). Then the entries, aux_len u64, aux (zran index or frame table),
  * and a SHA-256 of every preceding byte.
  */
 int lindex_build(const struct lindex_key *k, const struct lindex_content *c,
