@@ -838,6 +838,9 @@ static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 
 	p->e.typeflag = tf;
 	p->e.type = map_type(tf, buf_cstr(&raw), raw.len, &unknown);
+	/* Only links have a target (tar.h): drop another type's linkname. */
+	if (p->e.type != TAR_HARDLINK && p->e.type != TAR_SYMLINK)
+		buf_reset(&p->e_link);
 	if (unknown)
 		log_warn("tar: entry '%s' at offset %" PRIu64
 			 " has unknown type '%c' (0x%02x): treated as a regular file",
