@@ -823,6 +823,23 @@ out:
 	return rc;
 }
 
+/*
+ * Read the config file `path` into `b` (the caller wipes it) and look the
+ * host up in it (auth_creds_parse_config). A missing file finds nothing.
+ */
+static int read_config(enum auth_config_kind kind, const char *path,
+		       const struct auth_creds_opts *o, char **helper,
+		       struct buf *b, struct auth_creds **out)
+{
+	int rc = load_file(path, b);
+
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? rc
+		  : auth_creds_parse_config(kind, b->data, b->len, path, o,
+					    helper, out);
+}
+
 static int try_docker(const struct auth_creds_opts *o, struct auth_creds **out)
 {
 	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
@@ -839,12 +856,7 @@ static int try_docker(const struct auth_creds_opts *o, struct auth_creds **out)
 		return 0;
 	if (rc < 0)
 		return -ENOMEM;
-	rc = load_file(path, &b);
-	if (rc == -ENOENT)
-		rc = 0;
-	else if (!rc)
-		rc = auth_creds_parse_config(AUTH_CONFIG_DOCKER, b.data, b.len,
-					     path, o, &helper, out);
+	rc = read_config(AUTH_CONFIG_DOCKER, path, o, &helper, &b, out);
 	if (rc || !helper)
 		goto out;
 	rc = auth_creds_from_helper(helper,
@@ -872,12 +884,7 @@ static int try_auth_json(const char *path, const struct auth_creds_opts *o,
 	int rc;
 
 	*out = NULL;
-	rc = load_file(path, &b);
-	if (rc == -ENOENT)
-		rc = 0;
-	else if (!rc)
-		rc = auth_creds_parse_config(AUTH_CONFIG_CONTAINERS, b.data,
-					     b.len, path, o, NULL, out);
+	rc = read_config(AUTH_CONFIG_CONTAINERS, path, o, NULL, &b, out);
 	buf_release_secret(&b);
 	return rc;
 }

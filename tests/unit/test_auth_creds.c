@@ -550,6 +550,14 @@ static void test_password_stream(void **state)
 	fclose(f);
 }
 
+/* auth_creds_parse_config of a string, named "cfg". */
+static int parse_cfg(enum auth_config_kind kind, const char *text,
+		     const struct auth_creds_opts *o, char **helper,
+		     struct auth_creds **c)
+{
+	return auth_creds_parse_config(kind, text, strlen(text), "cfg", o, helper, c);
+}
+
 /* auth_creds_parse_config: the same lookups from bytes, nothing run. */
 static void test_parse_config(void **state)
 {
@@ -565,42 +573,25 @@ static void test_parse_config(void **state)
 
 	(void)state;
 	/* a helper is named: the auths entry is left for later */
-	assert_int_equal(auth_creds_parse_config(AUTH_CONFIG_DOCKER, docker,
-						 strlen(docker), "cfg", &o,
-						 &helper, &c),
-			 0);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, docker, &o, &helper, &c), 0);
 	assert_string_equal(helper, "helperx");
 	assert_null(c);
 	free(helper);
 	/* without helpers: the auths entry */
-	assert_int_equal(auth_creds_parse_config(AUTH_CONFIG_DOCKER, docker,
-						 strlen(docker), "cfg", &o,
-						 NULL, &c),
-			 0);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, docker, &o, NULL, &c), 0);
 	expect(c, AUTH_CRED_BASIC, "h", "h-pw", "cfg (auths \"h.io\")");
 	o.host = "x.io";
-	assert_int_equal(auth_creds_parse_config(AUTH_CONFIG_DOCKER, docker,
-						 strlen(docker), "cfg", &o,
-						 &helper, &c),
-			 0);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, docker, &o, &helper, &c), 0);
 	assert_null(helper);
 	expect(c, AUTH_CRED_REFRESH_TOKEN, NULL, "id-tok-1", "identitytoken");
 	o.host = "p.io";
 	o.repository = "team/app";
-	assert_int_equal(auth_creds_parse_config(AUTH_CONFIG_CONTAINERS, podman,
-						 strlen(podman), "aj", &o,
-						 NULL, &c),
-			 0);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_CONTAINERS, podman, &o, NULL, &c), 0);
 	expect(c, AUTH_CRED_BASIC, "team", "team-pw", "\"p.io/team\"");
 	o.host = "q.io";
-	assert_int_equal(auth_creds_parse_config(AUTH_CONFIG_CONTAINERS, podman,
-						 strlen(podman), "aj", &o,
-						 NULL, &c),
-			 0);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_CONTAINERS, podman, &o, NULL, &c), 0);
 	assert_null(c);
-	assert_int_equal(auth_creds_parse_config(AUTH_CONFIG_DOCKER, "[1]", 3,
-						 "cfg", &o, NULL, &c),
-			 -EINVAL);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, "[1]", &o, NULL, &c), -EINVAL);
 	assert_null(c);
 }
 
