@@ -3,6 +3,7 @@
  */
 #include "tests/fuzz/fuzz.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,39 @@ void fuzz_setup(void)
 		if (!strcmp(want, names[i]))
 			lvl = (enum log_level)i;
 	log_init(lvl, false);
+}
+
+int fuzz_read_file(const char *path, struct buf *b)
+{
+	FILE *f = fopen(path, "rb");
+	char tmp[65536];
+	size_t n;
+	int rc = 0;
+
+	if (!f)
+		return -errno;
+	while (!rc && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		rc = buf_add(b, tmp, n);
+	if (!rc && ferror(f))
+		rc = -EIO;
+	fclose(f);
+	return rc;
+}
+
+ssize_t fuzz_src_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct fuzz_src *s = ctx;
+
+	if (off < s->lo)
+		s->lo = off;
+	if (off + len > s->hi)
+		s->hi = off + len;
+	if (off >= s->n)
+		return 0;
+	if (len > s->n - off)
+		len = (size_t)(s->n - off);
+	memcpy(buf, s->p + off, len);
+	return (ssize_t)len;
 }
 
 uint64_t fuzz_hash(uint64_t h, const void *p, size_t n)

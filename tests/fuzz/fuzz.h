@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "image/tree.h"
@@ -42,6 +43,21 @@ void fuzz_fail(const char *file, int line, const char *what)
  * default debug, so that every log line is formatted from hostile data too).
  */
 void fuzz_setup(void);
+
+/* Append the whole file `path` to `b`. 0 or -errno. */
+int fuzz_read_file(const char *path, struct buf *b);
+
+/*
+ * A zran_read_fn serving the `n` bytes at `p` (ctx: a struct fuzz_src) and
+ * recording the range of compressed offsets asked for in [lo, hi) (set lo to
+ * UINT64_MAX and hi to 0 before the reads to watch).
+ */
+struct fuzz_src {
+	const uint8_t *p;
+	size_t n;
+	uint64_t lo, hi;
+};
+ssize_t fuzz_src_read(void *ctx, void *buf, size_t len, uint64_t off);
 
 /* FNV-1a over `n` bytes, continuing `h` (start with FUZZ_HASH_INIT). */
 #define FUZZ_HASH_INIT 14695981039346656037ull

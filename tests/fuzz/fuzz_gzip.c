@@ -43,28 +43,6 @@ static int sink(void *ctx, const void *data, size_t n)
 	return 0;
 }
 
-struct src {
-	const uint8_t *p;
-	size_t n;
-	uint64_t lo, hi;
-};
-
-static ssize_t rd(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	struct src *s = ctx;
-
-	if (off < s->lo)
-		s->lo = off;
-	if (off + len > s->hi)
-		s->hi = off + len;
-	if (off >= s->n)
-		return 0;
-	if (len > s->n - off)
-		len = (size_t)(s->n - off);
-	memcpy(buf, s->p + off, len);
-	return (ssize_t)len;
-}
-
 static size_t next_chunk(uint64_t *x)
 {
 	static const size_t sizes[] = { 1, 2, 7, 100, 4096, 65536 };
@@ -106,7 +84,7 @@ static int build(const uint8_t *data, size_t size, bool chunked, struct out *o,
 	return rc;
 }
 
-static void check_read(const struct zran_index *x, struct src *s, const struct out *o,
+static void check_read(const struct zran_index *x, struct fuzz_src *s, const struct out *o,
 		       uint64_t off, unsigned char *buf)
 {
 	uint64_t cstart, cend, want;
@@ -117,7 +95,7 @@ static void check_read(const struct zran_index *x, struct src *s, const struct o
 	want = o->n - off < READ_LEN ? o->n - off : READ_LEN;
 	s->lo = UINT64_MAX;
 	s->hi = 0;
-	n = zran_read(x, rd, s, off, buf, READ_LEN);
+	n = zran_read(x, fuzz_src_read, s, off, buf, READ_LEN);
 	FUZZ_CHECK(n == (ssize_t)want && !memcmp(buf, o->b.data + off, want));
 	FUZZ_CHECK(zran_index_comp_range(x, off, READ_LEN, &cstart, &cend) == 0);
 	FUZZ_CHECK(cstart <= cend && cend <= s->n);
@@ -127,7 +105,7 @@ static void check_read(const struct zran_index *x, struct src *s, const struct o
 static void check_index(const struct zran_index *x, const uint8_t *data, size_t size,
 			const struct out *o)
 {
-	struct src s = { data, size, 0, 0 };
+	struct fuzz_src s = { data, size, 0, 0 };
 	struct buf a = BUF_INIT, b = BUF_INIT;
 	struct zran_index *y = NULL;
 	struct zran_reader *r = NULL;
@@ -150,7 +128,7 @@ static void check_index(const struct zran_index *x, const uint8_t *data, size_t 
 			check_read(y, &s, o, k * span - READ_LEN / 2, buf);
 	}
 	check_read(y, &s, o, o->n ? o->n - 1 : 0, buf);
-	FUZZ_CHECK(zran_reader_new(&r, y, rd, &s) == 0);
+	FUZZ_CHECK(zran_reader_new(&r, y, fuzz_src_read, &s) == 0);
 	for (off = 0; off < o->n; off += SEQ_LEN) {
 		ssize_t n = zran_reader_pread(r, off, buf, SEQ_LEN);
 		uint64_t want = o->n - off < SEQ_LEN ? o->n - off : SEQ_LEN;

@@ -25,7 +25,7 @@
 
 struct sample {
 	struct buf gz, plain, idx; /* idx: the genuine index, saved */
-	uint64_t lo, hi;           /* compressed bytes asked for */
+	struct fuzz_src src;       /* serves gz */
 };
 
 static struct sample samples[FUZZ_GZIP_SAMPLES];
@@ -43,6 +43,8 @@ static void init_samples(void)
 		struct zran_index *x = NULL;
 
 		fuzz_gzip_sample(i, &samples[i].gz, &samples[i].plain);
+		samples[i].src.p = (const uint8_t *)samples[i].gz.data;
+		samples[i].src.n = samples[i].gz.len;
 		FUZZ_CHECK(zran_builder_new(&b, FUZZ_ZRAN_SPAN) == 0);
 		FUZZ_CHECK(zran_builder_feed(b, samples[i].gz.data, samples[i].gz.len, NULL,
 					     NULL) == 0);
@@ -53,31 +55,15 @@ static void init_samples(void)
 	}
 }
 
-static ssize_t rd(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	struct sample *s = ctx;
-
-	if (off < s->lo)
-		s->lo = off;
-	if (off + len > s->hi)
-		s->hi = off + len;
-	if (off >= s->gz.len)
-		return 0;
-	if (len > s->gz.len - off)
-		len = (size_t)(s->gz.len - off);
-	memcpy(buf, s->gz.data + off, len);
-	return (ssize_t)len;
-}
-
 static void check_read(const struct zran_index *x, struct sample *s, bool genuine,
 		       uint64_t off, unsigned char *buf)
 {
 	uint64_t usize = zran_index_usize(x), cstart = 0, cend = 0, want;
 	ssize_t n;
 
-	s->lo = UINT64_MAX;
-	s->hi = 0;
-	n = zran_read(x, rd, s, off, buf, READ_LEN);
+	s->src.lo = UINT64_MAX;
+	s->src.hi = 0;
+	n = zran_read(x, fuzz_src_read, &s->src, off, buf, READ_LEN);
 	if (off >= usize) {
 		FUZZ_CHECK(n == 0);
 		return;
@@ -88,7 +74,7 @@ static void check_read(const struct zran_index *x, struct sample *s, bool genuin
 		return;
 	FUZZ_CHECK(n == (ssize_t)want && !memcmp(buf, s->plain.data + off, want));
 	FUZZ_CHECK(zran_index_comp_range(x, off, READ_LEN, &cstart, &cend) == 0);
-	FUZZ_CHECK(s->lo >= cstart && s->hi <= cend + ZRAN_READ_CHUNK);
+	FUZZ_CHECK(s->src.lo >= cstart && s->src.hi <= cend + ZRAN_READ_CHUNK);
 }
 
 /* Sequential reads through one reader, then a jump back to the start. */
@@ -100,7 +86,7 @@ static void check_reader(const struct zran_index *x, struct sample *s, bool genu
 	struct zran_stats st;
 	int i;
 
-	if (zran_reader_new(&r, x, rd, s))
+	if (zran_reader_new(&r, x, fuzz_src_read, &s->src))
 		return;
 	for (i = 0, off = 0; i < MAX_READS && off < usize; i++, off += 3 * READ_LEN) {
 		ssize_t n = zran_reader_pread(r, off, buf, READ_LEN);

@@ -25,23 +25,6 @@
 #include "tests/fuzz/fuzz.h"
 #include "tests/unit/layerw.h"
 
-static int read_file(const char *path, struct buf *b)
-{
-	FILE *f = fopen(path, "rb");
-	char tmp[65536];
-	size_t n;
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	while (!rc && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		rc = buf_add(b, tmp, n);
-	if (ferror(f))
-		rc = -EIO;
-	fclose(f);
-	return rc;
-}
-
 static int write_file(const char *path, const struct buf *b)
 {
 	FILE *f = fopen(path, "wb");
@@ -67,7 +50,7 @@ static int cmd_layer(const char *media_type, const char *blob, const char *out)
 	char *dir = tmpdir_new();
 	int rc;
 
-	rc = read_file(blob, &data);
+	rc = fuzz_read_file(blob, &data);
 	if (rc)
 		goto out;
 	d = tsrc_add(&src, &data, NULL);

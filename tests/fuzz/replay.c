@@ -32,28 +32,11 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size)
 	return size;
 }
 
-static int read_all(const char *path, struct buf *b)
-{
-	FILE *f = fopen(path, "rb");
-	char tmp[65536];
-	size_t n;
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0 && !rc)
-		rc = buf_add(b, tmp, n);
-	if (ferror(f))
-		rc = -EIO;
-	fclose(f);
-	return rc;
-}
-
 static int run_one(const char *path)
 {
 	struct buf b = BUF_INIT;
 	uint8_t *copy;
-	int rc = read_all(path, &b);
+	int rc = fuzz_read_file(path, &b);
 
 	if (rc) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(-rc));
