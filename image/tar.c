@@ -176,8 +176,10 @@ static int normalize_buf(const char *in, size_t inlen, struct buf *out)
 	if (rc)
 		return rc;
 	rc = tar_path_normalize(in, inlen, out->data, inlen + 1);
-	if (rc < 0)
+	if (rc < 0) {
+		buf_reset(out); /* what was written is not NUL-terminated */
 		return rc;
+	}
 	out->len = (size_t)rc;
 	return 0;
 }
