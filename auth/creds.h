@@ -96,6 +96,34 @@ void auth_creds_free(struct auth_creds *c);
 /* "none", "basic", "refresh-token", "registry-token", "aad-token". */
 const char *auth_cred_kind_name(enum auth_cred_kind kind);
 
+/* The two config file formats of steps c and d above. */
+enum auth_config_kind {
+	AUTH_CONFIG_DOCKER,     /* docker config.json */
+	AUTH_CONFIG_CONTAINERS, /* containers (podman) auth.json */
+};
+
+/*
+ * Steps c (AUTH_CONFIG_DOCKER) and d (AUTH_CONFIG_CONTAINERS) of
+ * auth_creds_resolve() for one file's bytes `data`/`len` (untrusted; not
+ * retained), without reading or running anything: `path` only names the
+ * file in log lines and in the result's source. opts->host is required,
+ * opts->repository is used by AUTH_CONFIG_CONTAINERS; other fields are
+ * ignored.
+ * *out = the credentials of the matching auths entry (caller frees), or
+ * NULL when the file has none for the host.
+ * `helper` (docker only; NULL: ignore helpers): when the file names a
+ * credential helper for the host (credHelpers.<host>, else credsStore),
+ * *helper = its name (caller frees) and the auths are not read (*out NULL):
+ * run it with auth_creds_from_helper() and, if it has nothing, call again
+ * with helper = NULL. Otherwise *helper = NULL.
+ * Returns 0, -EINVAL (over 4 MiB, not a JSON object, a malformed entry;
+ * logged with `path`), -ENOMEM. Never blocks; thread-safe.
+ */
+int auth_creds_parse_config(enum auth_config_kind kind, const void *data,
+			    size_t len, const char *path,
+			    const struct auth_creds_opts *opts, char **helper,
+			    struct auth_creds **out);
+
 /*
  * Run `docker-credential-<helper> get` (found on PATH; no shell, nothing
  * secret in argv) with server_url on stdin, in its own process group,

@@ -210,8 +210,10 @@ static int normalize_buf(const char *in, size_t inlen, struct buf *out)
 	if (rc)
 		return rc;
 	rc = tar_path_normalize(in, inlen, out->data, inlen + 1);
-	if (rc < 0)
+	if (rc < 0) {
+		buf_reset(out); /* what was written is not NUL-terminated */
 		return rc;
+	}
 	out->len = (size_t)rc;
 	return 0;
 }
@@ -954,6 +956,9 @@ static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 
 	p->e.typeflag = tf;
 	p->e.type = map_type(tf, buf_cstr(&raw), raw.len, &unknown);
+	/* Only links have a target (tar.h): drop another type's linkname. */
+	if (p->e.type != TAR_HARDLINK && p->e.type != TAR_SYMLINK)
+		buf_reset(&p->e_link);
 	if (unknown)
 		SKIP_LOG(p, "tar: entry '%s' at offset %" PRIu64
 			 " has unknown type '%c' (0x%02x): treated as a regular file",
