@@ -45,6 +45,7 @@ static double since(const struct timespec *t0)
 struct progress_load *progress_begin(const char *repo, const struct digest *d, uint64_t total)
 {
 	struct progress_load *p = calloc(1, sizeof(*p));
+	char ds[DIGEST_STR_SIZE], size[32];
 
 	if (!p)
 		return NULL;
@@ -61,6 +62,8 @@ struct progress_load *progress_begin(const char *repo, const struct digest *d, u
 	tail = p;
 	nloads++;
 	pthread_mutex_unlock(&mu);
+	log_info("layer %.19s of %s: fetching %s", digest_format(d, ds), p->repo,
+		 total ? progress_bytes(total, size, sizeof(size)) : "(size unknown)");
 	return p;
 }
 

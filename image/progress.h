@@ -4,10 +4,11 @@
  * `acrfs -f` on a terminal.
  *
  * One table per process (loads of every mount of it; acrfs has one). A load
- * is begun when a layer blob starts to stream, advanced by its sink with the
- * bytes received, and ended when the stream returns; the end logs one line
- * with size, time and rate. Readers take a snapshot: a copy, consistent per
- * load, never blocking a load for longer than a copy of the table.
+ * is begun when a layer blob starts to stream ("fetching <size>" is logged),
+ * advanced by its sink with the bytes received, and ended when the stream
+ * returns; the end logs one line with size, time and rate. Readers take a
+ * snapshot: a copy, consistent per load, never blocking a load for longer
+ * than a copy of the table.
  *
  * Thread-safety: every function may be called from any thread.
  * progress_advance() takes no lock (one atomic add): it runs for every chunk
