@@ -246,6 +246,8 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 		return 0;
 	if (IS("fsname"))
 		o->has_fsname = true;
+	if (IS("subtype"))
+		o->has_subtype = true;
 	if (IS("allow_other") && !v)
 		o->allow_other = true;
 #undef IS
@@ -255,15 +257,17 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 	return buf_adds(fuse, item);
 }
 
-/* fsname=<REGISTRY> unless given: mount(8) and df show the registry. FUSE
- * reads '\\' and ',' in it escaped. */
-static int add_fsname(const struct acrfs_opts *o, struct buf *fuse)
+/* fsname=<REGISTRY> and subtype=acrfs unless given: mount(8) and df show
+ * the registry, type fuse.acrfs. FUSE reads '\\' and ',' in fsname escaped. */
+static int add_names(const struct acrfs_opts *o, struct buf *fuse)
 {
 	const char *p;
 	int rc = 0;
 
-	if (o->has_fsname || !o->registry)
-		return 0;
+	if (!o->has_subtype)
+		rc = buf_adds(fuse, fuse->len ? ",subtype=acrfs" : "subtype=acrfs");
+	if (rc || o->has_fsname || !o->registry)
+		return rc;
 	rc = buf_adds(fuse, fuse->len ? ",fsname=" : "fsname=");
 	for (p = o->registry; *p && !rc; p++) {
 		if (*p == ',' || *p == '\\')
@@ -346,7 +350,7 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 	if (!rc && o->ro)
 		rc = buf_adds(&fuse, fuse.len ? ",ro" : "ro");
 	if (!rc && !o->help && !o->version)
-		rc = add_fsname(o, &fuse);
+		rc = add_names(o, &fuse);
 	if (!rc)
 		rc = buf_adds(&fuse, fuse.len ? ",nosuid,nodev" : "nosuid,nodev");
 	if (!rc)

@@ -29,7 +29,7 @@ static void test_defaults(void **s)
 	assert_null(o.ca_file);
 	/* The registry names the mount; images' setuid files and devices never count. */
 	assert_int_equal(o.fuse_argv.n, 3);
-	assert_string_equal(o.fuse_argv.v[2], "fsname=myreg.azurecr.io,nosuid,nodev");
+	assert_string_equal(o.fuse_argv.v[2], "subtype=acrfs,fsname=myreg.azurecr.io,nosuid,nodev");
 	opts_free(&o);
 }
 
@@ -52,7 +52,7 @@ static void test_options(void **s)
 	assert_string_equal(o.fuse_argv.v[1], "-o");
 	/* ro reaches the kernel; allow_other brings default_permissions. */
 	assert_string_equal(o.fuse_argv.v[2],
-			    "allow_other,fsname=acr,default_permissions,ro,nosuid,nodev");
+			    "allow_other,fsname=acr,default_permissions,ro,subtype=acrfs,nosuid,nodev");
 	opts_free(&o);
 
 	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u", "r", "m"), 0);
@@ -80,18 +80,18 @@ static void test_fstab(void **s)
 	assert_string_equal(o.docker_config, "/etc/acrfs");
 	assert_true(o.allow_other);
 	assert_string_equal(o.fuse_argv.v[2], "allow_other,default_permissions,ro,"
-					      "fsname=myreg.azurecr.io,nosuid,nodev");
+					      "subtype=acrfs,fsname=myreg.azurecr.io,nosuid,nodev");
 	opts_free(&o);
 	/* mount.fuse3 -o drop_privileges: the mount point is an open /dev/fuse. */
 	assert_int_equal(PARSE(&o, &e, "r", "/dev/fd/3", "-o", "drop_privileges,setuid=acr,rw"),
 			 0);
 	assert_false(o.ro);
 	assert_string_equal(o.mountpoint, "/dev/fd/3");
-	assert_string_equal(o.fuse_argv.v[2], "fsname=r,nosuid,nodev");
+	assert_string_equal(o.fuse_argv.v[2], "subtype=acrfs,fsname=r,nosuid,nodev");
 	opts_free(&o);
 	/* A registry with ',' or '\\' in its name is escaped for FUSE. */
 	assert_int_equal(PARSE(&o, &e, "a,b\\c", "m"), 0);
-	assert_string_equal(o.fuse_argv.v[2], "fsname=a\\,b\\\\c,nosuid,nodev");
+	assert_string_equal(o.fuse_argv.v[2], "subtype=acrfs,fsname=a\\,b\\\\c,nosuid,nodev");
 	opts_free(&o);
 	assert_int_equal(PARSE(&o, &e, "-o", "docker_config", "r", "m"), -EINVAL);
 	assert_non_null(strstr(buf_cstr(&e), "docker_config"));
