@@ -221,7 +221,11 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_opts;
 	}
-	if (!is_fd_mountpoint(o.mountpoint)) {
+	if (is_fd_mountpoint(o.mountpoint)) {
+		log_warn("%s: mounted by mount.fuse3 (drop_privileges), which chose the mount "
+			 "flags: keep nosuid,nodev in the mount options, acrfs cannot add them",
+			 o.mountpoint);
+	} else {
 		rc = stat(o.mountpoint, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 		if (rc) {
 			fprintf(stderr, "acrfs: mount point %s: %s\n", o.mountpoint, strerror(rc));
