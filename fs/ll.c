@@ -253,8 +253,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct acrfs *fs = ctx_of(req);
 	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
 	struct inode *dir = itable_get(fs->inodes, ino);
-	char *buf, *p;
-	size_t rem = size;
+	struct dirent_buf d;
+	char *buf;
 	off_t i;
 
 	if (!dir) {
@@ -274,13 +274,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	p = buf;
+	d.p = buf;
+	d.rem = size;
 	/* Offsets: 0 ".", 1 "..", 2+i entry i. */
 	for (i = off; i < (off_t)snap->n + 2; i++) {
 		struct fuse_entry_param ep;
 		struct inode *n = NULL;
 		const char *name;
-		size_t len;
 
 		memset(&ep, 0, sizeof(ep));
 		if (i < 2) {
@@ -300,20 +300,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				ep.attr.st_ino = 0;
 			}
 		}
-		if (plus)
-			len = fuse_add_direntry_plus(req, p, rem, name, &ep, i + 1);
-		else
-			len = fuse_add_direntry(req, p, rem, name, &ep.attr, i + 1);
-		if (len > rem) {
-			/* Did not fit: the kernel never saw it, so undo the reference. */
-			if (n)
-				itable_forget(fs->inodes, n->ino, 1);
+		if (!acrfs_add_dirent(req, fs, &d, name, &ep, i + 1, plus, n))
 			break;
-		}
-		p += len;
-		rem -= len;
 	}
-	fuse_reply_buf(req, buf, size - rem);
+	fuse_reply_buf(req, buf, size - d.rem);
 	free(buf);
 }
 

@@ -58,6 +58,22 @@ struct fuse_req;
 /* Answer a lookup miss (fs/ll_reply.c): a negative entry the kernel keeps for `timeout`
  * seconds (ENOENT when timeout <= 0). */
 void acrfs_reply_negative(struct fuse_req *req, double timeout);
+/* A readdir reply being filled: `rem` bytes left at `p`. */
+struct dirent_buf {
+	char *p;
+	size_t rem;
+};
+struct fuse_entry_param;
+/*
+ * Add entry `name` (the next entry at offset `next`) to `d`, with `ep`'s
+ * attributes (readdirplus: the whole entry). `n`: the inode referenced for
+ * it by readdirplus, or NULL; if the entry does not fit, that reference is
+ * dropped, since the kernel never sees the entry. false when it did not fit
+ * (the reply is full).
+ */
+bool acrfs_add_dirent(struct fuse_req *req, struct acrfs *fs, struct dirent_buf *d,
+		      const char *name, const struct fuse_entry_param *ep, off_t next, bool plus,
+		      const struct inode *n);
 int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
 void acrfs_view_lookup(struct fuse_req *req, struct inode *dir, const char *name);
 /* A "sha256:<hex>" name in repository directory `dir`. */

@@ -319,8 +319,15 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	cJSON_AddNumberToObject(root, "errors", (double)errlog_total());
 	if ((x = add_obj(root, "memory"))) {
 		cJSON_AddNumberToObject(x, "rss_bytes", (double)rss_bytes());
-		cJSON_AddNumberToObject(x, "heap_in_use_bytes", (double)(mi.uordblks + mi.hblkhd));
-		cJSON_AddNumberToObject(x, "heap_free_bytes", (double)mi.fordblks);
+		/* glibc's malloc: 0 everywhere means another allocator (ASan) answers. */
+		if (mi.arena || mi.hblkhd) {
+			cJSON_AddNumberToObject(x, "heap_in_use_bytes",
+						(double)(mi.uordblks + mi.hblkhd));
+			cJSON_AddNumberToObject(x, "heap_free_bytes", (double)mi.fordblks);
+		} else {
+			cJSON_AddNullToObject(x, "heap_in_use_bytes");
+			cJSON_AddNullToObject(x, "heap_free_bytes");
+		}
 	}
 	text = cJSON_Print(root);
 	cJSON_Delete(root);
@@ -449,15 +456,14 @@ void acrfs_status_opendir(fuse_req_t req, struct inode *dir, struct fuse_file_in
 void acrfs_status_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, bool plus)
 {
 	struct acrfs *fs = fuse_req_userdata(req);
-	char *buf = malloc(size ? size : 1), *p;
-	size_t rem = size, len;
+	char *buf = malloc(size ? size : 1);
+	struct dirent_buf d = { buf, size };
 	off_t i;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	p = buf;
 	/* Offsets: 0 ".", 1 "..", 2+i file i. */
 	for (i = off; i < SF_N + 2; i++) {
 		struct fuse_entry_param ep;
@@ -475,19 +481,10 @@ void acrfs_status_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, 
 		} else {
 			ep.attr.st_mode = S_IFREG;
 		}
-		if (plus)
-			len = fuse_add_direntry_plus(req, p, rem, name, &ep, i + 1);
-		else
-			len = fuse_add_direntry(req, p, rem, name, &ep.attr, i + 1);
-		if (len > rem) {
-			if (n) /* never seen by the kernel */
-				itable_forget(fs->inodes, n->ino, 1);
+		if (!acrfs_add_dirent(req, fs, &d, name, &ep, i + 1, plus, n))
 			break;
-		}
-		p += len;
-		rem -= len;
 	}
-	fuse_reply_buf(req, buf, size - rem);
+	fuse_reply_buf(req, buf, size - d.rem);
 	free(buf);
 }
 

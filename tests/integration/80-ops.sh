@@ -256,8 +256,9 @@ is "$(json "$D" '(d["images"] >= 1, d["errors"] >= 1, d["uptime_s"] >= 0, d["ret
 	"(True, True, True, True, True)" "status: images, errors, uptime, retries, bytes"
 is "$(json "$D" '(d["cache"]["dir"], d["cache"]["max_blob_bytes"], d["cache"]["blob_bytes"] >= 0)')" \
 	"('$TEST_TMP/cache-a', 4294967296, True)" "status: cache use and limit"
-is "$(json "$D" '(d["memory"]["rss_bytes"] > 1 << 20, d["memory"]["heap_in_use_bytes"] > 0)')" \
-	"(True, True)" "status: memory in use"
+# The heap figures come from glibc's malloc (null under ASan, which replaces it).
+is "$(json "$D" '(d["memory"]["rss_bytes"] > 1 << 20, (d["memory"]["heap_in_use_bytes"] or 1) > 0, (d["memory"]["heap_in_use_bytes"] is None) == ("'"$ACRFS_SAN"'" == "1"))')" \
+	"(True, True, True)" "status: memory in use"
 check "errors: the refused tag list, with time, operation, path and cause" \
 	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z opendir /ops/denied GET .*/v2/ops/denied/tags/list.*403' \
 	"$TEST_TMP/during.errors"
