@@ -85,6 +85,12 @@ port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 is "$?" 1 "a registry that cannot be reached: exit 1 (the mount failed)"
 "$ACRFS" "http://127.0.0.1:$port" "$TEST_TMP/nonexistent" >/dev/null 2>&1
 is "$?" 1 "a mount point that does not exist: exit 1"
+printf 'pw\n' >"$TEST_TMP/open.pw"
+chmod 644 "$TEST_TMP/open.pw"
+out=$("$ACRFS" -o username=u,password_file="$TEST_TMP/open.pw" "http://127.0.0.1:$port" \
+	"$TEST_TMP/m" 2>&1)
+is "$?" 1 "a password_file others may read is refused: exit 1"
+check "… saying how to fix it: $out" grep -q "chmod 600 $TEST_TMP/open.pw" <<<"$out"
 
 # ---------------------------------------------------------------- the man page
 out=$(MANWIDTH=80 man --warnings -l "$MANPAGE" 2>&1 >/dev/null)
