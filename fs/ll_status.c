@@ -493,11 +493,31 @@ void acrfs_status_releasedir(void *fh)
 	free(fh);
 }
 
+/*
+ * An open file's snapshot. A read holds a reference while it replies: the
+ * kernel may take the reply's bytes, let the reader close the file and send
+ * RELEASE, which another thread serves, before fuse_reply_buf has returned
+ * here (ASan's writev interceptor even reads the buffer after the syscall),
+ * so the bytes must outlive the reply call, not just its delivery.
+ */
+struct snap {
+	uint32_t refs; /* atomic: the open file's, plus one per read replying */
+	struct buf b;
+};
+
+static void snap_put(struct snap *s)
+{
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		buf_release(&s->b);
+		free(s);
+	}
+}
+
 void acrfs_status_open(fuse_req_t req, struct inode *n, struct fuse_file_info *fi)
 {
 	struct acrfs *fs = fuse_req_userdata(req);
 	int f = n->kind == K_SFILE ? sfile_of(n->a) : -1;
-	struct buf *snap;
+	struct snap *snap;
 	int rc;
 
 	if (n->kind == K_SDIR) {
@@ -517,46 +537,43 @@ void acrfs_status_open(fuse_req_t req, struct inode *n, struct fuse_file_info *f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	*snap = (struct buf)BUF_INIT;
-	rc = render(fs, (enum sfile)f, snap);
+	snap->refs = 1;
+	snap->b = (struct buf)BUF_INIT;
+	rc = render(fs, (enum sfile)f, &snap->b);
 	if (rc) {
-		buf_release(snap);
-		free(snap);
+		snap_put(snap);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	__atomic_store_n(&last_size[f], (uint64_t)snap->len, __ATOMIC_RELAXED);
+	__atomic_store_n(&last_size[f], (uint64_t)snap->b.len, __ATOMIC_RELAXED);
 	fi->fh = (uint64_t)(uintptr_t)snap | ACRFS_FH_STATUS;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi)) {
-		buf_release(snap);
-		free(snap);
-	}
+	if (fuse_reply_open(req, fi))
+		snap_put(snap);
 }
 
-static struct buf *snap_of(const struct fuse_file_info *fi)
+static struct snap *snap_of(const struct fuse_file_info *fi)
 {
-	return (struct buf *)(uintptr_t)(fi->fh & ~(uint64_t)ACRFS_FH_STATUS);
+	return (struct snap *)(uintptr_t)(fi->fh & ~(uint64_t)ACRFS_FH_STATUS);
 }
 
 void acrfs_status_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	const struct buf *snap = snap_of(fi);
+	struct snap *snap = snap_of(fi);
 
-	if (off < 0 || (uint64_t)off >= snap->len)
+	__atomic_add_fetch(&snap->refs, 1, __ATOMIC_ACQ_REL);
+	if (off < 0 || (uint64_t)off >= snap->b.len)
 		size = 0;
-	else if (size > snap->len - (size_t)off)
-		size = snap->len - (size_t)off;
-	fuse_reply_buf(req, size ? snap->data + off : NULL, size);
+	else if (size > snap->b.len - (size_t)off)
+		size = snap->b.len - (size_t)off;
+	fuse_reply_buf(req, size ? snap->b.data + off : NULL, size);
+	snap_put(snap);
 }
 
 void acrfs_status_release(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct buf *snap = snap_of(fi);
-
-	buf_release(snap);
-	free(snap);
+	snap_put(snap_of(fi));
 	fuse_reply_err(req, 0);
 }
 
