@@ -129,8 +129,7 @@ static void do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fill_entry(fs, n, &ep);
-	if (fuse_reply_entry(req, &ep))
-		itable_forget(fs->inodes, n->ino, 1);
+	acrfs_reply_entry_ref(req, fs, n, &ep);
 	return;
 negative:
 	if (rc == -ENOENT)

@@ -58,12 +58,16 @@ struct fuse_req;
 /* Answer a lookup miss (fs/ll_reply.c): a negative entry the kernel keeps for `timeout`
  * seconds (ENOENT when timeout <= 0). */
 void acrfs_reply_negative(struct fuse_req *req, double timeout);
+struct fuse_entry_param;
+/* Reply entry `ep` of inode `n`, which was referenced for this lookup; the
+ * reference is dropped if the reply cannot be delivered. */
+void acrfs_reply_entry_ref(struct fuse_req *req, struct acrfs *fs, const struct inode *n,
+			   const struct fuse_entry_param *ep);
 /* A readdir reply being filled: `rem` bytes left at `p`. */
 struct dirent_buf {
 	char *p;
 	size_t rem;
 };
-struct fuse_entry_param;
 /*
  * Add entry `name` (the next entry at offset `next`) to `d`, with `ep`'s
  * attributes (readdirplus: the whole entry). `n`: the inode referenced for

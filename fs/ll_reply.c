@@ -43,3 +43,11 @@ bool acrfs_add_dirent(struct fuse_req *req, struct acrfs *fs, struct dirent_buf 
 	d->rem -= len;
 	return true;
 }
+
+void acrfs_reply_entry_ref(struct fuse_req *req, struct acrfs *fs, const struct inode *n,
+			   const struct fuse_entry_param *ep)
+{
+	/* Not delivered: the kernel will never forget what it never saw. */
+	if (fuse_reply_entry(req, ep))
+		itable_forget(fs->inodes, n->ino, 1);
+}

@@ -429,8 +429,7 @@ void acrfs_status_lookup(fuse_req_t req, struct inode *dir, const char *name)
 		return;
 	}
 	fill_entry(fs, n, &ep);
-	if (fuse_reply_entry(req, &ep))
-		itable_forget(fs->inodes, n->ino, 1);
+	acrfs_reply_entry_ref(req, fs, n, &ep);
 }
 
 struct sdir {
