@@ -12,6 +12,8 @@
 #   make check            install what is missing, build, run every test
 #   make demo / demo-stop local registry with a sample image, mounted at ./mnt
 #   make bench            bench/listing.sh and bench/content.sh
+#   make install          acrfs, acrfs(1) and the docs under $(DESTDIR)$(PREFIX)
+#   make uninstall        removes exactly what install put there
 #   make format / check-format
 
 CC      ?= cc
@@ -61,7 +63,8 @@ LIBS := $(BUILD)/libfs.a $(BUILD)/libregistry.a $(BUILD)/libauth.a $(BUILD)/libi
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check unit tools demo demo-stop bench format check-format check-layers clean deps
+.PHONY: all check unit tools demo demo-stop bench format check-format check-layers clean deps \
+        install uninstall
 all: $(BIN)
 
 # Objects depend on the flags they were built with: a changed flag rebuilds.
@@ -173,6 +176,30 @@ fuzz:
 fuzz-seeds:
 	@$(MAKE) --no-print-directory tools
 	tests/fuzz/mkseeds.py $(BUILD)/fuzz/mkindex
+
+# ---- install / uninstall (GNU conventions: PREFIX, DESTDIR, INSTALL) -------
+# mount.fuse3 (fstab type fuse.acrfs, systemd .mount units) finds acrfs in
+# /usr/local/bin, /usr/bin or /bin: mount(8) passes it no PATH.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/acrfs
+INSTALL ?= install
+DOC_FILES     := README.md docs/auth.md docs/tagops.md
+EXAMPLE_FILES := $(sort $(wildcard contrib/systemd/*))
+
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/acrfs
+	$(INSTALL) -m 0644 docs/acrfs.1 $(DESTDIR)$(MANDIR)/man1/acrfs.1
+	$(INSTALL) -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 $(EXAMPLE_FILES) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/acrfs $(DESTDIR)$(MANDIR)/man1/acrfs.1
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOC_FILES)))
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLE_FILES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 FMT_SRC = $(wildcard */*.c */*.h tests/*/*.c)
 format:

@@ -21,6 +21,7 @@
 
 static enum log_level cur_level = LOG_LVL_INFO;
 static bool to_syslog;
+static log_hook_fn hook;
 
 static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
 /* guarded by secret_lock */
@@ -33,6 +34,11 @@ void log_init(enum log_level level, bool use_syslog)
 	to_syslog = use_syslog;
 	if (use_syslog)
 		openlog("acrfs", LOG_PID, LOG_DAEMON);
+}
+
+void log_set_hook(log_hook_fn fn)
+{
+	hook = fn;
 }
 
 void log_set_level(enum log_level level)
@@ -187,6 +193,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap); /* truncation is acceptable */
 	va_end(ap);
 	log_redact(raw, clean, sizeof(clean));
+	if (hook)
+		hook(level, clean);
 	if (to_syslog) {
 		syslog(prio[level], "%s", clean);
 	} else {

@@ -36,6 +36,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * A hook that sees every message after redaction, just before it is written
+ * (at most one hook; NULL removes it). It runs on the thread that logs, must
+ * be quick and must not log. Set it before threads start. Used by the FUSE
+ * edge for .acrfs/errors and to clear the progress line of -f.
+ */
+typedef void (*log_hook_fn)(enum log_level level, const char *msg);
+void log_set_hook(log_hook_fn fn);
+
+/*
  * Redact `in` into `out` (size `outsz`, always NUL-terminated). Exposed for
  * tests. Returns the length written.
  */

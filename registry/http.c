@@ -30,6 +30,7 @@ struct http {
 	CURL *pool[POOL_MAX];
 	size_t npool;
 	uint64_t nrequests; /* atomic */
+	struct http_stats stats; /* atomic counters */
 };
 
 static __thread char last_error[CURL_ERROR_SIZE + 64];
@@ -124,6 +125,33 @@ void http_free(struct http *h)
 uint64_t http_request_count(const struct http *h)
 {
 	return __atomic_load_n(&h->nrequests, __ATOMIC_RELAXED);
+}
+
+void http_stats_get(const struct http *h, struct http_stats *out)
+{
+	const uint64_t *in = (const uint64_t *)&h->stats;
+	uint64_t *o = (uint64_t *)out;
+	size_t i;
+
+	for (i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+/* Count one attempt of `req` (http_do's only bookkeeping). */
+static void stats_note(struct http *h, CURL *c, const struct http_req *req, int rc,
+		       long status, int tries)
+{
+	enum http_class cls = HTTP_C_ERROR;
+	curl_off_t got = 0;
+
+	if (!rc && status >= 200 && status < 600)
+		cls = (enum http_class)(status / 100 - 2);
+	__atomic_add_fetch(&h->stats.requests[http_kind_of(req->url)][cls], 1,
+			   __ATOMIC_RELAXED);
+	if (tries)
+		__atomic_add_fetch(&h->stats.retries, 1, __ATOMIC_RELAXED);
+	if (curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got) == CURLE_OK && got > 0)
+		__atomic_add_fetch(&h->stats.bytes, (uint64_t)got, __ATOMIC_RELAXED);
 }
 
 const char *http_strerror(void)
@@ -492,6 +520,7 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 		resp->retry_after_s = -1;
 		resp->content_length = -1;
 		rc = attempt(h, c, req, resp, &x);
+		stats_note(h, c, req, rc, resp->status, tries);
 		resp->attempts = (unsigned)tries + 1;
 		if (tries >= h->o.max_retries || x.delivered)
 			break;

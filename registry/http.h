@@ -93,4 +93,26 @@ const char *http_strerror(void);
 /* Number of HTTP requests sent so far (every attempt counts). */
 uint64_t http_request_count(const struct http *h);
 
+/*
+ * Counters for .acrfs/status, kept by http_do for every attempt. The kind
+ * comes from the request URL's path (the last of /_catalog, /tags/list or
+ * /_tags, /manifests/, /blobs/; a path under /oauth2/ or ending in /token is
+ * the token service), the class from the final status of the attempt
+ * (HTTP_C_ERROR: no response, a transport error).
+ */
+enum http_kind { HTTP_K_CATALOG, HTTP_K_TAGS, HTTP_K_MANIFEST, HTTP_K_BLOB, HTTP_K_TOKEN,
+		 HTTP_K_OTHER, HTTP_K_N };
+enum http_class { HTTP_C_2XX, HTTP_C_3XX, HTTP_C_4XX, HTTP_C_5XX, HTTP_C_ERROR, HTTP_C_N };
+struct http_stats {
+	uint64_t requests[HTTP_K_N][HTTP_C_N]; /* attempts */
+	uint64_t retries;		      /* attempts after the first of a request */
+	uint64_t bytes;			      /* response body bytes received */
+};
+/* A copy of the counters (each read atomically; not one instant). Thread-safe. */
+void http_stats_get(const struct http *h, struct http_stats *out);
+/* "catalog", "tags", "manifest", "blob", "token", "other". */
+const char *http_kind_name(enum http_kind k);
+/* The kind of a request to `url`. */
+enum http_kind http_kind_of(const char *url);
+
 #endif

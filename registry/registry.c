@@ -152,6 +152,11 @@ uint64_t registry_request_count(const struct registry *r)
 	return http_request_count(r->http);
 }
 
+void registry_http_stats(const struct registry *r, struct http_stats *out)
+{
+	http_stats_get(r->http, out);
+}
+
 const char *reg_url(const struct registry *r)
 {
 	return r->url;

@@ -66,4 +66,8 @@ const char *registry_client_version(void);
 /* HTTP requests sent so far (every attempt counts). */
 uint64_t registry_request_count(const struct registry *r);
 
+/* The HTTP layer's counters (registry/http.h), for .acrfs/status. Thread-safe. */
+struct http_stats;
+void registry_http_stats(const struct registry *r, struct http_stats *out);
+
 #endif

@@ -9,8 +9,11 @@ PACKAGES=(
 	build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev
 	zlib1g-dev libssl-dev libzstd-dev libcmocka-dev docker-registry skopeo umoci openssl
 	apache2-utils python3-jwt python3-cryptography zstd curl ca-certificates
+	attr man-db groff-base
 	"$@"
 )
+# attr: getfattr/setfattr, which the README's examples use; man-db and groff-base:
+# `man acrfs` and the man page's rendering test (man -l).
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

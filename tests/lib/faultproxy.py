@@ -34,6 +34,10 @@ REGEX, the first COUNT (default: all) get ACTION instead of the registry's answe
                                         plus "?sig=s3cr3t-signature" (as a SAS URL)
   slow                                  forward, sending the body in 4 KiB pieces
                                         with 20 ms pauses
+  hold                                  forward the first half of the body, then
+                                        wait until the file given with --hold-file
+                                        exists (at most 120 s), then the rest: a
+                                        transfer a test can observe in progress
   pass                                  forward unchanged (with a COUNT: lets the
                                         first requests through before a later rule)
 Rules are checked in order; the first match with COUNT left wins.
@@ -46,6 +50,7 @@ import base64
 import http.client
 import http.server
 import json
+import os
 import re
 import socket
 import socketserver
@@ -80,6 +85,7 @@ def main():
     ap.add_argument("--log", default="/dev/null")
     ap.add_argument("--rule", action="append", default=[])
     ap.add_argument("--storage-creds", default=None)
+    ap.add_argument("--hold-file", default=None)
     a = ap.parse_args()
     up = urllib.parse.urlsplit(a.upstream)
     rules = [Rule(r) for r in a.rule]
@@ -132,7 +138,8 @@ def main():
                 except OSError:
                     pass
                 return
-            if action and action not in ("truncate", "corrupt", "norange", "slow", "redirect", "pass"):
+            if action and action not in ("truncate", "corrupt", "norange", "slow", "hold", "redirect",
+                                       "pass"):
                 status = int(action[:3])
                 code = CODES.get(status, "UNAVAILABLE")
                 msg = json.dumps({"errors": [{"code": code, "message": "injected by faultproxy",
@@ -185,7 +192,16 @@ def main():
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.log("truncate")
                     return
-                if action == "slow":
+                if action == "hold":
+                    half = len(data) // 2
+                    self.wfile.write(data[:half])
+                    self.wfile.flush()
+                    for _ in range(6000):
+                        if a.hold_file and os.path.exists(a.hold_file):
+                            break
+                        time.sleep(0.02)
+                    self.wfile.write(data[half:])
+                elif action == "slow":
                     for i in range(0, len(data), 4096):
                         self.wfile.write(data[i:i + 4096])
                         self.wfile.flush()

@@ -157,6 +157,13 @@ static void test_tag_cached_and_shared(void **state)
 	assert_int_equal(views_tag(e->v, "app", "v2", &b), 0);
 	assert_ptr_equal(b, a);
 	assert_int_equal(e->f.fetches, 2);
+
+	/* .acrfs/status: one image, none of its layers loaded (nothing looked inside). */
+	size_t nimg, nlay;
+
+	views_count(e->v, &nimg, &nlay);
+	assert_int_equal(nimg, 1);
+	assert_int_equal(nlay, 0);
 }
 
 static void test_negative_and_invalidate(void **state)
