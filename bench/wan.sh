@@ -99,6 +99,7 @@ export ACRFS=$TEST_TMP/acrfs
 PROXY_PID=
 BUILD=
 cleanup() {
+	set +e # stop everything even if one step fails
 	mnt_stop_all
 	[ -z "$PROXY_PID" ] || { kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null; }
 	reg_stop_all
