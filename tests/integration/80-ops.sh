@@ -364,8 +364,8 @@ fi
 PTY_PID=
 
 # ---------------------------------------------------------------- fstab: mount -T, umount
-# mount.fuse3 runs "PROGRAM#SOURCE" for type fuse (fuse.acrfs names /usr/local/bin/acrfs,
-# which a test must not install); the options are what an fstab user writes.
+# mount.fuse3 runs "PROGRAM#SOURCE" for type fuse (the fuse.acrfs form is tested below,
+# in a mount namespace of its own); the options are what an fstab user writes.
 mkdir -p "$FSTAB_MNT" "$TEST_TMP/dcfg"
 printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REG_r_HOST" "$(b64 "admin:$ADMIN_PW")" \
 	>"$TEST_TMP/dcfg/config.json"
@@ -404,5 +404,25 @@ if [ $? -eq 0 ] && is_mounted "$FSTAB_MNT"; then
 else
 	fail "mount -T FSTAB MOUNTPOINT with a 0600 docker config" "$out"
 fi
+
+# ---------------------------------------------------------------- fstab: type fuse.acrfs
+# The documented fstab form: mount.fuse3 runs "acrfs" from its own fixed PATH
+# (/usr/local/bin, /usr/bin, ...). In a private mount namespace whose /usr/local/bin
+# is a directory holding only our binary — what `make install` makes — the real
+# lookup runs without installing anything on this machine.
+mkdir -p "$TEST_TMP/ns-bin" "$TEST_TMP/ns-mnt"
+ln -sf "$ACRFS" "$TEST_TMP/ns-bin/acrfs"
+printf '%s %s fuse.acrfs ro,ttl=30,_netdev,nofail,cache_dir=%s,docker_config=%s 0 0\n' \
+	"$REG_r_URL" "$TEST_TMP/ns-mnt" "$TEST_TMP/cache-ns" "$TEST_TMP/dcfg" >"$TEST_TMP/fstab-type"
+out=$(unshare -m --propagation private sh -c '
+	mount --bind "$1" /usr/local/bin || exit 3
+	mount -T "$2" "$3" 2>"$4" || exit 4
+	grep -F " $3 " /proc/self/mounts | cut -d" " -f3
+	ls "$3/ops" | tr "\n" " "; echo
+	umount "$3" || exit 5
+	grep -qF " $3 " /proc/self/mounts && exit 6
+	exit 0' sh "$TEST_TMP/ns-bin" "$TEST_TMP/fstab-type" "$TEST_TMP/ns-mnt" "$TEST_TMP/ns-mount.err" 2>&1)
+is "$? $(echo "$out" | tr '\n' '|')" "0 fuse.acrfs|big denied small |" \
+	"fstab type fuse.acrfs: mount -T finds acrfs on mount.fuse3's PATH, lists, umount"
 
 tap_done
