@@ -176,6 +176,7 @@ int main(int argc, char *argv[])
 	ro.url = url;
 	ro.ca_file = o.ca_file;
 	ro.max_retries = -1;
+	ro.timeout_ms = o.timeout * 1000;
 	ro.creds = creds;
 	rc = registry_new(&fs.reg, &ro);
 	auth_creds_free(creds); /* registry_new keeps its own copy */

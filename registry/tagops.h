@@ -9,6 +9,9 @@
  * tag is removed. docs/tagops.md explains
  * the algorithm and its request cost.
  *
+ * Uploads go where the registry's Location says; one on another origin gets
+ * no Authorization (reg_send's rule).
+ *
  * Scopes asked for: repository:<name>:pull for reads,
  * repository:<name>:delete for DELETE, repository:<name>:pull,push for PUT
  * and uploads, plus repository:<src>:pull for a cross-repository mount.
