@@ -652,7 +652,8 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 		rc = url_resolve(cur.url, resp->location, &next);
 		if (rc) {
 			if (rc != -ENOMEM) {
-				http_set_error("unusable redirect Location \"%.200s\"", resp->location);
+				url_for_log(resp->location, to, sizeof(to));
+				http_set_error("unusable redirect Location \"%s\"", to);
 				rc = -EIO;
 			}
 			break;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9 (network half): the fault matrix, request deadlines, single-flight error
-# handoff, serving while the registry is unreachable, and the bounds on listings.
+# handoff, and serving while the registry is unreachable (the bounds on listings are in
+# 47-limits.sh).
 # Every fault comes from tests/lib/faultproxy.py in front of a real docker-registry;
 # every row names its outcome — a transparent retry that gives the oracle's bytes, or
 # an error within a generous guard (never a wrong byte, never a hang) — and checks it.
@@ -322,26 +323,5 @@ check "registry frozen, TTL over: ls fails within the guard instead of listing s
 check "… with ETIMEDOUT" grep -q 'Connection timed out' "$O/ut.out.err"
 mnt_stop ut
 mnt_stop un
-
-# ---------------------------------------------------------------- listing bounds
-proxy_start lim "$URL" --rule "^/v2/app/tags/list:pages" --rule "^/v2/other/tags/list:hugepage" \
-	--rule "^/v2/slow/tags/list:bigpages" || fail "proxy lim"
-# (Not a deadline test: time enough for the proxy to make its pages under load.)
-mount_fg lim "$PROXY_lim_URL" -o ttl=0,timeout=60 || fail "mount lim"
-rc=$(GUARD=300 guarded "$O/lim1.out" ls "$MNT_lim/app")
-check "endless next pages: EIO (rc $rc: $(head -c 200 "$O/lim1.out.err" | tr '\n' ' '))" \
-	grep -q 'Input/output error' "$O/lim1.out.err"
-check "… the log names the limit (5000 pages)" grep -q 'more than 5000 pages' "$T/mnt-lim.log"
-n=$(proxy_count lim 'GET /v2/app/tags/list')
-check "… after 5000 pages per listing ($n requests)" test "$n" -ge 5000 -a $((n % 5000)) = 0
-rc=$(guarded "$O/lim2.out" ls "$MNT_lim/other")
-check "a 9 MiB page: EIO (rc $rc)" grep -q 'Input/output error' "$O/lim2.out.err"
-check "… the log names the limit (8 MiB)" grep -q 'larger than 8 MiB' "$T/mnt-lim.log"
-rc=$(guarded "$O/lim3.out" ls "$MNT_lim/slow")
-check "1 MiB pages without end: EIO (rc $rc)" grep -q 'Input/output error' "$O/lim3.out.err"
-check "… the log names the limit (32 MiB)" grep -q 'more than 32 MiB' "$T/mnt-lim.log"
-proxy_rules lim
-is "$(ls "$MNT_lim/app" 2>&1)" v1 "the mount survives: the same repository lists once the registry behaves"
-mnt_stop lim
 
 tap_done
