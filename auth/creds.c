@@ -4,11 +4,11 @@
  * here, go on) or -errno (stop: the user configured something broken and
  * falling back to anonymous would hide it).
  *
- * Credential helpers run via fork/execvp: stdin is one end of a socketpair
- * (so writing to a helper that exited early gives EPIPE, not SIGPIPE —
- * send(MSG_NOSIGNAL)), stdout and stderr are pipes drained with poll() up
- * to a byte bound and a deadline, and an O_CLOEXEC pipe reports an execvp
- * failure. The child leads its own process group so a timeout kills the
+ * Credential helpers run via fork/execvpe, with our environment minus
+ * ACRFS_PASSWORD: stdin is one end of a socketpair (so writing to a helper
+ * that exited early gives EPIPE, not SIGPIPE — send(MSG_NOSIGNAL)), stdout
+ * and stderr are pipes drained with poll() up to a byte bound and a
+ * deadline, and an O_CLOEXEC pipe reports an execvpe failure. The child leads its own process group so a timeout kills the
  * helper and anything it started; the child is always reaped.
  */
 #include "auth/creds.h"
@@ -260,6 +260,27 @@ static void reap(pid_t pid, bool kill_it, int *status)
 }
 
 /*
+ * The environment for a helper: ours without ACRFS_PASSWORD (a helper has
+ * no business with acrfs' password). The array is new, the strings are
+ * borrowed from environ; free() the array. NULL on ENOMEM.
+ */
+static char **child_environ(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "ACRFS_PASSWORD=", 15) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
+/*
  * Run the helper. On 0, *status is its wait status and out/err hold what
  * it printed (secret-wiped by the caller).
  */
@@ -269,6 +290,7 @@ static int run_helper(const char *prog, const char *input, int timeout_ms,
 	int sv[2] = { -1, -1 }, po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	int px[2] = { -1, -1 };
 	int64_t deadline = mono_ms() + timeout_ms;
+	char **envp = NULL;
 	pid_t pid;
 	int rc = 0, child_errno = 0;
 	ssize_t n;
@@ -285,13 +307,18 @@ static int run_helper(const char *prog, const char *input, int timeout_ms,
 		rc = buf_grow(errb, AUTH_HELPER_MAX_OUTPUT + 1);
 	if (rc)
 		goto out;
+	envp = child_environ();
+	if (!envp) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	pid = fork();
 	if (pid < 0) {
 		rc = -errno;
 		goto out;
 	}
 	if (pid == 0) {
-		/* Child: only async-signal-safe calls until execvp. */
+		/* Child: only async-signal-safe calls until execvpe. */
 		char *const argv[] = { (char *)prog, (char *)"get", NULL };
 		int e;
 
@@ -300,7 +327,7 @@ static int run_helper(const char *prog, const char *input, int timeout_ms,
 		    dup2(pe[1], 2) < 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
-		execvp(prog, argv);
+		execvpe(prog, argv, envp);
 		e = errno;
 		if (write(px[1], &e, sizeof(e)) < 0)
 			_exit(127);
@@ -393,6 +420,7 @@ out:
 	close_fd(&pe[1]);
 	close_fd(&px[0]);
 	close_fd(&px[1]);
+	free(envp);
 	return rc;
 }
 
@@ -946,10 +974,11 @@ static int try_aad(const struct auth_creds_opts *o, struct auth_creds **out)
 
 int auth_creds_resolve(const struct auth_creds_opts *o, struct auth_creds **out)
 {
-	const char *eu = getenv("ACRFS_USERNAME"), *ep = getenv("ACRFS_PASSWORD");
+	const char *eu = getenv("ACRFS_USERNAME"), *ep;
 	int rc;
 
 	*out = NULL;
+	ep = o && o->env_taken ? o->env_password : getenv("ACRFS_PASSWORD");
 	if (!o || !o->host || !*o->host || strpbrk(o->host, "/ \t")) {
 		log_error("credentials: invalid registry host");
 		return -EINVAL;

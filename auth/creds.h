@@ -41,6 +41,7 @@
 #ifndef ACRFS_AUTH_CREDS_H
 #define ACRFS_AUTH_CREDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define AUTH_ACR_NULL_GUID "00000000-0000-0000-0000-000000000000"
@@ -77,6 +78,11 @@ struct auth_creds_opts {
 	const char *aad_token_file; /* -o aad_token_file, or NULL */
 	const char *tenant; /* -o tenant, or NULL */
 	int helper_timeout_ms; /* 0: AUTH_HELPER_TIMEOUT_MS */
+	/* env_taken: the caller took $ACRFS_PASSWORD out of the environment
+	   (so that no child sees it) and passes its value (NULL: it was not
+	   set); otherwise it is read from the environment. */
+	bool env_taken;
+	const char *env_password;
 };
 
 /*
@@ -126,7 +132,8 @@ int auth_creds_parse_config(enum auth_config_kind kind, const void *data,
 
 /*
  * Run `docker-credential-<helper> get` (found on PATH; no shell, nothing
- * secret in argv) with server_url on stdin, in its own process group,
+ * secret in argv, and an environment without ACRFS_PASSWORD) with
+ * server_url on stdin, in its own process group,
  * killed after timeout_ms (0: default) and always reaped. Output over
  * AUTH_HELPER_MAX_OUTPUT is an error. On success *out has kind BASIC,
  * REFRESH_TOKEN (Username "<token>" or the ACR null GUID) or NONE

@@ -172,7 +172,15 @@ size_t log_redact(const char *in, char *out, size_t outsz)
 			i += n;
 			continue;
 		}
-		o = put(out, o, outsz, in + i, 1);
+		if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) {
+			/* Registry-supplied text must not forge lines or drive a terminal. */
+			char esc[5];
+
+			snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)in[i]);
+			o = put(out, o, outsz, esc, 4);
+		} else {
+			o = put(out, o, outsz, in + i, 1);
+		}
 		i++;
 	}
 	pthread_mutex_unlock(&secret_lock);

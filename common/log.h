@@ -5,6 +5,8 @@
  * through a redactor before it is written: any string registered with
  * log_secret() is replaced by "[redacted]", and so is anything that looks like
  * a JWT ("eyJ….….…") or follows "Authorization:" / "Bearer " / "Basic ".
+ * Control characters (newlines, ESC, …: often from registry-supplied text)
+ * are written as "\xNN", so a message is always one inert line.
  * Callers still must not pass secrets on purpose; the redactor is the second
  * line of defence, not the first.
  *
@@ -45,8 +47,8 @@ typedef void (*log_hook_fn)(enum log_level level, const char *msg);
 void log_set_hook(log_hook_fn fn);
 
 /*
- * Redact `in` into `out` (size `outsz`, always NUL-terminated). Exposed for
- * tests. Returns the length written.
+ * Redact `in` into `out` (size `outsz`, always NUL-terminated), control
+ * characters escaped. Exposed for tests. Returns the length written.
  */
 size_t log_redact(const char *in, char *out, size_t outsz);
 

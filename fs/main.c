@@ -72,16 +72,43 @@ static int check_private(const char *opt, const char *path)
 }
 
 /*
- * The credentials for `host` (host[:port] as given): -o username with its
- * password from -o password_file, -o password_stdin or $ACRFS_PASSWORD,
- * then the chain of auth_creds_resolve(). Logs the source that won at info
- * level (never the secret). 0, or -errno after saying why on stderr / the
- * log.
+ * Take $ACRFS_PASSWORD out of the environment before anything runs a child
+ * (a credential helper, fusermount3): the value is copied (registered with
+ * the logger as a secret), its bytes in the original environment block are
+ * overwritten (so /proc/PID/environ no longer shows it) and the variable is
+ * unset. Returns the copy (caller frees with auth_secret_free) or NULL.
  */
-static int resolve_creds(const struct acrfs_opts *o, const char *host, struct auth_creds **out)
+static char *take_env_password(void)
+{
+	static const char name[] = "ACRFS_PASSWORD=";
+	char *copy = NULL;
+
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, name, sizeof(name) - 1) != 0)
+			continue;
+		if (!copy && (*e)[sizeof(name) - 1]) {
+			copy = strdup(*e + sizeof(name) - 1);
+			if (copy)
+				log_secret(copy);
+		}
+		auth_wipe(*e + sizeof(name) - 1, strlen(*e + sizeof(name) - 1));
+	}
+	unsetenv("ACRFS_PASSWORD");
+	return copy;
+}
+
+/*
+ * The credentials for `host` (host[:port] as given): -o username with its
+ * password from -o password_file, -o password_stdin or $ACRFS_PASSWORD
+ * (`env`: taken out of the environment by take_env_password), then the
+ * chain of auth_creds_resolve(). Logs the source that won at info level
+ * (never the secret). 0, or -errno after saying why on stderr / the log.
+ */
+static int resolve_creds(const struct acrfs_opts *o, const char *host, const char *env,
+			 struct auth_creds **out)
 {
 	struct auth_creds_opts co = { 0 };
-	const char *env = getenv("ACRFS_PASSWORD"), *from = NULL;
+	const char *from = NULL;
 	char *pw = NULL, *src;
 	int rc = 0;
 
@@ -120,7 +147,6 @@ static int resolve_creds(const struct acrfs_opts *o, const char *host, struct au
 					"(%s)\n", strerror(-rc));
 	} else if (o->username && env && *env) {
 		from = "$ACRFS_PASSWORD";
-		log_secret(env);
 		rc = auth_strdup(env, &pw);
 	}
 	if (rc)
@@ -130,6 +156,8 @@ static int resolve_creds(const struct acrfs_opts *o, const char *host, struct au
 	co.password = pw;
 	co.aad_token_file = o->aad_token_file;
 	co.tenant = o->tenant;
+	co.env_password = env;
+	co.env_taken = true;
 	rc = auth_creds_resolve(&co, out); /* logs why */
 	auth_secret_free(pw);
 	if (rc)
@@ -181,14 +209,16 @@ int main(int argc, char *argv[])
 	struct registry_opts ro = { 0 };
 	struct ns_source src = { 0 };
 	struct auth_creds *creds = NULL;
-	char *url = NULL, *host = NULL;
+	char *url = NULL, *host = NULL, *env_pw;
 	struct stat st;
 	int rc, ret = 1;
 
+	env_pw = take_env_password();
 	rc = opts_parse(argc, (const char *const *)argv, &o, &err);
 	if (rc) {
 		fprintf(stderr, "acrfs: %s\n", buf_cstr(&err));
 		buf_release(&err);
+		auth_secret_free(env_pw);
 		return 2;
 	}
 	if (o.help) {
@@ -232,7 +262,10 @@ int main(int argc, char *argv[])
 			goto out_se;
 		}
 	}
-	if (resolve_creds(&o, host, &creds))
+	rc = resolve_creds(&o, host, env_pw, &creds);
+	auth_secret_free(env_pw);
+	env_pw = NULL;
+	if (rc)
 		goto out_se;
 	fs.identity = strdup(creds->source);
 	fs.identity_kind = auth_cred_kind_name(creds->kind);
@@ -241,6 +274,7 @@ int main(int argc, char *argv[])
 	ro.url = url;
 	ro.ca_file = o.ca_file;
 	ro.max_retries = -1;
+	ro.timeout_ms = o.timeout * 1000;
 	ro.creds = creds;
 	rc = registry_new(&fs.reg, &ro);
 	auth_creds_free(creds); /* registry_new keeps its own copy */
@@ -330,5 +364,6 @@ out_opts:
 	free(host);
 	buf_release(&err);
 	opts_free(&o);
+	auth_secret_free(env_pw);
 	return ret;
 }

@@ -28,6 +28,11 @@ static const char usage[] =
 	"    -o ttl=SECONDS         dirent cache lifetime for catalog pages, tag lists\n"
 	"                           and negative lookups; 0 asks the registry every\n"
 	"                           time (default: 60)\n"
+	"    -o timeout=SECONDS     deadline of one registry request, retries included:\n"
+	"                           past it the operation fails (\"Connection timed\n"
+	"                           out\"); a blob download must start within it and\n"
+	"                           may then take as long as bytes keep coming (at\n"
+	"                           least 1 KiB/s) (default: 30)\n"
 	"    -o ca_file=PATH        extra CA certificate(s) (PEM) trusted for TLS, in\n"
 	"                           addition to the system's (default: none)\n"
 	"    -o ro                  read-only: refuse every change (default: off)\n"
@@ -177,6 +182,16 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 			return fail(err, "ttl=%s: expected a number of seconds", v);
 		return 0;
 	}
+	if (IS("timeout")) {
+		char *end;
+
+		NEEDV();
+		errno = 0;
+		o->timeout = strtol(v, &end, 10);
+		if (errno || end == v || *end || o->timeout < 1 || o->timeout > 3600)
+			return fail(err, "timeout=%s: expected 1..3600 seconds", v);
+		return 0;
+	}
 	if (IS("password") || IS("pass") || IS("secret"))
 		return fail(err,
 			    "refusing -o %s=…: a password on the command line is visible to every "
@@ -298,6 +313,7 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 
 	memset(o, 0, sizeof(*o));
 	o->ttl = 60;
+	o->timeout = 30;
 	o->threads = 16;
 	o->cache_max = 4ull << 30;
 	for (i = 1; i < argc && !rc; i++) {
@@ -383,4 +399,5 @@ void opts_free(struct acrfs_opts *o)
 	strvec_clear(&o->fuse_argv);
 	memset(o, 0, sizeof(*o));
 	o->ttl = 60;
+	o->timeout = 30;
 }

@@ -28,6 +28,7 @@ struct acrfs_opts {
 	bool ro;	  /* -o ro */
 	bool allow_other; /* -o allow_other (implies default_permissions) */
 	long ttl;	  /* -o ttl=SECONDS, default 60 */
+	long timeout;	  /* -o timeout=SECONDS (deadline of one registry request), default 30 */
 	char *ca_file;	  /* -o ca_file=PATH */
 	char *username;	  /* -o username=NAME */
 	char *password_file; /* -o password_file=PATH */

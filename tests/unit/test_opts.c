@@ -24,6 +24,7 @@ static void test_defaults(void **s)
 	assert_string_equal(o.registry, "myreg.azurecr.io");
 	assert_string_equal(o.mountpoint, "/mnt/acr");
 	assert_int_equal(o.ttl, 60);
+	assert_int_equal(o.timeout, 30);
 	assert_false(o.foreground);
 	assert_false(o.ro);
 	assert_null(o.ca_file);
@@ -54,6 +55,16 @@ static void test_options(void **s)
 	assert_string_equal(o.fuse_argv.v[2],
 			    "allow_other,fsname=acr,default_permissions,ro,subtype=acrfs,nosuid,nodev");
 	opts_free(&o);
+
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=5", "r", "m"), 0);
+	assert_int_equal(o.timeout, 5);
+	assert_int_equal(o.fuse_argv.n, 1); /* ours, not FUSE's */
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=0", "r", "m"), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&e), "timeout=0"));
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=3601", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=1x", "r", "m"), -EINVAL);
+	buf_release(&e);
 
 	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u", "r", "m"), 0);
 	assert_int_equal(o.cache_max, 512ull << 20);
