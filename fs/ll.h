@@ -18,6 +18,7 @@ struct pcache;
 struct inode;
 struct fuse_file_info;
 struct stat;
+struct listings;
 
 /* Everything a request handler needs; owned by main(). */
 struct acrfs {
@@ -26,20 +27,22 @@ struct acrfs {
 	struct itable *inodes;
 	struct views *views;	/* tag / digest -> image views (fs/view.h) */
 	struct pcache *pcache;	/* persistent cache, or NULL */
+	struct listings *listings; /* registry directories' listings (fs/listing.h) */
 	struct fuse_session *se;
 	double ttl;	/* entry/attr timeout for registry directories */
 	bool ro;
 	uid_t uid;
 	gid_t gid;
 	struct timespec mounted_at;
+	/* Set once by the init request: the kernel takes ENOSYS from opendir
+	 * as "no opendir/releasedir from now on" (fs/ll.c, Listings). */
+	bool no_opendir;
 };
 
 /* The operations table; the session's userdata is a struct acrfs *. */
 const struct fuse_lowlevel_ops *acrfs_ll_ops(void);
 /* Node kinds stored in struct inode.kind. */
 enum { K_DIR = 1, K_TAG = 2, K_VROOT = 3, K_VNODE = 4 };
-/* Directory handles start with one of these. */
-enum { DH_NS = 1, DH_VIEW = 2 };
 
 /*
  * Image views (fs/ll_view.c): everything inside a tag or digest directory.
@@ -50,14 +53,34 @@ struct fuse_req;
 /* Answer a lookup miss (fs/ll_reply.c): a negative entry the kernel keeps for `timeout`
  * seconds (ENOENT when timeout <= 0). */
 void acrfs_reply_negative(struct fuse_req *req, double timeout);
+/* A readdir reply being filled: `rem` bytes left at `p`. */
+struct dirent_buf {
+	char *p;
+	size_t rem;
+};
+struct fuse_entry_param;
+/*
+ * Add entry `name` (the next entry at offset `next`) to `d`, with `ep`'s
+ * attributes (readdirplus: the whole entry). `n`: the inode referenced for
+ * it by readdirplus, or NULL; if the entry does not fit, that reference is
+ * dropped, since the kernel never sees the entry. false when it did not fit
+ * (the reply is full).
+ */
+bool acrfs_add_dirent(struct fuse_req *req, struct acrfs *fs, struct dirent_buf *d,
+		      const char *name, const struct fuse_entry_param *ep, off_t next, bool plus,
+		      const struct inode *n);
 int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
 void acrfs_view_lookup(struct fuse_req *req, struct inode *dir, const char *name);
 /* A "sha256:<hex>" name in repository directory `dir`. */
 void acrfs_view_lookup_digest(struct fuse_req *req, struct inode *dir, const char *name);
-void acrfs_view_opendir(struct fuse_req *req, struct inode *dir, struct fuse_file_info *fi);
-void acrfs_view_readdir(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
-			struct fuse_file_info *fi, bool plus);
-void acrfs_view_releasedir(void *fh);
+/*
+ * Readdir(plus) of view directory `dir` (K_TAG, K_VROOT, K_VNODE): there is
+ * no directory handle (no-opendir mode), so each request resolves `dir`.
+ * The kernel keeps what it reads for ever, except a tag directory's listing
+ * (the tag may move; `rm -d` sees it empty): at its end it is invalidated.
+ */
+void acrfs_view_readdir(struct fuse_req *req, struct inode *dir, size_t size, off_t off,
+			bool plus);
 void acrfs_view_open(struct fuse_req *req, uint64_t ino, struct fuse_file_info *fi);
 void acrfs_view_read(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
@@ -81,9 +104,19 @@ void acrfs_ll_rename(struct fuse_req *req, uint64_t parent, const char *name,
 void acrfs_ll_unlink(struct fuse_req *req, uint64_t parent, const char *name);
 
 /*
- * Kernel invalidations (fs/ll_inval.c), sent later by a thread of their
- * own: a handler queues them and replies (sending them from inside the
- * request concerned deadlocks). Thread-safe; never block on the kernel.
+ * Kernel invalidations (fs/ll_inval.c). Thread-safe; never block on the
+ * kernel.
+ *   acrfs_inval_entry  queued, sent later by a thread of its own: a handler
+ *                      queues it and replies (the kernel takes the parent
+ *                      directory's lock for it, which it holds during the
+ *                      request concerned: sending it from inside deadlocks).
+ *   acrfs_inval_inode  directories only; sent at once: the kernel drops the
+ *                      directory's attributes and cached listing before this
+ *                      returns, taking no lock a request holds (a listing's
+ *                      pages are only locked while the kernel copies them,
+ *                      never during a request; a file's are during a READ),
+ *                      so a handler calls it before it replies and the
+ *                      caller's next look already asks again.
  * acrfs_inval_stop() sends what is queued and ends the thread: main calls
  * it once the session loop has returned, before the session is destroyed.
  */

@@ -8,6 +8,8 @@
 #include <fuse_lowlevel.h>
 #include <string.h>
 
+#include "fs/itable.h"
+
 void acrfs_reply_negative(struct fuse_req *req, double timeout)
 {
 	struct fuse_entry_param ep;
@@ -19,4 +21,25 @@ void acrfs_reply_negative(struct fuse_req *req, double timeout)
 	memset(&ep, 0, sizeof(ep));
 	ep.entry_timeout = timeout;
 	fuse_reply_entry(req, &ep);
+}
+
+bool acrfs_add_dirent(struct fuse_req *req, struct acrfs *fs, struct dirent_buf *d,
+		      const char *name, const struct fuse_entry_param *ep, off_t next, bool plus,
+		      const struct inode *n)
+{
+	size_t len;
+
+	if (plus)
+		len = fuse_add_direntry_plus(req, d->p, d->rem, name, ep, next);
+	else
+		len = fuse_add_direntry(req, d->p, d->rem, name, &ep->attr, next);
+	if (len > d->rem) {
+		/* Did not fit: the kernel never saw it, so undo the reference. */
+		if (n)
+			itable_forget(fs->inodes, n->ino, 1);
+		return false;
+	}
+	d->p += len;
+	d->rem -= len;
+	return true;
 }
