@@ -8,10 +8,15 @@
  *   K_VROOT  <repo>/sha256:<hex> and an index's platform directories:
  *            a = repo, b = "sha256:<hex>"; key "P/<parent ino>/<name>|<b>".
  *   K_VNODE  everything below a view root: a = repo,
- *            b = "<root ino>|sha256:<hex>|<part>", key "X/" + b, where part
- *            is manifest.json, config.json, index.json, layers, "L<i>:<id>"
- *            (node <id> of layer i's tree, 1 = layers/<i> itself) or
- *            "R:<id>" (node of the merged rootfs, 1 = rootfs itself).
+ *            b = "<root ino>|<object>|<part>", key "X/" + b, where object
+ *            is the address of the view object (fs/view.h: immutable, kept
+ *            until views_free, one per repository and digest) in hex, and
+ *            part is manifest.json, config.json, index.json, layers,
+ *            "L<i>:<id>" (node <id> of layer i's tree, 1 = layers/<i>
+ *            itself) or "R:<id>" (node of the merged rootfs, 1 = rootfs
+ *            itself). The object is named by its address rather than its
+ *            digest: readdirplus makes a key per entry, and a short one is
+ *            cheaper to hash, compare and keep; resolving needs no lookup.
  * Keys carry the view root's inode, so a directory reached by two paths
  * (a tag and its digest, an index and its platform's digest) gets two
  * inodes: the kernel never sees a directory with two parents. Hard links of
@@ -56,7 +61,7 @@ enum part {
 /* A K_VNODE's b, parsed. */
 struct vpath {
 	uint64_t root;
-	struct digest d;
+	struct vobj *o;
 	enum part part;
 	unsigned layer; /* P_LAYER */
 	uint64_t id;	/* P_LAYER, P_ROOTFS */
@@ -91,8 +96,9 @@ struct vdir {
 	uint64_t dir_ino; /* this directory's inode */
 	const char *repo;
 	double entry_timeout;
-	size_t n;	 /* entries of the fixed kinds */
-	char prefix[24]; /* VD_TREE: "L<i>:" or "R:" */
+	size_t n;	/* entries of the fixed kinds */
+	char key[96];	/* "X/<root>|<object>|" and, VD_TREE, "L<i>:" or "R:" */
+	size_t keylen;	/* of that prefix; entries' keys are composed after it */
 };
 
 /* File handle. */
@@ -103,20 +109,20 @@ struct vfile {
 	struct layer_reader *rd;
 };
 
+/* b was written by ref_vnode (never comes from outside the daemon). */
 static int parse_vpath(const char *b, struct vpath *p)
 {
 	char *end;
-	const char *dg, *part;
+	const char *part;
 
 	memset(p, 0, sizeof(*p));
 	p->root = strtoull(b, &end, 10);
 	if (*end != '|')
 		return -ESTALE;
-	dg = end + 1;
-	part = strchr(dg, '|');
-	if (!part || digest_parse_n(&p->d, dg, (size_t)(part - dg)))
+	p->o = (struct vobj *)(uintptr_t)strtoull(end + 1, &end, 16);
+	if (*end != '|' || !p->o)
 		return -ESTALE;
-	part++;
+	part = end + 1;
 	if (!strcmp(part, "manifest.json"))
 		p->part = P_MANIFEST;
 	else if (!strcmp(part, "config.json"))
@@ -196,7 +202,7 @@ static int load_tree(struct vnode *v)
  * Resolve K_VNODE `n`. `load`: load the tree of a layer / rootfs node
  * (never needed for their roots, which stat without a fetch).
  */
-static int resolve(struct acrfs *fs, const struct inode *n, bool load, struct vnode *v)
+static int resolve(const struct inode *n, bool load, struct vnode *v)
 {
 	int rc;
 
@@ -204,9 +210,7 @@ static int resolve(struct acrfs *fs, const struct inode *n, bool load, struct vn
 	rc = parse_vpath(n->b, &v->p);
 	if (rc)
 		return rc;
-	rc = views_digest(fs->views, n->a, &v->p.d, &v->o);
-	if (rc)
-		return rc;
+	v->o = v->p.o;
 	if ((v->p.part == P_LAYER || v->p.part == P_ROOTFS) && (load || v->p.id != 1))
 		return load_tree(v);
 	if (v->p.part == P_LAYER) {
@@ -265,7 +269,7 @@ int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
 		dir_attr(fs, st, 2);
 		return 0;
 	}
-	rc = resolve(fs, n, false, &v);
+	rc = resolve(n, false, &v);
 	if (rc)
 		return rc;
 	switch (v.p.part) {
@@ -320,34 +324,47 @@ static char *put_u64(char *p, uint64_t v)
 	return p;
 }
 
-/* Reference the K_VNODE for `part` below view root `root` of `o`. The key is
- * composed by hand: readdirplus makes one per entry. */
-static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const struct vobj *o,
-		     const char *part, struct inode **out)
+/* Hex digits of `v` at `p`; returns the end (no terminator). */
+static char *put_hex(char *p, uint64_t v)
 {
-	const char *d = vobj_digest_str(o);
-	size_t dl = strlen(d), pl = strlen(part);
-	char stack[256], *key = stack, *p;
-	int rc;
+	char tmp[16];
+	size_t n = 0;
 
-	if (dl + pl + 26 > sizeof(stack)) {
-		key = malloc(dl + pl + 26);
-		if (!key)
-			return -ENOMEM;
-	}
-	p = key;
+	do
+		tmp[n++] = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* "X/<root>|<object>|" at `key` (room for VKEY_MAX): the start of the key of
+ * every K_VNODE below view root `root` of `o`. Returns its length. */
+#define VKEY_MAX 96
+static size_t vkey_prefix(char *key, uint64_t root, const struct vobj *o)
+{
+	char *p = key;
+
 	*p++ = 'X';
 	*p++ = '/';
 	p = put_u64(p, root);
 	*p++ = '|';
-	memcpy(p, d, dl);
-	p += dl;
+	p = put_hex(p, (uint64_t)(uintptr_t)o);
 	*p++ = '|';
-	memcpy(p, part, pl + 1);
-	rc = itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
-	if (key != stack)
-		free(key);
-	return rc;
+	return (size_t)(p - key);
+}
+
+/* Reference the K_VNODE for `part` below view root `root` of `o`. */
+static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const struct vobj *o,
+		     const char *part, struct inode **out)
+{
+	char key[VKEY_MAX];
+	size_t kl = vkey_prefix(key, root, o), pl = strlen(part);
+
+	if (kl + pl >= sizeof(key))
+		return -ENAMETOOLONG; /* parts are ours and short: never */
+	memcpy(key + kl, part, pl + 1);
+	return itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
 }
 
 /* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`. */
@@ -457,7 +474,7 @@ static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
 				return buf_adds(part, image_root[i].part);
 		return -ENOENT;
 	}
-	rc = resolve(fs, dir, true, v);
+	rc = resolve(dir, true, v);
 	if (rc)
 		return rc;
 	switch (v->p.part) {
@@ -577,7 +594,7 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 		h->n = h->kind == VD_INDEX ? 1 + vobj_nplatforms(h->v.o) : N_IMAGE_ROOT;
 		return 0;
 	}
-	rc = resolve(fs, dir, true, &h->v);
+	rc = resolve(dir, true, &h->v);
 	if (rc)
 		return rc;
 	h->root = h->v.p.root;
@@ -591,10 +608,11 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 		if (!S_ISDIR(tree_node_attr(h->v.n)->mode))
 			return -ENOTDIR;
 		h->kind = VD_TREE;
+		h->keylen = vkey_prefix(h->key, h->root, h->v.o);
 		if (h->v.p.part == P_LAYER)
-			snprintf(h->prefix, sizeof(h->prefix), "L%u:", h->v.p.layer);
+			h->keylen += (size_t)sprintf(h->key + h->keylen, "L%u:", h->v.p.layer);
 		else
-			snprintf(h->prefix, sizeof(h->prefix), "R:");
+			h->keylen += (size_t)sprintf(h->key + h->keylen, "R:");
 		return 0;
 	default:
 		return -ENOTDIR;
@@ -699,9 +717,10 @@ static unsigned dtype_mode(uint32_t mode)
 }
 
 /* Add one entry to a readdir reply. 1: added; 0: did not fit; -errno: it
- * could not be resolved (readdirplus). */
+ * could not be resolved (readdirplus). Its inode: the K_VNODE with key
+ * `key`, or the platform (K_VROOT) with digest `plat`. */
 static int add_dirent(fuse_req_t req, struct acrfs *fs, const struct vdir *h, bool plus,
-		      struct dirent_buf *d, const char *name, const char *part,
+		      struct dirent_buf *d, const char *name, const char *key,
 		      const struct digest *plat, const struct tree_attr *ta, uint32_t mode,
 		      off_t next)
 {
@@ -715,7 +734,7 @@ static int add_dirent(fuse_req_t req, struct acrfs *fs, const struct vdir *h, bo
 		if (plat)
 			rc = ref_vroot(fs, h->repo, h->dir_ino, name, plat, &n);
 		else
-			rc = ref_vnode(fs, h->repo, h->root, h->v.o, part, &n);
+			rc = itable_ref(fs->inodes, key, K_VNODE, h->repo, key + 2, &n);
 		if (!rc)
 			rc = fill_ventry(fs, n, ta, h->entry_timeout, &ep);
 		if (rc)
@@ -725,7 +744,7 @@ static int add_dirent(fuse_req_t req, struct acrfs *fs, const struct vdir *h, bo
 }
 
 /* The listing of `dir` from stream index `off`; *eof when it ended there. */
-static int vdir_list(fuse_req_t req, struct acrfs *fs, const struct vdir *h, bool plus,
+static int vdir_list(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool plus,
 		     struct dirent_buf *d, off_t off, bool *eof)
 {
 	int rc = 1;
@@ -735,15 +754,13 @@ static int vdir_list(fuse_req_t req, struct acrfs *fs, const struct vdir *h, boo
 		uint64_t next = (uint64_t)off - 2;
 		const struct tree_node *c;
 		const char *name;
-		char part[48]; /* prefix, then each entry's node id */
-		size_t pl = strlen(h->prefix);
 
-		memcpy(part, h->prefix, pl);
 		while (tree_readdir(h->v.t, h->v.n, &next, &name, &c)) {
 			const struct tree_attr *a = tree_node_attr(c);
 
-			*put_u64(part + pl, a->id) = '\0';
-			rc = add_dirent(req, fs, h, plus, d, name, part, NULL, a,
+			/* The key: the directory's prefix, then the node id. */
+			*put_u64(h->key + h->keylen, a->id) = '\0';
+			rc = add_dirent(req, fs, h, plus, d, name, h->key, NULL, a,
 					dtype_mode(a->mode), (off_t)(next + 2));
 			if (rc <= 0)
 				return rc;
@@ -751,6 +768,7 @@ static int vdir_list(fuse_req_t req, struct acrfs *fs, const struct vdir *h, boo
 		*eof = true;
 		return 1;
 	}
+	h->keylen = vkey_prefix(h->key, h->root, h->v.o);
 	for (size_t i = (size_t)off - 2; i < h->n; i++) {
 		const char *name, *part;
 		const struct digest *plat;
@@ -758,7 +776,9 @@ static int vdir_list(fuse_req_t req, struct acrfs *fs, const struct vdir *h, boo
 		uint32_t type;
 
 		vdir_entry(h, i, nb, pb, &name, &part, &plat, &type);
-		rc = add_dirent(req, fs, h, plus, d, name, part, plat, NULL, type,
+		if (part)
+			memcpy(h->key + h->keylen, part, strlen(part) + 1);
+		rc = add_dirent(req, fs, h, plus, d, name, h->key, plat, NULL, type,
 				(off_t)(i + 3));
 		if (rc <= 0)
 			return rc;
@@ -852,7 +872,7 @@ void acrfs_view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	rc = resolve(fs, n, true, &v);
+	rc = resolve(n, true, &v);
 	if (rc)
 		goto fail;
 	f = calloc(1, sizeof(*f));
@@ -901,7 +921,8 @@ void acrfs_view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	return;
 fail:
 	if (rc != -ENOMEM && rc != -EISDIR)
-		log_info("open %s: %s", n->b, strerror(-rc));
+		log_info("open %s in %s@%s: %s", strrchr(n->b, '|') + 1, n->a,
+			 v.o ? vobj_digest_str(v.o) : "?", strerror(-rc));
 	fuse_reply_err(req, -rc);
 }
 
@@ -970,7 +991,7 @@ void acrfs_view_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = resolve(fs, n, true, &v);
+	rc = resolve(n, true, &v);
 	if (!rc && (!v.n || !S_ISLNK(tree_node_attr(v.n)->mode) || !tree_node_attr(v.n)->symlink))
 		rc = -EINVAL;
 	if (rc) {
@@ -1040,7 +1061,7 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		reply_value(req, size, val, strlen(val));
 		return;
 	}
-	rc = resolve(fs, n, false, &v);
+	rc = resolve(n, false, &v);
 	if (rc)
 		goto fail;
 	if (v.p.part == P_LAYER && v.p.id == 1) {
@@ -1090,7 +1111,7 @@ void acrfs_view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	memset(&v, 0, sizeof(v));
 	/* Tag directories: the names without resolving the tag (ls -l asks). */
 	if (n->kind == K_VNODE) {
-		rc = resolve(fs, n, false, &v);
+		rc = resolve(n, false, &v);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;
