@@ -1,26 +1,32 @@
 #!/usr/bin/python3
-"""bench/mkcontent.py — the ≥ 1 GB benchmark image for bench/content.sh, built from files
-already on this machine, as an OCI image layout with three tar+gzip layers.
+"""bench/mkcontent.py — the benchmark images for bench/content.sh, built from files already
+on this machine, as OCI image layouts with tar+gzip layers.
 
-    mkcontent.py --cache DIR
+    mkcontent.py --cache DIR [--kind multi|single]
 
 Prints shell assignments (for `eval`) describing the layout. The layout is cached under
-DIR/<key>/ where <key> hashes the selected file list (path, type, size, mtime, mode) and this
-builder's version, so a rerun on an unchanged machine reuses it; other keys under DIR are
-removed before a build so that at most one image (~0.5 GB) is kept.
+DIR/<kind>/<key>/ where <key> hashes the selected file list (path, type, size, mtime, mode)
+and this builder's version, so a rerun on an unchanged machine reuses it; other keys of the
+same kind are removed before a build so that at most one image of each kind is kept, and
+so is anything else in DIR (caches of older versions of this script).
 
-Layers (0 = bottom), a realistic mix:
+multi (default, ~1.3 GB uncompressed, ~0.5 GB of blobs): three layers (0 = bottom), a
+realistic mix:
   0 base     /usr/bin, /usr/sbin and parts of /usr/share (docs, man pages, locales, ...):
              many small files
   1 runtime  Python, git-core and PostgreSQL libraries
   2 app      the Free Pascal sources (~10k files), one big shared library (the file the
              read benchmarks use), and a whiteout hiding one /usr/share/doc entry of layer 0
 
+single (>= 1 GiB uncompressed): one layer, /usr/lib/x86_64-linux-gnu, padded with other
+directories of /usr/lib and /usr/share until the files alone reach 1 GiB: the case where
+one big layer must be inflated in one stream (nothing to spread over cores).
+
 Tars come from GNU tar (--sort=name, numeric owner 0:0, original modes and mtimes; parent
 directories above the selected roots are not named, as in many real layers); gzip is
 zlib level 6 with a header carrying no name or time, so the bytes are reproducible.
-Beside the layout, DIR/<key>/big.gz holds the big file alone, gzip'd the same way (an
-anchor for the sequential read; not part of the image).
+Beside the multi layout, DIR/multi/<key>/big.gz holds the big file alone, gzip'd the same
+way (an anchor for the sequential read; not part of the image).
 """
 import argparse
 import concurrent.futures
@@ -35,6 +41,11 @@ import zlib
 
 VERSION = "2"
 MIN_BIG = 25 << 20
+SINGLE_MIN = 1 << 30
+SINGLE = "usr/lib/x86_64-linux-gnu"
+SINGLE_PAD = ["usr/lib/gcc", "usr/libexec", "usr/lib/llvm-14", "usr/lib/python3",
+              "usr/lib/python3.11", "usr/share/fpcsrc", "usr/share/doc", "usr/share/locale",
+              "usr/lib/git-core", "usr/bin"]
 
 BASE = ["usr/bin", "usr/sbin"] + ["usr/share/" + d for d in (
     "doc", "man", "locale", "perl", "i18n", "mime", "X11", "vim")]
@@ -146,28 +157,51 @@ def put_blob(layout, data):
     return "sha256:" + d, len(data)
 
 
+def single_roots():
+    """The single layer's roots: SINGLE, then padding until the files reach SINGLE_MIN."""
+    roots, total = [], 0
+    for p in [SINGLE] + SINGLE_PAD:
+        if total >= SINGLE_MIN:
+            break
+        w = walk(p)
+        if w:
+            roots.append(p)
+            total += sum(size for _, kind, size, _, _ in w if kind == stat.S_IFREG)
+    return roots
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
+    ap.add_argument("--kind", choices=("multi", "single"), default="multi")
     a = ap.parse_args()
     a.cache = os.path.abspath(a.cache)
 
-    big_rel, big_src = pick_big()
-    wh = first_doc_entry()
-    layers = [
-        [("/", [p for p in BASE if os.path.lexists("/" + p)])],
-        [("/", [p for p in RUNTIME if os.path.lexists("/" + p)])],
-        [("/", [p for p in APP if os.path.lexists("/" + p)] + ([big_rel] if big_src else []))],
-    ]
+    if a.kind == "single":
+        big_rel, big_src, wh = None, None, None
+        layers = [[("/", single_roots())]]
+    else:
+        big_rel, big_src = pick_big()
+        wh = first_doc_entry()
+        layers = [
+            [("/", [p for p in BASE if os.path.lexists("/" + p)])],
+            [("/", [p for p in RUNTIME if os.path.lexists("/" + p)])],
+            [("/", [p for p in APP if os.path.lexists("/" + p)] + ([big_rel] if big_src else []))],
+        ]
     listing = []
     for i, groups in enumerate(layers):
         for _, paths in groups:
             for p in paths:
                 listing.append((i, walk(p)))
-    key_src = json.dumps([VERSION, big_rel, wh, listing]).encode()
+    key_src = json.dumps([VERSION, a.kind, big_rel, wh, listing]).encode()
     key = hashlib.sha256(key_src).hexdigest()[:16]
     entries = sum(len(w) for _, w in listing)
 
+    os.makedirs(a.cache, exist_ok=True)
+    for other in os.listdir(a.cache):  # older versions of this cache
+        if other not in ("multi", "single"):
+            shutil.rmtree(os.path.join(a.cache, other), ignore_errors=True)
+    a.cache = os.path.join(a.cache, a.kind)
     root = os.path.join(a.cache, key)
     layout = os.path.join(root, "layout")
     meta_path = os.path.join(root, "meta.sh")
@@ -180,7 +214,7 @@ def main():
         os.makedirs(os.path.join(layout, "blobs", "sha256"))
         stage = os.path.join(root, "stage")
         stage_paths = []
-        if big_src is None:
+        if a.kind == "multi" and big_src is None:
             synth_big(os.path.join(stage, big_rel))
             stage_paths.append(big_rel)
         if wh:
@@ -190,7 +224,7 @@ def main():
                      ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
             stage_paths.append("usr/share/doc/.wh." + wh)
         if stage_paths:
-            layers[2].append((stage, stage_paths))
+            layers[-1].append((stage, stage_paths))
         jobs = [(g, os.path.join(root, f"layer{i}")) for i, g in enumerate(layers)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
             built = list(ex.map(build_layer, jobs))
@@ -205,7 +239,8 @@ def main():
                   "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"]},
                   "rootfs": {"type": "layers", "diff_ids": diff_ids},
                   "history": [{"created": "2024-01-01T00:00:00Z", "created_by": n}
-                              for n in ("bench base", "bench runtime", "bench app")]}
+                              for n in (("bench base", "bench runtime", "bench app")
+                                        if a.kind == "multi" else ("bench libraries",))]}
         cdig, csz = put_blob(layout, json.dumps(config, sort_keys=True).encode())
         manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -220,28 +255,31 @@ def main():
             json.dump(index, f)
         with open(os.path.join(layout, "oci-layout"), "w") as f:
             json.dump({"imageLayoutVersion": "1.0.0"}, f)
-        big_layer = 2
-        big_size = os.path.getsize(big_src or os.path.join(stage, big_rel))
-        big_sha = hashlib.sha256()
-        with open(big_src or os.path.join(stage, big_rel), "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                big_sha.update(chunk)
-        # The big file alone, gzip'd the same way: the sequential-read benchmark's
-        # per-file zcat anchor (not part of the image).
-        z = zlib.compressobj(6, zlib.DEFLATED, 31)
-        with open(big_src or os.path.join(stage, big_rel), "rb") as f, \
-                open(os.path.join(root, "big.gz"), "wb") as out:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                out.write(z.compress(chunk))
-            out.write(z.flush())
+        if a.kind == "multi":
+            big_layer = 2
+            big_path = big_src or os.path.join(stage, big_rel)
+            big_size = os.path.getsize(big_path)
+            big_sha = hashlib.sha256()
+            with open(big_path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    big_sha.update(chunk)
+            # The big file alone, gzip'd the same way: the sequential-read benchmark's
+            # per-file zcat anchor (not part of the image).
+            z = zlib.compressobj(6, zlib.DEFLATED, 31)
+            with open(big_path, "rb") as f, open(os.path.join(root, "big.gz"), "wb") as out:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    out.write(z.compress(chunk))
+                out.write(z.flush())
         shutil.rmtree(stage, ignore_errors=True)
         lines = [f"IMG_LAYOUT={layout}", f"IMG_KEY={key}", f"IMG_NLAYERS={len(facts)}",
                  f"IMG_CONFIG={cdig}", f"IMG_MANIFEST={mdig}", f"IMG_ENTRIES={entries}",
                  f"IMG_USIZE={sum(u for _, _, u in facts)}",
-                 f"IMG_CSIZE={sum(c for _, c, _ in facts)}",
-                 f"IMG_BIG={big_rel}", f"IMG_BIG_LAYER={big_layer}", f"IMG_BIG_SIZE={big_size}",
-                 f"IMG_BIG_SHA256={big_sha.hexdigest()}", f"IMG_WHITEOUT=usr/share/doc/{wh or ''}",
-                 f"IMG_BIG_GZ={os.path.join(root, 'big.gz')}"]
+                 f"IMG_CSIZE={sum(c for _, c, _ in facts)}"]
+        if a.kind == "multi":
+            lines += [f"IMG_BIG={big_rel}", f"IMG_BIG_LAYER={big_layer}",
+                      f"IMG_BIG_SIZE={big_size}", f"IMG_BIG_SHA256={big_sha.hexdigest()}",
+                      f"IMG_WHITEOUT=usr/share/doc/{wh or ''}",
+                      f"IMG_BIG_GZ={os.path.join(root, 'big.gz')}"]
         for i, (dig, csize, usize) in enumerate(facts):
             lines += [f"IMG_LAYER{i}_DIGEST={dig}", f"IMG_LAYER{i}_CSIZE={csize}",
                       f"IMG_LAYER{i}_USIZE={usize}"]

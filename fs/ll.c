@@ -3,8 +3,7 @@
  *
  * Inodes: the root is ino 1; a registry directory (namespace or repository)
  * has key "D/<path>", a tag directory "T/<repo>:<tag>" (':' never occurs in
- * a repository name). Directory handles carry a snapshot of the listing
- * taken at opendir, so offsets stay stable while the cache moves on.
+ * a repository name).
  * Timeouts: registry directories and negative entries live for the mount's
  * TTL in the kernel, like in the dirent cache.
  * Everything inside a tag or digest directory (the image view) is handled
@@ -12,6 +11,21 @@
  * those inodes over, and note for each request which operation on which
  * inode it is (acrfs_req_enter), so a failure logged while serving it is
  * recorded in .acrfs/errors with that context.
+ *
+ * Listings: the mount runs in the kernel's no-opendir mode (opendir answers
+ * ENOSYS; FUSE_CAP_NO_OPENDIR_SUPPORT): no OPENDIR/RELEASEDIR round trips,
+ * and the kernel keeps every directory's listing (FOPEN_CACHE_DIR), serving
+ * a repeated walk without a request. That is right for image views, which
+ * are content-addressed. A registry directory's listing must follow the
+ * TTL: fs/listing.c gives its mtime, which moves on once the listing the
+ * kernel holds is TTL old, and the kernel (auto_inval_data) compares the
+ * mtime at the start of each listing and reads it again when it moved;
+ * offsets carry the generation of the listing they belong to, so a reader
+ * goes on in the listing it started although there is no directory handle
+ * to hold it. A tag directory's listing is never kept (fs/ll_view.c).
+ * Changes made through the mount (fs/ll_write.c) invalidate the listings
+ * concerned at once (fs/ll_inval.c). A kernel without no-opendir support
+ * gets handles with the same caching flags, and the same behaviour.
  */
 #include "fs/ll.h"
 
@@ -24,35 +38,30 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "fs/itable.h"
+#include "fs/listing.h"
 #include "fs/ns.h"
-
-struct dirsnap {
-	int type; /* DH_NS */
-	struct ns_ent *ents;
-	size_t n;
-};
 
 static struct acrfs *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void fill_attr(const struct acrfs *fs, const struct inode *n, struct stat *st)
+/* Attributes of a registry or tag directory; *timeout: how long the kernel
+ * may keep them. */
+static void fill_attr(struct acrfs *fs, const struct inode *n, struct stat *st, double *timeout)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
-	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted_at;
+	st->st_mtim = fs->mounted_at;
+	*timeout = fs->ttl;
+	if (n->kind == K_DIR) /* the mtime says when the kernel's listing went stale */
+		listings_attr(fs->listings, n->ino, &st->st_mtim, timeout);
+	st->st_atim = st->st_ctim = st->st_mtim;
 	st->st_blksize = 4096;
-	switch (n->kind) {
-	case K_DIR:
-	case K_TAG:
-	default:
-		st->st_mode = S_IFDIR | (fs->ro ? 0555 : 0755);
-		st->st_nlink = 2;
-		break;
-	}
+	st->st_mode = S_IFDIR | (fs->ro ? 0555 : 0755);
+	st->st_nlink = 2;
 }
 
 /* Compose the identity key of a namespace entry. */
@@ -83,8 +92,7 @@ static void fill_entry(struct acrfs *fs, const struct inode *n, struct fuse_entr
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = n->ino;
 	ep->generation = 1;
-	fill_attr(fs, n, &ep->attr);
-	ep->attr_timeout = fs->ttl;
+	fill_attr(fs, n, &ep->attr, &ep->attr_timeout);
 	ep->entry_timeout = fs->ttl;
 }
 
@@ -145,9 +153,19 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	acrfs_req_leave();
 }
 
+/* After the kernel forgot `ino`: when its inode is gone, so is its listing. */
+static void forgotten(struct acrfs *fs, uint64_t ino)
+{
+	if (!itable_get(fs->inodes, ino))
+		listings_forget(fs->listings, ino);
+}
+
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	itable_forget(ctx_of(req)->inodes, ino, nlookup);
+	struct acrfs *fs = ctx_of(req);
+
+	itable_forget(fs->inodes, ino, nlookup);
+	forgotten(fs, ino);
 	fuse_reply_none(req);
 }
 
@@ -156,8 +174,10 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	struct acrfs *fs = ctx_of(req);
 	size_t i;
 
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		itable_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+		forgotten(fs, forgets[i].ino);
+	}
 	fuse_reply_none(req);
 }
 
@@ -166,6 +186,7 @@ static void do_getattr(fuse_req_t req, fuse_ino_t ino)
 	struct acrfs *fs = ctx_of(req);
 	struct inode *n = itable_get(fs->inodes, ino);
 	struct stat st;
+	double timeout;
 
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
@@ -185,8 +206,8 @@ static void do_getattr(fuse_req_t req, fuse_ino_t ino)
 			fuse_reply_attr(req, &st, ACRFS_VIEW_TIMEOUT);
 		return;
 	}
-	fill_attr(fs, n, &st);
-	fuse_reply_attr(req, &st, fs->ttl);
+	fill_attr(fs, n, &st, &timeout);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -197,97 +218,74 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	acrfs_req_leave();
 }
 
-static void do_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct acrfs *fs = ctx_of(req);
-	struct inode *n = itable_get(fs->inodes, ino);
-	struct dirsnap *snap;
-	int rc = 0;
-
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (n->kind == K_SDIR) {
-		acrfs_status_opendir(req, n, fi);
-		return;
-	}
-	if (n->kind == K_SFILE) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	if (n->kind != K_DIR) {
-		acrfs_view_opendir(req, n, fi);
-		return;
-	}
-	snap = calloc(1, sizeof(*snap));
-	if (!snap) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	snap->type = DH_NS;
-	rc = ns_list(fs->ns, n->a, &snap->ents, &snap->n);
-	if (rc) {
-		free(snap);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)snap;
-	if (fuse_reply_open(req, fi)) {
-		ns_ents_free(snap->ents, snap->n);
-		free(snap);
-	}
-}
-
+/*
+ * No directory handles: ENOSYS turns OPENDIR and RELEASEDIR off for the
+ * connection, and the kernel then treats every directory as opened with
+ * keep_cache and cache_readdir. Without that mode, the same flags.
+ */
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	acrfs_req_enter("opendir", ino, NULL);
-	do_opendir(req, ino, fi);
-	acrfs_req_leave();
+	(void)ino;
+	if (ctx_of(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->fh = 0;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	fuse_reply_open(req, fi);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+/*
+ * Readdir of a registry directory: offset 0 takes a new listing (from the
+ * dirent cache, so with the TTL's freshness); later offsets continue in the
+ * listing their generation names (listing_offset).
+ */
+static void ns_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t off, bool plus)
 {
 	struct acrfs *fs = ctx_of(req);
-	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
-	struct inode *dir = itable_get(fs->inodes, ino);
+	const struct listing *l = NULL;
 	struct dirent_buf d;
+	uint64_t k;
+	uint32_t gen;
 	char *buf;
-	off_t i;
+	int rc = 0;
 
-	if (!dir) {
-		fuse_reply_err(req, ESTALE);
-		return;
+	listing_offset_split((uint64_t)off, &gen, &k);
+	if (off)
+		l = listings_get(fs->listings, dir->ino, gen);
+	if (!l) {
+		struct ns_ent *ents;
+		size_t n;
+
+		rc = ns_list(fs->ns, dir->a, &ents, &n);
+		if (!rc)
+			rc = listings_publish(fs->listings, dir->ino, ents, n, &l);
+	} else if (l->gen != gen) {
+		log_debug("readdir /%s: listing %u is gone, going on in listing %u", dir->a, gen,
+			  l->gen);
 	}
-	if (snap->type == DH_VIEW) {
-		acrfs_view_readdir(req, ino, size, off, fi, plus);
-		return;
-	}
-	if (snap->type == DH_STATUS) {
-		acrfs_status_readdir(req, ino, size, off, plus);
-		return;
-	}
-	buf = malloc(size);
+	buf = rc ? NULL : malloc(size);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		fuse_reply_err(req, rc ? -rc : ENOMEM);
+		listing_put(fs->listings, l);
 		return;
 	}
 	d.p = buf;
 	d.rem = size;
-	/* Offsets: 0 ".", 1 "..", 2+i entry i. */
-	for (i = off; i < (off_t)snap->n + 2; i++) {
+	/* Stream index k: 0 ".", 1 "..", 2+i entry i. */
+	for (; k < l->n + 2; k++) {
 		struct fuse_entry_param ep;
 		struct inode *n = NULL;
 		const char *name;
 
 		memset(&ep, 0, sizeof(ep));
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
+		if (k < 2) {
+			name = k == 0 ? "." : "..";
 			ep.attr.st_mode = S_IFDIR;
-			ep.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+			ep.attr.st_ino = k == 0 ? dir->ino : FUSE_ROOT_ID;
 		} else {
-			const struct ns_ent *e = &snap->ents[i - 2];
+			const struct ns_ent *e = &l->ents[k - 2];
 
 			name = e->name;
 			if (plus) {
@@ -299,43 +297,47 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				ep.attr.st_ino = 0;
 			}
 		}
-		if (!acrfs_add_dirent(req, fs, &d, name, &ep, i + 1, plus, n))
+		if (!acrfs_add_dirent(req, fs, &d, name, &ep,
+				      (off_t)listing_offset(l->gen, k + 1), plus, n))
 			break;
 	}
+	listing_put(fs->listings, l);
 	fuse_reply_buf(req, buf, size - d.rem);
 	free(buf);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct inode *dir = itable_get(ctx_of(req)->inodes, ino);
+
+	if (!dir)
+		fuse_reply_err(req, ESTALE);
+	else if (dir->kind == K_DIR)
+		ns_readdir(req, dir, size, off, plus);
+	else if (dir->kind == K_SDIR)
+		acrfs_status_readdir(req, dir->ino, size, off, plus);
+	else if (dir->kind == K_SFILE)
+		fuse_reply_err(req, ENOTDIR);
+	else
+		acrfs_view_readdir(req, dir, size, off, plus);
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	(void)fi;
 	acrfs_req_enter("readdir", ino, NULL);
-	do_readdir(req, ino, size, off, fi, false);
+	do_readdir(req, ino, size, off, false);
 	acrfs_req_leave();
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	(void)fi;
 	acrfs_req_enter("readdir", ino, NULL);
-	do_readdir(req, ino, size, off, fi, true);
+	do_readdir(req, ino, size, off, true);
 	acrfs_req_leave();
-}
-
-static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	if (snap && snap->type == DH_VIEW) {
-		acrfs_view_releasedir(snap);
-	} else if (snap && snap->type == DH_STATUS) {
-		acrfs_status_releasedir(snap);
-	} else if (snap) {
-		ns_ents_free(snap->ents, snap->n);
-		free(snap);
-	}
-	fuse_reply_err(req, 0);
 }
 
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -504,13 +506,20 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct acrfs *fs = userdata;
+
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/* Always readdirplus: entries come with their attributes. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* libfuse's default, and what registry listings rely on: the kernel
+	 * refreshes a directory's expired attributes before it serves a cached
+	 * listing, so a moved mtime is seen (fs/listing.h). */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
 static const struct fuse_lowlevel_ops ops = {
@@ -522,7 +531,6 @@ static const struct fuse_lowlevel_ops ops = {
 	.opendir = ll_opendir,
 	.readdir = ll_readdir,
 	.readdirplus = ll_readdirplus,
-	.releasedir = ll_releasedir,
 	.statfs = ll_statfs,
 	.open = ll_open,
 	.read = ll_read,

@@ -19,6 +19,7 @@ struct inode;
 struct fuse_file_info;
 struct stat;
 struct acrfs_opts;
+struct listings;
 
 /* Everything a request handler needs; owned by main(). */
 struct acrfs {
@@ -27,6 +28,7 @@ struct acrfs {
 	struct itable *inodes;
 	struct views *views;	/* tag / digest -> image views (fs/view.h) */
 	struct pcache *pcache;	/* persistent cache, or NULL */
+	struct listings *listings; /* registry directories' listings (fs/listing.h) */
 	struct fuse_session *se;
 	double ttl;	/* entry/attr timeout for registry directories */
 	bool ro;
@@ -40,14 +42,15 @@ struct acrfs {
 	const char *identity_kind;     /* auth_cred_kind_name() */
 	char *username;		       /* for kind "basic", else NULL */
 	struct timespec started;       /* CLOCK_MONOTONIC, for the uptime */
+	/* Set once by the init request: the kernel takes ENOSYS from opendir
+	 * as "no opendir/releasedir from now on" (fs/ll.c, Listings). */
+	bool no_opendir;
 };
 
 /* The operations table; the session's userdata is a struct acrfs *. */
 const struct fuse_lowlevel_ops *acrfs_ll_ops(void);
 /* Node kinds stored in struct inode.kind (K_SDIR, K_SFILE: .acrfs/). */
 enum { K_DIR = 1, K_TAG = 2, K_VROOT = 3, K_VNODE = 4, K_SDIR = 5, K_SFILE = 6 };
-/* Directory handles start with one of these. */
-enum { DH_NS = 1, DH_VIEW = 2, DH_STATUS = 3 };
 
 /*
  * Image views (fs/ll_view.c): everything inside a tag or digest directory.
@@ -82,10 +85,14 @@ int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
 void acrfs_view_lookup(struct fuse_req *req, struct inode *dir, const char *name);
 /* A "sha256:<hex>" name in repository directory `dir`. */
 void acrfs_view_lookup_digest(struct fuse_req *req, struct inode *dir, const char *name);
-void acrfs_view_opendir(struct fuse_req *req, struct inode *dir, struct fuse_file_info *fi);
-void acrfs_view_readdir(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
-			struct fuse_file_info *fi, bool plus);
-void acrfs_view_releasedir(void *fh);
+/*
+ * Readdir(plus) of view directory `dir` (K_TAG, K_VROOT, K_VNODE): there is
+ * no directory handle (no-opendir mode), so each request resolves `dir`.
+ * The kernel keeps what it reads for ever, except a tag directory's listing
+ * (the tag may move; `rm -d` sees it empty): at its end it is invalidated.
+ */
+void acrfs_view_readdir(struct fuse_req *req, struct inode *dir, size_t size, off_t off,
+			bool plus);
 void acrfs_view_open(struct fuse_req *req, uint64_t ino, struct fuse_file_info *fi);
 void acrfs_view_read(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
@@ -131,10 +138,8 @@ void acrfs_status_init(struct acrfs *fs);
 /* `name` in the root (only ACRFS_STATUS_DIR) or in .acrfs/ (dir K_SDIR). */
 void acrfs_status_lookup(struct fuse_req *req, struct inode *dir, const char *name);
 void acrfs_status_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
-void acrfs_status_opendir(struct fuse_req *req, struct inode *dir, struct fuse_file_info *fi);
 void acrfs_status_readdir(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
 			  bool plus);
-void acrfs_status_releasedir(void *fh);
 void acrfs_status_open(struct fuse_req *req, struct inode *n, struct fuse_file_info *fi);
 void acrfs_status_read(struct fuse_req *req, size_t size, off_t off, struct fuse_file_info *fi);
 void acrfs_status_release(struct fuse_req *req, struct fuse_file_info *fi);
@@ -155,9 +160,19 @@ int acrfs_progress_start(void);
 void acrfs_progress_stop(void);
 
 /*
- * Kernel invalidations (fs/ll_inval.c), sent later by a thread of their
- * own: a handler queues them and replies (sending them from inside the
- * request concerned deadlocks). Thread-safe; never block on the kernel.
+ * Kernel invalidations (fs/ll_inval.c). Thread-safe; never block on the
+ * kernel.
+ *   acrfs_inval_entry  queued, sent later by a thread of its own: a handler
+ *                      queues it and replies (the kernel takes the parent
+ *                      directory's lock for it, which it holds during the
+ *                      request concerned: sending it from inside deadlocks).
+ *   acrfs_inval_inode  directories only; sent at once: the kernel drops the
+ *                      directory's attributes and cached listing before this
+ *                      returns, taking no lock a request holds (a listing's
+ *                      pages are only locked while the kernel copies them,
+ *                      never during a request; a file's are during a READ),
+ *                      so a handler calls it before it replies and the
+ *                      caller's next look already asks again.
  * acrfs_inval_stop() sends what is queued and ends the thread: main calls
  * it once the session loop has returned, before the session is destroyed.
  */

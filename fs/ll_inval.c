@@ -1,13 +1,21 @@
 /*
- * Kernel cache invalidations, sent from a thread of their own.
+ * Kernel cache invalidations.
  *
- * A handler that changed the registry (rmdir, rename) must tell the kernel
- * to forget entries it may hold for the mount's TTL, but it must not do so
- * itself: fuse_lowlevel_notify_inval_entry() takes the parent directory's
- * lock in the kernel, which the VFS holds until the request concerned is
- * answered — calling it from inside that request deadlocks. So handlers
- * queue the invalidation here and reply; this thread sends it once the
- * request is over.
+ * Entries: a handler that changed the registry (rmdir, rename) must tell
+ * the kernel to forget entries it may hold for the mount's TTL, but it must
+ * not do so itself: fuse_lowlevel_notify_inval_entry() takes the parent
+ * directory's lock in the kernel, which the VFS holds until the request
+ * concerned is answered — calling it from inside that request deadlocks. So
+ * handlers queue the entry invalidation here and reply; a thread of its own
+ * sends it once the request is over.
+ *
+ * Directories: fuse_lowlevel_notify_inval_inode() takes no inode lock; it
+ * drops the attributes and the pages of the directory's cached listing,
+ * which the kernel locks only while copying them to a reader (and a reader
+ * holds the directory's lock shared, so none runs during an rmdir or rename
+ * of a name in it). It never blocks on a request, so it is sent at once:
+ * when the handler replies, the kernel already asks again at the next
+ * listing — a queued one could arrive after a caller's next `ls`.
  *
  * The thread starts on the first queued item (after any fork of
  * fuse_daemonize, since requests only arrive then) and acrfs_inval_stop()
@@ -24,13 +32,10 @@
 #include "common/log.h"
 #include "fs/ll.h"
 
-enum { INV_ENTRY = 1, INV_INODE = 2 };
-
 struct item {
 	struct item *next;
-	int kind;
-	uint64_t ino; /* INV_ENTRY: the parent */
-	char name[];  /* INV_ENTRY only */
+	uint64_t parent;
+	char name[];
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -57,15 +62,12 @@ static void *run(void *arg)
 		if (!head)
 			tailp = &head;
 		pthread_mutex_unlock(&mu);
-		if (it->kind == INV_ENTRY)
-			rc = fuse_lowlevel_notify_inval_entry(sess, it->ino, it->name,
-							      strlen(it->name));
-		else
-			rc = fuse_lowlevel_notify_inval_inode(sess, it->ino, 0, 0);
+		rc = fuse_lowlevel_notify_inval_entry(sess, it->parent, it->name,
+						      strlen(it->name));
 		/* -ENOENT: the kernel did not have it cached; nothing to do. */
 		if (rc && rc != -ENOENT)
-			log_debug("kernel invalidation of %llu/%s: %s", (unsigned long long)it->ino,
-				  it->kind == INV_ENTRY ? it->name : "", strerror(-rc));
+			log_debug("kernel invalidation of %llu/%s: %s",
+				  (unsigned long long)it->parent, it->name, strerror(-rc));
 		free(it);
 		pthread_mutex_lock(&mu);
 	}
@@ -73,9 +75,9 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static void enqueue(struct fuse_session *se, int kind, uint64_t ino, const char *name)
+void acrfs_inval_entry(struct fuse_session *se, uint64_t parent, const char *name)
 {
-	size_t len = name ? strlen(name) : 0;
+	size_t len = strlen(name);
 	struct item *it = calloc(1, sizeof(*it) + len + 1);
 
 	if (!it) {
@@ -83,10 +85,8 @@ static void enqueue(struct fuse_session *se, int kind, uint64_t ino, const char 
 			 "stale entries until the TTL ends");
 		return;
 	}
-	it->kind = kind;
-	it->ino = ino;
-	if (name)
-		memcpy(it->name, name, len + 1);
+	it->parent = parent;
+	memcpy(it->name, name, len + 1);
 	pthread_mutex_lock(&mu);
 	if (stopping) {
 		pthread_mutex_unlock(&mu);
@@ -110,14 +110,14 @@ static void enqueue(struct fuse_session *se, int kind, uint64_t ino, const char 
 	pthread_mutex_unlock(&mu);
 }
 
-void acrfs_inval_entry(struct fuse_session *se, uint64_t parent, const char *name)
-{
-	enqueue(se, INV_ENTRY, parent, name);
-}
-
 void acrfs_inval_inode(struct fuse_session *se, uint64_t ino)
 {
-	enqueue(se, INV_INODE, ino, NULL);
+	int rc = fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+
+	/* -ENOENT: the kernel did not have it cached; nothing to do. */
+	if (rc && rc != -ENOENT)
+		log_debug("kernel invalidation of inode %llu: %s", (unsigned long long)ino,
+			  strerror(-rc));
 }
 
 void acrfs_inval_stop(void)

@@ -432,26 +432,6 @@ void acrfs_status_lookup(fuse_req_t req, struct inode *dir, const char *name)
 	acrfs_reply_entry_ref(req, fs, n, &ep);
 }
 
-struct sdir {
-	int type; /* DH_STATUS */
-};
-
-void acrfs_status_opendir(fuse_req_t req, struct inode *dir, struct fuse_file_info *fi)
-{
-	struct sdir *h;
-
-	(void)dir;
-	h = calloc(1, sizeof(*h));
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h->type = DH_STATUS;
-	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_open(req, fi))
-		free(h);
-}
-
 void acrfs_status_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, bool plus)
 {
 	struct acrfs *fs = fuse_req_userdata(req);
@@ -485,11 +465,6 @@ void acrfs_status_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off, 
 	}
 	fuse_reply_buf(req, buf, size - d.rem);
 	free(buf);
-}
-
-void acrfs_status_releasedir(void *fh)
-{
-	free(fh);
 }
 
 /*

@@ -8,10 +8,15 @@
  *   K_VROOT  <repo>/sha256:<hex> and an index's platform directories:
  *            a = repo, b = "sha256:<hex>"; key "P/<parent ino>/<name>|<b>".
  *   K_VNODE  everything below a view root: a = repo,
- *            b = "<root ino>|sha256:<hex>|<part>", key "X/" + b, where part
- *            is manifest.json, config.json, index.json, layers, "L<i>:<id>"
- *            (node <id> of layer i's tree, 1 = layers/<i> itself) or
- *            "R:<id>" (node of the merged rootfs, 1 = rootfs itself).
+ *            b = "<root ino>|<object>|<part>", key "X/" + b, where object
+ *            is the address of the view object (fs/view.h: immutable, kept
+ *            until views_free, one per repository and digest) in hex, and
+ *            part is manifest.json, config.json, index.json, layers,
+ *            "L<i>:<id>" (node <id> of layer i's tree, 1 = layers/<i>
+ *            itself) or "R:<id>" (node of the merged rootfs, 1 = rootfs
+ *            itself). The object is named by its address rather than its
+ *            digest: readdirplus makes a key per entry, and a short one is
+ *            cheaper to hash, compare and keep; resolving needs no lookup.
  * Keys carry the view root's inode, so a directory reached by two paths
  * (a tag and its digest, an index and its platform's digest) gets two
  * inodes: the kernel never sees a directory with two parents. Hard links of
@@ -56,7 +61,7 @@ enum part {
 /* A K_VNODE's b, parsed. */
 struct vpath {
 	uint64_t root;
-	struct digest d;
+	struct vobj *o;
 	enum part part;
 	unsigned layer; /* P_LAYER */
 	uint64_t id;	/* P_LAYER, P_ROOTFS */
@@ -71,14 +76,6 @@ struct vnode {
 	const struct tree_node *n; /* node p.id of t */
 };
 
-/* Directory handle; first field tells it from ll.c's (DH_VIEW). */
-struct vent {
-	char *name;
-	char *part; /* NULL: a platform (K_VROOT) whose digest is `plat` */
-	const struct digest *plat;
-	uint32_t type; /* S_IFREG / S_IFDIR, for readdir */
-};
-
 /* What an image's view root holds, in listing order, and the part of each. */
 static const struct {
 	const char *name, *part;
@@ -90,16 +87,18 @@ static const struct {
 	{ "rootfs", "R:1", S_IFDIR },
 };
 #define N_IMAGE_ROOT (sizeof(image_root) / sizeof(image_root[0]))
+
+/* A view directory resolved for one readdir request (there is no handle). */
 struct vdir {
-	int type;
-	struct vnode v;
+	enum { VD_IMAGE, VD_INDEX, VD_LAYERS, VD_TREE } kind;
+	struct vnode v;	  /* v.o always; VD_TREE: v.t and v.n too */
 	uint64_t root;	  /* the view root's inode */
 	uint64_t dir_ino; /* this directory's inode */
 	const char *repo;
 	double entry_timeout;
-	struct vent *ents; /* fixed directories */
-	size_t n;
-	char prefix[24];  /* tree directories: "L<i>:" or "R:" */
+	size_t n;	/* entries of the fixed kinds */
+	char key[96];	/* "X/<root>|<object>|" and, VD_TREE, "L<i>:" or "R:" */
+	size_t keylen;	/* of that prefix; entries' keys are composed after it */
 };
 
 /* File handle. */
@@ -110,20 +109,20 @@ struct vfile {
 	struct layer_reader *rd;
 };
 
+/* b was written by ref_vnode (never comes from outside the daemon). */
 static int parse_vpath(const char *b, struct vpath *p)
 {
 	char *end;
-	const char *dg, *part;
+	const char *part;
 
 	memset(p, 0, sizeof(*p));
 	p->root = strtoull(b, &end, 10);
 	if (*end != '|')
 		return -ESTALE;
-	dg = end + 1;
-	part = strchr(dg, '|');
-	if (!part || digest_parse_n(&p->d, dg, (size_t)(part - dg)))
+	p->o = (struct vobj *)(uintptr_t)strtoull(end + 1, &end, 16);
+	if (*end != '|' || !p->o)
 		return -ESTALE;
-	part++;
+	part = end + 1;
 	if (!strcmp(part, "manifest.json"))
 		p->part = P_MANIFEST;
 	else if (!strcmp(part, "config.json"))
@@ -203,7 +202,7 @@ static int load_tree(struct vnode *v)
  * Resolve K_VNODE `n`. `load`: load the tree of a layer / rootfs node
  * (never needed for their roots, which stat without a fetch).
  */
-static int resolve(struct acrfs *fs, const struct inode *n, bool load, struct vnode *v)
+static int resolve(const struct inode *n, bool load, struct vnode *v)
 {
 	int rc;
 
@@ -211,9 +210,7 @@ static int resolve(struct acrfs *fs, const struct inode *n, bool load, struct vn
 	rc = parse_vpath(n->b, &v->p);
 	if (rc)
 		return rc;
-	rc = views_digest(fs->views, n->a, &v->p.d, &v->o);
-	if (rc)
-		return rc;
+	v->o = v->p.o;
 	if ((v->p.part == P_LAYER || v->p.part == P_ROOTFS) && (load || v->p.id != 1))
 		return load_tree(v);
 	if (v->p.part == P_LAYER) {
@@ -272,7 +269,7 @@ int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
 		dir_attr(fs, st, 2);
 		return 0;
 	}
-	rc = resolve(fs, n, false, &v);
+	rc = resolve(n, false, &v);
 	if (rc)
 		return rc;
 	switch (v.p.part) {
@@ -327,34 +324,47 @@ static char *put_u64(char *p, uint64_t v)
 	return p;
 }
 
-/* Reference the K_VNODE for `part` below view root `root` of `o`. The key is
- * composed by hand: readdirplus makes one per entry. */
-static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const struct vobj *o,
-		     const char *part, struct inode **out)
+/* Hex digits of `v` at `p`; returns the end (no terminator). */
+static char *put_hex(char *p, uint64_t v)
 {
-	const char *d = vobj_digest_str(o);
-	size_t dl = strlen(d), pl = strlen(part);
-	char stack[256], *key = stack, *p;
-	int rc;
+	char tmp[16];
+	size_t n = 0;
 
-	if (dl + pl + 26 > sizeof(stack)) {
-		key = malloc(dl + pl + 26);
-		if (!key)
-			return -ENOMEM;
-	}
-	p = key;
+	do
+		tmp[n++] = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* "X/<root>|<object>|" at `key` (room for VKEY_MAX): the start of the key of
+ * every K_VNODE below view root `root` of `o`. Returns its length. */
+#define VKEY_MAX 96
+static size_t vkey_prefix(char *key, uint64_t root, const struct vobj *o)
+{
+	char *p = key;
+
 	*p++ = 'X';
 	*p++ = '/';
 	p = put_u64(p, root);
 	*p++ = '|';
-	memcpy(p, d, dl);
-	p += dl;
+	p = put_hex(p, (uint64_t)(uintptr_t)o);
 	*p++ = '|';
-	memcpy(p, part, pl + 1);
-	rc = itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
-	if (key != stack)
-		free(key);
-	return rc;
+	return (size_t)(p - key);
+}
+
+/* Reference the K_VNODE for `part` below view root `root` of `o`. */
+static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const struct vobj *o,
+		     const char *part, struct inode **out)
+{
+	char key[VKEY_MAX];
+	size_t kl = vkey_prefix(key, root, o), pl = strlen(part);
+
+	if (kl + pl >= sizeof(key))
+		return -ENAMETOOLONG; /* parts are ours and short: never */
+	memcpy(key + kl, part, pl + 1);
+	return itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
 }
 
 /* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`. */
@@ -464,7 +474,7 @@ static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
 				return buf_adds(part, image_root[i].part);
 		return -ENOENT;
 	}
-	rc = resolve(fs, dir, true, v);
+	rc = resolve(dir, true, v);
 	if (rc)
 		return rc;
 	switch (v->p.part) {
@@ -566,101 +576,79 @@ void acrfs_view_lookup_digest(fuse_req_t req, struct inode *dir, const char *nam
 
 /* ---- directories ---------------------------------------------------------- */
 
-static void vdir_free(struct vdir *h)
-{
-	size_t i;
-
-	if (!h)
-		return;
-	for (i = 0; i < h->n; i++) {
-		free(h->ents[i].name);
-		free(h->ents[i].part);
-	}
-	free(h->ents);
-	free(h);
-}
-
-static int add_ent(struct vdir *h, const char *name, const char *part, const struct digest *plat,
-		   uint32_t type)
-{
-	struct vent *e;
-	void *grown = realloc(h->ents, (h->n + 1) * sizeof(*h->ents));
-
-	if (!grown)
-		return -ENOMEM;
-	h->ents = grown;
-	e = &h->ents[h->n];
-	e->name = strdup(name);
-	e->part = part ? strdup(part) : NULL;
-	e->plat = plat;
-	e->type = type;
-	if (!e->name || (part && !e->part)) {
-		free(e->name);
-		free(e->part);
-		return -ENOMEM;
-	}
-	h->n++;
-	return 0;
-}
-
-/* Fill handle `h` for directory `dir`. */
+/* Resolve directory `dir` into `h`. */
 static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 {
-	struct vobj *o;
-	size_t i;
 	int rc;
 
+	memset(h, 0, sizeof(*h));
 	h->repo = dir->a;
+	h->dir_ino = dir->ino;
 	h->entry_timeout = child_timeout(fs, dir);
 	if (is_root_kind(dir->kind)) {
-		rc = root_obj(fs, dir, &o);
+		rc = root_obj(fs, dir, &h->v.o);
 		if (rc)
 			return rc;
-		h->v.o = o;
 		h->root = dir->ino;
-		if (vobj_is_index(o)) {
-			rc = add_ent(h, "index.json", "index.json", NULL, S_IFREG);
-			for (i = 0; !rc && i < vobj_nplatforms(o); i++)
-				rc = add_ent(h, vobj_platform_name(o, i), NULL,
-					     vobj_platform_digest(o, i), S_IFDIR);
-			return rc;
-		}
-		for (i = 0, rc = 0; !rc && i < N_IMAGE_ROOT; i++)
-			rc = add_ent(h, image_root[i].name, image_root[i].part, NULL,
-				     image_root[i].type);
-		return rc;
+		h->kind = vobj_is_index(h->v.o) ? VD_INDEX : VD_IMAGE;
+		h->n = h->kind == VD_INDEX ? 1 + vobj_nplatforms(h->v.o) : N_IMAGE_ROOT;
+		return 0;
 	}
-	rc = resolve(fs, dir, true, &h->v);
+	rc = resolve(dir, true, &h->v);
 	if (rc)
 		return rc;
 	h->root = h->v.p.root;
 	switch (h->v.p.part) {
-	case P_LAYERS: {
-		size_t nl = image_nlayers(vobj_image(h->v.o));
-
-		for (i = 0; i < nl; i++) {
-			char name[24], part[32];
-
-			snprintf(name, sizeof(name), "%zu", i);
-			snprintf(part, sizeof(part), "L%zu:1", i);
-			rc = add_ent(h, name, part, NULL, S_IFDIR);
-			if (rc)
-				return rc;
-		}
+	case P_LAYERS:
+		h->kind = VD_LAYERS;
+		h->n = image_nlayers(vobj_image(h->v.o));
 		return 0;
-	}
 	case P_LAYER:
-		if (!S_ISDIR(tree_node_attr(h->v.n)->mode))
-			return -ENOTDIR;
-		snprintf(h->prefix, sizeof(h->prefix), "L%u:", h->v.p.layer);
-		return 0;
 	case P_ROOTFS:
 		if (!S_ISDIR(tree_node_attr(h->v.n)->mode))
 			return -ENOTDIR;
-		snprintf(h->prefix, sizeof(h->prefix), "R:");
+		h->kind = VD_TREE;
+		h->keylen = vkey_prefix(h->key, h->root, h->v.o);
+		if (h->v.p.part == P_LAYER)
+			h->keylen += (size_t)sprintf(h->key + h->keylen, "L%u:", h->v.p.layer);
+		else
+			h->keylen += (size_t)sprintf(h->key + h->keylen, "R:");
 		return 0;
 	default:
 		return -ENOTDIR;
+	}
+}
+
+/* Entry i of a fixed directory: its name, its part (NULL: a platform, K_VROOT,
+ * whose digest is *plat) and its type. `nb`, `pb`: room for composed ones. */
+static void vdir_entry(const struct vdir *h, size_t i, char nb[24], char pb[32],
+		       const char **name, const char **part, const struct digest **plat,
+		       uint32_t *type)
+{
+	*plat = NULL;
+	*type = S_IFDIR;
+	switch (h->kind) {
+	case VD_IMAGE:
+		*name = image_root[i].name;
+		*part = image_root[i].part;
+		*type = image_root[i].type;
+		return;
+	case VD_INDEX:
+		if (i == 0) {
+			*name = *part = "index.json";
+			*type = S_IFREG;
+			return;
+		}
+		*name = vobj_platform_name(h->v.o, i - 1);
+		*part = NULL;
+		*plat = vobj_platform_digest(h->v.o, i - 1);
+		return;
+	default: /* VD_LAYERS */
+		snprintf(nb, 24, "%zu", i);
+		snprintf(pb, 32, "L%zu:1", i);
+		*name = nb;
+		*part = pb;
+		return;
 	}
 }
 
@@ -723,55 +711,21 @@ static bool caller_is_rm_d(fuse_req_t req)
 	return d && !r;
 }
 
-void acrfs_view_opendir(fuse_req_t req, struct inode *dir, struct fuse_file_info *fi)
-{
-	struct acrfs *fs = fuse_req_userdata(req);
-	struct vdir *h = calloc(1, sizeof(*h));
-	int rc;
-
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h->type = DH_VIEW;
-	h->dir_ino = dir->ino;
-	if (dir->kind == K_TAG && caller_is_rm_d(req)) {
-		log_debug("rm -d %s:%s: the tag directory lists empty to rm", dir->a, dir->b);
-		fi->fh = (uint64_t)(uintptr_t)h; /* no entries: rm goes on to rmdir */
-		if (fuse_reply_open(req, fi))
-			vdir_free(h);
-		return;
-	}
-	rc = vdir_fill(fs, dir, h);
-	if (rc) {
-		if (rc != -ENOENT && rc != -ENOTDIR)
-			log_info("ls %s %s: %s", dir->a, dir->b ? dir->b : "", strerror(-rc));
-		vdir_free(h);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->cache_readdir = dir->kind != K_TAG;
-	fi->keep_cache = dir->kind != K_TAG;
-	if (fuse_reply_open(req, fi))
-		vdir_free(h);
-}
-
 static unsigned dtype_mode(uint32_t mode)
 {
 	return mode & S_IFMT;
 }
 
-/* Add one entry to a readdir buffer; returns its size (> rem: did not fit,
- * the reference was dropped) or 0 on an error that skips it. */
-static size_t add_dirent(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool plus,
-			 char *p, size_t rem, const char *name, const char *part,
-			 const struct digest *plat, const struct tree_attr *ta, uint32_t mode,
-			 off_t next, int *err)
+/* Add one entry to a readdir reply. 1: added; 0: did not fit; -errno: it
+ * could not be resolved (readdirplus). Its inode: the K_VNODE with key
+ * `key`, or the platform (K_VROOT) with digest `plat`. */
+static int add_dirent(fuse_req_t req, struct acrfs *fs, const struct vdir *h, bool plus,
+		      struct dirent_buf *d, const char *name, const char *key,
+		      const struct digest *plat, const struct tree_attr *ta, uint32_t mode,
+		      off_t next)
 {
 	struct fuse_entry_param ep;
 	struct inode *n = NULL;
-	size_t len;
 	int rc;
 
 	memset(&ep, 0, sizeof(ep));
@@ -780,94 +734,117 @@ static size_t add_dirent(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool 
 		if (plat)
 			rc = ref_vroot(fs, h->repo, h->dir_ino, name, plat, &n);
 		else
-			rc = ref_vnode(fs, h->repo, h->root, h->v.o, part, &n);
+			rc = itable_ref(fs->inodes, key, K_VNODE, h->repo, key + 2, &n);
 		if (!rc)
 			rc = fill_ventry(fs, n, ta, h->entry_timeout, &ep);
-		if (rc) {
-			*err = rc;
-			return (size_t)-1;
-		}
-		len = fuse_add_direntry_plus(req, p, rem, name, &ep, next);
-	} else {
-		len = fuse_add_direntry(req, p, rem, name, &ep.attr, next);
+		if (rc)
+			return rc;
 	}
-	if (len > rem && n)
-		itable_forget(fs->inodes, n->ino, 1);
-	return len;
+	return acrfs_add_dirent(req, fs, d, name, &ep, next, plus, n) ? 1 : 0;
 }
 
-void acrfs_view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			struct fuse_file_info *fi, bool plus)
+/* The listing of `dir` from stream index `off`; *eof when it ended there. */
+static int vdir_list(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool plus,
+		     struct dirent_buf *d, off_t off, bool *eof)
+{
+	int rc = 1;
+
+	*eof = false;
+	if (h->kind == VD_TREE) {
+		uint64_t next = (uint64_t)off - 2;
+		const struct tree_node *c;
+		const char *name;
+
+		while (tree_readdir(h->v.t, h->v.n, &next, &name, &c)) {
+			const struct tree_attr *a = tree_node_attr(c);
+
+			/* The key: the directory's prefix, then the node id. */
+			*put_u64(h->key + h->keylen, a->id) = '\0';
+			rc = add_dirent(req, fs, h, plus, d, name, h->key, NULL, a,
+					dtype_mode(a->mode), (off_t)(next + 2));
+			if (rc <= 0)
+				return rc;
+		}
+		*eof = true;
+		return 1;
+	}
+	h->keylen = vkey_prefix(h->key, h->root, h->v.o);
+	for (size_t i = (size_t)off - 2; i < h->n; i++) {
+		const char *name, *part;
+		const struct digest *plat;
+		char nb[24], pb[32];
+		uint32_t type;
+
+		vdir_entry(h, i, nb, pb, &name, &part, &plat, &type);
+		if (part)
+			memcpy(h->key + h->keylen, part, strlen(part) + 1);
+		rc = add_dirent(req, fs, h, plus, d, name, h->key, plat, NULL, type,
+				(off_t)(i + 3));
+		if (rc <= 0)
+			return rc;
+	}
+	*eof = true;
+	return 1;
+}
+
+void acrfs_view_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t off, bool plus)
 {
 	struct acrfs *fs = fuse_req_userdata(req);
-	struct vdir *h = (struct vdir *)(uintptr_t)fi->fh;
-	char *buf = malloc(size), *p;
-	size_t rem = size, len;
-	int err = 0;
+	struct dirent_buf d;
+	struct vdir h;
+	bool eof = false, empty = false;
+	char *buf;
+	int rc = 0;
 
+	if (dir->kind == K_TAG && caller_is_rm_d(req)) {
+		if (!off)
+			log_debug("rm -d %s:%s: the tag directory lists empty to rm", dir->a,
+				  dir->b);
+		empty = true; /* no entries: rm goes on to rmdir */
+	} else {
+		rc = vdir_fill(fs, dir, &h);
+	}
+	if (rc) {
+		if (rc != -ENOENT && rc != -ENOTDIR)
+			log_info("ls %s %s: %s", dir->a, dir->b ? dir->b : "", strerror(-rc));
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	p = buf;
+	d.p = buf;
+	d.rem = size;
 	/* Offsets: 0 ".", 1 "..", then 2 + i (fixed) or 2 + tree cookie. */
 	for (; off < 2; off++) {
 		struct fuse_entry_param ep;
 
 		memset(&ep, 0, sizeof(ep));
 		ep.attr.st_mode = S_IFDIR;
-		ep.attr.st_ino = off == 0 ? ino : FUSE_ROOT_ID;
-		len = plus ? fuse_add_direntry_plus(req, p, rem, off ? ".." : ".", &ep, off + 1)
-			   : fuse_add_direntry(req, p, rem, off ? ".." : ".", &ep.attr, off + 1);
-		if (len > rem)
-			goto done;
-		p += len;
-		rem -= len;
+		ep.attr.st_ino = off == 0 ? dir->ino : FUSE_ROOT_ID;
+		if (!acrfs_add_dirent(req, fs, &d, off ? ".." : ".", &ep, off + 1, plus, NULL))
+			break;
 	}
-	if (h->prefix[0]) {
-		uint64_t cookie = (uint64_t)off - 2, next = cookie;
-		const struct tree_node *c;
-		const char *name;
-		char part[48]; /* prefix, then each entry's node id */
-		size_t pl = strlen(h->prefix);
-
-		memcpy(part, h->prefix, pl);
-		while (tree_readdir(h->v.t, h->v.n, &next, &name, &c)) {
-			const struct tree_attr *a = tree_node_attr(c);
-
-			*put_u64(part + pl, a->id) = '\0';
-			len = add_dirent(req, fs, h, plus, p, rem, name, part, NULL, a,
-					 dtype_mode(a->mode), (off_t)(next + 2), &err);
-			if (len == (size_t)-1 || len > rem)
-				break;
-			p += len;
-			rem -= len;
-		}
-	} else {
-		size_t i;
-
-		for (i = (size_t)off - 2; i < h->n; i++) {
-			const struct vent *e = &h->ents[i];
-
-			len = add_dirent(req, fs, h, plus, p, rem, e->name, e->part, e->plat, NULL,
-					 e->type, (off_t)(i + 3), &err);
-			if (len == (size_t)-1 || len > rem)
-				break;
-			p += len;
-			rem -= len;
-		}
+	if (off >= 2 && empty)
+		eof = true;
+	else if (off >= 2)
+		rc = vdir_list(req, fs, &h, plus, &d, off, &eof);
+	if (rc < 0 && d.rem == size) {
+		free(buf);
+		fuse_reply_err(req, -rc);
+		return;
 	}
-done:
-	if (err && rem == size)
-		fuse_reply_err(req, -err);
-	else
-		fuse_reply_buf(req, buf, size - rem);
+	/*
+	 * The end of a tag directory's listing: the kernel would keep it, but
+	 * the tag may move and `rm -d` must see it empty. Drop it before the
+	 * reply that ends it, so no later listing is served from it.
+	 */
+	if (dir->kind == K_TAG && eof && d.rem == size)
+		acrfs_inval_inode(fs->se, dir->ino);
+	fuse_reply_buf(req, buf, size - d.rem);
 	free(buf);
-}
-
-void acrfs_view_releasedir(void *fh)
-{
-	vdir_free(fh);
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -895,7 +872,7 @@ void acrfs_view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	rc = resolve(fs, n, true, &v);
+	rc = resolve(n, true, &v);
 	if (rc)
 		goto fail;
 	f = calloc(1, sizeof(*f));
@@ -944,7 +921,8 @@ void acrfs_view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	return;
 fail:
 	if (rc != -ENOMEM && rc != -EISDIR)
-		log_info("open %s: %s", n->b, strerror(-rc));
+		log_info("open %s in %s@%s: %s", strrchr(n->b, '|') + 1, n->a,
+			 v.o ? vobj_digest_str(v.o) : "?", strerror(-rc));
 	fuse_reply_err(req, -rc);
 }
 
@@ -1013,7 +991,7 @@ void acrfs_view_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = resolve(fs, n, true, &v);
+	rc = resolve(n, true, &v);
 	if (!rc && (!v.n || !S_ISLNK(tree_node_attr(v.n)->mode) || !tree_node_attr(v.n)->symlink))
 		rc = -EINVAL;
 	if (rc) {
@@ -1083,7 +1061,7 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		reply_value(req, size, val, strlen(val));
 		return;
 	}
-	rc = resolve(fs, n, false, &v);
+	rc = resolve(n, false, &v);
 	if (rc)
 		goto fail;
 	if (v.p.part == P_LAYER && v.p.id == 1) {
@@ -1133,7 +1111,7 @@ void acrfs_view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	memset(&v, 0, sizeof(v));
 	/* Tag directories: the names without resolving the tag (ls -l asks). */
 	if (n->kind == K_VNODE) {
-		rc = resolve(fs, n, false, &v);
+		rc = resolve(n, false, &v);
 		if (rc) {
 			fuse_reply_err(req, -rc);
 			return;

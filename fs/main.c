@@ -29,6 +29,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "fs/itable.h"
+#include "fs/listing.h"
 #include "fs/ll.h"
 #include "fs/ns.h"
 #include "fs/opts.h"
@@ -306,7 +307,8 @@ int main(int argc, char *argv[])
 			 strerror(-rc));
 	if (ns_new(&fs.ns, &src, (unsigned)o.ttl) ||
 	    views_new(&fs.views, fs.reg, NULL, fs.pcache, (unsigned)o.ttl) ||
-	    itable_new(&fs.inodes, K_DIR, "D/")) {
+	    itable_new(&fs.inodes, K_DIR, "D/") ||
+	    listings_new(&fs.listings, fs.ttl, &fs.mounted_at, NULL)) {
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;
 	}
@@ -347,6 +349,7 @@ out_unmount:
 out_sig:
 	fuse_remove_signal_handlers(fs.se);
 out_ns:
+	listings_free(fs.listings);
 	itable_free(fs.inodes);
 	views_free(fs.views);
 	ns_free(fs.ns);

@@ -139,6 +139,50 @@ ls "$MNT_z/ssongman/userlist" >/dev/null
 after=$(reg_count_requests r)
 check "ttl=0: a repeated ls asks the registry again ($((after - before)) requests)" \
 	test "$((after - before))" -ge 1
+# The kernel keeps listings (no-opendir mode); with ttl=0 it must still show a change at
+# once, also over a complete listing it holds.
+ls "$MNT_z/big/tags" >/dev/null
+ls "$MNT_z/big/tags" >/dev/null
+$PY "$TESTS_LIB/seed.py" tags "$URL" big/tags --count 1 --tag-prefix 0new \
+	--out "$TEST_TMP/new.txt" 2>/dev/null || fail "push big/tags:0new00000"
+check "ttl=0: a tag pushed after a complete listing shows in the next ls at once" \
+	grep -qx 0new00000 <(ls "$MNT_z/big/tags")
+# A reader half-way through big/tags when another tag appears goes on in the listing it
+# started (readdir offsets carry the listing's generation): each tag once, not the new one.
+mkfifo "$TEST_TMP/go"
+$PY -c 'import os, sys
+it = os.scandir(sys.argv[1])
+names = [next(it).name for _ in range(60)]
+print("HALF", flush=True)
+open(sys.argv[2]).read()
+names += [e.name for e in it]
+print("\n".join(names))' "$MNT_z/big/tags" "$TEST_TMP/go" >"$TEST_TMP/reader.out" &
+reader=$!
+for ((i = 0; i < 600; i++)); do # until the reader is half-way (or gone)
+	grep -q HALF "$TEST_TMP/reader.out" 2>/dev/null && break
+	kill -0 "$reader" 2>/dev/null || break
+	sleep 0.05
+done
+$PY "$TESTS_LIB/seed.py" tags "$URL" big/tags --count 1 --tag-prefix 0b \
+	--out "$TEST_TMP/new2.txt" 2>/dev/null || fail "push big/tags:0b00000"
+check "ttl=0: a tag pushed while a reader is half-way shows in the next ls at once" \
+	grep -qx 0b00000 <(ls "$MNT_z/big/tags")
+echo go >"$TEST_TMP/go"
+wait "$reader"
+grep -v HALF "$TEST_TMP/reader.out" | sort >"$TEST_TMP/reader.got"
+(cat "$TEST_TMP/tags.want" && echo 0new00000) | sort >"$TEST_TMP/reader.want"
+cmp_files "$TEST_TMP/reader.got" "$TEST_TMP/reader.want" \
+	"… while that reader went on in its own listing: each of its 2,501 tags once"
 mnt_stop z
+
+# Inside the TTL the kernel serves a repeated listing itself: no READDIR reaches acrfs
+# (counted in libfuse's debug log, one "opcode:" line per request as it arrives).
+mnt_start_fg k "$URL" -o debug,ttl=600 || fail "mount -o debug"
+ls "$MNT_k/big/tags" "$MNT_k/alpha" >/dev/null
+r0=$(grep -cE 'opcode: (OPENDIR|READDIR|READDIRPLUS) ' "$TEST_TMP/mnt-k.log")
+ls "$MNT_k/big/tags" "$MNT_k/alpha" >/dev/null
+is "$(($(grep -cE 'opcode: (OPENDIR|READDIR|READDIRPLUS) ' "$TEST_TMP/mnt-k.log") - r0))" 0 \
+	"inside the TTL a repeated ls of a repository sends no OPENDIR or READDIR: the kernel keeps it"
+mnt_stop k
 
 tap_done

@@ -120,6 +120,38 @@ check "… and a file reads right from the local copy" \
 is "$(($(blob_gets) - g2))" 0 "… without a blob request"
 mnt_stop b
 
+# ---------------------------------------------------------------- walks the kernel serves
+# The no-opendir mode: the kernel keeps every listing and, in an image view (content-
+# addressed), serves a repeated walk itself. Requests are counted in libfuse's debug log
+# (-o debug: one "opcode:" line per request, written as it arrives); those about
+# directories and names, not STATFS (find asks once per run) or FORGET.
+dir_requests() { # LOG [OPCODES-ERE]
+	grep -cE "opcode: (${2:-LOOKUP|GETATTR|OPENDIR|READDIR|READDIRPLUS|RELEASEDIR}) " "$1"
+}
+ndirs=$(grep -c '' <(cd "$O/ref" && find . -type d))
+mnt_start_fg k "$URL" -o ro,debug,ttl=600,cache_dir="$C" || fail "mount -o ro,debug"
+LK=$TEST_TMP/mnt-k.log
+find "$MNT_k/$R" -printf "%P\n" >"$O/walk.1"
+r0=$(dir_requests "$LK")
+find "$MNT_k/$R" -printf "%P\n" >"$O/walk.2"
+r1=$(dir_requests "$LK")
+cmp_files "$O/walk.2" "$O/walk.1" "-o ro: a second find of rootfs lists the same tree"
+is "$((r1 - r0))" 0 "… and sends no request at all: the kernel serves every listing and name"
+mnt_stop k
+# Read-write, the kernel drops a directory's atime after reading it (fs/fuse/readdir.c),
+# so the next stat of it asks again: one GETATTR per directory, nothing else.
+mnt_start_fg l "$URL" -o debug,ttl=600,cache_dir="$C" || fail "mount -o debug"
+LL=$TEST_TMP/mnt-l.log
+find "$MNT_l/$R" >/dev/null
+r0=$(dir_requests "$LL") g0=$(dir_requests "$LL" GETATTR)
+find "$MNT_l/$R" -printf "%P\n" >"$O/walk.3"
+r1=$(dir_requests "$LL") g1=$(dir_requests "$LL" GETATTR)
+cmp_files "$O/walk.3" "$O/walk.1" "read-write: a second find of rootfs lists the same tree"
+is "$((r1 - r0 - (g1 - g0)))" 0 "… without a LOOKUP, OPENDIR or READDIR"
+check "… and at most one GETATTR per directory ($((g1 - g0)) for $ndirs directories)" \
+	test "$((g1 - g0))" -le "$ndirs"
+mnt_stop l
+
 # ---------------------------------------------------------------- corrupt index files
 I0=$C/v1/index/${L0#sha256:}.idx
 I1=$C/v1/index/${L1#sha256:}.idx

@@ -266,7 +266,7 @@ is "$(json "$D" '(d["cache"]["dir"], d["cache"]["max_blob_bytes"], d["cache"]["b
 is "$(json "$D" '(d["memory"]["rss_bytes"] > 1 << 20, (d["memory"]["heap_in_use_bytes"] or 1) > 0, (d["memory"]["heap_in_use_bytes"] is None) == ("'"$ACRFS_SAN"'" == "1"))')" \
 	"(True, True, True)" "status: memory in use"
 check "errors: the refused tag list, with time, operation, path and cause" \
-	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z opendir /ops/denied GET .*/v2/ops/denied/tags/list.*403' \
+	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z readdir /ops/denied GET .*/v2/ops/denied/tags/list.*403' \
 	"$TEST_TMP/during.errors"
 check "errors: every line has time, operation, path and cause" \
 	test -z "$(grep -Ev '^[0-9-]{10}T[0-9:]{8}Z [^ ]+ [^ ]+ .' "$TEST_TMP/during.errors")"

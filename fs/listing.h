@@ -1,0 +1,87 @@
+/*
+ * listing — the listings of registry directories (root, namespaces,
+ * repositories) as the kernel caches them.
+ *
+ * acrfs runs in the kernel's no-opendir mode, where the kernel keeps every
+ * directory's listing and serves it again without asking, until the
+ * directory's mtime differs from the one it had when the listing was read.
+ * For registry directories, whose names change in the registry, this module
+ * keeps per directory inode:
+ *   - the listings readdir serves: a new one is taken at offset 0 and the
+ *     offsets of a listing carry its generation, so a reader that started on
+ *     an older one goes on in it (the newest two are kept);
+ *   - the directory's mtime: it moves on once the newest listing is `ttl`
+ *     seconds old, the first time the attributes are asked for after that,
+ *     so the kernel drops its copy at its next listing and reads a new one;
+ *     and how long the kernel may keep the attributes (until that moment).
+ * With ttl 0 the mtime moves on at every attribute request after a listing:
+ * every listing asks (the kernel asks for the attributes first).
+ *
+ * Thread-safe (one mutex, never held while calling out).
+ */
+#ifndef ACRFS_LISTING_H
+#define ACRFS_LISTING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "fs/ns.h"
+
+struct listings;
+
+/* One listing of one directory: immutable once published. */
+struct listing {
+	uint32_t gen;	     /* 1 ... 2^31 - 1: offsets carry it (listing_offset) */
+	struct ns_ent *ents; /* sorted by name, as ns_list gives them */
+	size_t n;
+	/* private */
+	unsigned refs;
+};
+
+/*
+ * `ttl`: seconds a listing stays current (>= 0). `mtime0`: the mtime of a
+ * directory never listed. `clock`: monotonic seconds (NULL: CLOCK_MONOTONIC;
+ * tests pass their own). 0 or -ENOMEM.
+ */
+int listings_new(struct listings **out, double ttl, const struct timespec *mtime0,
+		 double (*clock)(void));
+void listings_free(struct listings *t); /* NULL is fine */
+
+/*
+ * Publish `ents` (n of them, as ns_list returned them) as the newest listing
+ * of directory `ino`, taken now. Ownership of `ents` passes to the table in
+ * every case. 0 with *out (a reference, dropped with listing_put), or
+ * -ENOMEM (then `ents` was freed).
+ */
+int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size_t n,
+		     const struct listing **out);
+
+/*
+ * The listing of `ino` with generation `gen` (from a readdir offset); when
+ * that one is no longer kept, the newest. A reference, or NULL when `ino`
+ * has none.
+ */
+const struct listing *listings_get(struct listings *t, uint64_t ino, uint32_t gen);
+void listing_put(struct listings *t, const struct listing *l); /* NULL is fine */
+
+/*
+ * The mtime to report for directory `ino` and how long (seconds) the kernel
+ * may keep its attributes. Moves the mtime on when the newest listing has
+ * just turned stale (see above), so call it for every attribute reply
+ * (lookup, readdirplus, getattr) of a registry directory.
+ */
+void listings_attr(struct listings *t, uint64_t ino, struct timespec *mtime, double *timeout);
+
+/* The kernel forgot `ino`: drop what is kept for it. */
+void listings_forget(struct listings *t, uint64_t ino);
+
+/*
+ * Readdir offsets of a listing: the offset after entry `k` of the stream
+ * ("." is 0, ".." 1, entry i of the listing 2 + i) is gen << 32 | (k + 1);
+ * an offset splits back into (gen, index of the next entry).
+ */
+uint64_t listing_offset(uint32_t gen, uint64_t next);
+void listing_offset_split(uint64_t off, uint32_t *gen, uint64_t *next);
+
+#endif
