@@ -14,6 +14,7 @@
 #include "auth/creds.h"
 
 #include "auth/util.h"
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/log.h"
 
@@ -704,7 +705,7 @@ static int parse_entry(const cJSON *e, const char *what, const char *path,
 				  "%s %s (%s \"%s\" registrytoken)", what, path,
 				  "auths", key);
 	if (a) {
-		rc = auth_b64_decode(a, strlen(a), &dec, &dlen);
+		rc = base64_decode(a, strlen(a), &dec, &dlen);
 		colon = rc ? NULL : memchr(dec, ':', dlen);
 		if (rc == -ENOMEM)
 			return rc;

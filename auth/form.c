@@ -1,6 +1,7 @@
 #include "auth/form.h"
 
 #include "auth/util.h"
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/log.h"
 
@@ -302,7 +303,7 @@ int auth_basic_header(const char *user, const char *pass, char **out)
 	if (!rc)
 		rc = buf_addf(&raw, "%s:%s", user, pass);
 	if (!rc)
-		rc = auth_b64_encode(raw.data, raw.len, &b64);
+		rc = base64_encode(raw.data, raw.len, &b64);
 	buf_release_secret(&raw);
 	if (!rc) {
 		log_secret(b64);

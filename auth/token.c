@@ -13,6 +13,7 @@
 
 #include "auth/challenge.h"
 #include "auth/util.h"
+#include "common/base64.h"
 #include "common/log.h"
 
 #include <cjson/cJSON.h>
@@ -534,7 +535,7 @@ int auth_jwt_times(const char *jwt, int64_t *exp_s, int64_t *iat_s)
 	d2 = d1 ? strchr(d1 + 1, '.') : NULL;
 	if (!d1 || !d2 || d1 == jwt || d2 == d1 + 1)
 		return -EINVAL;
-	rc = auth_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &plen);
+	rc = base64_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &plen);
 	if (rc)
 		return rc;
 	o = cJSON_ParseWithLength(payload, plen);

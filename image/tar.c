@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/log.h"
 
@@ -426,29 +427,13 @@ static int unhex(int c)
 	return -1;
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* LIBARCHIVE.xattr.<urlencoded name>=<base64 value> */
 static int add_libarchive_xattr(struct tar_parser *p, const char *k, size_t klen,
 				const char *v, size_t vlen)
 {
-	struct buf name = BUF_INIT, val = BUF_INIT;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t i;
+	struct buf name = BUF_INIT;
+	char *val = NULL;
+	size_t i, val_len = 0;
 	int rc = 0;
 
 	for (i = 0; i < klen && !rc; i++) {
@@ -461,27 +446,15 @@ static int add_libarchive_xattr(struct tar_parser *p, const char *k, size_t klen
 			rc = buf_addch(&name, k[i]);
 		}
 	}
-	for (i = 0; i < vlen && !rc; i++) {
-		int d;
-
-		if (v[i] == '=')
-			break;
-		d = b64val((unsigned char)v[i]);
-		if (d < 0) {
+	if (!rc) {
+		rc = base64_decode(v, vlen, &val, &val_len);
+		if (rc == -EINVAL)
 			rc = -EIO;
-			break;
-		}
-		acc = acc << 6 | (uint32_t)d;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			rc = buf_addch(&val, (char)(acc >> bits & 0xff));
-		}
 	}
 	if (!rc)
-		rc = add_xattr(p, name.data ? name.data : "", name.len, val.data, val.len);
+		rc = add_xattr(p, name.data ? name.data : "", name.len, val, val_len);
 	buf_release(&name);
-	buf_release(&val);
+	free(val);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "auth/form.h"
 #include "auth/token.h"
 #include "auth/util.h"
+#include "common/base64.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ static char *b64url(const char *s)
 	char *e = NULL, *p;
 	size_t n;
 
-	assert_int_equal(auth_b64_encode(s, strlen(s), &e), 0);
+	assert_int_equal(base64_encode(s, strlen(s), &e), 0);
 	for (p = e; *p; p++) {
 		if (*p == '+')
 			*p = '-';
@@ -63,27 +64,27 @@ static void test_b64(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(auth_b64_encode("user:pass", 9, &e), 0);
+	assert_int_equal(base64_encode("user:pass", 9, &e), 0);
 	assert_string_equal(e, "dXNlcjpwYXNz");
 	free(e);
-	assert_int_equal(auth_b64_encode("ab", 2, &e), 0);
+	assert_int_equal(base64_encode("ab", 2, &e), 0);
 	assert_string_equal(e, "YWI=");
 	free(e);
-	assert_int_equal(auth_b64_decode("YWI=", 4, &d, &n), 0);
+	assert_int_equal(base64_decode("YWI=", 4, &d, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(d, "ab");
 	free(d);
-	assert_int_equal(auth_b64_decode("YWI", 3, &d, &n), 0);
+	assert_int_equal(base64_decode("YWI", 3, &d, &n), 0);
 	assert_string_equal(d, "ab");
 	free(d);
 	/* url alphabet: 0xfb 0xff -> "-_8" */
-	assert_int_equal(auth_b64_decode("-_8", 3, &d, &n), 0);
+	assert_int_equal(base64_decode("-_8", 3, &d, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal((unsigned char)d[0], 0xfb);
 	assert_int_equal((unsigned char)d[1], 0xff);
 	free(d);
-	assert_int_equal(auth_b64_decode("Y", 1, &d, &n), -EINVAL);
-	assert_int_equal(auth_b64_decode("YW I", 4, &d, &n), -EINVAL);
+	assert_int_equal(base64_decode("Y", 1, &d, &n), -EINVAL);
+	assert_int_equal(base64_decode("YW I", 4, &d, &n), -EINVAL);
 	assert_null(d);
 }
 
