@@ -52,6 +52,7 @@ struct authn {
 	struct auth_tokens *refresh; /* AAD: exchanged refresh tokens (own lock) */
 	char *exchange_url;	     /* AAD: <registry origin>/oauth2/exchange, or NULL */
 	const char *no_exchange;     /* why exchange_url is NULL (for the report) */
+	bool tls;		     /* the registry is https: so must its token realm be */
 
 	/* Guards the last challenge. Leaf lock: nothing is called under it. */
 	pthread_mutex_t mu;
@@ -115,6 +116,7 @@ int authn_new(struct authn **out, struct http *http, const struct auth_creds *cr
 			snprintf(a->basic, n, "%s%s", AUTHZ, basic);
 		}
 	}
+	a->tls = registry_url && url_is_https(registry_url);
 	/* The AAD token goes to the registry itself, over https (loopback: tests). */
 	if (!registry_url) {
 		a->no_exchange = "no registry origin";
@@ -544,6 +546,15 @@ int authn_challenged(struct authn *a, const char *scope, const char *www_auth, c
 	ch = auth_challenge_pick(list);
 	if (!ch || (ch->scheme == AUTH_SCHEME_BEARER && (!ch->realm || !*ch->realm))) {
 		log_warn("no Bearer or Basic challenge with a realm in: %.200s", www_auth);
+		goto out;
+	}
+	if (ch->scheme == AUTH_SCHEME_BEARER && a->tls && !url_is_https(ch->realm)) {
+		/* Never recorded: the credentials would cross the network in clear. */
+		report(a, why,
+		       "the registry is https but its token realm \"%.200s\" is not; no "
+		       "credential is sent over plain http",
+		       ch->realm);
+		rc = -EACCES;
 		goto out;
 	}
 	rc = record(a, ch);

@@ -28,6 +28,9 @@
  *                  never to another origin (the realm's host may be anyone
  *                  the registry names), and only over https (plain http
  *                  only to a loopback registry, for tests)
+ * An https registry's token realm must be https too: a Bearer challenge
+ * naming a plain-http realm is refused (-EACCES, reported), never recorded,
+ * so no credential of any kind crosses the network in clear.
  * They go through the registry's http layer. A failed token request is
  * reported once: into *why when the caller passes one (the start-up check
  * words it), else logged at error level, with the token URL and status and

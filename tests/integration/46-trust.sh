@@ -125,6 +125,21 @@ is "$(exchanges)" "$((before + 1))" "… after one exchange, at the registry's o
 check "… which the proxy saw" test "$(proxy_count aad 'POST /oauth2/exchange -> 200')" = 1
 mnt_stop aad
 
+# ---------------------------------------------------------------- https registry, http realm
+# The token registry behind an https proxy: its challenge still names the token service
+# over plain http, which would carry the password (or refresh token) in clear.
+proxy_start tr "$REG_tok_URL" --tls "$T/tls/server.crt" "$T/tls/server.key" || fail "proxy tr"
+TR_URL=https://127.0.0.1:$(sed -n 's/^READY port=//p' "$T/proxy-tr.out")
+tokens() { echo $(($(ts_stat a "GET /oauth2/token") + $(ts_stat a "POST /oauth2/token"))); }
+before=$(tokens)
+mkdir -p "$T/m-tr"
+rc=$(ACRFS_PASSWORD=Adm1n-trust-pw guarded "$O/tr.out" "$ACRFS" \
+	-o "username=admin,ca_file=$T/tls/ca.crt,cache_dir=$T/cache-tr" "$TR_URL" "$T/m-tr")
+is_mounted "$T/m-tr" && fusermount3 -u "$T/m-tr"
+is "$rc" 1 "an https registry whose token realm is plain http: the mount fails"
+check "… saying why ($(head -c 300 "$O/tr.out.err"))" grep -q 'token realm .* is not; no credential is sent over plain http' "$O/tr.out.err"
+is "$(tokens)" "$before" "… and the plain-http token service got no request"
+
 # ---------------------------------------------------------------- logs
 # The layer streams once through the storage host (its URL is remembered); with no
 # local copy (cache_max=0) the file is then read by Range from that URL, which answers
