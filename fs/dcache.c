@@ -3,8 +3,11 @@
  * every entry field, the table, and dlist refcounts; cond is broadcast when
  * a fetch completes. Each completed fill bumps `fills` and leaves its
  * uncached error in `fill_err`: a waiter that saw `fills` move while it
- * waited and finds an error returns it instead of fetching in turn. Lock order: dcache.lock is a leaf (nothing else is
- * taken while it is held, and it is never held across the fetch callback).
+ * waited and finds an error returns it instead of fetching in turn, and
+ * so does a caller arriving within DCACHE_FAIL_HOLD_S of the failure (the
+ * kernel may hand a directory's readers over one after the other).
+ * Lock order: dcache.lock is a leaf (nothing else is taken while it is
+ * held, and it is never held across the fetch callback).
  */
 #include "fs/dcache.h"
 
@@ -17,6 +20,8 @@
 #include <time.h>
 
 #define NBUCKETS 1024
+/* How long a failed fill's error answers later callers without a fetch. */
+#define DCACHE_FAIL_HOLD_S 1.0
 
 struct entry {
 	struct entry *next;
@@ -27,6 +32,7 @@ struct entry {
 	uint64_t gen;	    /* bumped by invalidate */
 	uint64_t fills;	    /* fills completed (published or not) */
 	int fill_err;	    /* the last completed fill's uncached error, or 0 */
+	double failed_at;   /* when that fill failed (monotonic seconds) */
 };
 
 struct dcache {
@@ -200,6 +206,12 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
+		if (!e->loading && e->fill_err && now_s() - e->failed_at < DCACHE_FAIL_HOLD_S) {
+			/* It failed a moment ago: that is the answer (see Design). */
+			rc = e->fill_err;
+			pthread_mutex_unlock(&c->lock);
+			return rc;
+		}
 		if (!e->loading)
 			break;
 		/* Someone is fetching: wait for their result. */
@@ -236,6 +248,7 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	if (!l && cacheable(rc))
 		rc = -ENOMEM;
 	e->fill_err = cacheable(rc) ? 0 : rc;
+	e->failed_at = now_s();
 	if (cacheable(rc)) {
 		l->err = rc;
 		if (!rc)
@@ -274,6 +287,7 @@ void dcache_invalidate(struct dcache *c, const char *key)
 			if (key && strcmp(e->key, key) != 0)
 				continue;
 			e->gen++;
+			e->fill_err = 0; /* no held failure either */
 			if (e->list) {
 				dlist_put(e->list);
 				e->list = NULL;

@@ -11,7 +11,10 @@
  * callers for the same key wait for that result instead of sending their
  * own request — a failed fill too: its (uncached) error is every waiter's
  * answer, so n callers of an unreachable registry wait one fetch, not n in
- * turn. A caller that arrives after the failure fetches again. A generation counter keeps a fetch that raced with
+ * turn. A caller that arrives within a second of the failure gets the same
+ * error (the kernel serializes readers of one directory, so "concurrent"
+ * callers may arrive one after the other); later ones fetch again. A
+ * generation counter keeps a fetch that raced with
  * dcache_invalidate() from being published as fresh (its caller still gets
  * its result).
  *

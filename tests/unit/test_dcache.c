@@ -57,8 +57,11 @@ static void test_hit_and_negative(void **s)
 	assert_int_equal(dcache_get(c, "b", &l), 0);
 	dlist_put(l);
 	assert_int_equal(k.calls, 2);
-	k.result = -EIO; /* never cached */
+	k.result = -EIO; /* never cached, only held for a moment */
 	assert_int_equal(dcache_get(c, "c", &l), -EIO);
+	assert_int_equal(dcache_get(c, "c", &l), -EIO);
+	assert_int_equal(k.calls, 3); /* the second caller took the held failure */
+	dcache_invalidate(c, "c");    /* which an invalidation drops */
 	assert_int_equal(dcache_get(c, "c", &l), -EIO);
 	assert_int_equal(k.calls, 4);
 	assert_int_equal(dcache_peek(c, "a", &l), 0);
@@ -161,9 +164,15 @@ static void test_single_flight_error(void **s)
 		assert_int_equal(t[i].rc, -ETIMEDOUT);
 	}
 	assert_int_equal(k.calls, 1);
-	/* The error is not cached: the next caller fetches, and may succeed. */
+	/* A caller right after the failure (as the kernel hands a directory's
+	 * readers over one by one) takes it too, without a fetch. */
 	k.result = 0;
 	k.delay = 0;
+	assert_int_equal(dcache_get(c, "shared", &l), -ETIMEDOUT);
+	assert_int_equal(k.calls, 1);
+	/* The error is not cached: once the hold (1 s) is over, the next caller
+	 * fetches, and may succeed. */
+	usleep(1100000);
 	assert_int_equal(dcache_get(c, "shared", &l), 0);
 	assert_true(dlist_has(l, "shared"));
 	dlist_put(l);
