@@ -72,6 +72,29 @@ struct zran_builder;
 struct zran_index;
 struct zran_reader;
 
+/* ---- the inflate engine ------------------------------------------------ */
+
+/*
+ * Inflate is zlib's or, when acrfs is built with it (Makefile: ISAL), Intel
+ * ISA-L's (igzip, ~2x faster here); ISA-L is then the default. Both decode
+ * the same deflate streams to the same bytes, and an index built with one is
+ * read with the other: access points are deflate block boundaries either
+ * way (ISA-L finds them where a piece of input ends inside a block header,
+ * so its points may sit a block or two later than zlib's). The format of
+ * saved indexes does not depend on the engine.
+ *
+ * The engine is process-wide and taken by each builder and reader when it is
+ * created. zran_engine_set is for tests and benchmarks: 0, -EINVAL, or
+ * -ENOTSUP for ISA-L in a build without it. Thread-safe (atomic).
+ */
+enum zran_engine {
+	ZRAN_ENGINE_ZLIB = 0,
+	ZRAN_ENGINE_ISAL = 1,
+};
+int zran_engine_set(enum zran_engine e);
+enum zran_engine zran_engine_get(void);
+const char *zran_engine_name(enum zran_engine e); /* "zlib", "isa-l" (static) */
+
 /* ---- building ---------------------------------------------------------- */
 
 /*
