@@ -579,8 +579,10 @@ struct zran_builder {
 	unsigned char *out; /* ZRAN_WINDOW history + OUT_CHUNK */
 	size_t outpos;
 	uint64_t totin, totout; /* totin: input given to the decoder or parsed */
-	uint64_t member_out;
-	uint32_t member_crc;
+	uint64_t member_out;  /* bytes of the current member so far */
+	uint32_t member_crc;  /* CRC of them but the last seg_len (see account) */
+	uint32_t seg_crc;     /* CRC of the member's bytes in the current check block */
+	uint32_t seg_len;
 	uint64_t last_point;
 	uint32_t blk_crc;
 	uint32_t blk_fill;
@@ -664,6 +666,18 @@ static int push_crc(struct zran_builder *b, uint32_t crc)
 	return 0;
 }
 
+/* The CRC of the current member's bytes so far. */
+static uint32_t member_crc_now(const struct zran_builder *b)
+{
+	if (b->seg_len == 0)
+		return b->member_crc;
+	if (b->member_out == b->seg_len)
+		return b->seg_crc;
+	return (uint32_t)(b->seg_len == ZRAN_CHECK_BLOCK
+				  ? crc32_combine_op(b->member_crc, b->seg_crc, b->crc_op_block)
+				  : crc32_combine(b->member_crc, b->seg_crc, (z_off_t)b->seg_len));
+}
+
 /* Close the current (partial) check block, if it holds anything. */
 static int close_block(struct zran_builder *b)
 {
@@ -674,30 +688,35 @@ static int close_block(struct zran_builder *b)
 		b->blk_fill = 0;
 		b->blk_crc = 0;
 	}
+	b->member_crc = member_crc_now(b);
+	b->seg_crc = 0;
+	b->seg_len = 0;
 	return rc;
 }
 
-/* The CRC of A followed by B, from theirs (B is `len` bytes long). */
-static uint32_t crc_cat(const struct zran_builder *b, uint32_t a, uint32_t c, size_t len)
-{
-	return (uint32_t)(len == ZRAN_CHECK_BLOCK ? crc32_combine_op(a, c, b->crc_op_block)
-						  : crc32_combine(a, c, (z_off_t)len));
-}
-
-/* CRC the new output once, for both the member check and the check blocks. */
+/*
+ * CRC the new output once for both the check blocks and the member trailer:
+ * the block's CRC runs on, and the member's is folded in (one
+ * crc32_combine_op) each time a block closes. Only in a block where a member
+ * starts are the member's bytes (its segment) hashed a second time.
+ */
 static int account(struct zran_builder *b, const unsigned char *p, size_t n)
 {
 	while (n) {
 		size_t take = ZRAN_CHECK_BLOCK - b->blk_fill;
-		uint32_t c;
 		int rc;
 
 		if (take > n)
 			take = n;
-		c = crc_update(0, p, take);
-		b->blk_crc = b->blk_fill ? crc_cat(b, b->blk_crc, c, take) : c;
-		b->member_crc = b->member_out ? crc_cat(b, b->member_crc, c, take) : c;
+		if (b->seg_len == b->blk_fill) {
+			b->blk_crc = crc_update(b->blk_crc, p, take);
+			b->seg_crc = b->blk_crc;
+		} else {
+			b->blk_crc = crc_update(b->blk_crc, p, take);
+			b->seg_crc = crc_update(b->seg_crc, p, take);
+		}
 		b->blk_fill += (uint32_t)take;
+		b->seg_len += (uint32_t)take;
 		b->member_out += take;
 		if (b->blk_fill == ZRAN_CHECK_BLOCK) {
 			rc = close_block(b);
@@ -778,10 +797,10 @@ static int take_trailer(struct zran_builder *b, const unsigned char *p, size_t n
 	b->totin += n;
 	if (b->trl_have < 8)
 		return 0;
-	if (le32(b->trl) != b->member_crc || le32(b->trl + 4) != (uint32_t)b->member_out) {
+	if (le32(b->trl) != member_crc_now(b) || le32(b->trl + 4) != (uint32_t)b->member_out) {
 		log_warn("gzip: member ending at compressed offset %llu: %s mismatch",
 			 (unsigned long long)b->totin,
-			 le32(b->trl) != b->member_crc ? "CRC" : "length");
+			 le32(b->trl) != member_crc_now(b) ? "CRC" : "length");
 		return -EIO;
 	}
 	b->members++;
@@ -895,6 +914,8 @@ int zran_builder_feed(struct zran_builder *b, const void *comp, size_t len,
 				b->st = ST_DEFLATE;
 				b->member_out = 0;
 				b->member_crc = 0;
+				b->seg_crc = 0;
+				b->seg_len = 0;
 				rc = infl_reset(&b->inf);
 				if (!rc && point_due(b))
 					rc = add_point(b, b->totin, 0);
