@@ -71,6 +71,13 @@ struct blob_source {
 	 * Used by image for the config. 0 or -errno. */
 	int (*get)(void *ctx, const struct digest *d, size_t max, struct buf *out);
 	void *ctx;
+	/*
+	 * Optional (NULL: never asked). After a pread of `d`: 1 if the server
+	 * answered it as a range, 0 if it ignored Range (sent the blob from its
+	 * start), -1 if not known. Never blocks. A big blob whose ranges work is
+	 * loaded by several concurrent preads (image/pfetch) instead of stream.
+	 */
+	int (*ranges)(void *ctx, const struct digest *d);
 };
 
 struct layer;

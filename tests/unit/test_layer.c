@@ -1193,6 +1193,109 @@ static void test_read_8mib(void **state)
 	free(buf);
 }
 
+/* ---- big blobs: parallel ranged fetch, two threads per load ------------- */
+
+/*
+ * A gzip blob of 32 MiB or more whose source answers ranges is fetched by
+ * concurrent ranged reads (no stream), decoded on a second thread, and
+ * reads right; with ranges unknown it is streamed; bytes that decode but are
+ * not the blob (the gzip header's MTIME changed) fail the load and leave
+ * nothing in the cache.
+ */
+static void test_parallel_fetch(void **state)
+{
+	struct buf data = BUF_INIT, tar = BUF_INIT, gz = BUF_INIT, bad = BUF_INIT;
+	struct tw_hdr h = { .name = "bigger", .type = '0', .mode = 0644, .mtime = 1 };
+	unsigned char *got = malloc(1u << 20);
+	uint64_t x = 77, size, offs[] = { 0, 5u << 20, (20u << 20) + 12345, (40u << 20) - 65536 };
+	struct pcache *pc;
+	struct layer *l;
+	struct layer_stats st;
+	size_t i;
+
+	(void)state;
+	assert_non_null(got);
+	gen_text(&data, 8u << 20, 9); /* compresses; the rest does not */
+	tw_must(buf_grow(&data, 32u << 20));
+	for (i = 0; i < (32u << 20); i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		data.data[data.len++] = (char)(x >> 56);
+	}
+	h.size = data.len;
+	tw_header(&tar, &h);
+	tw_data(&tar, data.data, data.len);
+	tw_end(&tar);
+	gzip_buf(&tar, &gz);
+	assert_true(gz.len >= (32u << 20));
+
+	/* Ranges work: no stream; the index file then serves a remount. */
+	{
+		struct tsrc s = { 0 };
+
+		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+		l = new_layer(&s, MT_GZ, &gz, pc);
+		assert_int_equal(layer_load(l), 0);
+		assert_int_equal(s.stream_calls, 0);
+		assert_true(s.pread_calls >= gz.len / (8u << 20));
+		assert_int_equal(s.pread_bytes, gz.len);
+		layer_stats(l, &st);
+		assert_int_equal(st.stream_bytes, gz.len);
+		for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+			assert_int_equal(layer_pread(l, attr_of(l, "bigger"), got, 65536, offs[i]),
+					 65536);
+			assert_memory_equal(got, data.data + offs[i], 65536);
+		}
+		layer_free(l);
+		l = new_layer(&s, MT_GZ, &gz, pc);
+		assert_int_equal(layer_load(l), 0);
+		layer_stats(l, &st);
+		assert_int_equal(st.loads_index, 1);
+		layer_free(l);
+		pcache_free(pc);
+	}
+	/* Ranges not known to work: streamed, after one ranged read. */
+	{
+		struct tsrc s = { 0 };
+
+		s.ranges = -1;
+		l = new_layer(&s, MT_GZ, &gz, NULL);
+		assert_int_equal(layer_load(l), 0);
+		assert_int_equal(s.stream_calls, 1);
+		assert_int_equal(s.pread_calls, 1);
+		assert_int_equal(layer_pread(l, attr_of(l, "bigger"), got, 65536, offs[2]), 65536);
+		assert_memory_equal(got, data.data + offs[2], 65536);
+		layer_free(l);
+	}
+	/* Not the blob: -EIO, nothing kept. */
+	{
+		struct tsrc s = { 0 };
+		struct digest d;
+		char *path = index_path(&gz);
+
+		rm_rf(fx.dir);
+		assert_int_equal(mkdir(fx.dir, 0700), 0);
+		tw_must(buf_add(&bad, gz.data, gz.len));
+		bad.data[5] ^= 0x40; /* MTIME: no CRC covers it */
+		tw_must(digest_of_buf(&d, gz.data, gz.len));
+		tsrc_add(&s, &bad, &d);
+		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+		l = new_layer(&s, MT_GZ, &gz, pc);
+		assert_int_equal(layer_load(l), -EIO);
+		assert_null(layer_tree(l));
+		assert_int_equal(s.stream_calls, 0);
+		assert_int_equal(access(path, F_OK), -1);
+		assert_int_equal(pcache_blob_stat(pc, &d, "", &size), -ENOENT);
+		layer_free(l);
+		pcache_free(pc);
+		free(path);
+	}
+	free(got);
+	buf_release(&data);
+	buf_release(&tar);
+	buf_release(&gz);
+	buf_release(&bad);
+}
+
 /* A 4 KiB read of a tar layer fetches the blocks holding it, no more. */
 static void test_tar_small_read(void **state)
 {
@@ -1247,6 +1350,7 @@ int main(void)
 						each_teardown),
 		cmocka_unit_test_setup_teardown(test_read_8mib, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_tar_small_read, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_fetch, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
