@@ -120,7 +120,9 @@
 #include "image/pfetch.h"
 #include "image/zran.h"
 
-#define READER_BUF (1u << 20)     /* a reader's read-ahead */
+#define READER_BUF (1u << 20)     /* a reader's first fills */
+#define AHEAD_MAX (4u << 20)      /* read-ahead fills grow to this */
+#define AHEAD_KEEP (256u << 10)   /* a reader keeps this much before a new fill */
 #define RANDOM_BUF (256u << 10)   /* a random gzip read's fetch unit */
 #define ZSR_IN (64u << 10)
 #ifndef PIPE_MIN
@@ -696,19 +698,54 @@ int layer_load(struct layer *l)
  * blocks, and checks every block against the sums before any byte of it is
  * handed out; the buffer holds `want` plus two blocks. Fills stop at `limit`
  * unless the caller asks for bytes beyond it.
+ *
+ * Read-ahead (readers): once two fills in a row were sequential, each fill
+ * starts the next one on a helper thread, into a second buffer, while the
+ * caller inflates the first — the fetch (a Range request, or a pread of the
+ * local copy) and its SHA-256 check run on the other core. The read-ahead
+ * fills double from `want` to AHEAD_MAX (fewer, larger Range requests for a
+ * long sequential read: a request's round trip is paid once per 4 MiB), and
+ * never go past `limit` (a reader's: the end of its file's data). fill_buf
+ * touches nothing of the fetch but its own buffer and results, so the two
+ * need no lock; the helper is joined before its buffer is used or reused.
+ * A reader's buffers start with AHEAD_KEEP bytes of room: a sequential fill
+ * carries the last bytes of the previous window over, so the small backward
+ * steps of kernel readahead (reads arriving swapped) stay within the window
+ * instead of fetching again.
  */
 enum fetch_what { FETCH_BLOB, FETCH_UCOPY };
+
+struct fetch;
+
+struct ahead {
+	struct fetch *f;
+	pthread_t thread;
+	bool running;       /* started, not joined */
+	unsigned char *buf; /* same size as fetch.buf */
+	uint64_t off;       /* asked for: [off, off + n) */
+	size_t n;
+	uint64_t boff;      /* what buf holds after the join, when rc == 0 */
+	size_t blen;
+	int rc;
+};
 
 struct fetch {
 	struct layer *l;
 	const struct blocksums *sums;
 	const char *sfx; /* the local copy: "" (the blob) or "tar" */
 	bool remote;     /* may read the source (the blob only) */
-	unsigned char *buf;
+	unsigned char *buf; /* keep bytes of room, then a fill */
+	unsigned char *win; /* the window: win[0, blen) holds [boff, boff + blen) */
 	size_t want;
-	uint64_t boff; /* offset of buf[0] */
+	size_t keep;        /* room in front of a fill (readers: AHEAD_KEEP) */
+	uint64_t boff;
 	size_t blen;
 	uint64_t limit;
+	bool may_ahead;    /* a reader's fetch: read ahead when sequential */
+	uint64_t last_end; /* where the last fill ended */
+	size_t ahead_n;    /* the next read-ahead's size */
+	size_t cap;        /* bytes buf (and ah.buf) can hold */
+	struct ahead ah;
 };
 
 static int fetch_init(struct fetch *f, struct layer *l, enum fetch_what what, size_t want,
@@ -721,29 +758,57 @@ static int fetch_init(struct fetch *f, struct layer *l, enum fetch_what what, si
 	f->sfx = f->remote ? "" : "tar";
 	f->want = want ? want : 1;
 	f->limit = limit < f->sums->len ? limit : f->sums->len;
+	f->last_end = UINT64_MAX;
+	f->ahead_n = f->want;
 	if (f->sums->bsize < BLOCKHASH_MIN || f->sums->bsize > BLOCKHASH_MAX)
 		return -EIO; /* no sums: nothing may be read */
-	f->buf = malloc(f->want + 2 * (size_t)f->sums->bsize);
+	f->cap = f->want + 2 * (size_t)f->sums->bsize;
+	f->buf = malloc(f->cap);
+	f->win = f->buf;
 	return f->buf ? 0 : -ENOMEM;
+}
+
+/* A reader's fetch: read ahead when sequential, keep some history. */
+static int fetch_reader(struct fetch *f)
+{
+	unsigned char *b = realloc(f->buf, AHEAD_KEEP + f->cap);
+
+	if (!b)
+		return -ENOMEM;
+	f->buf = f->win = b;
+	f->keep = AHEAD_KEEP;
+	f->may_ahead = true;
+	return 0;
+}
+
+/* Wait for the read-ahead, if one runs. */
+static void ahead_join(struct fetch *f)
+{
+	if (f->ah.running) {
+		pthread_join(f->ah.thread, NULL);
+		f->ah.running = false;
+	}
 }
 
 static void fetch_free(struct fetch *f)
 {
+	ahead_join(f);
 	free(f->buf);
-	f->buf = NULL;
+	free(f->ah.buf);
+	f->buf = f->win = f->ah.buf = NULL;
 }
 
 /*
- * Check f->buf[0, len) read at `off` from `from`; one log line if it fails,
+ * Check buf[0, len) read at `off` from `from`; one log line if it fails,
  * saying what happens `then` (an error when that is the end of the read).
  */
-static int fetch_verify(struct fetch *f, uint64_t off, size_t len, const char *from,
-			const char *then, bool final)
+static int fetch_verify(const struct fetch *f, const unsigned char *buf, uint64_t off,
+			size_t len, const char *from, const char *then, bool final)
 {
 	struct layer *l = f->l;
 	char ds[DIGEST_STR_SIZE];
 	uint64_t bad = 0, b0, b1;
-	int rc = blocksums_verify(f->sums, off, f->buf, len, &bad);
+	int rc = blocksums_verify(f->sums, off, buf, len, &bad);
 
 	if (rc != -EBADMSG)
 		return rc;
@@ -758,14 +823,14 @@ static int fetch_verify(struct fetch *f, uint64_t off, size_t len, const char *f
 	return rc;
 }
 
-/* Exactly `len` bytes at `off` from the source into f->buf. 0 or -errno. */
-static int fetch_source(struct fetch *f, uint64_t off, size_t len)
+/* Exactly `len` bytes at `off` from the source into buf. 0 or -errno. */
+static int fetch_source(const struct fetch *f, unsigned char *buf, uint64_t off, size_t len)
 {
 	struct layer *l = f->l;
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t r = l->src.pread(l->src.ctx, &l->digest, l->size, f->buf + got, len - got,
+		ssize_t r = l->src.pread(l->src.ctx, &l->digest, l->size, buf + got, len - got,
 					 off + got);
 
 		count(&l->st_reqs, 1);
@@ -784,13 +849,16 @@ static int fetch_source(struct fetch *f, uint64_t off, size_t len)
 }
 
 /*
- * Fill f->buf with the blocks holding [off, off + n) (n <= want, off <
- * length), verified. The local copy first: a damaged one is removed (it
- * would fail every read) and the blob read by range instead. A ranged read
- * that does not match is fetched once more (a transient fault), then -EIO.
- * -ENOENT: a decompressed copy is missing or damaged (decode the blob).
+ * Fill buf with the blocks holding [off, off + n) (n <= want, off <
+ * length), verified; *boff and *blen say what it holds. The local copy first: a
+ * damaged one is removed (it would fail every read) and the blob read by
+ * range instead. A ranged read that does not match is fetched once more (a
+ * transient fault), then -EIO. -ENOENT: a decompressed copy is missing or
+ * damaged (decode the blob). Touches only buf and the results: the caller
+ * and the read-ahead run it at once on their own buffers.
  */
-static int fetch_fill(struct fetch *f, uint64_t off, size_t n)
+static int fill_buf(const struct fetch *f, unsigned char *buf, uint64_t off, size_t n,
+		    uint64_t *boff, size_t *blen)
 {
 	struct layer *l = f->l;
 	uint32_t bs = f->sums->bsize;
@@ -802,19 +870,19 @@ static int fetch_fill(struct fetch *f, uint64_t off, size_t n)
 	if (end > f->sums->len)
 		end = f->sums->len;
 	len = (size_t)(end - start);
-	f->blen = 0;
+	*blen = 0;
 	if (l->pc) {
-		ssize_t r = pcache_blob_pread(l->pc, &l->digest, f->sfx, f->buf, len, start);
+		ssize_t r = pcache_blob_pread(l->pc, &l->digest, f->sfx, buf, len, start);
 
 		if (r == (ssize_t)len) {
-			rc = fetch_verify(f, start, len, "of the local copy",
+			rc = fetch_verify(f, buf, start, len, "of the local copy",
 					  f->remote ? "dropping the copy, reading by range"
 						    : "dropping the copy, decoding the blob",
 					  false);
 			if (!rc) {
 				count(&l->st_local, len);
-				f->boff = start;
-				f->blen = len;
+				*boff = start;
+				*blen = len;
 				return 0;
 			}
 			if (rc != -EBADMSG)
@@ -825,9 +893,9 @@ static int fetch_fill(struct fetch *f, uint64_t off, size_t n)
 	if (!f->remote)
 		return -ENOENT;
 	for (attempt = 0;; attempt++) {
-		rc = fetch_source(f, start, len);
+		rc = fetch_source(f, buf, start, len);
 		if (!rc)
-			rc = fetch_verify(f, start, len, "from a ranged read",
+			rc = fetch_verify(f, buf, start, len, "from a ranged read",
 					  attempt ? "Input/output error" : "fetching it again",
 					  attempt > 0);
 		if (rc != -EBADMSG)
@@ -839,8 +907,115 @@ static int fetch_fill(struct fetch *f, uint64_t off, size_t n)
 	}
 	if (rc)
 		return rc;
-	f->boff = start;
-	f->blen = len;
+	*boff = start;
+	*blen = len;
+	return 0;
+}
+
+/* The bytes a fill at `off` asks for: `want`, or less at `limit` and the end. */
+static size_t fill_size(const struct fetch *f, uint64_t off, size_t len)
+{
+	size_t n = f->want;
+
+	if (off < f->limit && f->limit - off < n)
+		n = (size_t)(f->limit - off);
+	else if (off >= f->limit && len < n)
+		n = len;
+	if (n > f->sums->len - off)
+		n = (size_t)(f->sums->len - off);
+	return n;
+}
+
+static void *ahead_main(void *arg)
+{
+	struct ahead *a = arg;
+
+	a->rc = fill_buf(a->f, a->buf + a->f->keep, a->off, a->n, &a->boff, &a->blen);
+	return NULL;
+}
+
+/* After a fill: start the next one on a helper thread, if it is worth it. */
+static void ahead_start(struct fetch *f)
+{
+	uint64_t next = f->boff + f->blen;
+	size_t n, cap = AHEAD_MAX + 2 * (size_t)f->sums->bsize;
+
+	if (!f->may_ahead || f->ah.running || next >= f->limit)
+		return;
+	if (f->cap < cap) { /* both buffers grow to the largest fill once */
+		unsigned char *b = realloc(f->buf, f->keep + cap), *a;
+
+		if (!b)
+			return;
+		f->win = b + (f->win - f->buf);
+		f->buf = b;
+		a = realloc(f->ah.buf, f->keep + cap);
+		if (!a)
+			return;
+		f->ah.buf = a;
+		f->cap = cap;
+	}
+	n = f->limit - next < f->ahead_n ? (size_t)(f->limit - next) : f->ahead_n;
+	if (f->ahead_n < AHEAD_MAX)
+		f->ahead_n *= 2;
+	f->ah.f = f;
+	f->ah.off = next;
+	f->ah.n = n;
+	f->ah.running = pthread_create(&f->ah.thread, NULL, ahead_main, &f->ah) == 0;
+}
+
+/*
+ * Fill the window for a read at `off`: from the read-ahead when it holds it.
+ * A fill that starts where the window ends keeps up to `keep` bytes of it
+ * in front (they move to the room before the new bytes).
+ */
+static int fetch_fill(struct fetch *f, uint64_t off, size_t len)
+{
+	/* Sequential: at the end of the last fill, or a little after it (the
+	 * kernel's readahead asks the later of two reads first): then fill
+	 * from the end of the last one. */
+	bool seq = f->last_end != UINT64_MAX && off - off % f->sums->bsize >= f->last_end &&
+		   off - f->last_end <= f->keep;
+	size_t k = seq && f->boff + f->blen == f->last_end ? f->blen : 0;
+	unsigned char *tail = f->win + f->blen;
+	uint64_t boff;
+	size_t blen;
+	int rc;
+
+	if (k > f->keep)
+		k = f->keep;
+	ahead_join(f);
+	if (f->ah.buf && f->ah.rc == 0 && f->ah.blen && off >= f->ah.boff &&
+	    off < f->ah.boff + f->ah.blen) {
+		unsigned char *t = f->buf;
+
+		if (k && f->ah.boff != f->boff + f->blen)
+			k = 0;
+		memcpy(f->ah.buf + f->keep - k, tail - k, k);
+		f->buf = f->ah.buf;
+		f->ah.buf = t;
+		boff = f->ah.boff;
+		blen = f->ah.blen;
+		rc = 0;
+	} else {
+		uint64_t start = seq ? f->last_end : off;
+
+		memmove(f->buf + f->keep - k, tail - k, k);
+		f->blen = 0; /* the window is being overwritten */
+		rc = fill_buf(f, f->buf + f->keep, start, fill_size(f, start, len + (off - start)),
+			      &boff, &blen);
+		if (!rc && boff != f->last_end)
+			k = 0;
+	}
+	f->ah.blen = 0; /* used, or not what is needed */
+	if (rc)
+		return rc;
+	f->win = f->buf + f->keep - k;
+	f->boff = boff - k;
+	f->blen = blen + k;
+	f->last_end = boff + blen;
+	if (seq)
+		ahead_start(f);
 	return 0;
 }
 
@@ -856,21 +1031,14 @@ static ssize_t fetch_read(void *ctx, void *out, size_t len, uint64_t off)
 	if (off < f->boff || off >= f->boff + f->blen) {
 		/* Never more than `want` (the buffer's size): a larger read is
 		 * served in pieces by the caller's loop. */
-		n = f->want;
-		if (off < f->limit && f->limit - off < n)
-			n = (size_t)(f->limit - off);
-		else if (off >= f->limit && len < n)
-			n = len;
-		if (n > f->sums->len - off)
-			n = (size_t)(f->sums->len - off);
-		rc = fetch_fill(f, off, n);
+		rc = fetch_fill(f, off, len);
 		if (rc)
 			return rc;
 	}
 	n = (size_t)(f->boff + f->blen - off);
 	if (n > len)
 		n = len;
-	memcpy(out, f->buf + (off - f->boff), n);
+	memcpy(out, f->win + (off - f->boff), n);
 	return (ssize_t)n;
 }
 
@@ -913,6 +1081,9 @@ static int zsr_init(struct zsr *z, struct layer *l)
 	memset(z, 0, sizeof(*z));
 	z->l = l;
 	rc = fetch_init(&z->f, l, FETCH_BLOB, READER_BUF, l->size);
+	if (rc)
+		return rc;
+	rc = fetch_reader(&z->f); /* it decodes a frame front to back */
 	if (rc)
 		return rc;
 	z->zs = ZSTD_createDStream();
@@ -1183,6 +1354,7 @@ ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_
 int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tree_attr *a)
 {
 	struct layer_reader *rd;
+	uint64_t limit = l->size, cstart = UINT64_MAX;
 	int rc;
 
 	*out = NULL;
@@ -1193,7 +1365,23 @@ int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tr
 		return -ENOMEM;
 	rd->l = l;
 	rd->a = a;
-	rc = reader_fetch_init(rd, READER_BUF, l->size);
+	/* Read ahead no further than the file's data needs; its first fill
+	 * starts where its data does (as if a fill had ended there). */
+	if (l->kind == DECOMP_TAR) {
+		cstart = a->data_offset;
+		limit = a->data_offset + a->stored_size;
+	} else if (l->kind == DECOMP_GZIP && a->stored_size &&
+		   zran_index_comp_range(l->zidx, a->data_offset, a->stored_size, &cstart,
+					 &limit)) {
+		cstart = UINT64_MAX;
+		limit = l->size;
+	}
+	rc = reader_fetch_init(rd, READER_BUF, limit);
+	if (!rc && rd->f.buf) {
+		rc = fetch_reader(&rd->f);
+		if (cstart != UINT64_MAX)
+			rd->f.last_end = cstart - cstart % rd->f.sums->bsize;
+	}
 	if (!rc && l->kind == DECOMP_GZIP)
 		rc = zran_reader_new(&rd->zr, l->zidx, fetch_read, &rd->f);
 	if (rc) {

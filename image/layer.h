@@ -15,10 +15,13 @@
  *
  * File contents: layer_pread() for one-off reads, or a layer_reader per open
  * file, which keeps an inflate (or zstd) state and a read-ahead buffer so
- * that sequential reads stream. Compressed bytes come from the blob's local
- * copy in the cache when there is one, else from ranged reads of the source
- * (1 MiB at a time for readers; for a random gzip read at most the
- * compressed bytes of one zran span plus 64 KiB).
+ * that sequential reads stream: once a reader reads on sequentially, a
+ * helper thread fetches (and checks) the next compressed bytes while it
+ * inflates. Compressed bytes come from the blob's local copy in the cache
+ * when there is one, else from ranged reads of the source (for readers 1
+ * MiB at a time, then read-ahead pieces growing to 4 MiB, never past the
+ * file's data; for a random gzip read at most the compressed bytes of one
+ * zran span plus 64 KiB).
  *
  * Every byte served is proven against the blob digest: the streaming pass
  * records a SHA-256 of each LAYER_BLOCK block of the blob (kept in the index
@@ -141,8 +144,9 @@ ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_
 /*
  * A reader for one open file `a` of loaded layer `l` (both borrowed; they
  * must outlive it). Keeps decompression state and a 1 MiB compressed
- * read-ahead buffer (about 2 MiB in all for gzip). -EINVAL if not loaded or
- * not a regular file, -ENOMEM.
+ * buffer (about 2 MiB in all for gzip); a long sequential read adds a
+ * read-ahead thread and grows both buffers to 4 MiB. -EINVAL if not loaded
+ * or not a regular file, -ENOMEM.
  */
 int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tree_attr *a);
 /* Like layer_pread, continuing the reader's state. One thread at a time. */

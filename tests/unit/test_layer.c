@@ -1193,6 +1193,49 @@ static void test_read_8mib(void **state)
 	free(buf);
 }
 
+/*
+ * A reader that goes on sequentially reads ahead in growing pieces (up to 4
+ * MiB: fewer Range requests than 1 MiB ones) and never past its file's
+ * data; a jump back after read-ahead started still reads right.
+ */
+static void test_reader_read_ahead(void **state)
+{
+	struct tsrc s = { 0 };
+	struct layer *l;
+	struct layer_reader *rd;
+	const struct tree_attr *a;
+	unsigned char *got = malloc(128u << 10);
+	uint64_t calls, bytes, off;
+
+	(void)state;
+	assert_non_null(got);
+	l = new_layer(&s, MT_TAR, &fx.tar, NULL);
+	assert_int_equal(layer_load(l), 0);
+	a = attr_of(l, "big");
+	calls = s.pread_calls;
+	bytes = s.pread_bytes;
+	read_big_sequential(l);
+	print_message("read-ahead: %llu requests, %llu bytes for a %u-byte file\n",
+		      (unsigned long long)(s.pread_calls - calls),
+		      (unsigned long long)(s.pread_bytes - bytes), BIG);
+	/* 1 + 1 + 2 + 4 + 4 MiB: 5 requests (12 in 1 MiB pieces). */
+	assert_true(s.pread_calls - calls <= 6);
+	assert_true(s.pread_bytes - bytes <= a->stored_size + 2 * LAYER_BLOCK);
+	/* Back to the start and on again, then far ahead. */
+	assert_int_equal(layer_reader_new(&rd, l, a), 0);
+	for (off = 0; off < (6u << 20); off += 128u << 10) {
+		assert_int_equal(layer_reader_pread(rd, got, 128u << 10, off), 128u << 10);
+		assert_memory_equal(got, fx.big.data + off, 128u << 10);
+	}
+	assert_int_equal(layer_reader_pread(rd, got, 128u << 10, 4096), 128u << 10);
+	assert_memory_equal(got, fx.big.data + 4096, 128u << 10);
+	assert_int_equal(layer_reader_pread(rd, got, 128u << 10, BIG - (128u << 10)), 128u << 10);
+	assert_memory_equal(got, fx.big.data + BIG - (128u << 10), 128u << 10);
+	layer_reader_free(rd);
+	layer_free(l);
+	free(got);
+}
+
 /* ---- big blobs: parallel ranged fetch, two threads per load ------------- */
 
 /*
@@ -1351,6 +1394,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_8mib, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_tar_small_read, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_fetch, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_read_ahead, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
