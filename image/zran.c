@@ -70,8 +70,13 @@
 #include "common/log.h"
 
 #define OUT_CHUNK (1u << 20)
-#define HIST_KEEP (256u << 10)
-#define READER_BUF (HIST_KEEP + 4 * ZRAN_CHECK_BLOCK)
+/* A reader keeps 1 MiB of output: FUSE reads of 128-256 KiB, several in
+ * flight on different threads, arrive up to ~0.5 MiB out of order; a read
+ * behind what is kept costs a seek (re-inflating up to a span). It slides
+ * the buffer down once per READER_SLACK bytes decoded. */
+#define HIST_KEEP (1u << 20)
+#define READER_SLACK (1u << 20)
+#define READER_BUF (HIST_KEEP + READER_SLACK)
 #ifndef WIN_LEVEL
 #define WIN_LEVEL 1 /* -DWIN_LEVEL=0 stores windows raw (for measuring) */
 #endif
@@ -1524,7 +1529,7 @@ int zran_reader_new(struct zran_reader **out, const struct zran_index *idx,
 	int rc;
 
 	*out = NULL;
-	if (idx->cb > 4 * ZRAN_CHECK_BLOCK)
+	if (idx->cb > READER_SLACK)
 		return -EINVAL; /* the buffer holds HIST_KEEP plus whole blocks */
 	r = calloc(1, sizeof(*r));
 	if (!r)

@@ -185,12 +185,12 @@ ssize_t zran_read(const struct zran_index *idx, zran_read_fn rd, void *ctx,
 
 /*
  * A reader for one open file: it keeps an inflate state and the last
- * 256 KiB of output (enough for two 128 KiB reads arriving swapped), so
- * reads at increasing offsets — and the small backward/forward reorderings
- * of kernel readahead — go on inflating where the last one stopped. A
- * backward jump past the kept output, or a forward jump of 256 KiB or more
- * into a later span, re-seeks through the access point (one span of work at
- * most). ~0.7 MiB of memory per reader.
+ * 1 MiB of output (FUSE reads of up to 256 KiB, several in flight, arrive
+ * that much out of order), so reads at increasing offsets — and the
+ * backward/forward reorderings of kernel readahead — go on inflating where
+ * the last one stopped. A backward jump past the kept output, or a forward
+ * jump of 1 MiB or more into a later span, re-seeks through the access
+ * point (one span of work at most). ~2.3 MiB of memory per reader.
  *
  * `idx` is borrowed and must outlive the reader; `rd`/`ctx` are used by
  * every pread. One thread at a time.
