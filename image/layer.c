@@ -131,10 +131,28 @@
 #define PIPE_SLOT (1u << 20)
 #define PIPE_SLOTS 8
 #ifndef PFETCH_MIN
-#define PFETCH_MIN (32u << 20) /* blobs from this size are fetched by ranges */
+#define PFETCH_MIN (32u << 20) /* a stream of this size may switch to ranges */
 #endif
 #define PFETCH_CONNS 4
 #define PFETCH_CHUNK (8u << 20)
+#define SWITCH_AT (16u << 20)  /* stream this much before deciding */
+#define SWITCH_BLOCKED 0.15    /* switch if the receiver waited less than this */
+
+/* LAYER_FETCH_* (atomic; tests and benchmarks change it). */
+static int fetch_policy = LAYER_FETCH_AUTO;
+
+void layer_fetch_policy(enum layer_fetch p)
+{
+	__atomic_store_n(&fetch_policy, (int)p, __ATOMIC_RELAXED);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 enum lstate { L_NEW, L_LOADING, L_LOADED, L_FAILED };
 
@@ -313,6 +331,12 @@ struct build {
 	struct blockhash *cbh;    /* sums of the blob's blocks */
 	struct blockhash *ubh;    /* sums of the decompressed copy's, while uw lives */
 	struct bpipe *pipe;       /* blob bytes, receiving thread → decoding thread */
+	/* Whether the stream should become parallel ranges (see the note). */
+	bool deciding;
+	struct digest_hasher *sha; /* the blob's SHA-256 so far, while deciding */
+	uint64_t seen;             /* bytes through the sink */
+	double t_first, t_blocked; /* s: the first byte came; spent in bpipe_write */
+	uint64_t switch_at;        /* where the stream was stopped, or 0 */
 };
 
 static int build_entry_cb(void *ctx, const struct tar_entry *e)
@@ -355,6 +379,40 @@ static int build_decode(void *ctx, const void *data, size_t n)
 	return decomp_feed(b->dec, data, n, build_tar_sink, b);
 }
 
+/*
+ * While deciding: hash what came (pfetch would go on from it), and time how
+ * long the receiving thread waits for the decoding one. After SWITCH_AT
+ * bytes, a receiver that hardly waited means the stream, not decoding, is
+ * what bounds the load: stop the stream there (-ECANCELED) and let
+ * load_from_blob fetch the rest by concurrent ranges.
+ */
+static int decide_write(struct build *b, const void *data, size_t n)
+{
+	enum layer_fetch p = (enum layer_fetch)__atomic_load_n(&fetch_policy, __ATOMIC_RELAXED);
+	double t;
+	int rc = digest_hasher_update(b->sha, data, n);
+
+	if (rc)
+		return rc;
+	if (b->seen == 0)
+		b->t_first = mono_now();
+	t = mono_now();
+	rc = bpipe_write(b->pipe, data, n);
+	b->t_blocked += mono_now() - t;
+	b->seen += n;
+	if (rc || b->seen < SWITCH_AT)
+		return rc;
+	b->deciding = false;
+	if (p == LAYER_FETCH_RANGES ||
+	    (p == LAYER_FETCH_AUTO && b->t_blocked < SWITCH_BLOCKED * (mono_now() - b->t_first))) {
+		b->switch_at = b->seen;
+		return -ECANCELED;
+	}
+	digest_hasher_free(b->sha); /* the stream verifies the digest */
+	b->sha = NULL;
+	return 0;
+}
+
 /* Every blob byte, once, in order: the stream sink, on the receiving thread. */
 static int build_blob_sink(void *ctx, const void *data, size_t n)
 {
@@ -369,7 +427,50 @@ static int build_blob_sink(void *ctx, const void *data, size_t n)
 		pcache_blob_abort(b->cw);
 		b->cw = NULL;
 	}
+	if (b->deciding)
+		return decide_write(b, data, n);
+	b->seen += n;
 	return bpipe_write(b->pipe, data, n);
+}
+
+/*
+ * Whether the stream of a big blob may switch to ranges: the policy allows
+ * it and one ranged read (of its first byte: cheap even where Range is
+ * ignored) came back as a range. Then the sink starts deciding.
+ */
+static int may_switch(struct build *b)
+{
+	struct layer *l = b->l;
+	unsigned char probe;
+
+	if (l->size < PFETCH_MIN || !l->src.ranges ||
+	    __atomic_load_n(&fetch_policy, __ATOMIC_RELAXED) == LAYER_FETCH_STREAM)
+		return 0;
+	if (l->src.pread(l->src.ctx, &l->digest, l->size, &probe, 1, 0) != 1 ||
+	    l->src.ranges(l->src.ctx, &l->digest) != 1)
+		return 0;
+	b->deciding = true;
+	return digest_hasher_new(&b->sha);
+}
+
+/* Stream the blob; when the sink stopped it to switch, the rest by ranges. */
+static int fetch_blob(struct build *b)
+{
+	struct layer *l = b->l;
+	char ds[DIGEST_STR_SIZE];
+	int rc = may_switch(b);
+
+	if (!rc)
+		rc = l->src.stream(l->src.ctx, &l->digest, l->size, build_blob_sink, b);
+	if (rc != -ECANCELED || !b->switch_at)
+		return rc;
+	log_info("layer %s: decoding waits for the stream; the last %llu bytes by %u "
+		 "concurrent ranges",
+		 short_digest(l, ds), (unsigned long long)(l->size - b->switch_at),
+		 PFETCH_CONNS);
+	rc = pfetch_stream(&l->src, &l->digest, l->size, b->switch_at, b->sha, PFETCH_CONNS,
+			   PFETCH_CHUNK, build_blob_sink, b);
+	return rc == -ENOTSUP ? -EIO : rc;
 }
 
 /* Recover the frame starts from decomp's table by bisection (its API finds
@@ -498,12 +599,7 @@ static int load_from_blob(struct layer *l, struct lindex_content *o)
 			(void)pcache_blob_begin(l->pc, &l->digest, "", l->size, &b.cw);
 		}
 	}
-	rc = -ENOTSUP;
-	if (l->size >= PFETCH_MIN && l->src.ranges)
-		rc = pfetch_stream(&l->src, &l->digest, l->size, PFETCH_CONNS, PFETCH_CHUNK,
-				   build_blob_sink, &b);
-	if (rc == -ENOTSUP)
-		rc = l->src.stream(l->src.ctx, &l->digest, l->size, build_blob_sink, &b);
+	rc = fetch_blob(&b);
 	if (!rc)
 		rc = bpipe_close(b.pipe); /* the decoding thread is done */
 	cpu_recv = thread_cpu() - cpu0;
@@ -577,6 +673,7 @@ out:
 	if (rc)
 		lindex_content_release(o);
 	bpipe_free(b.pipe); /* first: its worker may still be decoding */
+	digest_hasher_free(b.sha);
 	pcache_blob_abort(b.cw);
 	pcache_blob_abort(b.uw);
 	blockhash_free(b.cbh);

@@ -87,6 +87,17 @@ struct layer;
 struct layer_reader;
 
 /*
+ * How a big blob (32 MiB or more, on a source that answers ranges) is
+ * fetched: AUTO streams it and, if after 16 MiB the stream turns out to be
+ * what bounds the load (the decoding thread waits for bytes), fetches the
+ * rest by 4 concurrent ranged reads; STREAM never switches, RANGES always
+ * does (for tests and benchmarks). Process-wide, thread-safe; AUTO by
+ * default.
+ */
+enum layer_fetch { LAYER_FETCH_AUTO, LAYER_FETCH_STREAM, LAYER_FETCH_RANGES };
+void layer_fetch_policy(enum layer_fetch p);
+
+/*
  * *out = a layer (not loaded yet) for blob `d` of `size` bytes and
  * `media_type` (copied), at position `index` of its image (0 = bottom): every
  * node of its tree has attr.layer == index, which tree_merge carries into the

@@ -1,7 +1,7 @@
 /*
  * pfetch — see pfetch.h. Design note.
  *
- * Chunk k of the blob is [k·chunk, min((k+1)·chunk, size)) and lives in slot
+ * Chunk k is [off + k·chunk, min(off + (k+1)·chunk, size)) and lives in slot
  * k % W of W = conns + 1 buffers. Fetcher threads take chunk numbers in
  * order from `next`; a fetcher holding chunk k waits until its slot is free
  * (k < consumed + W), reads the chunk without the lock, and marks the slot
@@ -31,6 +31,7 @@ struct pf {
 	const struct blob_source *src;
 	const struct digest *d;
 	uint64_t size;
+	uint64_t off; /* where chunk 0 starts */
 	size_t chunk;
 	uint64_t nchunks;
 	unsigned w;           /* slots */
@@ -47,7 +48,7 @@ struct pf {
 
 static size_t chunk_len(const struct pf *p, uint64_t k)
 {
-	uint64_t off = k * p->chunk;
+	uint64_t off = p->off + k * p->chunk;
 
 	return p->size - off < p->chunk ? (size_t)(p->size - off) : p->chunk;
 }
@@ -57,7 +58,7 @@ static int read_chunk(struct pf *p, uint64_t k)
 {
 	unsigned char *buf = p->buf[k % p->w];
 	size_t len = chunk_len(p, k), got = 0;
-	uint64_t off = k * p->chunk;
+	uint64_t off = p->off + k * p->chunk;
 
 	while (got < len) {
 		ssize_t r = p->src->pread(p->src->ctx, p->d, p->size, buf + got, len - got,
@@ -165,18 +166,18 @@ static int consume(struct pf *p, struct digest_hasher *h, blob_sink_fn sink, voi
 }
 
 int pfetch_stream(const struct blob_source *src, const struct digest *d, uint64_t size,
-		  unsigned conns, size_t chunk, blob_sink_fn sink, void *sink_ctx)
+		  uint64_t off, struct digest_hasher *h, unsigned conns, size_t chunk,
+		  blob_sink_fn sink, void *sink_ctx)
 {
 	pthread_t th[PFETCH_CONNS_MAX];
-	struct digest_hasher *h = NULL;
 	char ds[DIGEST_STR_SIZE], gs[DIGEST_STR_SIZE];
 	struct digest got;
 	unsigned i, started = 0;
 	struct pf p;
 	int rc;
 
-	if (!src || !src->pread || !d || size == 0 || conns == 0 || conns > PFETCH_CONNS_MAX ||
-	    chunk == 0 || !sink)
+	if (!src || !src->pread || !d || off >= size || !h || conns == 0 ||
+	    conns > PFETCH_CONNS_MAX || chunk == 0 || !sink)
 		return -EINVAL;
 	if (!src->ranges)
 		return -ENOTSUP;
@@ -184,8 +185,9 @@ int pfetch_stream(const struct blob_source *src, const struct digest *d, uint64_
 	p.src = src;
 	p.d = d;
 	p.size = size;
+	p.off = off;
 	p.chunk = chunk;
-	p.nchunks = (size + chunk - 1) / chunk;
+	p.nchunks = (size - off + chunk - 1) / chunk;
 	p.w = conns + 1;
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
@@ -195,8 +197,6 @@ int pfetch_stream(const struct blob_source *src, const struct digest *d, uint64_
 	for (i = 0; !rc && i < p.w; i++)
 		if (!(p.buf[i] = malloc(chunk)))
 			rc = -ENOMEM;
-	if (!rc)
-		rc = digest_hasher_new(&h);
 	/* The first chunk alone: then the source knows whether ranges work. */
 	if (!rc)
 		rc = read_chunk(&p, 0);
@@ -227,7 +227,6 @@ out:
 		fail(&p, rc ? rc : -ECANCELED); /* wake and stop every fetcher */
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	digest_hasher_free(h);
 	for (i = 0; p.buf && i < p.w; i++)
 		free(p.buf[i]);
 	free(p.buf);

@@ -1,20 +1,19 @@
 /*
- * pfetch — stream a big blob as several concurrent ranged reads.
+ * pfetch — the rest of a big blob as several concurrent ranged reads.
  *
  * One HTTP stream is bound by one TCP connection (a far registry, a storage
- * host that caps each connection). pfetch_stream reads the blob with
- * `conns` ranged reads of `chunk` bytes in flight at once, each on a thread
- * of its own, and hands every byte to the sink exactly once, in order, on
- * the calling thread — which also computes the blob's SHA-256 and checks it
- * against the digest at the end, the way a source's stream() does. Memory:
- * (conns + 1) × chunk bytes at most.
+ * host that caps each connection). pfetch_stream reads the blob from an
+ * offset to its end with `conns` ranged reads of `chunk` bytes in flight at
+ * once, each on a thread of its own, and hands every byte to the sink
+ * exactly once, in order, on the calling thread — which also goes on
+ * computing the blob's SHA-256 (the caller hashed what came before) and
+ * checks it against the digest at the end, the way a source's stream()
+ * does. Memory: (conns + 1) × chunk bytes at most.
  *
  * Ranges must be honoured: the first chunk is read alone, then the source's
- * `ranges` function says whether that read was answered as a range. If it
- * was not (or the source cannot tell), pfetch_stream returns -ENOTSUP before
- * the sink saw any byte and the caller streams the blob instead (the first
- * chunk is then fetched twice — that costs only on servers that ignore
- * Range).
+ * `ranges` function must say that read was answered as a range, else
+ * -ENOTSUP before the sink saw any byte. (layer.c switches a stream to
+ * pfetch only after a ranged read came back as one.)
  *
  * Thread-safety: any thread; the source's pread must be callable from
  * several threads at once (struct blob_source promises it). Blocks
@@ -32,15 +31,17 @@
 #define PFETCH_CONNS_MAX 16
 
 /*
- * Pass blob `d` (`size` bytes) through `sink` once, in order, fetched by
- * `conns` (1..PFETCH_CONNS_MAX) concurrent ranged reads of `chunk` bytes,
- * and verify its digest. 0; the sink's error; -EIO on a digest mismatch, a
- * short blob or a read that returned more or less than asked for (nothing
- * built from the bytes may be kept then); -ENOTSUP (nothing passed to the
- * sink) when ranges are not known to be honoured; -EINVAL; -ENOMEM; a read's
- * error.
+ * Pass bytes [off, size) of blob `d` through `sink` once, in order, fetched
+ * by `conns` (1..PFETCH_CONNS_MAX) concurrent ranged reads of `chunk` bytes;
+ * `h` holds the SHA-256 state of bytes [0, off) (borrowed; it is updated
+ * and finished here) and the whole is verified against `d`. 0; the sink's
+ * error; -EIO on a digest mismatch or a read that returned more or less
+ * than asked for (nothing built from the bytes may be kept then); -ENOTSUP
+ * (nothing passed to the sink) when ranges turn out not to be honoured;
+ * -EINVAL; -ENOMEM; a read's error.
  */
 int pfetch_stream(const struct blob_source *src, const struct digest *d, uint64_t size,
-		  unsigned conns, size_t chunk, blob_sink_fn sink, void *sink_ctx);
+		  uint64_t off, struct digest_hasher *h, unsigned conns, size_t chunk,
+		  blob_sink_fn sink, void *sink_ctx);
 
 #endif

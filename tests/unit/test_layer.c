@@ -1239,9 +1239,11 @@ static void test_reader_read_ahead(void **state)
 /* ---- big blobs: parallel ranged fetch, two threads per load ------------- */
 
 /*
- * A gzip blob of 32 MiB or more whose source answers ranges is fetched by
- * concurrent ranged reads (no stream), decoded on a second thread, and
- * reads right; with ranges unknown it is streamed; bytes that decode but are
+ * A gzip blob of 32 MiB or more whose stream is switched to ranges (policy
+ * RANGES: the switch AUTO makes when decoding waits for the stream) is
+ * streamed for 16 MiB, then fetched by concurrent ranged reads from there,
+ * decoded on a second thread, and reads right; with ranges not known to
+ * work, or policy STREAM, it is streamed whole; bytes that decode but are
  * not the blob (the gzip header's MTIME changed) fail the load and leave
  * nothing in the cache.
  */
@@ -1271,16 +1273,19 @@ static void test_parallel_fetch(void **state)
 	gzip_buf(&tar, &gz);
 	assert_true(gz.len >= (32u << 20));
 
-	/* Ranges work: no stream; the index file then serves a remount. */
+	/* Switched: the stream stopped after 16 MiB, the rest by ranges (one
+	 * 1-byte read first: the probe); the index file then serves a remount. */
+	layer_fetch_policy(LAYER_FETCH_RANGES);
 	{
 		struct tsrc s = { 0 };
 
 		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
 		l = new_layer(&s, MT_GZ, &gz, pc);
 		assert_int_equal(layer_load(l), 0);
-		assert_int_equal(s.stream_calls, 0);
-		assert_true(s.pread_calls >= gz.len / (8u << 20));
-		assert_int_equal(s.pread_bytes, gz.len);
+		assert_int_equal(s.stream_calls, 1);
+		assert_true(s.stream_bytes >= (16u << 20) && s.stream_bytes < (17u << 20));
+		assert_true(s.pread_calls >= 1 + (gz.len - s.stream_bytes) / (8u << 20));
+		assert_int_equal(s.pread_bytes, 1 + gz.len - s.stream_bytes);
 		layer_stats(l, &st);
 		assert_int_equal(st.stream_bytes, gz.len);
 		for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
@@ -1296,19 +1301,23 @@ static void test_parallel_fetch(void **state)
 		layer_free(l);
 		pcache_free(pc);
 	}
-	/* Ranges not known to work: streamed, after one ranged read. */
-	{
+	/* Ranges not known to work: streamed whole, after the probe; policy
+	 * STREAM: no probe either. */
+	for (i = 0; i < 2; i++) {
 		struct tsrc s = { 0 };
 
 		s.ranges = -1;
+		layer_fetch_policy(i ? LAYER_FETCH_STREAM : LAYER_FETCH_RANGES);
 		l = new_layer(&s, MT_GZ, &gz, NULL);
 		assert_int_equal(layer_load(l), 0);
 		assert_int_equal(s.stream_calls, 1);
-		assert_int_equal(s.pread_calls, 1);
+		assert_int_equal(s.stream_bytes, gz.len);
+		assert_int_equal(s.pread_calls, i ? 0 : 1);
 		assert_int_equal(layer_pread(l, attr_of(l, "bigger"), got, 65536, offs[2]), 65536);
 		assert_memory_equal(got, data.data + offs[2], 65536);
 		layer_free(l);
 	}
+	layer_fetch_policy(LAYER_FETCH_RANGES);
 	/* Not the blob: -EIO, nothing kept. */
 	{
 		struct tsrc s = { 0 };
@@ -1325,13 +1334,15 @@ static void test_parallel_fetch(void **state)
 		l = new_layer(&s, MT_GZ, &gz, pc);
 		assert_int_equal(layer_load(l), -EIO);
 		assert_null(layer_tree(l));
-		assert_int_equal(s.stream_calls, 0);
+		assert_int_equal(s.stream_calls, 1);
+		assert_true(s.pread_calls > 1); /* the switch happened */
 		assert_int_equal(access(path, F_OK), -1);
 		assert_int_equal(pcache_blob_stat(pc, &d, "", &size), -ENOENT);
 		layer_free(l);
 		pcache_free(pc);
 		free(path);
 	}
+	layer_fetch_policy(LAYER_FETCH_AUTO);
 	free(got);
 	buf_release(&data);
 	buf_release(&tar);

@@ -1,8 +1,8 @@
 /*
- * Unit tests for image/pfetch: a blob read by concurrent ranged reads
- * reaches the sink whole, once and in order; its digest is checked; a
- * source whose ranges are not known to work is left to stream (nothing
- * delivered); read and sink errors stop everything.
+ * Unit tests for image/pfetch: a blob (or its rest after a stream) read by
+ * concurrent ranged reads reaches the sink whole, once and in order; its
+ * digest is checked; a source whose ranges are not known to work gets
+ * -ENOTSUP (nothing delivered); read and sink errors stop everything.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -34,6 +34,21 @@ static int sink(void *ctx, const void *data, size_t n)
 	return buf_add(&g->bytes, data, n);
 }
 
+/* pfetch_stream from `off` of `blob` (the hasher primed with its bytes
+ * before `off`). */
+static int pf(struct blob_source *src, const struct digest *d, const struct buf *blob,
+	      uint64_t off, unsigned conns, size_t chunk, struct got *g)
+{
+	struct digest_hasher *h;
+	int rc;
+
+	tw_must(digest_hasher_new(&h));
+	tw_must(digest_hasher_update(h, blob->data, (size_t)off));
+	rc = pfetch_stream(src, d, blob->len, off, h, conns, chunk, sink, g);
+	digest_hasher_free(h);
+	return rc;
+}
+
 /* Incompressible bytes (no reason a chunk would look like another). */
 static void gen_blob(struct buf *b, size_t n, uint64_t seed)
 {
@@ -51,14 +66,16 @@ static void gen_blob(struct buf *b, size_t n, uint64_t seed)
 static void test_in_order(void **state)
 {
 	static const struct {
-		size_t n, chunk;
+		size_t n, off, chunk;
 		unsigned conns;
 	} cases[] = {
-		{ (5u << 20) + 123, 64u << 10, 4 }, /* 81 chunks, the last short */
-		{ 5u << 20, 64u << 10, 1 },
-		{ 1u << 20, 1u << 20, 4 }, /* one chunk: no fetcher thread */
-		{ 3u << 20, 100000, 16 },
-		{ 1000, 4096, 4 },
+		{ (5u << 20) + 123, 0, 64u << 10, 4 }, /* 81 chunks, the last short */
+		{ 5u << 20, 0, 64u << 10, 1 },
+		{ 1u << 20, 0, 1u << 20, 4 }, /* one chunk: no fetcher thread */
+		{ 3u << 20, 0, 100000, 16 },
+		{ 1000, 0, 4096, 4 },
+		{ 5u << 20, (2u << 20) + 7, 64u << 10, 4 }, /* the rest of a stream */
+		{ 5u << 20, (5u << 20) - 1, 64u << 10, 4 },
 	};
 	size_t i;
 
@@ -72,14 +89,16 @@ static void test_in_order(void **state)
 
 		gen_blob(&blob, cases[i].n, i + 1);
 		d = tsrc_add(&s, &blob, NULL);
-		assert_int_equal(pfetch_stream(&src, &d, blob.len, cases[i].conns, cases[i].chunk,
-					       sink, &g),
+		size_t rest = blob.len - cases[i].off;
+
+		assert_int_equal(pf(&src, &d, &blob, cases[i].off, cases[i].conns, cases[i].chunk,
+				    &g),
 				 0);
-		assert_int_equal(g.bytes.len, blob.len);
-		assert_memory_equal(g.bytes.data, blob.data, blob.len);
+		assert_int_equal(g.bytes.len, rest);
+		assert_memory_equal(g.bytes.data, blob.data + cases[i].off, rest);
 		assert_int_equal(s.stream_calls, 0);
-		assert_int_equal(s.pread_calls, (blob.len + cases[i].chunk - 1) / cases[i].chunk);
-		assert_int_equal(s.pread_bytes, blob.len);
+		assert_int_equal(s.pread_calls, (rest + cases[i].chunk - 1) / cases[i].chunk);
+		assert_int_equal(s.pread_bytes, rest);
 		buf_release(&g.bytes);
 		buf_release(&blob);
 	}
@@ -99,7 +118,7 @@ static void test_short_reads(void **state)
 	d = tsrc_add(&s, &blob, NULL);
 	s.fault = TSRC_SHORT;
 	s.fault_left = -1;
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 3, 16384, sink, &g), 0);
+	assert_int_equal(pf(&src, &d, &blob, 0, 3, 16384, &g), 0);
 	assert_int_equal(g.bytes.len, blob.len);
 	assert_memory_equal(g.bytes.data, blob.data, blob.len);
 	assert_true(s.pread_calls >= blob.len / 1000);
@@ -131,7 +150,7 @@ static void test_no_ranges(void **state)
 		} else {
 			s.ranges = answers[i];
 		}
-		assert_int_equal(pfetch_stream(&src, &d, blob.len, 4, 65536, sink, &g), -ENOTSUP);
+		assert_int_equal(pf(&src, &d, &blob, 0, 4, 65536, &g), -ENOTSUP);
 		assert_int_equal(g.calls, 0);
 		assert_true(s.pread_calls <= 1);
 		buf_release(&g.bytes);
@@ -155,7 +174,7 @@ static void test_digest_mismatch(void **state)
 	tw_must(buf_add(&bad, blob.data, blob.len));
 	bad.data[1234567] ^= 1;
 	s.blobs[0].data = &bad;
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 4, 65536, sink, &g), -EIO);
+	assert_int_equal(pf(&src, &d, &blob, 0, 4, 65536, &g), -EIO);
 	assert_int_equal(g.bytes.len, blob.len);
 	buf_release(&g.bytes);
 	buf_release(&bad);
@@ -195,26 +214,27 @@ static void test_errors(void **state)
 	d = tsrc_add(&f.t, &blob, NULL);
 	/* A read fails in the middle: its error, and only a prefix arrived. */
 	f.fail_from = 2u << 20;
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 4, 65536, sink, &g), -ECONNRESET);
+	assert_int_equal(pf(&src, &d, &blob, 0, 4, 65536, &g), -ECONNRESET);
 	assert_true(g.bytes.len <= f.fail_from);
 	assert_memory_equal(g.bytes.data, blob.data, g.bytes.len);
 	buf_release(&g.bytes);
 	/* The first read fails: its error (not -ENOTSUP: the blob cannot be read). */
 	f.fail_from = 0;
 	g = (struct got){ BUF_INIT, 0, 0 };
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 4, 65536, sink, &g), -ECONNRESET);
+	assert_int_equal(pf(&src, &d, &blob, 0, 4, 65536, &g), -ECONNRESET);
 	assert_int_equal(g.calls, 0);
 	/* The sink fails: its error, the fetchers stop. */
 	f.fail_from = UINT64_MAX;
 	g = (struct got){ BUF_INIT, 0, 1u << 20 };
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 4, 65536, sink, &g), -ENOSPC);
+	assert_int_equal(pf(&src, &d, &blob, 0, 4, 65536, &g), -ENOSPC);
 	assert_int_equal(g.bytes.len, 1u << 20);
 	buf_release(&g.bytes);
-	/* Arguments. */
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 0, 65536, sink, &g), -EINVAL);
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, PFETCH_CONNS_MAX + 1, 65536, sink, &g),
+	/* Arguments: nothing to fetch, no connection, no chunk. */
+	assert_int_equal(pf(&src, &d, &blob, blob.len, 4, 65536, &g), -EINVAL);
+	assert_int_equal(pf(&src, &d, &blob, 0, 0, 65536, &g), -EINVAL);
+	assert_int_equal(pf(&src, &d, &blob, 0, PFETCH_CONNS_MAX + 1, 65536, &g),
 			 -EINVAL);
-	assert_int_equal(pfetch_stream(&src, &d, blob.len, 4, 0, sink, &g), -EINVAL);
+	assert_int_equal(pf(&src, &d, &blob, 0, 4, 0, &g), -EINVAL);
 	buf_release(&blob);
 }
 
