@@ -12,6 +12,8 @@
 #   make check            install what is missing, build, run every test
 #   make demo / demo-stop local registry with a sample image, mounted at ./mnt
 #   make bench            bench/listing.sh and bench/content.sh
+#   make install          acrfs, acrfs(1) and the docs under $(DESTDIR)$(PREFIX)
+#   make uninstall        removes exactly what install put there
 #   make format / check-format
 
 CC      ?= cc
@@ -68,7 +70,8 @@ LIBS := $(BUILD)/libfs.a $(BUILD)/libregistry.a $(BUILD)/libauth.a $(BUILD)/libi
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check unit tools demo demo-stop bench format check-format check-layers clean deps
+.PHONY: all check unit tools demo demo-stop bench format check-format check-layers clean deps \
+        install uninstall
 all: $(BIN)
 
 # Objects depend on the flags they were built with: a changed flag rebuilds.
@@ -130,6 +133,80 @@ demo-stop:
 bench: all
 	bench/listing.sh
 	@if [ -x bench/content.sh ]; then bench/content.sh; fi
+
+# ---- fuzzing (tests/fuzz; README "Fuzzing") --------------------------------
+# Every tests/fuzz/fuzz_<t>.c is a libFuzzer target. Each build links it with
+# tests/fuzz/replay.c into $(BUILD)/fuzz/replay_<t> (part of `unit`), which
+# tests/integration/05-fuzz-replay.sh runs over tests/fuzz/corpus/<t>/.
+# `make fuzz` rebuilds the libraries with clang-14 and
+# -fsanitize=fuzzer-no-link,address,undefined in build/fuzz, links
+# build/fuzz/bin/fuzz_<t> with -fsanitize=fuzzer, and runs each target for
+# FUZZ_SECONDS (default 60; FUZZ_TARGETS="tar lindex" picks some) on a copy
+# of its corpus: tests/fuzz/run.sh, non-zero exit on any finding.
+# `make fuzz-seeds` regenerates the seed corpora (tests/fuzz/mkseeds.py).
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_COMMON := $(BUILD)/tests/fuzz/common.o
+REPLAY_BIN  := $(patsubst %,$(BUILD)/fuzz/replay_%,$(FUZZ_NAMES))
+FUZZ_BIN    := $(patsubst %,$(BUILD)/bin/fuzz_%,$(FUZZ_NAMES))
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: fuzz fuzz-bins fuzz-seeds
+unit: $(REPLAY_BIN)
+tools: $(BUILD)/fuzz/mkindex
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(FUZZ_COMMON) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
+$(BUILD)/fuzz/mkindex: $(BUILD)/tests/fuzz/mkindex.o $(FUZZ_COMMON) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
+$(BUILD)/bin/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# Keep the objects between builds (make would delete them as intermediates).
+.SECONDARY: $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%.o,$(wildcard tests/fuzz/*.c))
+
+fuzz:
+	@tests/deps.sh clang-14 libfuzzer-14-dev
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=build/fuzz SAN='$(FUZZ_SAN)' fuzz-bins
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' tests/fuzz/run.sh build/fuzz/bin $(FUZZ_TARGETS)
+
+fuzz-seeds:
+	@$(MAKE) --no-print-directory tools
+	tests/fuzz/mkseeds.py $(BUILD)/fuzz/mkindex
+
+# ---- install / uninstall (GNU conventions: PREFIX, DESTDIR, INSTALL) -------
+# mount.fuse3 (fstab type fuse.acrfs, systemd .mount units) finds acrfs in
+# /usr/local/bin, /usr/bin or /bin: mount(8) passes it no PATH.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/acrfs
+INSTALL ?= install
+DOC_FILES     := README.md docs/auth.md docs/tagops.md
+EXAMPLE_FILES := $(sort $(wildcard contrib/systemd/*))
+
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/acrfs
+	$(INSTALL) -m 0644 docs/acrfs.1 $(DESTDIR)$(MANDIR)/man1/acrfs.1
+	$(INSTALL) -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 $(EXAMPLE_FILES) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/acrfs $(DESTDIR)$(MANDIR)/man1/acrfs.1
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOC_FILES)))
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLE_FILES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 FMT_SRC = $(wildcard */*.c */*.h tests/*/*.c)
 format:

@@ -4,11 +4,11 @@
  * here, go on) or -errno (stop: the user configured something broken and
  * falling back to anonymous would hide it).
  *
- * Credential helpers run via fork/execvp: stdin is one end of a socketpair
- * (so writing to a helper that exited early gives EPIPE, not SIGPIPE —
- * send(MSG_NOSIGNAL)), stdout and stderr are pipes drained with poll() up
- * to a byte bound and a deadline, and an O_CLOEXEC pipe reports an execvp
- * failure. The child leads its own process group so a timeout kills the
+ * Credential helpers run via fork/execvpe, with our environment minus
+ * ACRFS_PASSWORD: stdin is one end of a socketpair (so writing to a helper
+ * that exited early gives EPIPE, not SIGPIPE — send(MSG_NOSIGNAL)), stdout
+ * and stderr are pipes drained with poll() up to a byte bound and a
+ * deadline, and an O_CLOEXEC pipe reports an execvpe failure. The child leads its own process group so a timeout kills the
  * helper and anything it started; the child is always reaped.
  */
 #include "auth/creds.h"
@@ -260,6 +260,27 @@ static void reap(pid_t pid, bool kill_it, int *status)
 }
 
 /*
+ * The environment for a helper: ours without ACRFS_PASSWORD (a helper has
+ * no business with acrfs' password). The array is new, the strings are
+ * borrowed from environ; free() the array. NULL on ENOMEM.
+ */
+static char **child_environ(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "ACRFS_PASSWORD=", 15) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
+/*
  * Run the helper. On 0, *status is its wait status and out/err hold what
  * it printed (secret-wiped by the caller).
  */
@@ -269,6 +290,7 @@ static int run_helper(const char *prog, const char *input, int timeout_ms,
 	int sv[2] = { -1, -1 }, po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	int px[2] = { -1, -1 };
 	int64_t deadline = mono_ms() + timeout_ms;
+	char **envp = NULL;
 	pid_t pid;
 	int rc = 0, child_errno = 0;
 	ssize_t n;
@@ -285,13 +307,18 @@ static int run_helper(const char *prog, const char *input, int timeout_ms,
 		rc = buf_grow(errb, AUTH_HELPER_MAX_OUTPUT + 1);
 	if (rc)
 		goto out;
+	envp = child_environ();
+	if (!envp) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	pid = fork();
 	if (pid < 0) {
 		rc = -errno;
 		goto out;
 	}
 	if (pid == 0) {
-		/* Child: only async-signal-safe calls until execvp. */
+		/* Child: only async-signal-safe calls until execvpe. */
 		char *const argv[] = { (char *)prog, (char *)"get", NULL };
 		int e;
 
@@ -300,7 +327,7 @@ static int run_helper(const char *prog, const char *input, int timeout_ms,
 		    dup2(pe[1], 2) < 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
-		execvp(prog, argv);
+		execvpe(prog, argv, envp);
 		e = errno;
 		if (write(px[1], &e, sizeof(e)) < 0)
 			_exit(127);
@@ -393,6 +420,7 @@ out:
 	close_fd(&pe[1]);
 	close_fd(&px[0]);
 	close_fd(&px[1]);
+	free(envp);
 	return rc;
 }
 
@@ -503,18 +531,19 @@ out:
 
 /* ---- config files ---- */
 
-/* Load and parse a JSON file. 0 with *out NULL if it does not exist. */
-static int load_json(const char *path, cJSON **out)
+/*
+ * Read a config file into `b` (caller releases it with buf_release_secret).
+ * -ENOENT, not logged, if it does not exist; other errors are logged.
+ */
+static int load_file(const char *path, struct buf *b)
 {
-	struct buf b = BUF_INIT;
 	struct stat st;
 	int fd, rc = 0;
 
-	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
+			return -ENOENT;
 		rc = -errno;
 		log_error("cannot open %s: %s", path, strerror(errno));
 		return rc;
@@ -526,18 +555,18 @@ static int load_json(const char *path, cJSON **out)
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = buf_grow(&b, (size_t)st.st_size + 1);
+	rc = buf_grow(b, (size_t)st.st_size + 1);
 	while (!rc) {
 		ssize_t n;
 
-		if (b.len > (size_t)CONFIG_MAX_SIZE) {
+		if (b->len > (size_t)CONFIG_MAX_SIZE) {
 			rc = -EINVAL;
 			break;
 		}
-		rc = buf_grow(&b, 4096);
+		rc = buf_grow(b, 4096);
 		if (rc)
 			break;
-		n = read(fd, b.data + b.len, b.cap - b.len - 1);
+		n = read(fd, b->data + b->len, b->cap - b->len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -546,20 +575,10 @@ static int load_json(const char *path, cJSON **out)
 		}
 		if (n <= 0)
 			break;
-		b.len += (size_t)n;
-		b.data[b.len] = '\0';
-	}
-	if (!rc) {
-		*out = cJSON_ParseWithLength(buf_cstr(&b), b.len);
-		if (!cJSON_IsObject(*out)) {
-			log_error("%s is not a JSON object", path);
-			cJSON_Delete(*out);
-			*out = NULL;
-			rc = -EINVAL;
-		}
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
 	}
 out:
-	buf_release_secret(&b);
 	close(fd);
 	return rc;
 }
@@ -718,72 +737,46 @@ static int parse_entry(const cJSON *e, const char *what, const char *path,
 	return rc;
 }
 
-static int try_docker(const struct auth_creds_opts *o, struct auth_creds **out)
+/*
+ * docker config.json: the credential helper for the host when `helper` is
+ * not NULL and one is configured (credHelpers.<host>, else credsStore),
+ * else the auths entry.
+ */
+static int docker_entry(const cJSON *cfg, const char *path,
+			const struct auth_creds_opts *o, char **helper,
+			struct auth_creds **out)
 {
-	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
 	const cJSON *e, *store;
-	const char *key, *helper = NULL;
-	char *path = NULL;
-	cJSON *cfg = NULL;
-	int rc;
+	const char *key, *name = NULL;
 
-	*out = NULL;
-	if (dir && *dir)
-		rc = asprintf(&path, "%s/config.json", dir);
-	else if (home && *home)
-		rc = asprintf(&path, "%s/.docker/config.json", home);
-	else
-		return 0;
-	if (rc < 0)
-		return -ENOMEM;
-	rc = load_json(path, &cfg);
-	if (rc || !cfg)
-		goto out;
-	e = find_host_entry(cJSON_GetObjectItemCaseSensitive(cfg, "credHelpers"),
-			    o->host, &key);
-	if (cJSON_IsString(e) && *e->valuestring)
-		helper = e->valuestring;
-	store = cJSON_GetObjectItemCaseSensitive(cfg, "credsStore");
-	if (!helper && cJSON_IsString(store) && *store->valuestring)
-		helper = store->valuestring;
 	if (helper) {
-		rc = auth_creds_from_helper(helper,
-					    is_hub(o->host) ? DOCKER_HUB_KEY
-							    : o->host,
-					    o->helper_timeout_ms, out);
-		if (rc)
-			goto out;
-		if ((*out)->kind != AUTH_CRED_NONE)
-			goto out;
-		log_info("credential helper %s has no credentials for %s",
-			 helper, o->host);
-		auth_creds_free(*out);
-		*out = NULL;
+		e = find_host_entry(cJSON_GetObjectItemCaseSensitive(cfg, "credHelpers"),
+				    o->host, &key);
+		if (cJSON_IsString(e) && *e->valuestring)
+			name = e->valuestring;
+		store = cJSON_GetObjectItemCaseSensitive(cfg, "credsStore");
+		if (!name && cJSON_IsString(store) && *store->valuestring)
+			name = store->valuestring;
+		if (name) {
+			*helper = strdup(name);
+			return *helper ? 0 : -ENOMEM;
+		}
 	}
 	e = find_host_entry(cJSON_GetObjectItemCaseSensitive(cfg, "auths"),
 			    o->host, &key);
-	if (e)
-		rc = parse_entry(e, "docker config", path, key, out);
-out:
-	auth_json_free_secret(cfg);
-	free(path);
-	return rc;
+	return e ? parse_entry(e, "docker config", path, key, out) : 0;
 }
 
-/* One containers auth.json: the longest host/repo prefix, then the host. */
-static int try_auth_json(const char *path, const struct auth_creds_opts *o,
-			 struct auth_creds **out)
+/* containers auth.json: the longest host/repo prefix, then the host. */
+static int containers_entry(const cJSON *cfg, const char *path,
+			    const struct auth_creds_opts *o,
+			    struct auth_creds **out)
 {
 	const cJSON *auths, *e;
 	const char *key;
-	cJSON *cfg = NULL;
 	char *cand = NULL;
-	int rc;
+	int rc = 0;
 
-	*out = NULL;
-	rc = load_json(path, &cfg);
-	if (rc || !cfg)
-		return rc;
 	auths = cJSON_GetObjectItemCaseSensitive(cfg, "auths");
 	if (o->repository && *o->repository && cJSON_IsObject(auths)) {
 		char *slash;
@@ -823,7 +816,104 @@ static int try_auth_json(const char *path, const struct auth_creds_opts *o,
 		rc = parse_entry(e, "containers auth file", path, key, out);
 out:
 	free(cand);
+	return rc;
+}
+
+int auth_creds_parse_config(enum auth_config_kind kind, const void *data,
+			    size_t len, const char *path,
+			    const struct auth_creds_opts *o, char **helper,
+			    struct auth_creds **out)
+{
+	cJSON *cfg = NULL;
+	int rc;
+
+	*out = NULL;
+	if (helper)
+		*helper = NULL;
+	if (!o || !o->host || !path)
+		return -EINVAL;
+	if (len > CONFIG_MAX_SIZE) {
+		log_error("%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
+		return -EINVAL;
+	}
+	cfg = cJSON_ParseWithLength(data ? data : "", len);
+	if (!cJSON_IsObject(cfg)) {
+		log_error("%s is not a JSON object", path);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (kind == AUTH_CONFIG_DOCKER)
+		rc = docker_entry(cfg, path, o, helper, out);
+	else
+		rc = containers_entry(cfg, path, o, out);
+out:
 	auth_json_free_secret(cfg);
+	return rc;
+}
+
+/*
+ * Read the config file `path` into `b` (the caller wipes it) and look the
+ * host up in it (auth_creds_parse_config). A missing file finds nothing.
+ */
+static int read_config(enum auth_config_kind kind, const char *path,
+		       const struct auth_creds_opts *o, char **helper,
+		       struct buf *b, struct auth_creds **out)
+{
+	int rc = load_file(path, b);
+
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? rc
+		  : auth_creds_parse_config(kind, b->data, b->len, path, o,
+					    helper, out);
+}
+
+static int try_docker(const struct auth_creds_opts *o, struct auth_creds **out)
+{
+	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
+	struct buf b = BUF_INIT;
+	char *path = NULL, *helper = NULL;
+	int rc;
+
+	*out = NULL;
+	if (dir && *dir)
+		rc = asprintf(&path, "%s/config.json", dir);
+	else if (home && *home)
+		rc = asprintf(&path, "%s/.docker/config.json", home);
+	else
+		return 0;
+	if (rc < 0)
+		return -ENOMEM;
+	rc = read_config(AUTH_CONFIG_DOCKER, path, o, &helper, &b, out);
+	if (rc || !helper)
+		goto out;
+	rc = auth_creds_from_helper(helper,
+				    is_hub(o->host) ? DOCKER_HUB_KEY : o->host,
+				    o->helper_timeout_ms, out);
+	if (rc || (*out)->kind != AUTH_CRED_NONE)
+		goto out;
+	log_info("credential helper %s has no credentials for %s", helper,
+		 o->host);
+	auth_creds_free(*out);
+	rc = auth_creds_parse_config(AUTH_CONFIG_DOCKER, b.data, b.len, path, o,
+				     NULL, out);
+out:
+	free(helper);
+	buf_release_secret(&b);
+	free(path);
+	return rc;
+}
+
+/* One containers auth.json. */
+static int try_auth_json(const char *path, const struct auth_creds_opts *o,
+			 struct auth_creds **out)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	rc = read_config(AUTH_CONFIG_CONTAINERS, path, o, NULL, &b, out);
+	buf_release_secret(&b);
 	return rc;
 }
 
@@ -884,10 +974,11 @@ static int try_aad(const struct auth_creds_opts *o, struct auth_creds **out)
 
 int auth_creds_resolve(const struct auth_creds_opts *o, struct auth_creds **out)
 {
-	const char *eu = getenv("ACRFS_USERNAME"), *ep = getenv("ACRFS_PASSWORD");
+	const char *eu = getenv("ACRFS_USERNAME"), *ep;
 	int rc;
 
 	*out = NULL;
+	ep = o && o->env_taken ? o->env_password : getenv("ACRFS_PASSWORD");
 	if (!o || !o->host || !*o->host || strpbrk(o->host, "/ \t")) {
 		log_error("credentials: invalid registry host");
 		return -EINVAL;

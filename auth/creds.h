@@ -41,6 +41,7 @@
 #ifndef ACRFS_AUTH_CREDS_H
 #define ACRFS_AUTH_CREDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define AUTH_ACR_NULL_GUID "00000000-0000-0000-0000-000000000000"
@@ -77,6 +78,11 @@ struct auth_creds_opts {
 	const char *aad_token_file; /* -o aad_token_file, or NULL */
 	const char *tenant; /* -o tenant, or NULL */
 	int helper_timeout_ms; /* 0: AUTH_HELPER_TIMEOUT_MS */
+	/* env_taken: the caller took $ACRFS_PASSWORD out of the environment
+	   (so that no child sees it) and passes its value (NULL: it was not
+	   set); otherwise it is read from the environment. */
+	bool env_taken;
+	const char *env_password;
 };
 
 /*
@@ -96,9 +102,38 @@ void auth_creds_free(struct auth_creds *c);
 /* "none", "basic", "refresh-token", "registry-token", "aad-token". */
 const char *auth_cred_kind_name(enum auth_cred_kind kind);
 
+/* The two config file formats of steps c and d above. */
+enum auth_config_kind {
+	AUTH_CONFIG_DOCKER,     /* docker config.json */
+	AUTH_CONFIG_CONTAINERS, /* containers (podman) auth.json */
+};
+
+/*
+ * Steps c (AUTH_CONFIG_DOCKER) and d (AUTH_CONFIG_CONTAINERS) of
+ * auth_creds_resolve() for one file's bytes `data`/`len` (untrusted; not
+ * retained), without reading or running anything: `path` only names the
+ * file in log lines and in the result's source. opts->host is required,
+ * opts->repository is used by AUTH_CONFIG_CONTAINERS; other fields are
+ * ignored.
+ * *out = the credentials of the matching auths entry (caller frees), or
+ * NULL when the file has none for the host.
+ * `helper` (docker only; NULL: ignore helpers): when the file names a
+ * credential helper for the host (credHelpers.<host>, else credsStore),
+ * *helper = its name (caller frees) and the auths are not read (*out NULL):
+ * run it with auth_creds_from_helper() and, if it has nothing, call again
+ * with helper = NULL. Otherwise *helper = NULL.
+ * Returns 0, -EINVAL (over 4 MiB, not a JSON object, a malformed entry;
+ * logged with `path`), -ENOMEM. Never blocks; thread-safe.
+ */
+int auth_creds_parse_config(enum auth_config_kind kind, const void *data,
+			    size_t len, const char *path,
+			    const struct auth_creds_opts *opts, char **helper,
+			    struct auth_creds **out);
+
 /*
  * Run `docker-credential-<helper> get` (found on PATH; no shell, nothing
- * secret in argv) with server_url on stdin, in its own process group,
+ * secret in argv, and an environment without ACRFS_PASSWORD) with
+ * server_url on stdin, in its own process group,
  * killed after timeout_ms (0: default) and always reaped. Output over
  * AUTH_HELPER_MAX_OUTPUT is an error. On success *out has kind BASIC,
  * REFRESH_TOKEN (Username "<token>" or the ACR null GUID) or NONE

@@ -7,7 +7,7 @@
  *        (Authorization: auth_basic_header() or none for anonymous)
  *   POST <realm>  grant_type=refresh_token…       auth_form_refresh_body()
  *   POST <realm>  grant_type=password…            auth_form_password_body()
- *   POST <scheme://host of realm>/oauth2/exchange auth_form_exchange_url()
+ *   POST <registry origin>/oauth2/exchange       auth_form_exchange_url()
  *        grant_type=access_token…                 auth_form_exchange_body()
  *        → {"refresh_token": R}                   auth_exchange_reply_parse()
  * POST bodies are application/x-www-form-urlencoded. Values are
@@ -48,7 +48,7 @@ int auth_form_password_body(const char *service, const char *scope,
 			    const char *username, const char *password,
 			    char **out);
 
-/* "<scheme>://<host[:port]>/oauth2/exchange" of the realm. */
+/* "<scheme>://<host[:port]>/oauth2/exchange" of a URL (the registry's). */
 int auth_form_exchange_url(const char *realm, char **out);
 
 /* grant_type=access_token&service=…[&tenant=…]&access_token=… */

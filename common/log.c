@@ -21,6 +21,7 @@
 
 static enum log_level cur_level = LOG_LVL_INFO;
 static bool to_syslog;
+static log_hook_fn hook;
 
 static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
 /* guarded by secret_lock */
@@ -33,6 +34,11 @@ void log_init(enum log_level level, bool use_syslog)
 	to_syslog = use_syslog;
 	if (use_syslog)
 		openlog("acrfs", LOG_PID, LOG_DAEMON);
+}
+
+void log_set_hook(log_hook_fn fn)
+{
+	hook = fn;
 }
 
 void log_set_level(enum log_level level)
@@ -166,7 +172,15 @@ size_t log_redact(const char *in, char *out, size_t outsz)
 			i += n;
 			continue;
 		}
-		o = put(out, o, outsz, in + i, 1);
+		if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) {
+			/* Registry-supplied text must not forge lines or drive a terminal. */
+			char esc[5];
+
+			snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)in[i]);
+			o = put(out, o, outsz, esc, 4);
+		} else {
+			o = put(out, o, outsz, in + i, 1);
+		}
 		i++;
 	}
 	pthread_mutex_unlock(&secret_lock);
@@ -187,6 +201,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap); /* truncation is acceptable */
 	va_end(ap);
 	log_redact(raw, clean, sizeof(clean));
+	if (hook)
+		hook(level, clean);
 	if (to_syslog) {
 		syslog(prio[level], "%s", clean);
 	} else {

@@ -5,6 +5,8 @@
  * through a redactor before it is written: any string registered with
  * log_secret() is replaced by "[redacted]", and so is anything that looks like
  * a JWT ("eyJ….….…") or follows "Authorization:" / "Bearer " / "Basic ".
+ * Control characters (newlines, ESC, …: often from registry-supplied text)
+ * are written as "\xNN", so a message is always one inert line.
  * Callers still must not pass secrets on purpose; the redactor is the second
  * line of defence, not the first.
  *
@@ -36,8 +38,17 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
- * Redact `in` into `out` (size `outsz`, always NUL-terminated). Exposed for
- * tests. Returns the length written.
+ * A hook that sees every message after redaction, just before it is written
+ * (at most one hook; NULL removes it). It runs on the thread that logs, must
+ * be quick and must not log. Set it before threads start. Used by the FUSE
+ * edge for .acrfs/errors and to clear the progress line of -f.
+ */
+typedef void (*log_hook_fn)(enum log_level level, const char *msg);
+void log_set_hook(log_hook_fn fn);
+
+/*
+ * Redact `in` into `out` (size `outsz`, always NUL-terminated), control
+ * characters escaped. Exposed for tests. Returns the length written.
  */
 size_t log_redact(const char *in, char *out, size_t outsz);
 

@@ -1,7 +1,9 @@
 /*
  * Design: a chained hash table of entries keyed by string. lock guards
  * every entry field, the table, and dlist refcounts; cond is broadcast when
- * a fetch completes. Lock order: dcache.lock is a leaf (nothing else is
+ * a fetch completes. Each completed fill bumps `fills` and leaves its
+ * uncached error in `fill_err`: a waiter that saw `fills` move while it
+ * waited and finds an error returns it instead of fetching in turn. Lock order: dcache.lock is a leaf (nothing else is
  * taken while it is held, and it is never held across the fetch callback).
  */
 #include "fs/dcache.h"
@@ -23,6 +25,8 @@ struct entry {
 	double fetched_at;  /* monotonic seconds */
 	bool loading;
 	uint64_t gen;	    /* bumped by invalidate */
+	uint64_t fills;	    /* fills completed (published or not) */
+	int fill_err;	    /* the last completed fill's uncached error, or 0 */
 };
 
 struct dcache {
@@ -201,10 +205,16 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 		/* Someone is fetching: wait for their result. */
 		{
 			struct dlist *before = e->list;
-			uint64_t g = e->gen;
+			uint64_t g = e->gen, fill = e->fills;
 
 			while (e->loading)
 				pthread_cond_wait(&c->cond, &c->lock);
+			/* The fill we waited for failed: that is our answer too. */
+			if (e->fills != fill && e->fill_err) {
+				rc = e->fill_err;
+				pthread_mutex_unlock(&c->lock);
+				return rc;
+			}
 			/* With ttl=0 nothing is fresh: share the result just fetched. */
 			if (e->list && (e->list != before || e->gen != g) && !c->ttl) {
 				*out = list_ref(e->list);
@@ -222,9 +232,11 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	l = calloc(1, sizeof(*l));
 	pthread_mutex_lock(&c->lock);
 	e->loading = false;
-	if (!l) {
+	e->fills++;
+	if (!l && cacheable(rc))
 		rc = -ENOMEM;
-	} else if (cacheable(rc)) {
+	e->fill_err = cacheable(rc) ? 0 : rc;
+	if (cacheable(rc)) {
 		l->err = rc;
 		if (!rc)
 			l->names = names;

@@ -9,7 +9,9 @@
  * Filling is single-flight: the first caller to miss marks the entry
  * LOADING, drops the lock, fetches, relocks and publishes; concurrent
  * callers for the same key wait for that result instead of sending their
- * own request. A generation counter keeps a fetch that raced with
+ * own request — a failed fill too: its (uncached) error is every waiter's
+ * answer, so n callers of an unreachable registry wait one fetch, not n in
+ * turn. A caller that arrives after the failure fetches again. A generation counter keeps a fetch that raced with
  * dcache_invalidate() from being published as fresh (its caller still gets
  * its result).
  *

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fs/image_reg.h"
+#include "image/progress.h"
 #include "registry/blob.h"
 #include "registry/manifest.h"
 
@@ -15,12 +16,31 @@ struct regsrc {
 	char *repo;
 };
 
+/* A streamed blob is a layer load the user may be waiting for: it shows in
+ * image/progress (.acrfs/loads) while its bytes arrive. */
+struct counted {
+	blob_sink_fn sink;
+	void *ctx;
+	struct progress_load *p;
+};
+
+static int counted_sink(void *ctx, const void *data, size_t n)
+{
+	struct counted *c = ctx;
+
+	progress_advance(c->p, n);
+	return c->sink(c->ctx, data, n);
+}
+
 static int rs_stream(void *ctx, const struct digest *d, uint64_t size, blob_sink_fn sink,
 		     void *sink_ctx)
 {
 	struct regsrc *s = ctx;
+	struct counted c = { sink, sink_ctx, progress_begin(s->repo, d, size) };
+	int rc = registry_blob_stream(s->r, s->repo, d, size, counted_sink, &c);
 
-	return registry_blob_stream(s->r, s->repo, d, size, sink, sink_ctx);
+	progress_end(c.p, rc);
+	return rc;
 }
 
 static ssize_t rs_pread(void *ctx, const struct digest *d, uint64_t size, void *buf,

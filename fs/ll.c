@@ -8,7 +8,10 @@
  * Timeouts: registry directories and negative entries live for the mount's
  * TTL in the kernel, like in the dirent cache.
  * Everything inside a tag or digest directory (the image view) is handled
- * by fs/ll_view.c; the handlers here hand those inodes over.
+ * by fs/ll_view.c, and .acrfs/ by fs/ll_status.c; the handlers here hand
+ * those inodes over, and note for each request which operation on which
+ * inode it is (acrfs_req_enter), so a failure logged while serving it is
+ * recorded in .acrfs/errors with that context.
  */
 #include "fs/ll.h"
 
@@ -85,7 +88,7 @@ static void fill_entry(struct acrfs *fs, const struct inode *n, struct fuse_entr
 	ep->entry_timeout = fs->ttl;
 }
 
-static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct acrfs *fs = ctx_of(req);
 	struct inode *dir = itable_get(fs->inodes, parent), *n;
@@ -96,6 +99,14 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (!dir) {
 		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (dir->kind == K_SDIR || (parent == FUSE_ROOT_ID && !strcmp(name, ACRFS_STATUS_DIR))) {
+		acrfs_status_lookup(req, dir, name);
+		return;
+	}
+	if (dir->kind == K_SFILE) {
+		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
 	if (dir->kind != K_DIR) {
@@ -118,14 +129,20 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fill_entry(fs, n, &ep);
-	if (fuse_reply_entry(req, &ep))
-		itable_forget(fs->inodes, n->ino, 1);
+	acrfs_reply_entry_ref(req, fs, n, &ep);
 	return;
 negative:
 	if (rc == -ENOENT)
 		acrfs_reply_negative(req, fs->ttl);
 	else
 		fuse_reply_err(req, -rc);
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	acrfs_req_enter("lookup", parent, name);
+	do_lookup(req, parent, name);
+	acrfs_req_leave();
 }
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -144,15 +161,19 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void do_getattr(fuse_req_t req, fuse_ino_t ino)
 {
 	struct acrfs *fs = ctx_of(req);
 	struct inode *n = itable_get(fs->inodes, ino);
 	struct stat st;
 
-	(void)fi;
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->kind == K_SDIR || n->kind == K_SFILE) {
+		acrfs_status_attr(fs, n, &st);
+		fuse_reply_attr(req, &st, n->kind == K_SDIR ? ACRFS_VIEW_TIMEOUT : 0);
 		return;
 	}
 	if (n->kind == K_VROOT || n->kind == K_VNODE) {
@@ -168,7 +189,15 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, fs->ttl);
 }
 
-static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	acrfs_req_enter("getattr", ino, NULL);
+	do_getattr(req, ino);
+	acrfs_req_leave();
+}
+
+static void do_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct acrfs *fs = ctx_of(req);
 	struct inode *n = itable_get(fs->inodes, ino);
@@ -177,6 +206,14 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->kind == K_SDIR) {
+		acrfs_status_opendir(req, n, fi);
+		return;
+	}
+	if (n->kind == K_SFILE) {
+		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
 	if (n->kind != K_DIR) {
@@ -202,14 +239,21 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 }
 
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	acrfs_req_enter("opendir", ino, NULL);
+	do_opendir(req, ino, fi);
+	acrfs_req_leave();
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct acrfs *fs = ctx_of(req);
 	struct dirsnap *snap = (struct dirsnap *)(uintptr_t)fi->fh;
 	struct inode *dir = itable_get(fs->inodes, ino);
-	char *buf, *p;
-	size_t rem = size;
+	struct dirent_buf d;
+	char *buf;
 	off_t i;
 
 	if (!dir) {
@@ -220,18 +264,22 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		acrfs_view_readdir(req, ino, size, off, fi, plus);
 		return;
 	}
+	if (snap->type == DH_STATUS) {
+		acrfs_status_readdir(req, ino, size, off, plus);
+		return;
+	}
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	p = buf;
+	d.p = buf;
+	d.rem = size;
 	/* Offsets: 0 ".", 1 "..", 2+i entry i. */
 	for (i = off; i < (off_t)snap->n + 2; i++) {
 		struct fuse_entry_param ep;
 		struct inode *n = NULL;
 		const char *name;
-		size_t len;
 
 		memset(&ep, 0, sizeof(ep));
 		if (i < 2) {
@@ -251,33 +299,27 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				ep.attr.st_ino = 0;
 			}
 		}
-		if (plus)
-			len = fuse_add_direntry_plus(req, p, rem, name, &ep, i + 1);
-		else
-			len = fuse_add_direntry(req, p, rem, name, &ep.attr, i + 1);
-		if (len > rem) {
-			/* Did not fit: the kernel never saw it, so undo the reference. */
-			if (n)
-				itable_forget(fs->inodes, n->ino, 1);
+		if (!acrfs_add_dirent(req, fs, &d, name, &ep, i + 1, plus, n))
 			break;
-		}
-		p += len;
-		rem -= len;
 	}
-	fuse_reply_buf(req, buf, size - rem);
+	fuse_reply_buf(req, buf, size - d.rem);
 	free(buf);
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	acrfs_req_enter("readdir", ino, NULL);
 	do_readdir(req, ino, size, off, fi, false);
+	acrfs_req_leave();
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	acrfs_req_enter("readdir", ino, NULL);
 	do_readdir(req, ino, size, off, fi, true);
+	acrfs_req_leave();
 }
 
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -287,6 +329,8 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)ino;
 	if (snap && snap->type == DH_VIEW) {
 		acrfs_view_releasedir(snap);
+	} else if (snap && snap->type == DH_STATUS) {
+		acrfs_status_releasedir(snap);
 	} else if (snap) {
 		ns_ents_free(snap->ents, snap->n);
 		free(snap);
@@ -368,6 +412,96 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	refuse(req);
 }
 
+/*
+ * Files: image files (fs/ll_view.c) or .acrfs/ snapshots (fs/ll_status.c),
+ * told apart by the inode at open and by the handle's tag bit afterwards.
+ */
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct inode *n = itable_get(ctx_of(req)->inodes, ino);
+
+	acrfs_req_enter("open", ino, NULL);
+	if (n && (n->kind == K_SFILE || n->kind == K_SDIR))
+		acrfs_status_open(req, n, fi);
+	else
+		acrfs_view_open(req, ino, fi);
+	acrfs_req_leave();
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	acrfs_req_enter("read", ino, NULL);
+	if (fi->fh & ACRFS_FH_STATUS)
+		acrfs_status_read(req, size, off, fi);
+	else
+		acrfs_view_read(req, ino, size, off, fi);
+	acrfs_req_leave();
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (fi->fh & ACRFS_FH_STATUS)
+		acrfs_status_release(req, fi);
+	else
+		acrfs_view_release(req, ino, fi);
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	acrfs_req_enter("readlink", ino, NULL);
+	acrfs_view_readlink(req, ino);
+	acrfs_req_leave();
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct inode *n = itable_get(ctx_of(req)->inodes, ino);
+
+	acrfs_req_enter("getxattr", ino, name);
+	if (n && (n->kind == K_SFILE || n->kind == K_SDIR))
+		fuse_reply_err(req, ENODATA);
+	else
+		acrfs_view_getxattr(req, ino, name, size);
+	acrfs_req_leave();
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	acrfs_req_enter("listxattr", ino, NULL);
+	acrfs_view_listxattr(req, ino, size);
+	acrfs_req_leave();
+}
+
+/* .acrfs itself is neither a repository nor a tag: it cannot go or move. */
+static bool is_status_name(fuse_ino_t parent, const char *name)
+{
+	return parent == FUSE_ROOT_ID && !strcmp(name, ACRFS_STATUS_DIR);
+}
+
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (is_status_name(parent, name)) {
+		refuse(req);
+		return;
+	}
+	acrfs_req_enter("rmdir", parent, name);
+	acrfs_ll_rmdir(req, parent, name);
+	acrfs_req_leave();
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	if (is_status_name(parent, name) || is_status_name(newparent, newname)) {
+		refuse(req);
+		return;
+	}
+	acrfs_req_enter("rename", parent, name);
+	acrfs_ll_rename(req, parent, name, newparent, newname, flags);
+	acrfs_req_leave();
+}
+
 static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -390,12 +524,12 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdirplus = ll_readdirplus,
 	.releasedir = ll_releasedir,
 	.statfs = ll_statfs,
-	.open = acrfs_view_open,
-	.read = acrfs_view_read,
-	.release = acrfs_view_release,
-	.readlink = acrfs_view_readlink,
-	.getxattr = acrfs_view_getxattr,
-	.listxattr = acrfs_view_listxattr,
+	.open = ll_open,
+	.read = ll_read,
+	.release = ll_release,
+	.readlink = ll_readlink,
+	.getxattr = ll_getxattr,
+	.listxattr = ll_listxattr,
 	.mkdir = ll_mkdir,
 	.mknod = ll_mknod,
 	.symlink = ll_symlink,
@@ -404,8 +538,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.setattr = ll_setattr,
 	.setxattr = ll_setxattr,
 	.removexattr = ll_removexattr,
-	.rmdir = acrfs_ll_rmdir,
-	.rename = acrfs_ll_rename,
+	.rmdir = ll_rmdir,
+	.rename = ll_rename,
 	.unlink = acrfs_ll_unlink,
 };
 

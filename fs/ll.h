@@ -18,6 +18,7 @@ struct pcache;
 struct inode;
 struct fuse_file_info;
 struct stat;
+struct acrfs_opts;
 
 /* Everything a request handler needs; owned by main(). */
 struct acrfs {
@@ -32,14 +33,21 @@ struct acrfs {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mounted_at;
+	/* For .acrfs/status (fs/ll_status.c); set by main before the mount. */
+	const struct acrfs_opts *opts; /* the command line */
+	const char *url;	       /* the registry's base URL */
+	char *identity;		       /* where the credentials came from; never a secret */
+	const char *identity_kind;     /* auth_cred_kind_name() */
+	char *username;		       /* for kind "basic", else NULL */
+	struct timespec started;       /* CLOCK_MONOTONIC, for the uptime */
 };
 
 /* The operations table; the session's userdata is a struct acrfs *. */
 const struct fuse_lowlevel_ops *acrfs_ll_ops(void);
-/* Node kinds stored in struct inode.kind. */
-enum { K_DIR = 1, K_TAG = 2, K_VROOT = 3, K_VNODE = 4 };
+/* Node kinds stored in struct inode.kind (K_SDIR, K_SFILE: .acrfs/). */
+enum { K_DIR = 1, K_TAG = 2, K_VROOT = 3, K_VNODE = 4, K_SDIR = 5, K_SFILE = 6 };
 /* Directory handles start with one of these. */
-enum { DH_NS = 1, DH_VIEW = 2 };
+enum { DH_NS = 1, DH_VIEW = 2, DH_STATUS = 3 };
 
 /*
  * Image views (fs/ll_view.c): everything inside a tag or digest directory.
@@ -50,6 +58,26 @@ struct fuse_req;
 /* Answer a lookup miss (fs/ll_reply.c): a negative entry the kernel keeps for `timeout`
  * seconds (ENOENT when timeout <= 0). */
 void acrfs_reply_negative(struct fuse_req *req, double timeout);
+struct fuse_entry_param;
+/* Reply entry `ep` of inode `n`, which was referenced for this lookup; the
+ * reference is dropped if the reply cannot be delivered. */
+void acrfs_reply_entry_ref(struct fuse_req *req, struct acrfs *fs, const struct inode *n,
+			   const struct fuse_entry_param *ep);
+/* A readdir reply being filled: `rem` bytes left at `p`. */
+struct dirent_buf {
+	char *p;
+	size_t rem;
+};
+/*
+ * Add entry `name` (the next entry at offset `next`) to `d`, with `ep`'s
+ * attributes (readdirplus: the whole entry). `n`: the inode referenced for
+ * it by readdirplus, or NULL; if the entry does not fit, that reference is
+ * dropped, since the kernel never sees the entry. false when it did not fit
+ * (the reply is full).
+ */
+bool acrfs_add_dirent(struct fuse_req *req, struct acrfs *fs, struct dirent_buf *d,
+		      const char *name, const struct fuse_entry_param *ep, off_t next, bool plus,
+		      const struct inode *n);
 int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
 void acrfs_view_lookup(struct fuse_req *req, struct inode *dir, const char *name);
 /* A "sha256:<hex>" name in repository directory `dir`. */
@@ -79,6 +107,52 @@ void acrfs_ll_rmdir(struct fuse_req *req, uint64_t parent, const char *name);
 void acrfs_ll_rename(struct fuse_req *req, uint64_t parent, const char *name,
 		     uint64_t newparent, const char *newname, unsigned int flags);
 void acrfs_ll_unlink(struct fuse_req *req, uint64_t parent, const char *name);
+
+/*
+ * .acrfs/ at the mount root (fs/ll_status.c): read-only files about the
+ * mount, generated at open without any registry request:
+ *   status  JSON: version, registry, identity source, options, uptime,
+ *           requests by kind and status class, bytes, retries, cache,
+ *           images and layers loaded, memory;
+ *   loads   one line per layer load in progress;
+ *   errors  the last failures (fs/errlog.h).
+ * The name is found by lookup only, never listed (like ZFS's hidden .zfs),
+ * so that walks of the mount (ls -a, find) see repositories alone; no
+ * repository name can start with '.'. Open files are snapshots served with
+ * direct_io; their handles have bit 0 set (malloc'd pointers never do),
+ * which is how read and release tell them from image files without a
+ * lookup.
+ */
+#define ACRFS_STATUS_DIR ".acrfs"
+#define ACRFS_FH_STATUS 1u
+/* Before threads start: remember `fs`, install the log hook (errors,
+ * progress line). */
+void acrfs_status_init(struct acrfs *fs);
+/* `name` in the root (only ACRFS_STATUS_DIR) or in .acrfs/ (dir K_SDIR). */
+void acrfs_status_lookup(struct fuse_req *req, struct inode *dir, const char *name);
+void acrfs_status_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
+void acrfs_status_opendir(struct fuse_req *req, struct inode *dir, struct fuse_file_info *fi);
+void acrfs_status_readdir(struct fuse_req *req, uint64_t ino, size_t size, off_t off,
+			  bool plus);
+void acrfs_status_releasedir(void *fh);
+void acrfs_status_open(struct fuse_req *req, struct inode *n, struct fuse_file_info *fi);
+void acrfs_status_read(struct fuse_req *req, size_t size, off_t off, struct fuse_file_info *fi);
+void acrfs_status_release(struct fuse_req *req, struct fuse_file_info *fi);
+/*
+ * The request a worker thread serves, for .acrfs/errors: a warning or error
+ * logged until acrfs_req_leave() is recorded with operation `op` (static)
+ * and the path of inode `ino` (plus `name`, borrowed for the request).
+ */
+void acrfs_req_enter(const char *op, uint64_t ino, const char *name);
+void acrfs_req_leave(void);
+/*
+ * With -f on a terminal: a thread that shows, on one line of stderr, the
+ * oldest layer load running for more than a second. start returns 0 (also
+ * when stderr is no terminal: nothing to do) or -errno; stop clears the
+ * line and ends the thread (NULL-safe to call without a start).
+ */
+int acrfs_progress_start(void);
+void acrfs_progress_stop(void);
 
 /*
  * Kernel invalidations (fs/ll_inval.c), sent later by a thread of their

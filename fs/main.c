@@ -1,19 +1,28 @@
 /*
  * acrfs main: parse the command line, check the registry, mount, serve.
  *
- * Order matters: the start-up check runs before the mount so a bad
- * registry leaves nothing mounted; the mount happens before daemonising so
- * the parent returns only once the mount is live; worker threads start only
- * after the fork.
+ * Order matters: the command line, FUSE's options included, is checked
+ * first (a usage error exits 2 before anything is contacted); the start-up
+ * check runs before the mount so a bad registry leaves nothing mounted; the
+ * mount happens before daemonising so the parent returns only once the
+ * mount is live; worker threads start only after the fork.
+ *
+ * Exit status (README, acrfs(1)): 0 mounted (with -f: unmounted cleanly),
+ * --help, --version; 1 the mount failed or ended with an error; 2 usage.
  */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "auth/creds.h"
 #include "auth/util.h"
@@ -38,20 +47,90 @@ static int src_tags(void *ctx, const char *repo, struct strvec *tags)
 }
 
 /*
- * The credentials for `host` (host[:port] as given): -o username with its
- * password from -o password_file, -o password_stdin or $ACRFS_PASSWORD,
- * then the chain of auth_creds_resolve(). Logs the source that won at info
- * level (never the secret). 0, or -errno after saying why on stderr / the
- * log.
+ * A file of credentials named on the command line must be the user's alone:
+ * one that group or others may read or write is refused (like s3fs's
+ * passwd_file or ssh's keys), with the command that fixes it. FIFOs such as
+ * /dev/fd/N pass. 0, or -errno after saying why on stderr.
  */
-static int resolve_creds(const struct acrfs_opts *o, const char *host, struct auth_creds **out)
+static int check_private(const char *opt, const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st)) {
+		rc = -errno;
+		fprintf(stderr, "acrfs: %s: %s: %s\n", opt, path, strerror(-rc));
+		return rc;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & 066)) {
+		fprintf(stderr, "acrfs: %s: %s may be read by group or others (mode %04o): "
+				"refused; chmod 600 %s\n",
+			opt, path, (unsigned)(st.st_mode & 07777), path);
+		return -EACCES;
+	}
+	return 0;
+}
+
+/*
+ * Take $ACRFS_PASSWORD out of the environment before anything runs a child
+ * (a credential helper, fusermount3): the value is copied (registered with
+ * the logger as a secret), its bytes in the original environment block are
+ * overwritten (so /proc/PID/environ no longer shows it) and the variable is
+ * unset. Returns the copy (caller frees with auth_secret_free) or NULL.
+ */
+static char *take_env_password(void)
+{
+	static const char name[] = "ACRFS_PASSWORD=";
+	char *copy = NULL;
+
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, name, sizeof(name) - 1) != 0)
+			continue;
+		if (!copy && (*e)[sizeof(name) - 1]) {
+			copy = strdup(*e + sizeof(name) - 1);
+			if (copy)
+				log_secret(copy);
+		}
+		auth_wipe(*e + sizeof(name) - 1, strlen(*e + sizeof(name) - 1));
+	}
+	unsetenv("ACRFS_PASSWORD");
+	return copy;
+}
+
+/*
+ * The credentials for `host` (host[:port] as given): -o username with its
+ * password from -o password_file, -o password_stdin or $ACRFS_PASSWORD
+ * (`env`: taken out of the environment by take_env_password), then the
+ * chain of auth_creds_resolve(). Logs the source that won at info level
+ * (never the secret). 0, or -errno after saying why on stderr / the log.
+ */
+static int resolve_creds(const struct acrfs_opts *o, const char *host, const char *env,
+			 struct auth_creds **out)
 {
 	struct auth_creds_opts co = { 0 };
-	const char *env = getenv("ACRFS_PASSWORD"), *from = NULL;
+	const char *from = NULL;
 	char *pw = NULL, *src;
 	int rc = 0;
 
 	*out = NULL;
+	if (o->docker_config) {
+		/* What $DOCKER_CONFIG would say; mount(8) does not pass it on. */
+		char *cfg = NULL;
+
+		if (asprintf(&cfg, "%s/config.json", o->docker_config) < 0)
+			return -ENOMEM;
+		rc = check_private("docker_config", cfg);
+		free(cfg);
+		if (rc)
+			return rc;
+		if (setenv("DOCKER_CONFIG", o->docker_config, 1))
+			return -errno;
+	}
+	if (o->password_file) {
+		rc = check_private("password_file", o->password_file);
+		if (rc)
+			return rc;
+	}
 	if ((o->password_file || o->password_stdin) && !o->username) {
 		fprintf(stderr, "acrfs: -o %s needs -o username=NAME\n",
 			o->password_file ? "password_file" : "password_stdin");
@@ -68,7 +147,6 @@ static int resolve_creds(const struct acrfs_opts *o, const char *host, struct au
 					"(%s)\n", strerror(-rc));
 	} else if (o->username && env && *env) {
 		from = "$ACRFS_PASSWORD";
-		log_secret(env);
 		rc = auth_strdup(env, &pw);
 	}
 	if (rc)
@@ -78,6 +156,8 @@ static int resolve_creds(const struct acrfs_opts *o, const char *host, struct au
 	co.password = pw;
 	co.aad_token_file = o->aad_token_file;
 	co.tenant = o->tenant;
+	co.env_password = env;
+	co.env_taken = true;
 	rc = auth_creds_resolve(&co, out); /* logs why */
 	auth_secret_free(pw);
 	if (rc)
@@ -95,6 +175,30 @@ static int resolve_creds(const struct acrfs_opts *o, const char *host, struct au
 	return 0;
 }
 
+/* acrfs --version: ours, then every library's as linked at run time. */
+static void print_version(void)
+{
+	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+
+	printf("acrfs %s\n", ACRFS_VERSION);
+	printf("libfuse %s (API %d)\n", fuse_pkgversion(), FUSE_USE_VERSION);
+	printf("libcurl %s (%s)\n", cv->version, cv->ssl_version ? cv->ssl_version : "no TLS");
+	printf("OpenSSL %s\n", OpenSSL_version(OPENSSL_VERSION_STRING));
+	printf("zlib %s\n", zlibVersion());
+	printf("zstd %s\n", ZSTD_versionString());
+	printf("cJSON %s\n", cJSON_Version());
+}
+
+/* mount.fuse3 -o drop_privileges hands over an open /dev/fuse as /dev/fd/N. */
+static bool is_fd_mountpoint(const char *mp)
+{
+	const char *p = mp + strlen("/dev/fd/");
+
+	if (strncmp(mp, "/dev/fd/", strlen("/dev/fd/")) || !*p)
+		return false;
+	return strspn(p, "0123456789") == strlen(p);
+}
+
 int main(int argc, char *argv[])
 {
 	struct acrfs_opts o;
@@ -104,14 +208,17 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct registry_opts ro = { 0 };
 	struct ns_source src = { 0 };
-	char *url = NULL, *host = NULL;
+	struct auth_creds *creds = NULL;
+	char *url = NULL, *host = NULL, *env_pw;
 	struct stat st;
 	int rc, ret = 1;
 
+	env_pw = take_env_password();
 	rc = opts_parse(argc, (const char *const *)argv, &o, &err);
 	if (rc) {
 		fprintf(stderr, "acrfs: %s\n", buf_cstr(&err));
 		buf_release(&err);
+		auth_secret_free(env_pw);
 		return 2;
 	}
 	if (o.help) {
@@ -120,35 +227,60 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	if (o.version) {
-		printf("acrfs %s (libfuse %s, %s)\n", ACRFS_VERSION, fuse_pkgversion(),
-		       registry_client_version());
+		print_version();
 		ret = 0;
 		goto out_opts;
 	}
 	log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO, false);
+	acrfs_status_init(&fs); /* .acrfs/errors sees every failure from now on */
 	if (registry_url_parse(o.registry, &url, &host)) {
 		fprintf(stderr, "acrfs: %s: not a registry address (expected host[:port], "
 				"https://host[:port] or http://host[:port])\n", o.registry);
+		ret = 2;
 		goto out_opts;
 	}
-	if (stat(o.mountpoint, &st) || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "acrfs: mount point %s: %s\n", o.mountpoint,
-			errno ? strerror(errno) : "not a directory");
+	/* FUSE judges the options acrfs passes on: a bad one is a usage error
+	 * (libfuse names it on stderr), found before anything is contacted. */
+	for (size_t i = 0; i < o.fuse_argv.n; i++)
+		if (fuse_opt_add_arg(&args, o.fuse_argv.v[i])) {
+			fprintf(stderr, "acrfs: out of memory\n");
+			goto out_opts;
+		}
+	fs.se = fuse_session_new(&args, acrfs_ll_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+	if (!fs.se) {
+		ret = 2;
 		goto out_opts;
 	}
-	struct auth_creds *creds = NULL;
-
-	if (resolve_creds(&o, host, &creds))
-		goto out_opts;
+	if (is_fd_mountpoint(o.mountpoint)) {
+		log_warn("%s: mounted by mount.fuse3 (drop_privileges), which chose the mount "
+			 "flags: keep nosuid,nodev in the mount options, acrfs cannot add them",
+			 o.mountpoint);
+	} else {
+		rc = stat(o.mountpoint, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+		if (rc) {
+			fprintf(stderr, "acrfs: mount point %s: %s\n", o.mountpoint, strerror(rc));
+			goto out_se;
+		}
+	}
+	rc = resolve_creds(&o, host, env_pw, &creds);
+	auth_secret_free(env_pw);
+	env_pw = NULL;
+	if (rc)
+		goto out_se;
+	fs.identity = strdup(creds->source);
+	fs.identity_kind = auth_cred_kind_name(creds->kind);
+	if (creds->kind == AUTH_CRED_BASIC && creds->username)
+		fs.username = strdup(creds->username);
 	ro.url = url;
 	ro.ca_file = o.ca_file;
 	ro.max_retries = -1;
+	ro.timeout_ms = o.timeout * 1000;
 	ro.creds = creds;
 	rc = registry_new(&fs.reg, &ro);
 	auth_creds_free(creds); /* registry_new keeps its own copy */
 	if (rc) {
 		fprintf(stderr, "acrfs: %s\n", strerror(-rc));
-		goto out_opts;
+		goto out_se;
 	}
 	rc = registry_ping(fs.reg, &err);
 	if (rc) {
@@ -159,7 +291,10 @@ int main(int argc, char *argv[])
 	fs.ro = o.ro;
 	fs.uid = getuid();
 	fs.gid = getgid();
+	fs.opts = &o;
+	fs.url = url;
 	clock_gettime(CLOCK_REALTIME, &fs.mounted_at);
+	clock_gettime(CLOCK_MONOTONIC, &fs.started);
 	src.catalog = src_catalog;
 	src.tags = src_tags;
 	src.ctx = fs.reg;
@@ -175,16 +310,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;
 	}
-	for (size_t i = 0; i < o.fuse_argv.n; i++)
-		if (fuse_opt_add_arg(&args, o.fuse_argv.v[i])) {
-			fprintf(stderr, "acrfs: out of memory\n");
-			goto out_ns;
-		}
-	fs.se = fuse_session_new(&args, acrfs_ll_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
-	if (!fs.se)
-		goto out_ns; /* libfuse said why */
 	if (fuse_set_signal_handlers(fs.se))
-		goto out_se;
+		goto out_ns;
 	if (fuse_session_mount(fs.se, o.mountpoint))
 		goto out_sig;
 	if (!o.foreground) {
@@ -193,6 +320,8 @@ int main(int argc, char *argv[])
 			fuse_session_unmount(fs.se);
 			goto out_sig;
 		}
+	} else if ((rc = acrfs_progress_start())) {
+		log_warn("no progress line: %s", strerror(-rc));
 	}
 	log_info("mounted %s at %s (ttl %lds%s)", url, o.mountpoint, o.ttl,
 		 o.ro ? ", read-only" : "");
@@ -205,18 +334,18 @@ int main(int argc, char *argv[])
 	 * for requests of a sequential caller (libfuse PR #652, #1034). This
 	 * config needs the 3.12 loop API (FUSE_USE_VERSION=312, Makefile): the
 	 * 3.2 one reads it as an old struct, which did exactly that. */
-	/* A signal ends the loop with its number: that is a clean unmount. */
+	/* A signal ends the loop with its number: that is a clean unmount; so is
+	 * an umount(8) from outside, which ends it with 0. */
 	rc = fuse_session_loop_mt(fs.se, loop);
 	ret = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 	acrfs_inval_stop(); /* fs/ll_inval.c: no notification after this */
 	log_info("unmounting %s", o.mountpoint);
 out_unmount:
+	acrfs_progress_stop();
 	fuse_session_unmount(fs.se);
 out_sig:
 	fuse_remove_signal_handlers(fs.se);
-out_se:
-	fuse_session_destroy(fs.se);
 out_ns:
 	itable_free(fs.inodes);
 	views_free(fs.views);
@@ -224,11 +353,17 @@ out_ns:
 	pcache_free(fs.pcache);
 out_reg:
 	registry_free(fs.reg);
+out_se:
+	fuse_session_destroy(fs.se);
 out_opts:
+	log_set_hook(NULL);
 	fuse_opt_free_args(&args);
+	free(fs.identity);
+	free(fs.username);
 	free(url);
 	free(host);
 	buf_release(&err);
 	opts_free(&o);
+	auth_secret_free(env_pw);
 	return ret;
 }

@@ -1,6 +1,7 @@
 #include "fs/opts.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,22 +17,36 @@ static const char usage[] =
 	"\n"
 	"options:\n"
 	"    -h, --help             print this help and exit\n"
-	"    -V, --version          print the version and exit\n"
-	"    -f                     stay in the foreground, log to stderr\n"
-	"                           (default: run in the background once the mount\n"
-	"                           is live, log to syslog)\n"
-	"    -d                     debug logging (secrets are never logged)\n"
+	"    -V, --version          print the version, and those of the libraries in\n"
+	"                           use, and exit\n"
+	"    -f                     stay in the foreground, log to stderr; on a\n"
+	"                           terminal, a layer load taking longer than a\n"
+	"                           second shows a progress line (default: run in\n"
+	"                           the background once the mount is live, log to\n"
+	"                           syslog)\n"
+	"    -d, --debug            debug logging (secrets are never logged)\n"
 	"    -o ttl=SECONDS         dirent cache lifetime for catalog pages, tag lists\n"
 	"                           and negative lookups; 0 asks the registry every\n"
 	"                           time (default: 60)\n"
+	"    -o timeout=SECONDS     deadline of one registry request, retries included:\n"
+	"                           past it the operation fails (\"Connection timed\n"
+	"                           out\"); a blob download must start within it and\n"
+	"                           may then take as long as bytes keep coming (at\n"
+	"                           least 1 KiB/s) (default: 30)\n"
 	"    -o ca_file=PATH        extra CA certificate(s) (PEM) trusted for TLS, in\n"
 	"                           addition to the system's (default: none)\n"
 	"    -o ro                  read-only: refuse every change (default: off)\n"
 	"    -o username=NAME       log in as NAME; the password comes from\n"
 	"                           $ACRFS_PASSWORD, password_file= or password_stdin\n"
 	"                           (a password on the command line is refused)\n"
-	"    -o password_file=PATH  read the password from the first line of PATH\n"
+	"    -o password_file=PATH  read the password from the first line of PATH;\n"
+	"                           refused if group or others may read PATH\n"
 	"    -o password_stdin      read the password from standard input\n"
+	"    -o docker_config=DIR   docker's configuration directory: credentials\n"
+	"                           from DIR/config.json, as with $DOCKER_CONFIG\n"
+	"                           (for fstab and services, whose environment is\n"
+	"                           not passed on); refused if group or others may\n"
+	"                           read DIR/config.json\n"
 	"    -o aad_token_file=PATH Azure AD access token to exchange for an ACR\n"
 	"                           refresh token (default: none)\n"
 	"    -o tenant=ID           Azure AD tenant for aad_token_file (default: none)\n"
@@ -44,22 +59,33 @@ static const char usage[] =
 	"                           default_permissions (needs user_allow_other in\n"
 	"                           /etc/fuse.conf unless root)\n"
 	"    -o OPT[,OPT...]        other FUSE mount options (default_permissions,\n"
-	"                           fsname=, subtype=, max_read=, ...)\n"
+	"                           fsname=, max_read=, ...); fstab-only options\n"
+	"                           (_netdev, nofail, noauto, x-systemd.*, ...) are\n"
+	"                           ignored, and the mount is always nosuid,nodev\n"
 	"\n"
 	"credentials, first match wins (see docs/auth.md):\n"
 	"    0. -o aad_token_file=PATH: an Azure AD token, exchanged for an ACR\n"
 	"       refresh token (not with -o username)\n"
 	"    1. -o username=NAME with $ACRFS_PASSWORD, password_file= or password_stdin\n"
 	"    2. $ACRFS_USERNAME and $ACRFS_PASSWORD\n"
-	"    3. docker's config ($DOCKER_CONFIG/config.json, else ~/.docker/config.json):\n"
-	"       credHelpers, credsStore, then auths (auth, username/password,\n"
-	"       identitytoken, registrytoken)\n"
+	"    3. docker's config (DIR/config.json of -o docker_config=DIR, else\n"
+	"       $DOCKER_CONFIG/config.json, else ~/.docker/config.json): credHelpers,\n"
+	"       credsStore, then auths (auth, username/password, identitytoken,\n"
+	"       registrytoken)\n"
 	"    4. podman's auth.json ($REGISTRY_AUTH_FILE,\n"
 	"       $XDG_RUNTIME_DIR/containers/auth.json,\n"
 	"       $XDG_CONFIG_HOME/containers/auth.json)\n"
 	"    5. anonymous\n"
 	"\n"
-	"unmount with: fusermount3 -u MOUNTPOINT\n";
+	"MOUNTPOINT/.acrfs/ (not listed; read-only): status (JSON), loads (layer\n"
+	"loads in progress: watch cat MOUNTPOINT/.acrfs/loads), errors (the last 100).\n"
+	"\n"
+	"exit status: 0 mounted (with -f: unmounted cleanly), or --help / --version;\n"
+	"1 the mount failed (registry, credentials, mount point, FUSE) or ended with\n"
+	"an error; 2 usage error (bad option or argument).\n"
+	"\n"
+	"unmount with: fusermount3 -u MOUNTPOINT (as root: umount MOUNTPOINT)\n"
+	"manual: man acrfs\n";
 
 void opts_usage(FILE *f)
 {
@@ -106,6 +132,26 @@ static int set_str(char **dst, const char *v, struct buf *err, const char *name)
 	return *dst ? 0 : -ENOMEM;
 }
 
+/*
+ * Options for mount(8), mount.fuse3 or systemd that may reach us from an
+ * fstab line or a mount unit (mount.fuse3 removes most of them, not all
+ * helpers do): accepted and ignored.
+ */
+static bool fstab_only(const char *key, const char *v)
+{
+	static const char *const flags[] = { "_netdev", "nofail", "noauto", "auto",
+					     "defaults", "user",    "users",  "nouser",
+					     "owner",	 "group",   "drop_privileges" };
+	size_t i;
+
+	if (!strncmp(key, "x-", 2) || !strcmp(key, "comment") || !strcmp(key, "setuid"))
+		return true;
+	for (i = 0; !v && i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (!strcmp(key, flags[i]))
+			return true;
+	return false;
+}
+
 /* One -o item. Unknown items are appended to `fuse` for libfuse to judge. */
 static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, struct buf *err)
 {
@@ -136,6 +182,16 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 			return fail(err, "ttl=%s: expected a number of seconds", v);
 		return 0;
 	}
+	if (IS("timeout")) {
+		char *end;
+
+		NEEDV();
+		errno = 0;
+		o->timeout = strtol(v, &end, 10);
+		if (errno || end == v || *end || o->timeout < 1 || o->timeout > 3600)
+			return fail(err, "timeout=%s: expected 1..3600 seconds", v);
+		return 0;
+	}
 	if (IS("password") || IS("pass") || IS("secret"))
 		return fail(err,
 			    "refusing -o %s=…: a password on the command line is visible to every "
@@ -156,6 +212,10 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 	if (IS("password_stdin") && !v) {
 		o->password_stdin = true;
 		return 0;
+	}
+	if (IS("docker_config")) {
+		NEEDV();
+		return set_str(&o->docker_config, v, err, key);
 	}
 	if (IS("aad_token_file")) {
 		NEEDV();
@@ -187,18 +247,50 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 		return 0;
 	}
 	if (IS("ro") && !v) {
-		o->ro = true;
-	} else if (IS("rw") && !v) {
+		o->ro = true; /* reaches FUSE once, at the end: a later rw wins */
+		return 0;
+	}
+	if (IS("rw") && !v) {
 		o->ro = false;
 		return 0;
-	} else if (IS("allow_other") && !v) {
-		o->allow_other = true;
 	}
+	/* Images hold setuid files and device nodes: never honoured. */
+	if ((IS("suid") || IS("dev") || IS("nosuid") || IS("nodev")) && !v)
+		return 0;
+	if (fstab_only(key, v))
+		return 0;
+	if (IS("fsname"))
+		o->has_fsname = true;
+	if (IS("subtype"))
+		o->has_subtype = true;
+	if (IS("allow_other") && !v)
+		o->allow_other = true;
 #undef IS
 #undef NEEDV
 	if (fuse->len && buf_addch(fuse, ','))
 		return -ENOMEM;
 	return buf_adds(fuse, item);
+}
+
+/* fsname=<REGISTRY> and subtype=acrfs unless given: mount(8) and df show
+ * the registry, type fuse.acrfs. FUSE reads '\\' and ',' in fsname escaped. */
+static int add_names(const struct acrfs_opts *o, struct buf *fuse)
+{
+	const char *p;
+	int rc = 0;
+
+	if (!o->has_subtype)
+		rc = buf_adds(fuse, fuse->len ? ",subtype=acrfs" : "subtype=acrfs");
+	if (rc || o->has_fsname || !o->registry)
+		return rc;
+	rc = buf_adds(fuse, fuse->len ? ",fsname=" : "fsname=");
+	for (p = o->registry; *p && !rc; p++) {
+		if (*p == ',' || *p == '\\')
+			rc = buf_addch(fuse, '\\');
+		if (!rc)
+			rc = buf_addch(fuse, *p);
+	}
+	return rc;
 }
 
 static int split_opts(struct acrfs_opts *o, const char *list, struct buf *fuse, struct buf *err)
@@ -221,6 +313,7 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 
 	memset(o, 0, sizeof(*o));
 	o->ttl = 60;
+	o->timeout = 30;
 	o->threads = 16;
 	o->cache_max = 4ull << 30;
 	for (i = 1; i < argc && !rc; i++) {
@@ -270,6 +363,12 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 		rc = fail(err, "%s", "password_file and password_stdin are exclusive");
 	if (!rc && o->allow_other && !strstr(buf_cstr(&fuse), "default_permissions"))
 		rc = buf_adds(&fuse, ",default_permissions");
+	if (!rc && o->ro)
+		rc = buf_adds(&fuse, fuse.len ? ",ro" : "ro");
+	if (!rc && !o->help && !o->version)
+		rc = add_names(o, &fuse);
+	if (!rc)
+		rc = buf_adds(&fuse, fuse.len ? ",nosuid,nodev" : "nosuid,nodev");
 	if (!rc)
 		rc = strvec_push(&o->fuse_argv, "acrfs");
 	if (!rc && fuse.len) {
@@ -294,9 +393,11 @@ void opts_free(struct acrfs_opts *o)
 	free(o->username);
 	free(o->password_file);
 	free(o->aad_token_file);
+	free(o->docker_config);
 	free(o->tenant);
 	free(o->cache_dir);
 	strvec_clear(&o->fuse_argv);
 	memset(o, 0, sizeof(*o));
 	o->ttl = 60;
+	o->timeout = 30;
 }

@@ -311,6 +311,23 @@ void views_free(struct views *v)
 	free(v);
 }
 
+void views_count(struct views *v, size_t *images, size_t *layers_loaded)
+{
+	size_t b, i;
+
+	*images = *layers_loaded = 0;
+	pthread_mutex_lock(&v->lock);
+	for (b = 0; b < NBUCKETS; b++)
+		for (const struct vobj *o = v->buckets[b]; o; o = o->next) {
+			if (!o->img)
+				continue;
+			(*images)++;
+			for (i = 0; i < image_nlayers(o->img); i++)
+				*layers_loaded += layer_tree(image_layer(o->img, i)) != NULL;
+		}
+	pthread_mutex_unlock(&v->lock);
+}
+
 int views_tag(struct views *v, const char *repo, const char *tag, struct vobj **out)
 {
 	struct buf key = BUF_INIT;

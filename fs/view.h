@@ -67,6 +67,13 @@ int views_digest(struct views *v, const char *repo, const struct digest *d,
 /* Forget what `tag` of `repo` resolved to (after the tag changed). */
 void views_invalidate_tag(struct views *v, const char *repo, const char *tag);
 
+/*
+ * How many view objects are images, and how many of their layers are
+ * loaded (trees in memory), for .acrfs/status. Takes the views' lock, then
+ * each layer's (a leaf); no I/O.
+ */
+void views_count(struct views *v, size_t *images, size_t *layers_loaded);
+
 /* Reading an object: every pointer is borrowed until views_free. */
 bool vobj_is_index(const struct vobj *o);
 const struct digest *vobj_digest(const struct vobj *o);

@@ -50,6 +50,8 @@ static bool pow2_ok(uint32_t b)
 
 uint64_t blocksums_count(uint64_t len, uint32_t bsize)
 {
+	if (!bsize)
+		return len ? UINT64_MAX : 0; /* no valid count: callers compare it with n */
 	return len / bsize + (len % bsize != 0);
 }
 

@@ -65,7 +65,8 @@ int blockhash_finish(struct blockhash *h, struct blocksums *out);
 /* Stops the worker, drops everything. NULL is fine. */
 void blockhash_free(struct blockhash *h);
 
-/* ceil(len / bsize): the number of blocks of a `len`-byte stream. */
+/* ceil(len / bsize): the number of blocks of a `len`-byte stream (UINT64_MAX,
+ * a count no table has, when bsize is 0 and len is not). */
 uint64_t blocksums_count(uint64_t len, uint32_t bsize);
 
 /*

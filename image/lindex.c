@@ -210,6 +210,35 @@ static int cstr(struct buf *b, const unsigned char *p, size_t n)
 	return buf_add(b, p, n);
 }
 
+/*
+ * What tar.h promises about a parsed entry's mode and sizes, checked again
+ * for entries read back from a file: only regular files have data, a plain
+ * file stores all of it, a sparse map is sorted, inside the file and stored
+ * back to back. (Readers of the tree rely on it.)
+ */
+static bool entry_sizes_ok(const struct tar_entry *e)
+{
+	uint64_t end = 0, stored = 0;
+	size_t i;
+
+	if (e->mode > 07777 || e->size > TAR_MAX_ENTRY_SIZE)
+		return false;
+	if (e->type != TAR_REG)
+		return !e->size && !e->stored_size && !e->sparse;
+	if (!e->sparse)
+		return e->stored_size == e->size;
+	for (i = 0; i < e->nsparse; i++) {
+		const struct tar_sparse *s = &e->sparse[i];
+
+		if (s->offset < end || s->offset > e->size || s->length > e->size - s->offset ||
+		    s->stored != stored)
+			return false;
+		end = s->offset + s->length;
+		stored += s->length;
+	}
+	return stored == e->stored_size;
+}
+
 /* Decode one entry into `e` (pointers into scratch). -EBADMSG or -ENOMEM. */
 static int decode_entry(struct rd *r, struct scratch *s, struct tar_entry *e)
 {
@@ -296,7 +325,7 @@ static int decode_entry(struct rd *r, struct scratch *s, struct tar_entry *e)
 		e->sparse = s->sparse; /* never NULL, even with no segment */
 		e->nsparse = nsp;
 	}
-	return r->bad ? -EBADMSG : 0;
+	return r->bad || !entry_sizes_ok(e) ? -EBADMSG : 0;
 }
 
 static int encode_frames(struct buf *b, const struct lindex_frame *f, size_t n)

@@ -210,8 +210,10 @@ static int normalize_buf(const char *in, size_t inlen, struct buf *out)
 	if (rc)
 		return rc;
 	rc = tar_path_normalize(in, inlen, out->data, inlen + 1);
-	if (rc < 0)
+	if (rc < 0) {
+		buf_reset(out); /* what was written is not NUL-terminated */
 		return rc;
+	}
 	out->len = (size_t)rc;
 	return 0;
 }
@@ -766,12 +768,84 @@ static int count_entry(struct tar_parser *p)
 	return 0;
 }
 
+/* qsort_r order of record numbers: by name, then by position. */
+static int xrec_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct xrec *xr = ((const struct xrec *const *)ctx)[0];
+	const char *names = ((const char *const *)ctx)[1];
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	int d = strcmp(names + xr[i].name_off, names + xr[j].name_off);
+
+	return d ? d : (i > j) - (i < j);
+}
+
+/* A name's first position and the record that wins for it. */
+struct xpick {
+	uint32_t first, last;
+};
+
+static int xpick_cmp(const void *a, const void *b)
+{
+	uint32_t i = ((const struct xpick *)a)->first, j = ((const struct xpick *)b)->first;
+
+	return (i > j) - (i < j);
+}
+
+/*
+ * The entry's xattrs from its `nx` records (names and values in `names`):
+ * one per name, the last record of a name winning (as extraction
+ * overwrites), in the order the names first appear. Sorting keeps this
+ * O(n log n): a quadratic scan of TAR_MAX_XATTRS records, entry after
+ * entry, was a cheap way for a layer to burn CPU. 0 or -ENOMEM.
+ */
+static int dedup_xattrs(const char *names, const struct xrec *xr, size_t nx,
+			struct tar_xattr *xs, size_t *n)
+{
+	const void *ctx[2] = { xr, names };
+	struct xpick *pick;
+	uint32_t *ord;
+	size_t i, k = 0;
+
+	*n = 0;
+	if (!nx)
+		return 0;
+	ord = malloc(nx * sizeof(*ord));
+	pick = malloc(nx * sizeof(*pick));
+	if (!ord || !pick) {
+		free(ord);
+		free(pick);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nx; i++)
+		ord[i] = (uint32_t)i;
+	qsort_r(ord, nx, sizeof(*ord), xrec_cmp, ctx);
+	for (i = 0; i < nx; i++) {
+		pick[k].first = ord[i];
+		while (i + 1 < nx &&
+		       !strcmp(names + xr[ord[i + 1]].name_off, names + xr[ord[i]].name_off))
+			i++;
+		pick[k++].last = ord[i];
+	}
+	qsort(pick, k, sizeof(*pick), xpick_cmp);
+	for (i = 0; i < k; i++) {
+		const struct xrec *r = &xr[pick[i].last];
+
+		xs[i].name = names + r->name_off;
+		xs[i].value = names + r->val_off;
+		xs[i].value_len = r->val_len;
+	}
+	*n = k;
+	free(ord);
+	free(pick);
+	return 0;
+}
+
 /* Call back for the assembled entry, then skip its (remaining) data. */
 static int emit(struct tar_parser *p, uint64_t data_left)
 {
 	struct tar_xattr *xs;
 	const struct xrec *xr = (const struct xrec *)p->ext.xrecs.data;
-	size_t nx = p->ext.xrecs.len / sizeof(*xr), i, j, n = 0;
+	size_t nx = p->ext.xrecs.len / sizeof(*xr), n = 0;
 	int rc = 0;
 
 	p->e.data_offset = p->pos;
@@ -785,18 +859,9 @@ static int emit(struct tar_parser *p, uint64_t data_left)
 	if (rc)
 		goto out;
 	xs = (struct tar_xattr *)p->xattrs.data;
-	/* Later records win over earlier ones with the same name. */
-	for (i = 0; i < nx; i++) {
-		const char *name = p->ext.xdata.data + xr[i].name_off;
-
-		for (j = 0; j < n && strcmp(xs[j].name, name); j++)
-			;
-		xs[j].name = name;
-		xs[j].value = p->ext.xdata.data + xr[i].val_off;
-		xs[j].value_len = xr[i].val_len;
-		if (j == n)
-			n++;
-	}
+	rc = dedup_xattrs(p->ext.xdata.data, xr, nx, xs, &n);
+	if (rc)
+		goto out;
 	p->e.xattrs = n ? xs : NULL;
 	p->e.nxattrs = n;
 	if (p->is_sparse) {
@@ -954,6 +1019,9 @@ static int do_entry(struct tar_parser *p, bool ustar, bool gnu)
 
 	p->e.typeflag = tf;
 	p->e.type = map_type(tf, buf_cstr(&raw), raw.len, &unknown);
+	/* Only links have a target (tar.h): drop another type's linkname. */
+	if (p->e.type != TAR_HARDLINK && p->e.type != TAR_SYMLINK)
+		buf_reset(&p->e_link);
 	if (unknown)
 		SKIP_LOG(p, "tar: entry '%s' at offset %" PRIu64
 			 " has unknown type '%c' (0x%02x): treated as a regular file",

@@ -34,6 +34,7 @@
 #include "auth/util.h"
 #include "common/log.h"
 #include "registry/http.h"
+#include "registry/link.h"
 
 #define AUTHZ "Authorization: "
 #define AUTHZ_BEARER AUTHZ "Bearer "
@@ -49,6 +50,8 @@ struct authn {
 	char *basic;		     /* AUTHZ_BASIC line from the credentials, or NULL */
 	struct auth_tokens *tokens;  /* access tokens (own lock) */
 	struct auth_tokens *refresh; /* AAD: exchanged refresh tokens (own lock) */
+	char *exchange_url;	     /* AAD: <registry origin>/oauth2/exchange, or NULL */
+	const char *no_exchange;     /* why exchange_url is NULL (for the report) */
 
 	/* Guards the last challenge. Leaf lock: nothing is called under it. */
 	pthread_mutex_t mu;
@@ -62,7 +65,8 @@ static const char *nz(const char *s)
 	return s ? s : "";
 }
 
-int authn_new(struct authn **out, struct http *http, const struct auth_creds *creds)
+int authn_new(struct authn **out, struct http *http, const struct auth_creds *creds,
+	      const char *registry_url)
 {
 	struct authn *a;
 	char *basic = NULL;
@@ -111,6 +115,19 @@ int authn_new(struct authn **out, struct http *http, const struct auth_creds *cr
 			snprintf(a->basic, n, "%s%s", AUTHZ, basic);
 		}
 	}
+	/* The AAD token goes to the registry itself, over https (loopback: tests). */
+	if (!registry_url) {
+		a->no_exchange = "no registry origin";
+	} else if (!url_is_https(registry_url) && !url_is_loopback(registry_url)) {
+		a->no_exchange = "the registry is not https; an Azure AD token is sent only over "
+				 "https";
+	} else {
+		rc = auth_form_exchange_url(registry_url, &a->exchange_url);
+		if (rc == -ENOMEM)
+			goto fail;
+		if (rc)
+			a->no_exchange = "no exchange URL for the registry";
+	}
 	rc = auth_tokens_new(&a->tokens);
 	if (!rc)
 		rc = auth_tokens_new(&a->refresh);
@@ -138,6 +155,7 @@ void authn_free(struct authn *a)
 	free(a->creds.source);
 	free(a->realm);
 	free(a->service);
+	free(a->exchange_url);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
@@ -309,7 +327,11 @@ static int token_http(struct authn *a, const char *method, const char *url, cons
 	req.body_len = form ? strlen(form) : 0;
 	req.max_body = TOKEN_REPLY_MAX;
 	rc = http_do(a->http, &req, &resp);
-	if (rc) {
+	if (rc == -EFBIG) {
+		report(a, why, "the token service %s answered more than %u bytes", shown,
+		       TOKEN_REPLY_MAX);
+		rc = -EIO;
+	} else if (rc) {
 		report(a, why, "cannot reach the token service %s: %s", shown, http_strerror());
 	} else if (resp.status != 200) {
 		error_code(&resp.body, code, sizeof(code));
@@ -327,23 +349,24 @@ static int token_http(struct authn *a, const char *method, const char *url, cons
 }
 
 /*
- * AAD: the ACR refresh token for (realm's exchange URL, service), from the
- * cache or exchanged now. *fresh tells which. 0 or -errno (reported).
+ * AAD: the ACR refresh token for (the registry's exchange URL, service),
+ * from the cache or exchanged now. *fresh tells which. 0 or -errno
+ * (reported).
  */
-static int aad_refresh(struct authn *a, const char *realm, const char *service, char **rt,
-		       bool *fresh, struct buf *why)
+static int aad_refresh(struct authn *a, const char *service, char **rt, bool *fresh,
+		       struct buf *why)
 {
 	struct buf body = BUF_INIT;
-	char *url = NULL, *form = NULL;
+	const char *url = a->exchange_url;
+	char *form = NULL;
 	int64_t exp_s = -1, exp_ms;
 	int rc;
 
 	*rt = NULL;
 	*fresh = false;
-	rc = auth_form_exchange_url(realm, &url);
-	if (rc) {
-		report(a, why, "cannot derive the exchange URL from realm \"%s\"", realm);
-		return rc;
+	if (!url) {
+		report(a, why, "no Azure AD exchange: %s", a->no_exchange);
+		return -EACCES;
 	}
 	rc = auth_tokens_get_or_claim(a->refresh, url, service, "", rt);
 	if (rc != -ENOENT)
@@ -371,7 +394,6 @@ static int aad_refresh(struct authn *a, const char *realm, const char *service, 
 out:
 	auth_secret_free(form);
 	buf_release_secret(&body);
-	free(url);
 	return rc;
 }
 
@@ -403,19 +425,15 @@ static int fetch_token(struct authn *a, const char *realm, const char *service, 
 		rc = refresh_post(a, realm, service, scope, a->creds.secret, &body, why);
 		break;
 	case AUTH_CRED_AAD_TOKEN:
-		rc = aad_refresh(a, realm, service, &rt, &fresh, why);
+		rc = aad_refresh(a, service, &rt, &fresh, why);
 		if (rc)
 			break;
 		rc = refresh_post(a, realm, service, scope, rt, &body, why);
 		if (rc == -EACCES && !fresh) {
 			/* The cached refresh token may have expired: exchange anew, once. */
-			char *u = NULL;
-
-			if (!auth_form_exchange_url(realm, &u))
-				auth_tokens_invalidate(a->refresh, u, service, "");
-			free(u);
+			auth_tokens_invalidate(a->refresh, a->exchange_url, service, "");
 			auth_secret_free(rt);
-			rc = aad_refresh(a, realm, service, &rt, &fresh, why);
+			rc = aad_refresh(a, service, &rt, &fresh, why);
 			if (!rc)
 				rc = refresh_post(a, realm, service, scope, rt, &body, why);
 		}

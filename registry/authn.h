@@ -23,8 +23,11 @@
  *   none / basic   GET <realm>?service=&scope= (Basic header for basic)
  *   refresh token  POST <realm> grant_type=refresh_token
  *   registry token sent as is, never fetched
- *   Azure AD       POST <realm host>/oauth2/exchange once (cached until the
- *                  refresh token's exp), then the refresh-token POST
+ *   Azure AD       POST <registry origin>/oauth2/exchange once (cached until
+ *                  the refresh token's exp), then the refresh-token POST;
+ *                  never to another origin (the realm's host may be anyone
+ *                  the registry names), and only over https (plain http
+ *                  only to a loopback registry, for tests)
  * They go through the registry's http layer. A failed token request is
  * reported once: into *why when the caller passes one (the start-up check
  * words it), else logged at error level, with the token URL and status and
@@ -48,9 +51,12 @@ struct http;
 
 /*
  * Create the state. `http` is borrowed (must outlive the authn); `creds`
- * is copied (NULL: anonymous). 0, -ENOMEM; *out is NULL on failure.
+ * is copied (NULL: anonymous); `registry_url` is the registry's origin
+ * ("https://host:port"; the Azure AD exchange goes there only). 0,
+ * -ENOMEM; *out is NULL on failure.
  */
-int authn_new(struct authn **out, struct http *http, const struct auth_creds *creds);
+int authn_new(struct authn **out, struct http *http, const struct auth_creds *creds,
+	      const char *registry_url);
 
 /* Wipe every secret and free. NULL is fine. */
 void authn_free(struct authn *a);
@@ -60,9 +66,10 @@ void authn_free(struct authn *a);
  * (NULL or "": none), or *hdr_out NULL when no challenge is known yet or
  * the credentials cannot answer it. *hdr_out is a secret: free it with
  * auth_secret_free(). Returns 0, or -errno when a token was needed and the
- * token service refused (-EACCES) or could not be reached; the failure was
- * reported (see above) and the caller should let the registry's answer
- * stand rather than ask again.
+ * token service refused (-EACCES: the caller should let the registry's
+ * answer stand rather than ask again) or failed otherwise (-ETIMEDOUT,
+ * -EIO, ...: the operation fails with it); the failure was reported (see
+ * above).
  */
 int authn_prepare(struct authn *a, const char *scope, char **hdr_out, struct buf *why);
 
@@ -71,7 +78,9 @@ int authn_prepare(struct authn *a, const char *scope, char **hdr_out, struct buf
  * that carried `sent` (the header from authn_prepare(), or NULL). On 0,
  * *hdr_out is the header to retry with (a secret, auth_secret_free()), or
  * NULL: do not retry, the 401 stands. -errno: a token could not be had
- * (reported as above); the 401 stands.
+ * (reported as above): -EACCES, the 401 stands; another errno is the
+ * operation's failure. The caller passes only challenges of the registry's
+ * own origin (never one from a redirect target).
  */
 int authn_challenged(struct authn *a, const char *scope, const char *www_auth, const char *sent,
 		     char **hdr_out, struct buf *why);

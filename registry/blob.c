@@ -19,6 +19,14 @@
  * Remembered URLs are fetched with http_do() directly, without any
  * Authorization: they are capabilities on another host. They may carry a
  * signature in the query, so logs show them without it.
+ *
+ * A storage host's 401/403 is never the registry's: its challenge is not
+ * recorded (reg_send), and it means "this redirect expired": the registry
+ * is asked once more for a fresh one; a second refusal is -EIO. A
+ * connection that fails mid-body is resumed only when that attempt made
+ * progress (delivered bytes; after a stall, 64 KiB): a server that answers
+ * nothing, or trickles, is http_do()'s to retry within its deadline, not
+ * ours to ask BLOB_MAX_RESUMES times.
  */
 #include "registry/blob.h"
 
@@ -34,6 +42,7 @@
 #include "common/log.h"
 #include "registry/http.h"
 #include "registry/internal.h"
+#include "registry/link.h"
 #include "registry/names.h"
 
 struct redirect {
@@ -218,15 +227,6 @@ int registry_blob_ranges(struct registry *r, const struct digest *d)
 	return v;
 }
 
-/* `url` without its query (which may hold a signature), for logs. */
-static void url_for_log(const char *url, char *out, size_t outsz)
-{
-	size_t n = strcspn(url, "?#");
-
-	snprintf(out, outsz, "%.*s%s", (int)(n > 400 ? 400 : n), url,
-		 url[n] ? "?[query]" : ""); /* bounded: cannot truncate */
-}
-
 /* What every request for one blob needs. */
 struct target {
 	struct registry *r;
@@ -235,7 +235,7 @@ struct target {
 	struct buf url;	  /* the registry's blob URL */
 	struct buf scope; /* repository:<repo>:pull */
 	char ds[DIGEST_STR_SIZE];
-	char logurl[512]; /* the URL of the last exchange, fit for logs */
+	char logurl[URL_LOG_MAX]; /* the URL of the last exchange, fit for logs */
 };
 
 static int target_init(struct target *t, struct registry *r, const char *repo,
@@ -270,34 +270,38 @@ static bool is_2xx(long s)
 	return s >= 200 && s < 300;
 }
 
-/*
- * One GET of the blob (ranged if `range`), body to `sink`. A fresh
- * remembered target is used first, without credentials; if it answers
- * 401/403/404 it is forgotten and the registry is asked. A registry answer
- * that came from elsewhere (redirect) is remembered. Returns http_do()'s
- * result; t->logurl names the URL that answered.
- */
-static int fetch_once(struct target *t, const char *range, http_sink_fn sink, void *ctx,
-		      struct http_resp *resp)
+static bool refused(const struct http_resp *resp)
 {
-	struct http_req req = { 0 };
-	char *surl = redirect_get(t->b, t->d);
-	int rc;
+	return resp->status == 401 || resp->status == 403;
+}
 
-	req.range = range;
+/*
+ * One GET of the blob: `req` gives the range, sink and body limit; the URL
+ * is ours to choose. A fresh remembered target is used first, without
+ * credentials; if it answers 401/403/404 it is forgotten and the registry is
+ * asked. A registry answer that came from elsewhere (redirect) is
+ * remembered. A redirect target that refuses (401/403: an expired
+ * signature) makes us ask the registry once more; refused again, -EIO (the
+ * reason set for http_strerror, so that reg_fail logs it). Returns
+ * http_do()'s result; t->logurl names the URL that answered.
+ */
+static int fetch_once(struct target *t, const struct http_req *tmpl, struct http_resp *resp)
+{
+	struct http_req req = *tmpl;
+	char *surl = redirect_get(t->b, t->d);
+	int rc, refusals = 0;
+
 	req.follow_redirects = true;
-	req.sink = sink;
-	req.sink_ctx = ctx;
 	if (surl) {
 		req.url = surl;
 		url_for_log(surl, t->logurl, sizeof(t->logurl));
 		rc = http_do(reg_http(t->r), &req, resp);
-		if (rc == 0 &&
-		    (resp->status == 401 || resp->status == 403 || resp->status == 404)) {
+		if (rc == 0 && (refused(resp) || resp->status == 404)) {
 			log_info("GET %s (blob %s): storage answered HTTP %ld; asking the registry again",
 				 t->logurl, t->ds, resp->status);
 			redirect_set(t->b, t->d, NULL);
 			http_resp_release(resp);
+			refusals++;
 		} else {
 			/* A storage host we cannot reach: the next attempt asks the registry. */
 			if (rc)
@@ -307,19 +311,46 @@ static int fetch_once(struct target *t, const char *range, http_sink_fn sink, vo
 		}
 		free(surl);
 	}
-	req.url = t->url.data;
-	url_for_log(t->url.data, t->logurl, sizeof(t->logurl));
-	rc = reg_send(t->r, t->scope.data, &req, resp);
-	if ((rc || is_2xx(resp->status)) && resp->effective_url &&
-	    strcmp(resp->effective_url, t->url.data) != 0)
-		redirect_set(t->b, t->d, resp->effective_url);
-	return rc;
+	for (;;) {
+		req.url = t->url.data;
+		url_for_log(t->url.data, t->logurl, sizeof(t->logurl));
+		rc = reg_send(t->r, t->scope.data, &req, resp);
+		if (rc == 0 && resp->cross_origin && refused(resp)) {
+			char su[URL_LOG_MAX];
+
+			redirect_set(t->b, t->d, NULL);
+			url_for_log(resp->effective_url ? resp->effective_url : "", su, sizeof(su));
+			if (++refusals < 2) {
+				log_info("GET %s (blob %s): its storage host %s answered HTTP %ld; asking "
+					 "the registry for a fresh redirect", t->logurl, t->ds, su,
+					 resp->status);
+				http_resp_release(resp);
+				continue;
+			}
+			http_set_error("the storage host %s refused the blob (HTTP %ld), also after a "
+				       "fresh redirect", su, resp->status);
+			return -EIO;
+		}
+		if ((rc || is_2xx(resp->status)) && resp->cross_origin && resp->effective_url)
+			redirect_set(t->b, t->d, resp->effective_url);
+		return rc;
+	}
 }
 
-/* Transport failures worth a resume from the next byte. */
-static bool resumable(int rc)
+/*
+ * Transport failures worth a resume from the next byte: only after an
+ * attempt that made progress (see the design note), `got` bytes. A stall
+ * (-ETIMEDOUT: slower than http.h's low-speed limit) counts as progress only
+ * after STALL_MIN_PROGRESS bytes, so that a server that trickles a few bytes
+ * per attempt is not asked BLOB_MAX_RESUMES times.
+ */
+#define STALL_MIN_PROGRESS (64u << 10)
+
+static bool resumable(int rc, uint64_t got)
 {
-	return rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET;
+	if (rc == -ETIMEDOUT)
+		return got >= STALL_MIN_PROGRESS;
+	return got > 0 && (rc == -EIO || rc == -ECONNREFUSED || rc == -ECONNRESET);
 }
 
 /* Parse "bytes A-B/T" (T may be "*": *total = UINT64_MAX). 0 or -1. */
@@ -486,6 +517,8 @@ int registry_blob_stream(struct registry *r, const char *repo, const struct dige
 	s.size = size;
 	for (;;) {
 		struct http_resp resp = HTTP_RESP_INIT;
+		struct http_req req = { 0 };
+		uint64_t before = s.delivered;
 
 		s.resp = &resp;
 		s.started = false;
@@ -493,7 +526,10 @@ int registry_blob_stream(struct registry *r, const char *repo, const struct dige
 		if (s.delivered)
 			snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, s.delivered,
 				 size - 1); /* cannot truncate */
-		rc = fetch_once(&t, s.delivered ? range : NULL, stream_sink, &s, &resp);
+		req.range = s.delivered ? range : NULL;
+		req.sink = stream_sink;
+		req.sink_ctx = &s;
+		rc = fetch_once(&t, &req, &resp);
 		if (s.user_err) {
 			rc = s.user_err;
 		} else if (s.err) {
@@ -510,7 +546,8 @@ int registry_blob_stream(struct registry *r, const char *repo, const struct dige
 			rc = reg_fail("GET", t.logurl, 0, &resp);
 			if (!rc)
 				rc = -EIO;
-		} else if (resumable(rc) && resumes < BLOB_MAX_RESUMES && s.delivered < size) {
+		} else if (resumable(rc, s.delivered - before) && resumes < BLOB_MAX_RESUMES &&
+			   s.delivered < size) {
 			resumes++;
 			log_info("GET %s (blob %s): %s after %" PRIu64 " of %" PRIu64
 				 " bytes; resuming (%d/%d)",
@@ -622,13 +659,18 @@ ssize_t registry_blob_pread(struct registry *r, const char *repo, const struct d
 	c.size = size;
 	for (;;) {
 		struct http_resp resp = HTTP_RESP_INIT;
+		struct http_req req = { 0 };
+		size_t before = c.got;
 
 		c.resp = &resp;
 		c.started = false;
 		c.pos = c.skip = 0;
 		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, off + c.got,
 			 off + len - 1); /* cannot truncate */
-		rc = fetch_once(&t, range, pread_sink, &c, &resp);
+		req.range = range;
+		req.sink = pread_sink;
+		req.sink_ctx = &c;
+		rc = fetch_once(&t, &req, &resp);
 		if (c.enough) {
 			rc = 0;
 		} else if (c.err) {
@@ -644,7 +686,7 @@ ssize_t registry_blob_pread(struct registry *r, const char *repo, const struct d
 			rc = reg_fail("GET", t.logurl, 0, &resp);
 			if (!rc)
 				rc = -EIO;
-		} else if (resumable(rc) && resumes < BLOB_MAX_RESUMES) {
+		} else if (resumable(rc, c.got - before) && resumes < BLOB_MAX_RESUMES) {
 			resumes++;
 			log_info("GET %s (blob %s, bytes %s): %s; resuming (%d/%d)", t.logurl,
 				 t.ds, range, http_strerror(), resumes, BLOB_MAX_RESUMES);
@@ -676,11 +718,9 @@ int registry_blob_get(struct registry *r, const char *repo, const struct digest 
 	rc = target_init(&t, r, repo, d);
 	if (rc)
 		goto out;
-	req.url = t.url.data;
-	req.follow_redirects = true;
 	/* http.c treats 0 as "its default"; 1 still rejects any non-empty body. */
 	req.max_body = max ? (uint64_t)max : 1;
-	rc = reg_send(r, t.scope.data, &req, &resp);
+	rc = fetch_once(&t, &req, &resp);
 	if (rc == -EFBIG || (rc == 0 && resp.status == 200 && resp.body.len > max)) {
 		log_error("GET %s: blob larger than %zu bytes", t.logurl, max);
 		rc = -EFBIG;

@@ -3,11 +3,17 @@
  *
  * Every function here blocks and is thread-safe. Blob requests carry scope
  * repository:<repo>:pull and follow redirects (registries hand blobs off to
- * storage hosts); the registry's Authorization never goes to another host
- * (libcurl drops it when the host or port changes, and a remembered storage
- * URL is fetched without any). Errors are logged once, with URL, status and
- * digest, and returned as -errno (registry.h lists them); a blob whose bytes
- * or length disagree with its descriptor is -EIO.
+ * storage hosts) by http.h's rules: the registry's Authorization never goes
+ * to another origin (and a remembered storage URL is fetched without any),
+ * an https registry is never followed to plain http, and a storage host's
+ * 401/403 is an expired redirect, not a challenge: the registry is asked once
+ * more for a fresh one, then the read is -EIO. Errors are logged once, with
+ * URL (never its query), status and digest, and returned as -errno
+ * (registry.h lists them); a blob whose bytes or length disagree with its
+ * descriptor is -EIO. How long a call may block: http.h's deadline for a
+ * response to start, then as long as bytes keep flowing; a dropped
+ * connection is resumed (at most BLOB_MAX_RESUMES times) only after an
+ * attempt that delivered bytes.
  */
 #ifndef ACRFS_BLOB_H
 #define ACRFS_BLOB_H

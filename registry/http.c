@@ -5,12 +5,19 @@
  * handle shares only DNS and TLS sessions (never connections: libcurl does
  * not allow a connection to be used from two threads); share_locks[] are
  * its lock callbacks' mutexes, leaf locks. No lock is held during a transfer.
+ *
+ * http_do() is a loop over redirect hops (http.h states the rules), each hop
+ * a loop over attempts; both share one monotonic deadline. A collected body
+ * gets CURLOPT_TIMEOUT_MS = the time left; a streamed one gets a progress
+ * callback that aborts while no 2xx response has started by the deadline,
+ * and libcurl's low-speed limit for stalls afterwards.
  */
 #include "registry/http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +25,10 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "registry/link.h"
 
 #define POOL_MAX 16
+#define MAX_REDIRECTS 5
 
 struct http {
 	struct http_opts o;
@@ -30,6 +39,7 @@ struct http {
 	CURL *pool[POOL_MAX];
 	size_t npool;
 	uint64_t nrequests; /* atomic */
+	struct http_stats stats; /* atomic counters */
 };
 
 static __thread char last_error[CURL_ERROR_SIZE + 64];
@@ -75,8 +85,10 @@ int http_new(struct http **out, const struct http_opts *o)
 		h->o = *o;
 	if (!h->o.connect_timeout_ms)
 		h->o.connect_timeout_ms = 10000;
+	if (h->o.deadline_ms <= 0)
+		h->o.deadline_ms = 30000;
 	if (!h->o.low_speed_time_s)
-		h->o.low_speed_time_s = 30;
+		h->o.low_speed_time_s = h->o.deadline_ms < 30000 ? (h->o.deadline_ms + 999) / 1000 : 30;
 	if (h->o.max_retries < 0)
 		h->o.max_retries = 4;
 	if (!h->o.backoff_ms)
@@ -126,9 +138,53 @@ uint64_t http_request_count(const struct http *h)
 	return __atomic_load_n(&h->nrequests, __ATOMIC_RELAXED);
 }
 
+void http_stats_get(const struct http *h, struct http_stats *out)
+{
+	const uint64_t *in = (const uint64_t *)&h->stats;
+	uint64_t *o = (uint64_t *)out;
+	size_t i;
+
+	for (i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+/* Count one attempt of `req` (http_do's only bookkeeping). */
+static void stats_note(struct http *h, CURL *c, const struct http_req *req, int rc,
+		       long status, int tries)
+{
+	enum http_class cls = HTTP_C_ERROR;
+	curl_off_t got = 0;
+
+	if (!rc && status >= 200 && status < 600)
+		cls = (enum http_class)(status / 100 - 2);
+	__atomic_add_fetch(&h->stats.requests[http_kind_of(req->url)][cls], 1,
+			   __ATOMIC_RELAXED);
+	if (tries)
+		__atomic_add_fetch(&h->stats.retries, 1, __ATOMIC_RELAXED);
+	if (curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got) == CURLE_OK && got > 0)
+		__atomic_add_fetch(&h->stats.bytes, (uint64_t)got, __ATOMIC_RELAXED);
+}
+
 const char *http_strerror(void)
 {
 	return last_error[0] ? last_error : "no error";
+}
+
+void http_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap); /* truncation is fine */
+	va_end(ap);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static CURL *pool_get(struct http *h)
@@ -188,7 +244,10 @@ struct xfer {
 	struct http_resp *resp;
 	uint64_t delivered;
 	uint64_t max_body;
-	int err; /* sink or body-limit error */
+	int64_t deadline; /* monotonic ms */
+	bool started;	  /* a 2xx response's headers are complete */
+	bool late;	  /* the progress callback stopped it: deadline */
+	int err;	  /* sink or body-limit error */
 };
 
 static char *dup_trimmed(const char *p, size_t n)
@@ -245,6 +304,12 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ctx)
 
 		resp_clear_headers(r);
 		r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		return n;
+	}
+	if ((n == 2 && data[0] == '\r') || (n == 1 && data[0] == '\n')) {
+		/* The end of a response's headers. */
+		if (r->status >= 200 && r->status < 300)
+			x->started = true;
 		return n;
 	}
 	colon = memchr(data, ':', n);
@@ -327,6 +392,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
+/* Streams: stop a transfer whose response has not started by the deadline. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = ctx;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (!x->started && mono_ms() >= x->deadline) {
+		x->late = true;
+		return 1;
+	}
+	return 0;
+}
+
 /* The one translation of CURLcode into errno. */
 static int curl_errno(CURLcode cc)
 {
@@ -385,17 +467,30 @@ static int attempt(struct http *h, CURL *c, const struct http_req *req,
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *method = req->method ? req->method : "GET";
 	CURLcode cc;
-	char *eff = NULL;
+	int64_t left = x->deadline - mono_ms();
 	int rc = 0;
 
+	if (left <= 0) {
+		snprintf(last_error, sizeof(last_error), "no time left (deadline %ld ms)",
+			 h->o.deadline_ms);
+		return -ETIMEDOUT;
+	}
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 left < h->o.connect_timeout_ms ? (long)left : h->o.connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->o.low_speed_time_s);
+	if (req->sink) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left);
+	}
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "acrfs/" ACRFS_VERSION);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -404,12 +499,7 @@ static int attempt(struct http *h, CURL *c, const struct http_req *req,
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->o.ca_file);
 		curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
-	if (req->follow_redirects) {
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-		/* Never: credentials stay with the registry's host. */
-		curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
-	}
+	/* Redirects are followed by http_do(), never by libcurl. */
 	if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(method, "GET") != 0) {
@@ -446,10 +536,6 @@ static int attempt(struct http *h, CURL *c, const struct http_req *req,
 	__atomic_add_fetch(&h->nrequests, 1, __ATOMIC_RELAXED);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) {
-		free(resp->effective_url);
-		resp->effective_url = strdup(eff);
-	}
 	if (cc == CURLE_OK) {
 		curl_off_t cl = -1;
 
@@ -462,8 +548,14 @@ static int attempt(struct http *h, CURL *c, const struct http_req *req,
 		goto out;
 	}
 	rc = curl_errno(cc);
-	snprintf(last_error, sizeof(last_error), "%s",
-		 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	if (x->late) {
+		rc = -ETIMEDOUT;
+		snprintf(last_error, sizeof(last_error), "no response within %ld ms",
+			 h->o.deadline_ms);
+	} else {
+		snprintf(last_error, sizeof(last_error), "%s",
+			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	}
 	/* A partial transfer is a dropped connection, whatever the status. */
 	resp->status = 0;
 out:
@@ -471,36 +563,41 @@ out:
 	return rc;
 }
 
-int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
+/*
+ * One hop: attempts with backoff until an answer that is not retried, the
+ * retries are used up, or no time is left for the next wait.
+ */
+static int do_hop(struct http *h, CURL *c, const struct http_req *req, struct http_resp *resp,
+		  int64_t deadline)
 {
 	struct xfer x;
-	CURL *c;
 	long backoff = h->o.backoff_ms;
+	char lu[URL_LOG_MAX];
+	const char *method = req->method ? req->method : "GET";
 	int rc = 0, tries;
 
-	last_error[0] = '\0';
-	c = pool_get(h);
-	if (!c)
-		return -ENOMEM;
+	url_for_log(req->url, lu, sizeof(lu));
 	for (tries = 0;; tries++) {
+		long wait;
+
 		memset(&x, 0, sizeof(x));
 		x.req = req;
 		x.resp = resp;
 		x.max_body = req->max_body ? req->max_body : 64u << 20;
+		x.deadline = deadline;
 		buf_reset(&resp->body);
 		resp->status = 0;
 		resp->retry_after_s = -1;
 		resp->content_length = -1;
 		rc = attempt(h, c, req, resp, &x);
-		resp->attempts = (unsigned)tries + 1;
-		if (tries >= h->o.max_retries || x.delivered)
+		stats_note(h, c, req, rc, resp->status, tries);
+		resp->attempts++;
+		if (tries >= h->o.max_retries || x.delivered || x.late)
 			break;
 		if (rc && retryable_transport(rc)) {
-			log_debug("%s %s: %s; retrying in %ld ms", req->method ? req->method : "GET",
-				  req->url, http_strerror(), backoff);
+			wait = backoff;
 		} else if (!rc && retryable_status(resp->status)) {
-			long wait = backoff;
-
+			wait = backoff;
 			if (resp->retry_after_s >= 0) {
 				long ra = resp->retry_after_s;
 
@@ -508,16 +605,119 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 					ra = h->o.retry_after_max_s;
 				wait = ra * 1000 > backoff ? ra * 1000 : backoff;
 			}
-			log_debug("%s %s: HTTP %ld; retrying in %ld ms",
-				  req->method ? req->method : "GET", req->url,
-				  resp->status, wait);
-			backoff = wait;
 		} else {
 			break;
 		}
-		sleep_ms(backoff);
-		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+		if (mono_ms() + wait >= deadline) {
+			log_debug("%s %s: %s; no time left to retry (deadline %ld ms)", method, lu,
+				  rc ? http_strerror() : "retryable status", h->o.deadline_ms);
+			break;
+		}
+		if (rc)
+			log_debug("%s %s: %s; retrying in %ld ms", method, lu, http_strerror(), wait);
+		else
+			log_debug("%s %s: HTTP %ld; retrying in %ld ms", method, lu, resp->status,
+				  wait);
+		sleep_ms(wait);
+		backoff = wait * 2 > 5000 ? 5000 : wait * 2;
 	}
+	return rc;
+}
+
+static bool is_redirect(long s)
+{
+	return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+}
+
+/* A copy of the NULL-terminated header list without Authorization lines. */
+static const char **without_authorization(const char *const *hdrs)
+{
+	size_t n = 0, k = 0;
+	const char **out;
+
+	while (hdrs && hdrs[n])
+		n++;
+	out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncasecmp(hdrs[i], "Authorization:", 14) != 0)
+			out[k++] = hdrs[i];
+	return out;
+}
+
+int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
+{
+	struct http_req cur = *req;
+	const char **hdrs = NULL; /* req->headers without Authorization, once off-origin */
+	char *url = NULL;	  /* the current hop's URL when it is not req->url */
+	const char *method = req->method ? req->method : "GET";
+	bool follow = req->follow_redirects &&
+		      (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+	int64_t deadline = mono_ms() + h->o.deadline_ms;
+	CURL *c;
+	int rc;
+
+	last_error[0] = '\0';
+	resp->attempts = 0;
+	resp->redirects = 0;
+	resp->cross_origin = false;
+	c = pool_get(h);
+	if (!c)
+		return -ENOMEM;
+	for (;;) {
+		char *next = NULL, from[URL_LOG_MAX], to[URL_LOG_MAX];
+
+		rc = do_hop(h, c, &cur, resp, deadline);
+		if (rc || !follow || !is_redirect(resp->status) || !resp->location)
+			break;
+		url_for_log(cur.url, from, sizeof(from));
+		if (resp->redirects >= MAX_REDIRECTS) {
+			/* The 3xx stands: the caller sees an unexpected status. */
+			log_warn("%s %s: more than %d redirects; not following", method, from,
+				 MAX_REDIRECTS);
+			break;
+		}
+		rc = url_resolve(cur.url, resp->location, &next);
+		if (rc) {
+			if (rc != -ENOMEM) {
+				url_for_log(resp->location, to, sizeof(to));
+				http_set_error("unusable redirect Location \"%s\"", to);
+				rc = -EIO;
+			}
+			break;
+		}
+		url_for_log(next, to, sizeof(to));
+		if (url_is_https(cur.url) && !url_is_https(next)) {
+			http_set_error("refusing redirect from %s to %s (https to http downgrade)",
+				       from, to);
+			free(next);
+			rc = -EIO;
+			break;
+		}
+		if (!url_same_origin(req->url, next) && !hdrs) {
+			/* Credentials stay with the origin they were meant for, for good. */
+			hdrs = without_authorization(req->headers);
+			if (!hdrs) {
+				free(next);
+				rc = -ENOMEM;
+				break;
+			}
+			cur.headers = hdrs;
+		}
+		resp->cross_origin = !url_same_origin(req->url, next);
+		log_debug("%s %s: HTTP %ld, following to %s", method, from, resp->status, to);
+		free(url);
+		url = next;
+		cur.url = url;
+		resp->redirects++;
+	}
+	free(resp->effective_url);
+	resp->effective_url = strdup(cur.url);
+	if (!resp->effective_url && !rc)
+		rc = -ENOMEM;
 	pool_put(h, c);
+	free(url);
+	free(hdrs);
 	return rc;
 }

@@ -17,16 +17,26 @@ struct http *reg_http(struct registry *r);
  * "repository:foo:pull", "registry:catalog:*"; NULL: none), adding
  * authentication as the registry demands it (a 401 challenge is answered
  * and the request retried once). Returns http_do()'s result: 0 with
- * resp->status set, or -errno when no response arrived.
+ * resp->status set, or -errno when no response arrived, or the token
+ * service's failure (-ETIMEDOUT, -EIO, ...) when a token was needed and
+ * could not be had for another reason than a refusal.
+ *
+ * Trust boundary: credentials and challenges belong to the registry's
+ * origin. A request to another origin (an upload Location elsewhere) is
+ * sent without any Authorization and its 401 is never answered; one from
+ * an https registry to plain http is refused (-EIO). A challenge is
+ * recorded only from an answer of the registry's own origin: a 401 that a
+ * redirect target (storage host) sent stands as it is (resp->cross_origin).
  */
 int reg_send(struct registry *r, const char *scope, const struct http_req *req,
 	     struct http_resp *resp);
 
 /*
- * Log a failed exchange once, with its context (method, URL, status,
- * registry error code and message), and return its errno. `rc` is what
- * reg_send returned. 404s are logged at debug level (lookups of names that
- * do not exist are routine).
+ * Log a failed exchange once, with its context (method, URL without its
+ * query, status, registry error code and message), and return its errno.
+ * `rc` is what reg_send returned. 404s are logged at debug level (lookups of
+ * names that do not exist are routine). A 401/403 from a redirect target
+ * (resp->cross_origin) says nothing about the user's rights: -EIO.
  */
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp);
 

@@ -568,8 +568,10 @@ int registry_manifest_get(struct registry *r, const char *repo, const char *ref,
 	req.max_body = (uint64_t)MANIFEST_MAX_BYTES + 1;
 	rc = reg_send(r, scope.data, &req, &resp);
 	if (rc == -EFBIG) {
-		log_error("GET %s: the manifest is larger than %u bytes", url.data,
-			  MANIFEST_MAX_BYTES);
+		/* A body that does not end is the server's fault, not a big file. */
+		log_error("GET %s: the answer is larger than %u bytes (the limit of a manifest)",
+			  url.data, MANIFEST_MAX_BYTES);
+		rc = -EIO;
 		goto out;
 	}
 	if (rc || resp.status != 200) {

@@ -98,8 +98,9 @@ int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
  * agree with them (else -EIO, logged with both digests).
  * Returns 0 and *out (caller frees), or *out = NULL and: -ENOENT (404 /
  * MANIFEST_UNKNOWN / NAME_UNKNOWN, or an invalid repo name or ref), -EIO
- * (digest mismatch, unparseable manifest, unexpected status), -ENOTSUP,
- * -EFBIG (see manifest_parse), -EACCES, or a transport errno (registry.h).
+ * (digest mismatch, unparseable manifest, unexpected status, an answer
+ * longer than MANIFEST_MAX_BYTES), -ENOTSUP, -EFBIG (too many entries, see
+ * manifest_parse), -EACCES, or a transport errno (registry.h).
  * Blocks; thread-safe.
  */
 int registry_manifest_get(struct registry *r, const char *repo, const char *ref,

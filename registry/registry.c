@@ -23,8 +23,6 @@
 #include "registry/link.h"
 #include "registry/names.h"
 
-#define MAX_PAGES 100000
-
 struct registry {
 	char *url;  /* https://host:port */
 	char *host; /* host:port */
@@ -107,10 +105,11 @@ int registry_new(struct registry **out, const struct registry_opts *o)
 	ho.ca_file = o->ca_file;
 	ho.max_retries = o->max_retries;
 	ho.backoff_ms = o->backoff_ms;
+	ho.deadline_ms = o->timeout_ms;
 	rc = http_new(&r->http, &ho);
 	if (rc)
 		goto fail;
-	rc = authn_new(&r->authn, r->http, o->creds);
+	rc = authn_new(&r->authn, r->http, o->creds, r->url);
 	if (rc)
 		goto fail;
 	free(path);
@@ -150,6 +149,11 @@ const char *registry_client_version(void)
 uint64_t registry_request_count(const struct registry *r)
 {
 	return http_request_count(r->http);
+}
+
+void registry_http_stats(const struct registry *r, struct http_stats *out)
+{
+	http_stats_get(r->http, out);
 }
 
 const char *reg_url(const struct registry *r)
@@ -211,25 +215,45 @@ static int send_with(struct registry *r, const struct http_req *req, const char 
 /*
  * reg_send with the reason of a failed token request in *why (NULL: the
  * authn layer logs it). See registry/authn.h for the protocol: at most one
- * retry, after answering a 401 challenge.
+ * retry, after answering a 401 challenge; internal.h for the origin rules.
  */
 static int send_auth(struct registry *r, const char *scope, const struct http_req *req,
 		     struct http_resp *resp, struct buf *why)
 {
 	char *hdr = NULL, *again = NULL;
 	bool answer = true;
-	int rc;
+	int rc, arc;
 
+	if (!url_same_origin(req->url, r->url)) {
+		char lu[URL_LOG_MAX];
+
+		if (url_is_https(r->url) && !url_is_https(req->url)) {
+			url_for_log(req->url, lu, sizeof(lu));
+			http_set_error("refusing to send a request of %s to %s (https to http "
+				       "downgrade)", r->url, lu);
+			return -EIO;
+		}
+		/* Another origin: no credentials, no challenge answered. */
+		return http_do(r->http, req, resp);
+	}
 	/* A token service that just refused must not be asked twice. */
-	if (authn_prepare(r->authn, scope, &hdr, why))
+	rc = authn_prepare(r->authn, scope, &hdr, why);
+	if (rc == -EACCES)
 		answer = false;
+	else if (rc)
+		goto out; /* the token service failed: that is the answer */
 	rc = send_with(r, req, hdr, resp);
 	if (!rc && answer && resp->status == 401 && resp->www_authenticate &&
-	    authn_challenged(r->authn, scope, resp->www_authenticate, hdr, &again, why) == 0 &&
-	    again) {
-		http_resp_release(resp);
-		rc = send_with(r, req, again, resp);
+	    !resp->cross_origin) {
+		arc = authn_challenged(r->authn, scope, resp->www_authenticate, hdr, &again, why);
+		if (arc && arc != -EACCES) {
+			rc = arc;
+		} else if (!arc && again) {
+			http_resp_release(resp);
+			rc = send_with(r, req, again, resp);
+		}
 	}
+out:
 	auth_secret_free(hdr);
 	auth_secret_free(again);
 	return rc;
@@ -243,13 +267,21 @@ int reg_send(struct registry *r, const char *scope, const struct http_req *req,
 
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp)
 {
-	char code[64], msg[256];
+	char code[64], msg[256], lu[URL_LOG_MAX], eu[URL_LOG_MAX];
 	int err;
 
+	url_for_log(url, lu, sizeof(lu));
+	url = lu;
 	if (rc) {
 		log_error("%s %s: %s (after %u attempt%s)", method, url, http_strerror(),
 			  resp->attempts, resp->attempts == 1 ? "" : "s");
 		return rc;
+	}
+	if (resp->cross_origin && (resp->status == 401 || resp->status == 403)) {
+		url_for_log(resp->effective_url ? resp->effective_url : "", eu, sizeof(eu));
+		log_error("%s %s: redirected to %s, which answered HTTP %ld; not the registry's "
+			  "answer", method, url, eu, resp->status);
+		return -EIO;
 	}
 	registry_error_parse(resp->body.data, resp->body.len, code, sizeof(code), msg,
 			     sizeof(msg));
@@ -276,6 +308,11 @@ int registry_ping(struct registry *r, struct buf *why)
 	req.url = url.data;
 	/* Answers a challenge now, so wrong credentials fail the mount. */
 	rc = send_auth(r, NULL, &req, &resp, &authwhy);
+	if (rc && authwhy.len) {
+		/* The token service failed: its sentence says why. */
+		buf_adds(why, buf_cstr(&authwhy));
+		goto out;
+	}
 	if (rc) {
 		const char *what = rc == -EPROTO ? "TLS handshake with" :
 				   rc == -EHOSTUNREACH ? "cannot resolve" :
@@ -332,25 +369,42 @@ out:
 /*
  * GET every page of a paginated list starting at `url`, calling `page` with
  * each page's parsed JSON. Follows Link rel="next" until there is none
- * (never stops because a page was short).
+ * (never stops because a page was short), within the REGISTRY_LIST_MAX_*
+ * bounds (registry.h).
  */
 static int get_pages(struct registry *r, const char *scope, const char *first_url,
 		     int (*page)(void *ctx, cJSON *root), void *ctx)
 {
 	static const char *const hdrs[] = { "Accept: application/json", NULL };
-	char *url = strdup(first_url), *next = NULL;
+	char *url = strdup(first_url), *next = NULL, lu[URL_LOG_MAX];
+	uint64_t total = 0;
 	int rc = 0, pages = 0;
 
 	if (!url)
 		return -ENOMEM;
+	url_for_log(first_url, lu, sizeof(lu));
 	while (url) {
 		struct http_req req = { 0 };
 		struct http_resp resp = HTTP_RESP_INIT;
 		cJSON *root;
 
+		if (pages >= REGISTRY_LIST_MAX_PAGES) {
+			log_error("GET %s: more than %d pages (the limit of one listing); giving up",
+				  lu, REGISTRY_LIST_MAX_PAGES);
+			rc = -EIO;
+			break;
+		}
 		req.url = url;
 		req.headers = hdrs;
+		req.max_body = REGISTRY_LIST_MAX_PAGE_BYTES;
 		rc = reg_send(r, scope, &req, &resp);
+		if (rc == -EFBIG) {
+			log_error("GET %s: a page larger than %u MiB (the limit of one page); giving "
+				  "up", lu, REGISTRY_LIST_MAX_PAGE_BYTES >> 20);
+			rc = -EIO;
+			http_resp_release(&resp);
+			break;
+		}
 		if (rc || resp.status != 200) {
 			rc = reg_fail("GET", url, rc, &resp);
 			if (!rc)
@@ -358,9 +412,18 @@ static int get_pages(struct registry *r, const char *scope, const char *first_ur
 			http_resp_release(&resp);
 			break;
 		}
+		total += resp.body.len;
+		if (total > REGISTRY_LIST_MAX_BYTES) {
+			log_error("GET %s: the pages hold more than %u MiB (the limit of one listing); "
+				  "giving up after %d pages", lu, REGISTRY_LIST_MAX_BYTES >> 20,
+				  pages + 1);
+			rc = -EIO;
+			http_resp_release(&resp);
+			break;
+		}
 		root = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
 		if (!cJSON_IsObject(root)) {
-			log_error("GET %s: the answer is not a JSON object", url);
+			log_error("GET %s: the answer is not a JSON object", lu);
 			cJSON_Delete(root);
 			http_resp_release(&resp);
 			rc = -EIO;
@@ -371,26 +434,20 @@ static int get_pages(struct registry *r, const char *scope, const char *first_ur
 		if (!rc) {
 			rc = link_next(resp.link, url, &next);
 			if (rc)
-				log_error("GET %s: unusable Link header \"%s\"", url,
+				log_error("GET %s: unusable Link header \"%.200s\"", lu,
 					  resp.link ? resp.link : "");
 		}
 		http_resp_release(&resp);
 		if (rc)
 			break;
 		if (next && strcmp(next, url) == 0) {
-			log_error("GET %s: the next page link points at the same page", url);
+			log_error("GET %s: the next page link points at the same page", lu);
 			free(next);
 			next = NULL;
 			rc = -EIO;
 			break;
 		}
-		if (++pages >= MAX_PAGES) {
-			log_error("GET %s: more than %d pages; giving up", first_url, MAX_PAGES);
-			free(next);
-			next = NULL;
-			rc = -EIO;
-			break;
-		}
+		pages++;
 		free(url);
 		url = next;
 		next = NULL;

@@ -24,6 +24,7 @@ struct registry_opts {
 	const char *ca_file; /* extra CA, or NULL */
 	int max_retries;     /* -1: default */
 	long backoff_ms;     /* 0: default */
+	long timeout_ms;     /* deadline of one request with its retries (http.h); 0: 30 s */
 	/* Credentials (auth/creds.h), copied by registry_new; NULL: anonymous. */
 	const struct auth_creds *creds;
 };
@@ -54,6 +55,15 @@ const char *registry_host(const struct registry *r);
  */
 int registry_ping(struct registry *r, struct buf *why);
 
+/*
+ * Bounds on one listing (a catalog or a tag list, all its pages): a
+ * registry announcing endless "next" pages, or huge ones, gets -EIO and a
+ * log line naming the limit, never unbounded memory.
+ */
+#define REGISTRY_LIST_MAX_PAGES 5000
+#define REGISTRY_LIST_MAX_PAGE_BYTES (8u << 20)
+#define REGISTRY_LIST_MAX_BYTES (32u << 20)
+
 /* Every repository in /v2/_catalog, all pages, sorted, validated names. */
 int registry_catalog(struct registry *r, struct strvec *repos);
 
@@ -65,5 +75,9 @@ const char *registry_client_version(void);
 
 /* HTTP requests sent so far (every attempt counts). */
 uint64_t registry_request_count(const struct registry *r);
+
+/* The HTTP layer's counters (registry/http.h), for .acrfs/status. Thread-safe. */
+struct http_stats;
+void registry_http_stats(const struct registry *r, struct http_stats *out);
 
 #endif

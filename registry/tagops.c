@@ -7,7 +7,8 @@
  * starts with a question — does any other tag of the repository point at the
  * digest? — which the API can only answer one tag at a time: a fresh tag
  * list, then HEAD of every other tag (GET for those that are indexes, whose
- * children would break). Only a clear "no" leads to DELETE by digest, after
+ * children would break, and for the indexes they list in turn: an index may
+ * reach the digest through another index). Only a clear "no" leads to DELETE by digest, after
  * one more HEAD of the tag itself; anything else (a sibling found, a tag
  * that could not be checked, more than TAGOPS_SCAN_MAX tags) removes only
  * the tag, which leaves the image in place, untagged. The window between the
@@ -166,21 +167,43 @@ static int delete_probe(struct registry *r, const char *repo)
 	return rc;
 }
 
-/* Does the index `ref` of `repo` list `d` among its manifests? */
-static int index_lists(struct registry *r, const char *repo, const char *ref,
-		       const struct digest *d, bool *lists)
+/*
+ * Does the index `ref` of `repo` reach `d`: list it, or list an index that
+ * reaches it (index -> index -> image)? Nested indexes are fetched by digest,
+ * at most TAGOPS_INDEX_DEPTH_MAX levels below `ref` and *budget fetches in
+ * all; past either bound the answer is unknown (-ELOOP / -E2BIG), which the
+ * caller takes as "shared".
+ */
+static int index_reaches(struct registry *r, const char *repo, const char *ref,
+			 const struct digest *d, int depth, unsigned *budget, bool *reaches)
 {
 	struct manifest *m = NULL;
+	char ds[DIGEST_STR_SIZE];
 	int rc = registry_manifest_get(r, repo, ref, &m);
 
-	*lists = false;
+	*reaches = false;
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < m->nmanifests; i++)
+	for (size_t i = 0; i < m->nmanifests && !*reaches; i++)
 		if (digest_equal(&m->manifests[i].digest, d))
-			*lists = true;
+			*reaches = true;
+	for (size_t i = 0; i < m->nmanifests && !*reaches && !rc; i++) {
+		const struct descriptor *c = &m->manifests[i];
+
+		if (manifest_kind_of(c->media_type) != MANIFEST_INDEX)
+			continue;
+		if (depth >= TAGOPS_INDEX_DEPTH_MAX) {
+			rc = -ELOOP;
+		} else if (!*budget) {
+			rc = -E2BIG;
+		} else {
+			(*budget)--;
+			rc = index_reaches(r, repo, digest_format(&c->digest, ds), d, depth + 1,
+					   budget, reaches);
+		}
+	}
 	manifest_free(m);
-	return 0;
+	return rc;
 }
 
 /*
@@ -188,12 +211,14 @@ static int index_lists(struct registry *r, const char *repo, const char *ref,
  * to true unless a fresh tag list and a HEAD of every other tag prove the
  * contrary; *why names the reason for the log. Cost: 1 tag list (all pages)
  * + up to TAGOPS_SCAN_MAX HEADs (stops at the first sibling) + a GET per
- * sibling that is an index.
+ * sibling that is an index + a GET per index nested in those (at most
+ * TAGOPS_INDEX_FETCH_MAX in all).
  */
 static void siblings_check(struct registry *r, const char *repo, const char *except,
 			   const struct digest *d, bool *shared, struct buf *why)
 {
 	struct strvec tags = STRVEC_INIT;
+	unsigned budget = TAGOPS_INDEX_FETCH_MAX;
 	int rc;
 
 	*shared = true;
@@ -217,14 +242,16 @@ static void siblings_check(struct registry *r, const char *repo, const char *exc
 		if (rc == -ENOENT)
 			continue; /* went away since the list */
 		if (!rc && manifest_kind_of(mt) == MANIFEST_INDEX && !digest_equal(&td, d))
-			rc = index_lists(r, repo, tags.v[i], d, &lists);
+			rc = index_reaches(r, repo, tags.v[i], d, 0, &budget, &lists);
 		free(mt);
 		if (rc) {
-			buf_addf(why, "tag %s could not be checked (%s)", tags.v[i], strerror(-rc));
+			buf_addf(why, "tag %s could not be checked (%s)", tags.v[i],
+				 rc == -ELOOP ? "indexes nested too deep" :
+				 rc == -E2BIG ? "too many nested indexes" : strerror(-rc));
 			goto out;
 		}
 		if (digest_equal(&td, d) || lists) {
-			buf_addf(why, "tag %s %s it", tags.v[i], lists ? "is an index listing" :
+			buf_addf(why, "tag %s %s it", tags.v[i], lists ? "is an index reaching" :
 									 "points at");
 			goto out;
 		}

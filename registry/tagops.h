@@ -5,8 +5,12 @@
  * disappears. A manifest is deleted by digest (which removes every tag
  * pointing at it) only after a fresh tag list and a HEAD of every other tag
  * of the repository showed that none points at it, nor at an index that
- * lists it; otherwise only the one tag is removed. docs/tagops.md explains
+ * reaches it (lists it, or lists an index that does); otherwise only the one
+ * tag is removed. docs/tagops.md explains
  * the algorithm and its request cost.
+ *
+ * Uploads go where the registry's Location says; one on another origin gets
+ * no Authorization (reg_send's rule).
  *
  * Scopes asked for: repository:<name>:pull for reads,
  * repository:<name>:delete for DELETE, repository:<name>:pull,push for PUT
@@ -30,6 +34,10 @@
 
 /* Tags HEADed at most when deciding whether a digest is shared (see .c). */
 #define TAGOPS_SCAN_MAX 1000
+/* Indexes nested in an index tag that are followed: depth, and fetches per
+ * decision. Beyond them the digest counts as shared (only the tag goes). */
+#define TAGOPS_INDEX_DEPTH_MAX 4
+#define TAGOPS_INDEX_FETCH_MAX 100
 /* Largest blob copied through memory when a cross-repository mount is refused. */
 #define TAGOPS_BLOB_COPY_MAX (512ull << 20)
 
@@ -52,7 +60,8 @@ int registry_manifest_delete(struct registry *r, const char *repo, const struct 
  * the digest the caller decided on: if the tag now points elsewhere,
  * -EAGAIN and nothing is done; a tag that is gone is -ENOENT.
  *   - No other tag points at the digest (fresh tag list + HEAD of each other
- *     tag, GET of those that are indexes): DELETE by digest, the image goes.
+ *     tag, GET of those that are indexes and of the indexes they list):
+ *     DELETE by digest, the image goes.
  *   - Otherwise only this tag: ACR's untag API on *.azurecr.io; elsewhere
  *     OCI delete-by-tag, then ACR's API if the registry answers it, then a
  *     unique placeholder manifest PUT at the tag and deleted by its digest

@@ -51,8 +51,12 @@ mounted $url at ./mnt — try:
     ls -a mnt/ssongman/userlist/v2/layers/1/app   # the whiteout, as stored in the layer
     sha256sum mnt/ssongman/userlist/v2/manifest.json   # = the image digest
     find mnt                                      # everything, images included
+    getfattr -d mnt/ssongman/userlist/v2          # digest and media type (az acr repository show)
     rmdir mnt/ssongman/userlist/latest            # deletes the tag; v2 keeps the image
-then: make demo-stop
+    cat mnt/.acrfs/status                         # what the mount is doing (JSON)
+    watch cat mnt/.acrfs/loads                    # progress of layer loads (in another terminal)
+    cat mnt/.acrfs/errors                         # the last failures, with their cause
+then: make demo-stop   (to install: make install; then man acrfs)
 EOT
 }
 

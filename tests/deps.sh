@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # tests/deps.sh — install the Debian packages acrfs needs to build and test, if missing.
 # Idempotent and quiet when everything is present. As non-root with something missing,
-# it prints the apt-get command to run and exits 1.
+# it prints the apt-get command to run and exits 1. Arguments name more packages
+# (make fuzz: clang-14 libfuzzer-14-dev).
 set -euo pipefail
 
 PACKAGES=(
 	build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev
 	zlib1g-dev libssl-dev libzstd-dev libcmocka-dev docker-registry skopeo umoci openssl
 	apache2-utils python3-jwt python3-cryptography zstd curl ca-certificates libisal-dev isal
+	attr man-db groff-base
+	"$@"
 )
+# attr: getfattr/setfattr, which the README's examples use; man-db and groff-base:
+# `man acrfs` and the man page's rendering test (man -l).
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

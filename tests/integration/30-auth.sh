@@ -12,6 +12,7 @@ set -u
 
 cleanup() {
 	mnt_stop_all
+	proxy_stop_all
 	reg_stop_all
 	ts_stop_all
 }
@@ -251,27 +252,31 @@ check "pull-only: stat secret/db/v1 (a tag it may not read) is Permission denied
 mnt_stop reader
 
 # ---- ACR: Azure AD access token exchanged at /oauth2/exchange ----
+# The exchange goes to the registry's own origin only (as ACR serves it): a proxy puts
+# the token service's /oauth2/ on the registry's origin.
+proxy_start aad "$R" --route "/oauth2/=$TS_a_URL" || fail "proxy for the registry's /oauth2/"
+RA=$PROXY_aad_URL
 printf 'aad-token-admin\n' >"$TEST_TMP/aad-admin"
 printf 'aad-token-reader\n' >"$TEST_TMP/aad-reader"
 chmod 600 "$TEST_TMP/aad-admin" "$TEST_TMP/aad-reader"
 before=$(ts_stat a "POST /oauth2/exchange")
 ts_mark
-mnt_start aad "$R" -o "aad_token_file=$TEST_TMP/aad-admin" || fail "mount with aad_token_file"
+mnt_start aad "$RA" -o "aad_token_file=$TEST_TMP/aad-admin" || fail "mount with aad_token_file"
 expect_view aad admin "$ALL"
 is "$(ts_stat a "POST /oauth2/exchange")" "$((before + 1))" "aad: exchanged once for all scopes"
 check "aad: then POST grant_type=refresh_token" grep -q "POST /oauth2/token 200 user=admin" <(ts_since)
 mnt_stop aad
 ts_mark
-mnt_start aadt "$R" -o "aad_token_file=$TEST_TMP/aad-reader" -o tenant=t-1 ||
+mnt_start aadt "$RA" -o "aad_token_file=$TEST_TMP/aad-reader" -o tenant=t-1 ||
 	fail "mount with aad_token_file and tenant"
 expect_view aadt reader "$ALL"
 mnt_stop aadt
 before=$(ts_stat a "POST /oauth2/exchange")
-out=$("$ACRFS" -o "aad_token_file=$TEST_TMP/aad-reader" -o tenant=t-2 "$R" "$TEST_TMP/m" 2>&1)
+out=$("$ACRFS" -o "aad_token_file=$TEST_TMP/aad-reader" -o tenant=t-2 "$RA" "$TEST_TMP/m" 2>&1)
 rc=$?
 is "$(ts_stat a "POST /oauth2/exchange")" "$((before + 1))" "aad with the wrong tenant: one exchange attempt, no retry"
 check "aad with the wrong tenant fails the mount (exit $rc)" test "$rc" -ne 0
-check "… naming the exchange: $out" grep -q "Azure AD token (from aad_token_file.*HTTP 401 from $TS_a_URL/oauth2/exchange" <<<"$out"
+check "… naming the exchange: $out" grep -q "Azure AD token (from aad_token_file.*HTTP 401 from $RA/oauth2/exchange" <<<"$out"
 
 # ---- wrong credentials fail the mount, clearly, without a retry loop ----
 before=$(tokreq)
@@ -380,7 +385,7 @@ AAD_TOKEN=aad-token-admin
 ACRFS_PASSWORD=$ADMIN_PW mnt_start_fg s1 "$R" -o username=admin -o ttl=0 -d -o "cache_dir=$TEST_TMP/cache" ||
 	fail "mount s1"
 ACRFS_USERNAME=$NULL_GUID ACRFS_PASSWORD=$RT_ADMIN mnt_start_fg s2 "$R" -o ttl=0 -d || fail "mount s2"
-mnt_start_fg s3 "$R" -o "aad_token_file=$TEST_TMP/aad-admin" -o ttl=0 -d || fail "mount s3"
+mnt_start_fg s3 "$RA" -o "aad_token_file=$TEST_TMP/aad-admin" -o ttl=0 -d || fail "mount s3"
 ts_control a '{"bad_tokens": 1}'
 for m in "$MNT_s1" "$MNT_s2" "$MNT_s3"; do
 	lsw "$m" "$m/ssongman/userlist" "$m/other" "$m/secret/db" >/dev/null

@@ -550,6 +550,51 @@ static void test_password_stream(void **state)
 	fclose(f);
 }
 
+/* auth_creds_parse_config of a string, named "cfg". */
+static int parse_cfg(enum auth_config_kind kind, const char *text,
+		     const struct auth_creds_opts *o, char **helper,
+		     struct auth_creds **c)
+{
+	return auth_creds_parse_config(kind, text, strlen(text), "cfg", o, helper, c);
+}
+
+/* auth_creds_parse_config: the same lookups from bytes, nothing run. */
+static void test_parse_config(void **state)
+{
+	static const char docker[] =
+		"{\"credHelpers\":{\"h.io\":\"helperx\"},"
+		"\"auths\":{\"h.io\":{\"auth\":\"aDpoLXB3\"},"
+		"\"https://x.io/v1/\":{\"identitytoken\":\"id-tok-1\"}}}";
+	static const char podman[] =
+		"{\"auths\":{\"p.io/team\":{\"auth\":\"dGVhbTp0ZWFtLXB3\"}}}";
+	struct auth_creds_opts o = { .host = "h.io" };
+	struct auth_creds *c = (struct auth_creds *)1;
+	char *helper = (char *)1;
+
+	(void)state;
+	/* a helper is named: the auths entry is left for later */
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, docker, &o, &helper, &c), 0);
+	assert_string_equal(helper, "helperx");
+	assert_null(c);
+	free(helper);
+	/* without helpers: the auths entry */
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, docker, &o, NULL, &c), 0);
+	expect(c, AUTH_CRED_BASIC, "h", "h-pw", "cfg (auths \"h.io\")");
+	o.host = "x.io";
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, docker, &o, &helper, &c), 0);
+	assert_null(helper);
+	expect(c, AUTH_CRED_REFRESH_TOKEN, NULL, "id-tok-1", "identitytoken");
+	o.host = "p.io";
+	o.repository = "team/app";
+	assert_int_equal(parse_cfg(AUTH_CONFIG_CONTAINERS, podman, &o, NULL, &c), 0);
+	expect(c, AUTH_CRED_BASIC, "team", "team-pw", "\"p.io/team\"");
+	o.host = "q.io";
+	assert_int_equal(parse_cfg(AUTH_CONFIG_CONTAINERS, podman, &o, NULL, &c), 0);
+	assert_null(c);
+	assert_int_equal(parse_cfg(AUTH_CONFIG_DOCKER, "[1]", &o, NULL, &c), -EINVAL);
+	assert_null(c);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -560,6 +605,7 @@ int main(void)
 		T(test_helper_timeout), T(test_creds_store),
 		T(test_podman),       T(test_aad),
 		T(test_password_file), T(test_password_stream),
+		T(test_parse_config),
 	};
 
 	saved_path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");

@@ -88,6 +88,12 @@ static void test_redact(void **s)
 	/* truncation keeps the output terminated */
 	log_redact("0123456789", out, 5);
 	assert_string_equal(out, "0123");
+	/* Registry-supplied text cannot forge a line or drive a terminal. */
+	log_redact("msg \x1b[31mred\nFORGED: x\r\ty\x7f", out, sizeof(out));
+	assert_string_equal(out, "msg \\x1b[31mred\\x0aFORGED: x\\x0d\\x09y\\x7f");
+	/* UTF-8 passes. */
+	log_redact("caf\xc3\xa9", out, sizeof(out));
+	assert_string_equal(out, "caf\xc3\xa9");
 }
 
 int main(void)

@@ -125,6 +125,52 @@ static void test_single_flight(void **s)
 	dcache_free(c);
 }
 
+struct th_err {
+	struct dcache *c;
+	int rc;
+};
+
+static void *getter_any(void *p)
+{
+	struct th_err *t = p;
+	struct dlist *l = NULL;
+
+	t->rc = dcache_get(t->c, "shared", &l);
+	dlist_put(l);
+	return NULL;
+}
+
+/* A failed fill hands its error to the callers waiting for it: one fetch, not 8. */
+static void test_single_flight_error(void **s)
+{
+	struct counter k = { 0, -ETIMEDOUT, 300000, NULL };
+	struct th_err t[8];
+	pthread_t id[8];
+	struct dcache *c;
+	struct dlist *l;
+	int i;
+
+	(void)s;
+	assert_int_equal(dcache_new(&c, 60, fetch, &k), 0);
+	for (i = 0; i < 8; i++) {
+		t[i].c = c;
+		pthread_create(&id[i], NULL, getter_any, &t[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(id[i], NULL);
+		assert_int_equal(t[i].rc, -ETIMEDOUT);
+	}
+	assert_int_equal(k.calls, 1);
+	/* The error is not cached: the next caller fetches, and may succeed. */
+	k.result = 0;
+	k.delay = 0;
+	assert_int_equal(dcache_get(c, "shared", &l), 0);
+	assert_true(dlist_has(l, "shared"));
+	dlist_put(l);
+	assert_int_equal(k.calls, 2);
+	dcache_free(c);
+}
+
 static void test_invalidate_during_fetch(void **s)
 {
 	struct counter k = { 0, 0, 0, NULL };
@@ -204,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_hit_and_negative),
 		cmocka_unit_test(test_ttl_expiry),
 		cmocka_unit_test(test_single_flight),
+		cmocka_unit_test(test_single_flight_error),
 		cmocka_unit_test(test_invalidate_during_fetch),
 		cmocka_unit_test(test_itable),
 	};

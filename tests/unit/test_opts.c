@@ -24,10 +24,13 @@ static void test_defaults(void **s)
 	assert_string_equal(o.registry, "myreg.azurecr.io");
 	assert_string_equal(o.mountpoint, "/mnt/acr");
 	assert_int_equal(o.ttl, 60);
+	assert_int_equal(o.timeout, 30);
 	assert_false(o.foreground);
 	assert_false(o.ro);
 	assert_null(o.ca_file);
-	assert_int_equal(o.fuse_argv.n, 1);
+	/* The registry names the mount; images' setuid files and devices never count. */
+	assert_int_equal(o.fuse_argv.n, 3);
+	assert_string_equal(o.fuse_argv.v[2], "subtype=acrfs,fsname=myreg.azurecr.io,nosuid,nodev");
 	opts_free(&o);
 }
 
@@ -49,14 +52,62 @@ static void test_options(void **s)
 	assert_int_equal(o.fuse_argv.n, 3);
 	assert_string_equal(o.fuse_argv.v[1], "-o");
 	/* ro reaches the kernel; allow_other brings default_permissions. */
-	assert_string_equal(o.fuse_argv.v[2], "ro,allow_other,fsname=acr,default_permissions");
+	assert_string_equal(o.fuse_argv.v[2],
+			    "allow_other,fsname=acr,default_permissions,ro,subtype=acrfs,nosuid,nodev");
 	opts_free(&o);
+
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=5", "r", "m"), 0);
+	assert_int_equal(o.timeout, 5);
+	for (size_t i = 0; i < o.fuse_argv.n; i++) /* ours, not FUSE's */
+		assert_null(strstr(o.fuse_argv.v[i], "timeout"));
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=0", "r", "m"), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&e), "timeout=0"));
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=3601", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "timeout=1x", "r", "m"), -EINVAL);
+	buf_release(&e);
 
 	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u", "r", "m"), 0);
 	assert_int_equal(o.cache_max, 512ull << 20);
 	assert_int_equal(o.threads, 4);
 	assert_string_equal(o.username, "u");
 	opts_free(&o);
+}
+
+/* What an fstab line or a mount unit hands over through mount.fuse3. */
+static void test_fstab(void **s)
+{
+	struct acrfs_opts o;
+	struct buf e = BUF_INIT;
+
+	(void)s;
+	assert_int_equal(PARSE(&o, &e, "myreg.azurecr.io", "/mnt/acr", "-o",
+			       "rw,ttl=300,cache_dir=/var/cache/acrfs,allow_other,_netdev,nofail,"
+			       "noauto,x-systemd.automount,x-systemd.mount-timeout=30,user,"
+			       "comment=x,dev,suid,docker_config=/etc/acrfs,ro"),
+			 0);
+	assert_true(o.ro);
+	assert_int_equal(o.ttl, 300);
+	assert_string_equal(o.cache_dir, "/var/cache/acrfs");
+	assert_string_equal(o.docker_config, "/etc/acrfs");
+	assert_true(o.allow_other);
+	assert_string_equal(o.fuse_argv.v[2], "allow_other,default_permissions,ro,"
+					      "subtype=acrfs,fsname=myreg.azurecr.io,nosuid,nodev");
+	opts_free(&o);
+	/* mount.fuse3 -o drop_privileges: the mount point is an open /dev/fuse. */
+	assert_int_equal(PARSE(&o, &e, "r", "/dev/fd/3", "-o", "drop_privileges,setuid=acr,rw"),
+			 0);
+	assert_false(o.ro);
+	assert_string_equal(o.mountpoint, "/dev/fd/3");
+	assert_string_equal(o.fuse_argv.v[2], "subtype=acrfs,fsname=r,nosuid,nodev");
+	opts_free(&o);
+	/* A registry with ',' or '\\' in its name is escaped for FUSE. */
+	assert_int_equal(PARSE(&o, &e, "a,b\\c", "m"), 0);
+	assert_string_equal(o.fuse_argv.v[2], "subtype=acrfs,fsname=a\\,b\\\\c,nosuid,nodev");
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "docker_config", "r", "m"), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&e), "docker_config"));
+	buf_release(&e);
 }
 
 static void test_refusals(void **s)
@@ -102,6 +153,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_fstab),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_help_version),
 	};

@@ -157,6 +157,13 @@ static void test_tag_cached_and_shared(void **state)
 	assert_int_equal(views_tag(e->v, "app", "v2", &b), 0);
 	assert_ptr_equal(b, a);
 	assert_int_equal(e->f.fetches, 2);
+
+	/* .acrfs/status: one image, none of its layers loaded (nothing looked inside). */
+	size_t nimg, nlay;
+
+	views_count(e->v, &nimg, &nlay);
+	assert_int_equal(nimg, 1);
+	assert_int_equal(nlay, 0);
 }
 
 static void test_negative_and_invalidate(void **state)
@@ -215,6 +222,36 @@ static void test_concurrent_lookups_fetch_once(void **state)
 	assert_int_equal(e->f.fetches, 1);
 }
 
+static void *flaky_thread(void *arg)
+{
+	struct env *e = arg;
+	struct vobj *o;
+
+	return (void *)(intptr_t)views_tag(e->v, "app", "flaky", &o);
+}
+
+/* An unreachable registry: the lookups waiting on a failed fetch take its error. */
+static void test_concurrent_failure_fetches_once(void **state)
+{
+	struct env *e = *state;
+	pthread_t t[6];
+	void *res[6];
+	int i;
+
+	e->f.delay_ms = 300;
+	for (i = 0; i < 6; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, flaky_thread, e), 0);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(pthread_join(t[i], &res[i]), 0);
+	for (i = 0; i < 6; i++)
+		assert_int_equal((intptr_t)res[i], -EIO);
+	assert_int_equal(e->f.fetches, 1);
+	/* A later look asks again: the failure was not cached. */
+	e->f.delay_ms = 0;
+	assert_int_equal((intptr_t)flaky_thread(e), -EIO);
+	assert_int_equal(e->f.fetches, 2);
+}
+
 static void test_index_platforms(void **state)
 {
 	struct env *e = *state;
@@ -245,6 +282,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tag_cached_and_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_and_invalidate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_lookups_fetch_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_failure_fetches_once, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_index_platforms, setup, teardown),
 	};
 
