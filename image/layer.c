@@ -136,7 +136,6 @@
 #define PFETCH_CONNS 4
 #define PFETCH_CHUNK (8u << 20)
 #define SWITCH_AT (16u << 20)  /* stream this much before deciding */
-#define SWITCH_BLOCKED 0.15    /* switch if the receiver waited less than this */
 
 /* LAYER_FETCH_* (atomic; tests and benchmarks change it). */
 static int fetch_policy = LAYER_FETCH_AUTO;
@@ -336,6 +335,9 @@ struct build {
 	struct digest_hasher *sha; /* the blob's SHA-256 so far, while deciding */
 	uint64_t seen;             /* bytes through the sink */
 	double t_first, t_blocked; /* s: the first byte came; spent in bpipe_write */
+	/* Written by the decoding thread, read by the receiving one (atomics). */
+	uint64_t dec_bytes;  /* blob bytes decoded so far */
+	uint64_t dec_cpu_ns; /* the decoding thread's CPU for them */
 	uint64_t switch_at;        /* where the stream was stopped, or 0 */
 };
 
@@ -375,16 +377,38 @@ static int build_tar_sink(void *ctx, const void *data, size_t n)
 static int build_decode(void *ctx, const void *data, size_t n)
 {
 	struct build *b = ctx;
+	double t = thread_cpu();
+	int rc = decomp_feed(b->dec, data, n, build_tar_sink, b);
 
-	return decomp_feed(b->dec, data, n, build_tar_sink, b);
+	__atomic_add_fetch(&b->dec_cpu_ns, (uint64_t)((thread_cpu() - t) * 1e9), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&b->dec_bytes, n, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/*
+ * Whether the stream, not decoding, bounds the load: the stream's own rate
+ * (its bytes over the time the receiving thread was not waiting for the
+ * decoding one) is below the rate the decoding thread decodes at per CPU
+ * second. CPU, not wall time, on the decoding side: on a busy machine the
+ * decoding thread may wait for a core, which ranges would not change.
+ */
+static bool stream_bounds(struct build *b)
+{
+	double busy = mono_now() - b->t_first - b->t_blocked;
+	uint64_t db = __atomic_load_n(&b->dec_bytes, __ATOMIC_RELAXED);
+	uint64_t dns = __atomic_load_n(&b->dec_cpu_ns, __ATOMIC_RELAXED);
+
+	if (db == 0 || dns == 0 || busy <= 0)
+		return false; /* decoding has not shown its rate: keep the stream */
+	return (double)b->seen / busy < (double)db / ((double)dns / 1e9);
 }
 
 /*
  * While deciding: hash what came (pfetch would go on from it), and time how
  * long the receiving thread waits for the decoding one. After SWITCH_AT
- * bytes, a receiver that hardly waited means the stream, not decoding, is
- * what bounds the load: stop the stream there (-ECANCELED) and let
- * load_from_blob fetch the rest by concurrent ranges.
+ * bytes, if the stream is what bounds the load (stream_bounds), stop it
+ * there (-ECANCELED) and let fetch_blob fetch the rest by concurrent
+ * ranges.
  */
 static int decide_write(struct build *b, const void *data, size_t n)
 {
@@ -404,7 +428,7 @@ static int decide_write(struct build *b, const void *data, size_t n)
 		return rc;
 	b->deciding = false;
 	if (p == LAYER_FETCH_RANGES ||
-	    (p == LAYER_FETCH_AUTO && b->t_blocked < SWITCH_BLOCKED * (mono_now() - b->t_first))) {
+	    (p == LAYER_FETCH_AUTO && stream_bounds(b))) {
 		b->switch_at = b->seen;
 		return -ECANCELED;
 	}
