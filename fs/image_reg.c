@@ -58,6 +58,13 @@ static int rs_get(void *ctx, const struct digest *d, size_t max, struct buf *out
 	return registry_blob_get(s->r, s->repo, d, max, out);
 }
 
+static int rs_ranges(void *ctx, const struct digest *d)
+{
+	struct regsrc *s = ctx;
+
+	return registry_blob_ranges(s->r, d);
+}
+
 static void rs_release(void *ctx)
 {
 	struct regsrc *s = ctx;
@@ -83,6 +90,7 @@ static int rs_new(struct blob_source *src, struct registry *r, const char *repo)
 	src->stream = rs_stream;
 	src->pread = rs_pread;
 	src->get = rs_get;
+	src->ranges = rs_ranges;
 	src->ctx = s;
 	return 0;
 }

@@ -4,39 +4,32 @@
  * Without a worker, feed() runs one streaming hasher per block over the
  * caller's bytes (no copy) and appends each finished block's sum.
  *
- * With a worker, feed() copies the bytes into a ring of NBATCH batches of
+ * With a worker, feed() copies the bytes into a bpipe of NBATCH batches of
  * `batch` bytes (a multiple of the block size, so a batch holds whole
- * blocks; only the last one may end in a partial block) and posts each full
- * batch; the worker hashes posted batches in order and appends their sums.
- * The producer waits only when every batch is posted and not yet hashed:
- * hashing (~1.6 GB/s with SHA-NI) is faster than inflating, so on a cold
- * load it never waits in practice, and the copy (~10 GB/s) is the whole cost
- * left on the inflating thread.
+ * blocks; only the last one may end in a partial block); the pipe's worker
+ * hashes the batches in order and appends their sums. The producer waits
+ * only when every batch is posted and not yet hashed: hashing (~1.6 GB/s
+ * with SHA-NI) is faster than inflating, so on a cold load it never waits
+ * in practice, and the copy (~10 GB/s) is the whole cost left on the
+ * inflating thread.
  *
- * Lock: h->lock guards tail, count, stop, werr (a leaf lock, held only to
- * post or retire a batch, never while hashing or copying). The ring slot
- * being filled belongs to the producer; posted slots ring[tail, tail+count)
- * to the worker. The sums array belongs to the worker while it runs and to
- * the caller after the join in finish().
+ * The sums array belongs to the worker while it runs and to the caller
+ * after bpipe_close (which joins it).
  */
 #include "image/blockhash.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "image/bpipe.h"
 
 #define NBATCH 4
 #define BATCH_BYTES (256u << 10)
 
-struct batch {
-	unsigned char *data;
-	size_t len;
-};
-
 struct blockhash {
 	uint32_t bsize;
-	int err; /* sticky, the producer's view */
+	int err; /* sticky */
 	bool finished;
 	uint64_t fed;
 
@@ -47,17 +40,7 @@ struct blockhash {
 	struct digest_hasher *cur;
 	size_t cur_len;
 
-	/* Worker. */
-	bool threaded;
-	size_t batch;     /* bytes per batch */
-	unsigned fill;    /* the slot the producer fills */
-	struct batch ring[NBATCH];
-	pthread_t thread;
-	pthread_mutex_t lock; /* leaf; guards the four fields below */
-	pthread_cond_t posted, retired;
-	unsigned tail, count; /* posted: ring[tail .. tail + count) */
-	bool stop;            /* finish (hash what is posted) or free (drop it) */
-	int werr;             /* the worker's error */
+	struct bpipe *pipe; /* worker: batches of whole blocks */
 };
 
 static bool pow2_ok(uint32_t b)
@@ -106,38 +89,15 @@ static int hash_blocks(struct blockhash *h, const unsigned char *p, size_t len)
 	return rc;
 }
 
-static void *worker_main(void *arg)
+static int hash_batch(void *ctx, const void *data, size_t n)
 {
-	struct blockhash *h = arg;
-	int rc = 0;
-
-	pthread_mutex_lock(&h->lock);
-	for (;;) {
-		struct batch *b;
-
-		while (h->count == 0 && !h->stop)
-			pthread_cond_wait(&h->posted, &h->lock);
-		if (h->count == 0 || (h->stop && h->werr))
-			break;
-		b = &h->ring[h->tail];
-		pthread_mutex_unlock(&h->lock);
-		if (!rc)
-			rc = hash_blocks(h, b->data, b->len);
-		pthread_mutex_lock(&h->lock);
-		if (rc && !h->werr)
-			h->werr = rc;
-		h->tail = (h->tail + 1) % NBATCH;
-		h->count--;
-		pthread_cond_signal(&h->retired);
-	}
-	pthread_mutex_unlock(&h->lock);
-	return NULL;
+	return hash_blocks(ctx, data, n);
 }
 
 int blockhash_new(struct blockhash **out, uint32_t bsize, bool worker)
 {
 	struct blockhash *h;
-	unsigned i;
+	int rc;
 
 	*out = NULL;
 	if (!pow2_ok(bsize))
@@ -147,49 +107,16 @@ int blockhash_new(struct blockhash **out, uint32_t bsize, bool worker)
 		return -ENOMEM;
 	h->bsize = bsize;
 	if (worker) {
-		h->batch = bsize >= BATCH_BYTES ? bsize : BATCH_BYTES; /* both powers of two */
-		for (i = 0; i < NBATCH; i++) {
-			h->ring[i].data = malloc(h->batch);
-			if (!h->ring[i].data) {
-				blockhash_free(h);
-				return -ENOMEM;
-			}
-		}
-		pthread_mutex_init(&h->lock, NULL);
-		pthread_cond_init(&h->posted, NULL);
-		pthread_cond_init(&h->retired, NULL);
-		h->threaded = pthread_create(&h->thread, NULL, worker_main, h) == 0;
-		if (!h->threaded) { /* hash in the caller's thread instead */
-			pthread_cond_destroy(&h->retired);
-			pthread_cond_destroy(&h->posted);
-			pthread_mutex_destroy(&h->lock);
-			for (i = 0; i < NBATCH; i++) {
-				free(h->ring[i].data);
-				h->ring[i].data = NULL;
-			}
+		/* Batches hold whole blocks: both are powers of two. */
+		rc = bpipe_new(&h->pipe, bsize >= BATCH_BYTES ? bsize : BATCH_BYTES, NBATCH, true,
+			       hash_batch, h);
+		if (rc) {
+			free(h);
+			return rc;
 		}
 	}
 	*out = h;
 	return 0;
-}
-
-/* Post the slot being filled; wait for a free one if none is left. */
-static int post(struct blockhash *h, bool wait_free)
-{
-	int rc;
-
-	pthread_mutex_lock(&h->lock);
-	h->count++;
-	pthread_cond_signal(&h->posted);
-	while (wait_free && h->count == NBATCH && !h->werr)
-		pthread_cond_wait(&h->retired, &h->lock);
-	rc = h->werr;
-	if (h->count < NBATCH) { /* else an error stops the producer */
-		h->fill = (h->tail + h->count) % NBATCH;
-		h->ring[h->fill].len = 0;
-	}
-	pthread_mutex_unlock(&h->lock);
-	return rc;
 }
 
 static int feed_sync(struct blockhash *h, const unsigned char *p, size_t n)
@@ -233,45 +160,9 @@ int blockhash_feed(struct blockhash *h, const void *data, size_t n)
 	if (h->finished)
 		return -EINVAL;
 	h->fed += n;
-	if (!h->threaded) {
-		rc = feed_sync(h, p, n);
-	} else {
-		while (!rc && n) {
-			struct batch *b = &h->ring[h->fill];
-			size_t k = h->batch - b->len;
-
-			if (k > n)
-				k = n;
-			memcpy(b->data + b->len, p, k);
-			b->len += k;
-			p += k;
-			n -= k;
-			if (b->len == h->batch)
-				rc = post(h, true);
-		}
-	}
+	rc = h->pipe ? bpipe_write(h->pipe, p, n) : feed_sync(h, p, n);
 	if (rc)
 		h->err = rc;
-	return rc;
-}
-
-/* Stop and join the worker; `drop`: without hashing what is still posted. */
-static int stop_worker(struct blockhash *h, bool drop)
-{
-	int rc;
-
-	pthread_mutex_lock(&h->lock);
-	h->stop = true;
-	if (drop && !h->werr)
-		h->werr = -ECANCELED;
-	pthread_cond_signal(&h->posted);
-	pthread_mutex_unlock(&h->lock);
-	pthread_join(h->thread, NULL);
-	h->threaded = false;
-	rc = h->werr;
-	pthread_cond_destroy(&h->retired);
-	pthread_cond_destroy(&h->posted);
-	pthread_mutex_destroy(&h->lock);
 	return rc;
 }
 
@@ -286,10 +177,8 @@ int blockhash_finish(struct blockhash *h, struct blocksums *out)
 	if (h->finished)
 		return -EINVAL;
 	h->finished = true;
-	if (h->threaded) {
-		if (h->ring[h->fill].len)
-			(void)post(h, false);
-		rc = stop_worker(h, false);
+	if (h->pipe) {
+		rc = bpipe_close(h->pipe);
 	} else if (h->cur) {
 		rc = digest_hasher_final(h->cur, NULL, &d);
 		digest_hasher_free(h->cur);
@@ -314,14 +203,9 @@ int blockhash_finish(struct blockhash *h, struct blocksums *out)
 
 void blockhash_free(struct blockhash *h)
 {
-	unsigned i;
-
 	if (!h)
 		return;
-	if (h->threaded)
-		(void)stop_worker(h, true);
-	for (i = 0; i < NBATCH; i++)
-		free(h->ring[i].data);
+	bpipe_free(h->pipe); /* first: its worker may still append sums */
 	digest_hasher_free(h->cur);
 	free(h->sums);
 	free(h);

@@ -13,10 +13,10 @@
  * 0 bytes has no block.
  *
  * A blockhash may hash on a worker thread of its own (`worker`): the bytes
- * are copied into a ring of batches and the calling thread goes on at once,
- * so on a cold load the second core does the hashing while the first
- * inflates. Without a worker (or when the thread cannot be started) it
- * hashes in the calling thread, without copying.
+ * are copied into a ring of batches (image/bpipe) and the calling thread
+ * goes on at once. Without a worker it hashes in the calling thread,
+ * without copying (when the thread cannot be started: in the calling
+ * thread, batch by batch).
  *
  * Thread-safety: a blockhash belongs to one thread at a time (its worker is
  * internal). struct blocksums is immutable once built and may be read by any

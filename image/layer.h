@@ -15,10 +15,13 @@
  *
  * File contents: layer_pread() for one-off reads, or a layer_reader per open
  * file, which keeps an inflate (or zstd) state and a read-ahead buffer so
- * that sequential reads stream. Compressed bytes come from the blob's local
- * copy in the cache when there is one, else from ranged reads of the source
- * (1 MiB at a time for readers; for a random gzip read at most the
- * compressed bytes of one zran span plus 64 KiB).
+ * that sequential reads stream: once a reader reads on sequentially, a
+ * helper thread fetches (and checks) the next compressed bytes while it
+ * inflates. Compressed bytes come from the blob's local copy in the cache
+ * when there is one, else from ranged reads of the source (for readers 1
+ * MiB at a time, then read-ahead pieces growing to 4 MiB, never past the
+ * file's data; for a random gzip read at most the compressed bytes of one
+ * zran span plus 64 KiB).
  *
  * Every byte served is proven against the blob digest: the streaming pass
  * records a SHA-256 of each LAYER_BLOCK block of the blob (kept in the index
@@ -71,10 +74,28 @@ struct blob_source {
 	 * Used by image for the config. 0 or -errno. */
 	int (*get)(void *ctx, const struct digest *d, size_t max, struct buf *out);
 	void *ctx;
+	/*
+	 * Optional (NULL: never asked). After a pread of `d`: 1 if the server
+	 * answered it as a range, 0 if it ignored Range (sent the blob from its
+	 * start), -1 if not known. Never blocks. A big blob whose ranges work is
+	 * loaded by several concurrent preads (image/pfetch) instead of stream.
+	 */
+	int (*ranges)(void *ctx, const struct digest *d);
 };
 
 struct layer;
 struct layer_reader;
+
+/*
+ * How a big blob (32 MiB or more, on a source that answers ranges) is
+ * fetched: AUTO streams it and, if after 16 MiB the stream turns out to be
+ * what bounds the load (the decoding thread waits for bytes), fetches the
+ * rest by 4 concurrent ranged reads; STREAM never switches, RANGES always
+ * does (for tests and benchmarks). Process-wide, thread-safe; AUTO by
+ * default.
+ */
+enum layer_fetch { LAYER_FETCH_AUTO, LAYER_FETCH_STREAM, LAYER_FETCH_RANGES };
+void layer_fetch_policy(enum layer_fetch p);
 
 /*
  * *out = a layer (not loaded yet) for blob `d` of `size` bytes and
@@ -134,8 +155,9 @@ ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_
 /*
  * A reader for one open file `a` of loaded layer `l` (both borrowed; they
  * must outlive it). Keeps decompression state and a 1 MiB compressed
- * read-ahead buffer (about 2 MiB in all for gzip). -EINVAL if not loaded or
- * not a regular file, -ENOMEM.
+ * buffer (about 2 MiB in all for gzip); a long sequential read adds a
+ * read-ahead thread and grows both buffers to 4 MiB. -EINVAL if not loaded
+ * or not a regular file, -ENOMEM.
  */
 int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tree_attr *a);
 /* Like layer_pread, continuing the reader's state. One thread at a time. */
@@ -151,6 +173,10 @@ struct layer_stats {
 	uint64_t loads_index;    /* trees built from an index file */
 	uint64_t index_rejected; /* index files found corrupt and rebuilt */
 	uint64_t blocks_rejected; /* blocks read that did not match their sums */
+	/* CPU of the last load from the blob, µs: the thread receiving and
+	 * hashing it, and the one decompressing and parsing it (the same
+	 * thread, counted in the first, for blobs under 4 MiB). */
+	uint64_t load_cpu_recv_us, load_cpu_decode_us;
 };
 void layer_stats(const struct layer *l, struct layer_stats *st);
 

@@ -37,6 +37,7 @@
 #define NAME_MAX_LEN 96      /* "<64 hex>.<sfx>" */
 #define TOUCH_INTERVAL 60    /* seconds between on-disk mtime refreshes */
 #define STALE_TMP_AGE 3600   /* seconds before a temporary file is stale */
+#define WRITEBACK_STEP (8u << 20) /* blob bytes written between writeback starts */
 
 struct entry {
 	char name[NAME_MAX_LEN];
@@ -66,6 +67,7 @@ struct pcache_writer {
 	char *tmp_path;
 	int fd;
 	uint64_t written;
+	uint64_t flushed; /* bytes handed to writeback (sync_file_range) */
 	int err;
 };
 
@@ -645,6 +647,13 @@ int pcache_blob_write(struct pcache_writer *w, const void *data, size_t len)
 		rc = write_all(w->fd, data, len);
 		if (rc)
 			log_error("cache: cannot write %s: %s", w->tmp_path, strerror(-rc));
+		/* Start writing back as we go, so that the fsync of the commit
+		 * has little left to wait for. */
+		if (!rc && w->written - w->flushed >= WRITEBACK_STEP) {
+			(void)sync_file_range(w->fd, (off_t)w->flushed,
+					      (off_t)(w->written - w->flushed), SYNC_FILE_RANGE_WRITE);
+			w->flushed = w->written;
+		}
 	}
 	if (rc) {
 		/* Give the space back and drop the file now: it will not be kept. */

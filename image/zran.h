@@ -72,6 +72,29 @@ struct zran_builder;
 struct zran_index;
 struct zran_reader;
 
+/* ---- the inflate engine ------------------------------------------------ */
+
+/*
+ * Inflate is zlib's or, when acrfs is built with it (Makefile: ISAL), Intel
+ * ISA-L's (igzip, ~2x faster here); ISA-L is then the default. Both decode
+ * the same deflate streams to the same bytes, and an index built with one is
+ * read with the other: access points are deflate block boundaries either
+ * way (ISA-L finds them where a piece of input ends inside a block header,
+ * so its points may sit a block or two later than zlib's). The format of
+ * saved indexes does not depend on the engine.
+ *
+ * The engine is process-wide and taken by each builder and reader when it is
+ * created. zran_engine_set is for tests and benchmarks: 0, -EINVAL, or
+ * -ENOTSUP for ISA-L in a build without it. Thread-safe (atomic).
+ */
+enum zran_engine {
+	ZRAN_ENGINE_ZLIB = 0,
+	ZRAN_ENGINE_ISAL = 1,
+};
+int zran_engine_set(enum zran_engine e);
+enum zran_engine zran_engine_get(void);
+const char *zran_engine_name(enum zran_engine e); /* "zlib", "isa-l" (static) */
+
 /* ---- building ---------------------------------------------------------- */
 
 /*
@@ -162,12 +185,12 @@ ssize_t zran_read(const struct zran_index *idx, zran_read_fn rd, void *ctx,
 
 /*
  * A reader for one open file: it keeps an inflate state and the last
- * 256 KiB of output (enough for two 128 KiB reads arriving swapped), so
- * reads at increasing offsets — and the small backward/forward reorderings
- * of kernel readahead — go on inflating where the last one stopped. A
- * backward jump past the kept output, or a forward jump of 256 KiB or more
- * into a later span, re-seeks through the access point (one span of work at
- * most). ~0.7 MiB of memory per reader.
+ * 1 MiB of output (FUSE reads of up to 256 KiB, several in flight, arrive
+ * that much out of order), so reads at increasing offsets — and the
+ * backward/forward reorderings of kernel readahead — go on inflating where
+ * the last one stopped. A backward jump past the kept output, or a forward
+ * jump of 1 MiB or more into a later span, re-seeks through the access
+ * point (one span of work at most). ~2.3 MiB of memory per reader.
  *
  * `idx` is borrowed and must outlive the reader; `rd`/`ctx` are used by
  * every pread. One thread at a time.

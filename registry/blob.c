@@ -52,6 +52,7 @@ struct redirect {
 	double resolved;     /* monotonic time the registry gave url */
 	uint64_t last_use;   /* for LRU replacement */
 	bool norange_logged; /* "server ignores Range" said for this blob */
+	bool range_ok;	     /* a ranged request for it was answered 206 */
 };
 
 struct blobstate {
@@ -200,6 +201,30 @@ static bool norange_first(struct blobstate *b, const struct digest *d)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return first;
+}
+
+/* A ranged request for `d` was answered as a range. */
+static void range_seen(struct blobstate *b, const struct digest *d)
+{
+	pthread_mutex_lock(&b->lock);
+	slot_of(b, d, true)->range_ok = true;
+	pthread_mutex_unlock(&b->lock);
+}
+
+int registry_blob_ranges(struct registry *r, const struct digest *d)
+{
+	struct blobstate *b = reg_ext_get(r, REG_EXT_BLOB);
+	struct redirect *e;
+	int v = -1;
+
+	if (!b)
+		return -1;
+	pthread_mutex_lock(&b->lock);
+	e = slot_of(b, d, false);
+	if (e)
+		v = e->norange_logged ? 0 : e->range_ok ? 1 : -1;
+	pthread_mutex_unlock(&b->lock);
+	return v;
 }
 
 /* What every request for one blob needs. */
@@ -585,6 +610,8 @@ static int pread_sink(void *vctx, const void *data, size_t n)
 		if (c->resp->status == 200 && norange_first(c->t->b, c->t->d))
 			log_info("GET %s: the server ignores Range for blob %s; reading from its start",
 				 c->t->logurl, c->t->ds);
+		if (c->resp->status == 206)
+			range_seen(c->t->b, c->t->d);
 	}
 	count_fetched(c->t->b, n);
 	if (c->pos < c->skip) {

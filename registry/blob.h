@@ -71,6 +71,14 @@ int registry_blob_stream(struct registry *r, const char *repo, const struct dige
 ssize_t registry_blob_pread(struct registry *r, const char *repo, const struct digest *d,
 			    uint64_t size, void *buf, size_t len, uint64_t off);
 
+/*
+ * What ranged reads of `d` showed so far: 1 when one was answered 206 (the
+ * server honours Range), 0 when one was answered 200 (it ignores Range),
+ * -1 when neither was seen (or forgotten: BLOB_REDIRECTS blobs are
+ * remembered). No network I/O.
+ */
+int registry_blob_ranges(struct registry *r, const struct digest *d);
+
 /* Bytes of blob content received from the network so far (all blob functions). */
 uint64_t registry_blob_bytes_fetched(const struct registry *r);
 

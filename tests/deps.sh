@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev
 	zlib1g-dev libssl-dev libzstd-dev libcmocka-dev docker-registry skopeo umoci openssl
-	apache2-utils python3-jwt python3-cryptography zstd curl ca-certificates
+	apache2-utils python3-jwt python3-cryptography zstd curl ca-certificates libisal-dev isal
 	attr man-db groff-base
 	"$@"
 )

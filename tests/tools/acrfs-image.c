@@ -335,15 +335,19 @@ out:
 			tot.loads_blob += st.loads_blob;
 			tot.loads_index += st.loads_index;
 			tot.index_rejected += st.index_rejected;
+			tot.load_cpu_recv_us += st.load_cpu_recv_us;
+			tot.load_cpu_decode_us += st.load_cpu_decode_us;
 		}
 		fprintf(stderr,
 			"stats: time %.3f s, requests %" PRIu64 ", blob bytes fetched %" PRIu64
 			" (streamed %" PRIu64 ", ranged %" PRIu64 " in %" PRIu64
 			" requests), local %" PRIu64 ", layers from blob %" PRIu64
-			", from index %" PRIu64 ", index rebuilt %" PRIu64 "\n",
+			", from index %" PRIu64 ", index rebuilt %" PRIu64
+			"; load CPU: receiving %.2f s, decoding %.2f s\n",
 			now() - t0, registry_request_count(r), registry_blob_bytes_fetched(r),
 			tot.stream_bytes, tot.range_bytes, tot.range_requests, tot.local_bytes,
-			tot.loads_blob, tot.loads_index, tot.index_rejected);
+			tot.loads_blob, tot.loads_index, tot.index_rejected,
+			(double)tot.load_cpu_recv_us / 1e6, (double)tot.load_cpu_decode_us / 1e6);
 	}
 	image_unref(img);
 	pcache_free(pc);

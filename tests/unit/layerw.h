@@ -51,7 +51,8 @@ struct tsrc {
 	size_t n;
 	int delay_ms;           /* sleep at the start of stream() */
 	enum tsrc_fault fault;  /* for the next `fault_left` preads (-1: all) */
-	int fault_left;
+	int fault_left;         /* atomic */
+	int ranges;             /* tsrc_ranges: 0 = as the fault says, else this value */
 	uint64_t stream_calls;  /* atomics */
 	uint64_t stream_bytes;
 	uint64_t pread_calls;
@@ -119,6 +120,19 @@ static inline int tsrc_stream(void *ctx, const struct digest *d, uint64_t size,
 	return rc;
 }
 
+/* One fault of the `fault_left` still due (preads may run concurrently). */
+static inline int tsrc_take_fault(struct tsrc *s)
+{
+	int left = __atomic_load_n(&s->fault_left, __ATOMIC_RELAXED);
+
+	while (left != 0) {
+		if (left < 0 || __atomic_compare_exchange_n(&s->fault_left, &left, left - 1, false,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return 1;
+	}
+	return 0;
+}
+
 static inline ssize_t tsrc_pread(void *ctx, const struct digest *d, uint64_t size,
 				 void *buf, size_t len, uint64_t off)
 {
@@ -133,9 +147,7 @@ static inline ssize_t tsrc_pread(void *ctx, const struct digest *d, uint64_t siz
 		return 0;
 	if (len > b->len - off)
 		len = (size_t)(b->len - off);
-	if (s->fault && s->fault_left) {
-		if (s->fault_left > 0)
-			s->fault_left--;
+	if (s->fault && tsrc_take_fault(s)) {
 		switch (s->fault) {
 		case TSRC_FAULT_NONE:
 			break;
@@ -183,9 +195,20 @@ static inline int tsrc_get(void *ctx, const struct digest *d, size_t max, struct
 	return buf_add(out, b->data, b->len);
 }
 
+/* Whether preads are answered as ranges: what a registry would have seen. */
+static inline int tsrc_ranges(void *ctx, const struct digest *d)
+{
+	struct tsrc *s = ctx;
+
+	(void)d;
+	if (s->ranges)
+		return s->ranges;
+	return s->fault == TSRC_NORANGE || s->fault == TSRC_NOSKIP ? 0 : 1;
+}
+
 static inline struct blob_source tsrc_source(struct tsrc *s)
 {
-	struct blob_source src = { tsrc_stream, tsrc_pread, tsrc_get, s };
+	struct blob_source src = { tsrc_stream, tsrc_pread, tsrc_get, s, tsrc_ranges };
 
 	return src;
 }

@@ -1193,6 +1193,163 @@ static void test_read_8mib(void **state)
 	free(buf);
 }
 
+/*
+ * A reader that goes on sequentially reads ahead in growing pieces (up to 4
+ * MiB: fewer Range requests than 1 MiB ones) and never past its file's
+ * data; a jump back after read-ahead started still reads right.
+ */
+static void test_reader_read_ahead(void **state)
+{
+	struct tsrc s = { 0 };
+	struct layer *l;
+	struct layer_reader *rd;
+	const struct tree_attr *a;
+	unsigned char *got = malloc(128u << 10);
+	uint64_t calls, bytes, off;
+
+	(void)state;
+	assert_non_null(got);
+	l = new_layer(&s, MT_TAR, &fx.tar, NULL);
+	assert_int_equal(layer_load(l), 0);
+	a = attr_of(l, "big");
+	calls = s.pread_calls;
+	bytes = s.pread_bytes;
+	read_big_sequential(l);
+	print_message("read-ahead: %llu requests, %llu bytes for a %u-byte file\n",
+		      (unsigned long long)(s.pread_calls - calls),
+		      (unsigned long long)(s.pread_bytes - bytes), BIG);
+	/* 1 + 1 + 2 + 4 + 4 MiB: 5 requests (12 in 1 MiB pieces). */
+	assert_true(s.pread_calls - calls <= 6);
+	assert_true(s.pread_bytes - bytes <= a->stored_size + 2 * LAYER_BLOCK);
+	/* Back to the start and on again, then far ahead. */
+	assert_int_equal(layer_reader_new(&rd, l, a), 0);
+	for (off = 0; off < (6u << 20); off += 128u << 10) {
+		assert_int_equal(layer_reader_pread(rd, got, 128u << 10, off), 128u << 10);
+		assert_memory_equal(got, fx.big.data + off, 128u << 10);
+	}
+	assert_int_equal(layer_reader_pread(rd, got, 128u << 10, 4096), 128u << 10);
+	assert_memory_equal(got, fx.big.data + 4096, 128u << 10);
+	assert_int_equal(layer_reader_pread(rd, got, 128u << 10, BIG - (128u << 10)), 128u << 10);
+	assert_memory_equal(got, fx.big.data + BIG - (128u << 10), 128u << 10);
+	layer_reader_free(rd);
+	layer_free(l);
+	free(got);
+}
+
+/* ---- big blobs: parallel ranged fetch, two threads per load ------------- */
+
+/*
+ * A gzip blob of 32 MiB or more whose stream is switched to ranges (policy
+ * RANGES: the switch AUTO makes when decoding waits for the stream) is
+ * streamed for 16 MiB, then fetched by concurrent ranged reads from there,
+ * decoded on a second thread, and reads right; with ranges not known to
+ * work, or policy STREAM, it is streamed whole; bytes that decode but are
+ * not the blob (the gzip header's MTIME changed) fail the load and leave
+ * nothing in the cache.
+ */
+static void test_parallel_fetch(void **state)
+{
+	struct buf data = BUF_INIT, tar = BUF_INIT, gz = BUF_INIT, bad = BUF_INIT;
+	struct tw_hdr h = { .name = "bigger", .type = '0', .mode = 0644, .mtime = 1 };
+	unsigned char *got = malloc(1u << 20);
+	uint64_t x = 77, size, offs[] = { 0, 5u << 20, (20u << 20) + 12345, (40u << 20) - 65536 };
+	struct pcache *pc;
+	struct layer *l;
+	struct layer_stats st;
+	size_t i;
+
+	(void)state;
+	assert_non_null(got);
+	gen_text(&data, 8u << 20, 9); /* compresses; the rest does not */
+	tw_must(buf_grow(&data, 32u << 20));
+	for (i = 0; i < (32u << 20); i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		data.data[data.len++] = (char)(x >> 56);
+	}
+	h.size = data.len;
+	tw_header(&tar, &h);
+	tw_data(&tar, data.data, data.len);
+	tw_end(&tar);
+	gzip_buf(&tar, &gz);
+	assert_true(gz.len >= (32u << 20));
+
+	/* Switched: the stream stopped after 16 MiB, the rest by ranges (one
+	 * 1-byte read first: the probe); the index file then serves a remount. */
+	layer_fetch_policy(LAYER_FETCH_RANGES);
+	{
+		struct tsrc s = { 0 };
+
+		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+		l = new_layer(&s, MT_GZ, &gz, pc);
+		assert_int_equal(layer_load(l), 0);
+		assert_int_equal(s.stream_calls, 1);
+		assert_true(s.stream_bytes >= (16u << 20) && s.stream_bytes < (17u << 20));
+		assert_true(s.pread_calls >= 1 + (gz.len - s.stream_bytes) / (8u << 20));
+		assert_int_equal(s.pread_bytes, 1 + gz.len - s.stream_bytes);
+		layer_stats(l, &st);
+		assert_int_equal(st.stream_bytes, gz.len);
+		for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+			assert_int_equal(layer_pread(l, attr_of(l, "bigger"), got, 65536, offs[i]),
+					 65536);
+			assert_memory_equal(got, data.data + offs[i], 65536);
+		}
+		layer_free(l);
+		l = new_layer(&s, MT_GZ, &gz, pc);
+		assert_int_equal(layer_load(l), 0);
+		layer_stats(l, &st);
+		assert_int_equal(st.loads_index, 1);
+		layer_free(l);
+		pcache_free(pc);
+	}
+	/* Ranges not known to work: streamed whole, after the probe; policy
+	 * STREAM: no probe either. */
+	for (i = 0; i < 2; i++) {
+		struct tsrc s = { 0 };
+
+		s.ranges = -1;
+		layer_fetch_policy(i ? LAYER_FETCH_STREAM : LAYER_FETCH_RANGES);
+		l = new_layer(&s, MT_GZ, &gz, NULL);
+		assert_int_equal(layer_load(l), 0);
+		assert_int_equal(s.stream_calls, 1);
+		assert_int_equal(s.stream_bytes, gz.len);
+		assert_int_equal(s.pread_calls, i ? 0 : 1);
+		assert_int_equal(layer_pread(l, attr_of(l, "bigger"), got, 65536, offs[2]), 65536);
+		assert_memory_equal(got, data.data + offs[2], 65536);
+		layer_free(l);
+	}
+	layer_fetch_policy(LAYER_FETCH_RANGES);
+	/* Not the blob: -EIO, nothing kept. */
+	{
+		struct tsrc s = { 0 };
+		struct digest d;
+		char *path = index_path(&gz);
+
+		rm_rf(fx.dir);
+		assert_int_equal(mkdir(fx.dir, 0700), 0);
+		tw_must(buf_add(&bad, gz.data, gz.len));
+		bad.data[5] ^= 0x40; /* MTIME: no CRC covers it */
+		tw_must(digest_of_buf(&d, gz.data, gz.len));
+		tsrc_add(&s, &bad, &d);
+		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+		l = new_layer(&s, MT_GZ, &gz, pc);
+		assert_int_equal(layer_load(l), -EIO);
+		assert_null(layer_tree(l));
+		assert_int_equal(s.stream_calls, 1);
+		assert_true(s.pread_calls > 1); /* the switch happened */
+		assert_int_equal(access(path, F_OK), -1);
+		assert_int_equal(pcache_blob_stat(pc, &d, "", &size), -ENOENT);
+		layer_free(l);
+		pcache_free(pc);
+		free(path);
+	}
+	layer_fetch_policy(LAYER_FETCH_AUTO);
+	free(got);
+	buf_release(&data);
+	buf_release(&tar);
+	buf_release(&gz);
+	buf_release(&bad);
+}
+
 /* A 4 KiB read of a tar layer fetches the blocks holding it, no more. */
 static void test_tar_small_read(void **state)
 {
@@ -1247,6 +1404,8 @@ int main(void)
 						each_teardown),
 		cmocka_unit_test_setup_teardown(test_read_8mib, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_tar_small_read, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_fetch, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_read_ahead, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
