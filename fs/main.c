@@ -276,6 +276,7 @@ int main(int argc, char *argv[])
 	ro.max_retries = -1;
 	ro.timeout_ms = o.timeout * 1000;
 	ro.creds = creds;
+	ro.acr = o.acr;
 	rc = registry_new(&fs.reg, &ro);
 	auth_creds_free(creds); /* registry_new keeps its own copy */
 	if (rc) {
@@ -287,6 +288,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "acrfs: %s\n", buf_cstr(&err));
 		goto out_reg;
 	}
+	(void)registry_is_acr(fs.reg); /* the one probe, at mount (-o acr=auto) */
 	fs.ttl = (double)o.ttl;
 	fs.ro = o.ro;
 	fs.uid = getuid();
