@@ -726,14 +726,16 @@ out:
 
 /*
  * ACR: may tag `tag` of `repo` change? Its attributes from
- * GET /acr/v1/<repo>/_tags/<tag> (*t, caller frees t->name): a lock is
- * -EPERM, logged with its name, before anything changed. -EACCES when the
+ * GET /acr/v1/<repo>/_tags/<tag> (*t, caller frees t->name) and the
+ * repository's from GET /acr/v1/<repo>: a lock is -EPERM, logged with its
+ * name, before anything changed. -EACCES when the
  * identity may not read metadata (then the registry's own refusal, 405
  * REGISTRY_DISALLOWED_OPERATION, is what guards the lock).
  */
 static int acr_tag_unlocked(struct registry *r, const char *repo, const char *tag,
 			    const char *what, struct acr_tag *t)
 {
+	struct acr_repo info;
 	int rc = registry_acr_tag(r, repo, tag, t);
 
 	if (rc)
@@ -743,7 +745,14 @@ static int acr_tag_unlocked(struct registry *r, const char *repo, const char *ta
 			  REGISTRY_LOCKED_HINT, acr_lock_name(&t->attrs), what);
 		return -EPERM;
 	}
-	return 0;
+	/* A repository with writeEnabled=false locks every image in it. */
+	rc = registry_acr_repo(r, repo, &info);
+	if (!rc && !info.attrs.write_enabled) {
+		log_error("%s:%s: repository %s is %s (writeEnabled=false): not %s; nothing "
+			  "changed", repo, tag, repo, REGISTRY_LOCKED_HINT, what);
+		return -EPERM;
+	}
+	return rc == -EACCES ? 0 : rc;
 }
 
 int registry_tag_untag(struct registry *r, const char *repo, const char *tag,
