@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# test-weight: 2 (tests/run.sh starts heavier scripts first)
+# Issue 10: acrfs against the ACR emulator (tests/lib/acremu.py) on 127.0.0.1 takes the
+# ACR code paths, recognised by behaviour (one probe of /acr/v1 at mount; -o acr=off: no
+# /acr/v1 request at all). Tag operations are checked by the requests the emulator
+# received, not only by their outcome: untag of a shared image through
+# DELETE /acr/v1/<r>/_tags/<t> (no delete-by-tag first, no HEAD per sibling: one
+# _manifests page), a unique image deleted by digest, an emptied repository deleted
+# through DELETE /acr/v1/<r>; locks (tag and repository) refuse rmdir / mv with EPERM
+# before any DELETE or PUT, naming the lock; an identity that may not read metadata meets
+# the registry's own 405 REGISTRY_DISALLOWED_OPERATION, also EPERM with the same words.
+# shellcheck disable=SC2154 # ACR_<NAME>_*, MNT_* are exported by the helpers
+set -u
+. "$TESTS_LIB/tap.sh"
+. "$TESTS_LIB/registry.sh"
+. "$TESTS_LIB/images.sh"
+. "$TESTS_LIB/acremu.sh"
+. "$TESTS_LIB/acrfs.sh"
+PY=/usr/bin/python3
+
+cleanup() {
+	mnt_stop_all
+	acremu_stop_all
+	reg_stop_all
+}
+tap_trap_cleanup cleanup
+export HOME=$TEST_TMP/home
+mkdir -p "$HOME"
+unset DOCKER_CONFIG REGISTRY_AUTH_FILE XDG_RUNTIME_DIR XDG_CONFIG_HOME ACRFS_USERNAME ACRFS_PASSWORD
+
+lsw() { ls "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
+# The message of a failing command (its stderr), or "succeeded".
+errof() {
+	local out
+	out=$("$@" 2>&1) && echo "succeeded" || echo "$out"
+}
+# reqs [ERE]: "METHOD PATH STATUS" of the emulator's requests since the mark.
+reqs() {
+	acremu_log_since a "${1:-.}" | $PY -c 'import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    print(d["method"], d["path"], d["status"])'
+}
+# dels: the DELETEs since the mark; a probe of delete rights (a random digest: 404) shows
+# as "(probe)".
+dels() { reqs DELETE | sed -E 's#/manifests/sha256:[0-9a-f]{64} 404$#/manifests/(probe) 404#'; }
+# A config: the default identities and "deleter", who may delete but not read metadata.
+acremu_default_config_plus() {
+	$PY -c 'import json, sys
+c = json.loads(sys.stdin.read())
+c["identities"].append({"username": "deleter", "password": "deleterpw", "catalog": True,
+    "repositories": [{"pattern": "*", "actions": ["pull", "delete"]}]})
+print(json.dumps(c))' < <(_acremu_default_config)
+}
+
+acremu_default_config_plus >"$TEST_TMP/acremu.json"
+acremu_start a --config "$TEST_TMP/acremu.json" || {
+	fail "the emulator starts"
+	exit 1
+}
+U=$ACR_a_URL
+ADM=$(acremu_token a admin:adminpw 'repository:app:pull,push,delete,metadata_read')
+
+for i in 1 2 3 4 5; do
+	img_build_simple "$TEST_TMP/oci" "i$i" "hello.txt=image $i" >/dev/null || exit 1
+done
+D() { img_manifest_digest "$TEST_TMP/oci" "i$1"; }
+for p in app:solo=1 app:s1=2 app:s2=2 app:s3=2 app:lockt=3 app:lockd=4 app:mv=5 \
+	empty:only=1 rlock:a=3 rlock:b=4; do
+	ref=${p%=*} img=${p#*=}
+	IMG_CREDS=admin:adminpw img_push "$TEST_TMP/oci:i$img" "$U/$ref" >/dev/null || {
+		fail "push $ref through the emulator"
+		exit 1
+	}
+done
+# empty: its one manifest stays, untagged (ACR keeps it; the directory is empty).
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE \
+	-H "Authorization: Bearer $(acremu_token a admin:adminpw 'repository:empty:delete')" \
+	"$U/acr/v1/empty/_tags/only")
+is "$code" 202 "fixture: empty:only untagged through the emulator, its manifest stays"
+
+# ---- recognised by behaviour ----
+acremu_log_mark a
+ACRFS_USERNAME=admin ACRFS_PASSWORD=adminpw mnt_start_fg a "$U" -o ttl=600 || {
+	fail "mount the emulator"
+	exit 1
+}
+M=$MNT_a
+LOG=$TEST_TMP/mnt-a.log
+is "$(reqs '"/acr/v1/')" "GET /acr/v1/_catalog?n=1 401" \
+	"mount: one probe of /acr/v1 (GET /acr/v1/_catalog, answered with ACR's challenge)"
+check "… without credentials" test -z "$(acremu_log_since a '"/acr/v1/' | grep '"auth": *true')"
+check "… and the log says the registry answers ACR's API" grep -q "answers Azure Container Registry's API" "$LOG"
+is "$(lsw "$M")" "app empty rlock" "ls: the repositories"
+is "$(lsw "$M/app")" "lockd lockt mv s1 s2 s3 solo" "ls app: its tags"
+is "$(lsw "$M/empty")" "" "ls empty: no tag (one untagged manifest)"
+
+# ---- rmdir of a tag whose image other tags share: ACR's untag ----
+acremu_log_mark a
+check "rmdir app/s1 (s2 and s3 share its image)" rmdir "$M/app/s1"
+is "$(reqs 'DELETE')" "DELETE /acr/v1/app/_tags/s1 202" \
+	"… one DELETE: /acr/v1/app/_tags/s1 (no delete-by-tag through /v2 first)"
+is "$(reqs '"/acr/v1/app/_manifests' | wc -l)" 1 "… the sibling scan is one _manifests page"
+is "$(reqs '"HEAD"' | grep -c '/manifests/')" 0 "… and no HEAD of any tag"
+is "$(reqs '"/v2/app/tags/list' | wc -l)" 0 "… nor a /v2 tag list"
+is "$(lsw "$M/app")" "lockd lockt mv s2 s3 solo" "… ls app shows it gone"
+out=$(curl -sS -H "Authorization: Bearer $ADM" "$U/acr/v1/app/_tags/s2" |
+	$PY -c 'import json, sys; print(json.load(sys.stdin)["tag"]["digest"])')
+is "$out" "$(D 2)" "… s2 still points at the image"
+
+# ---- rmdir of a tag with a unique image: the image goes, by digest ----
+acremu_log_mark a
+check "rmdir app/solo (no other tag uses its image)" rmdir "$M/app/solo"
+is "$(reqs 'DELETE')" "DELETE /v2/app/manifests/$(D 1) 202" \
+	"… one DELETE: the manifest by digest"
+is "$(reqs '"HEAD"' | grep -v '/manifests/solo ' | grep -c '/manifests/')" 0 \
+	"… no HEAD of another tag"
+
+# ---- locks ----
+acremu_control a '{"attrs": [{"repo": "app", "tag": "lockt", "writeEnabled": false},
+	{"repo": "app", "tag": "lockd", "deleteEnabled": false},
+	{"repo": "rlock", "writeEnabled": false}]}' >/dev/null
+acremu_log_mark a
+is "$(errof rmdir "$M/app/lockt")" "rmdir: failed to remove '$M/app/lockt': Operation not permitted" \
+	"rmdir of a tag with writeEnabled=false: EPERM"
+check "… the log names the lock" grep -q "app:lockt is locked in the registry .*(writeEnabled=false): not removed" "$LOG"
+is "$(errof rmdir "$M/app/lockd")" "rmdir: failed to remove '$M/app/lockd': Operation not permitted" \
+	"rmdir of a tag with deleteEnabled=false: EPERM"
+check "… the log names the lock" grep -q "app:lockd is locked .*(deleteEnabled=false)" "$LOG"
+is "$(errof mv "$M/app/lockt" "$M/app/moved")" \
+	"mv: cannot move '$M/app/lockt' to '$M/app/moved': Operation not permitted" \
+	"mv of a locked tag: EPERM"
+is "$(errof rmdir "$M/rlock/a")" "rmdir: failed to remove '$M/rlock/a': Operation not permitted" \
+	"rmdir of a tag in a repository with writeEnabled=false: EPERM"
+check "… the log names the repository's lock" \
+	grep -q "repository rlock is locked .*(writeEnabled=false)" "$LOG"
+is "$(reqs '"(DELETE|PUT|POST|PATCH)"')" "" "… no request that could change anything was sent"
+is "$(lsw "$M/app")" "lockd lockt mv s2 s3" "… the locked tags stay"
+
+# ---- mv on ACR: copy, then ACR's untag of the source ----
+acremu_log_mark a
+check "mv app/mv app/moved" mv "$M/app/mv" "$M/app/moved"
+is "$(dels)" "DELETE /v2/app/manifests/(probe) 404
+DELETE /acr/v1/app/_tags/mv 202" \
+	"… a probe of delete rights (an unknown digest: 404), then the source is untagged through /acr/v1"
+is "$(lsw "$M/app")" "lockd lockt moved s2 s3" "… ls app shows the new name"
+
+# ---- rmdir of an emptied repository: DELETE /acr/v1/<r> ----
+acremu_log_mark a
+check "rmdir empty (no tag left)" rmdir "$M/empty"
+is "$(reqs 'DELETE')" "DELETE /acr/v1/empty 202" "… through DELETE /acr/v1/empty"
+is "$(lsw "$M")" "app rlock" "… ls shows it gone"
+acremu_log_mark a
+is "$(errof rmdir "$M/app")" "rmdir: failed to remove '$M/app': Directory not empty" \
+	"rmdir of a repository with tags: ENOTEMPTY"
+is "$(reqs 'DELETE')" "" "… and no DELETE"
+mnt_stop a
+
+# ---- the registry's own refusal: 405 REGISTRY_DISALLOWED_OPERATION → EPERM ----
+# deleter may not read metadata, so acrfs cannot see the lock; the registry refuses.
+ACRFS_USERNAME=deleter ACRFS_PASSWORD=deleterpw mnt_start_fg d "$U" -o ttl=600 || {
+	fail "mount as deleter"
+	exit 1
+}
+acremu_control a '{"attrs": [{"repo": "app", "tag": "s2", "deleteEnabled": false}]}' >/dev/null
+acremu_log_mark a
+is "$(errof rmdir "$MNT_d/app/s2")" \
+	"rmdir: failed to remove '$MNT_d/app/s2': Operation not permitted" \
+	"without metadata_read: rmdir of a locked tag (image shared with s3) is EPERM all the same"
+is "$(dels | grep -v '(probe)')" "DELETE /acr/v1/app/_tags/s2 405" \
+	"… the registry refused ACR's untag with 405"
+check "… the log names REGISTRY_DISALLOWED_OPERATION and the lock" \
+	grep -q "HTTP 405 REGISTRY_DISALLOWED_OPERATION.*app:s2 has deleteEnabled=false.*locked in the registry" \
+	"$TEST_TMP/mnt-d.log"
+acremu_log_mark a
+is "$(errof rmdir "$MNT_d/app/lockd")" \
+	"rmdir: failed to remove '$MNT_d/app/lockd': Operation not permitted" \
+	"… and of a locked tag whose image no other tag uses"
+is "$(dels | grep -v '(probe)')" "DELETE /v2/app/manifests/$(D 4) 405" \
+	"… the registry refused the manifest delete with 405"
+check "… the log names the lock" \
+	grep -q "HTTP 405 REGISTRY_DISALLOWED_OPERATION.*app:lockd has deleteEnabled=false.*locked in the registry" \
+	"$TEST_TMP/mnt-d.log"
+mnt_stop d
+
+# ---- -o acr=off: a plain OCI registry, no /acr/v1 request ----
+acremu_log_mark a
+ACRFS_USERNAME=admin ACRFS_PASSWORD=adminpw mnt_start_fg o "$U" -o acr=off,ttl=600 || {
+	fail "mount -o acr=off"
+	exit 1
+}
+is "$(lsw "$MNT_o/app")" "lockd lockt moved s2 s3" "-o acr=off: ls app"
+check "… rmdir app/s3 (s2 shares its image) works the /v2 way" rmdir "$MNT_o/app/s3"
+is "$(reqs '"/acr/v1/')" "" "… and no request went to /acr/v1"
+check "… the untag went through /v2 (delete by tag refused, then a placeholder)" \
+	test -n "$(reqs 'DELETE' | grep '/v2/app/manifests/s3 405')"
+mnt_stop o
+
+tap_done
