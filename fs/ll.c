@@ -14,6 +14,7 @@
  * recorded in .acrfs/errors with that context.
  */
 #include "fs/ll.h"
+#include "fs/ll_acr.h"
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -53,6 +54,7 @@ static void fill_attr(const struct acrfs *fs, const struct inode *n, struct stat
 		st->st_nlink = 2;
 		break;
 	}
+	acrfs_acr_attr(fs, n, st); /* ACR: the listing's times and locks */
 }
 
 /* Compose the identity key of a namespace entry. */

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "fs/itable.h"
 #include "fs/ll.h"
+#include "fs/ll_acr.h"
 #include "fs/ns.h"
 #include "fs/opts.h"
 #include "image/pcache.h"
@@ -288,7 +289,6 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "acrfs: %s\n", buf_cstr(&err));
 		goto out_reg;
 	}
-	(void)registry_is_acr(fs.reg); /* the one probe, at mount (-o acr=auto) */
 	fs.ttl = (double)o.ttl;
 	fs.ro = o.ro;
 	fs.uid = getuid();
@@ -299,6 +299,8 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_MONOTONIC, &fs.started);
 	src.catalog = src_catalog;
 	src.tags = src_tags;
+	if (registry_is_acr(fs.reg))
+		src.tags_meta = acrfs_acr_tags; /* tag times, digests, locks: fs/ll_acr.h */
 	src.ctx = fs.reg;
 	src.what = registry_host(fs.reg);
 	/* Without a usable cache directory acrfs still works, from memory only. */

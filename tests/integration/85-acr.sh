@@ -79,6 +79,18 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE \
 	"$U/acr/v1/empty/_tags/only")
 is "$code" 202 "fixture: empty:only untagged through the emulator, its manifest stays"
 
+# Ages in days (lastUpdateTime = createdTime = now - age), and locks.
+ages='solo:200 s1:120 s2:95 s3:60 lockt:30 lockd:20 mv:10'
+json=$(for a in $ages; do
+	printf '{"repo": "app", "tag": "%s", "age": %d},' "${a%%:*}" $((${a#*:} * 86400))
+done)
+acremu_control a "{\"times\": [${json%,}]}" >/dev/null
+acremu_control a '{"attrs": [{"repo": "app", "tag": "lockt", "writeEnabled": false},
+	{"repo": "app", "tag": "lockd", "deleteEnabled": false},
+	{"repo": "rlock", "writeEnabled": false}]}' >/dev/null
+ts() { curl -sS -H "Authorization: Bearer $ADM" "$U/acr/v1/app/_tags/$1" |
+	$PY -c 'import json, sys; print(json.load(sys.stdin)["tag"][sys.argv[1]])' "$2"; }
+
 # ---- recognised by behaviour ----
 acremu_log_mark a
 ACRFS_USERNAME=admin ACRFS_PASSWORD=adminpw mnt_start_fg a "$U" -o ttl=600 || {
@@ -92,8 +104,29 @@ is "$(reqs '"/acr/v1/')" "GET /acr/v1/_catalog?n=1 401" \
 check "… without credentials" test -z "$(acremu_log_since a '"/acr/v1/' | grep '"auth": *true')"
 check "… and the log says the registry answers ACR's API" grep -q "answers Azure Container Registry's API" "$LOG"
 is "$(lsw "$M")" "app empty rlock" "ls: the repositories"
-is "$(lsw "$M/app")" "lockd lockt mv s1 s2 s3 solo" "ls app: its tags"
 is "$(lsw "$M/empty")" "" "ls empty: no tag (one untagged manifest)"
+
+# ---- tag times, digests and locks from the _tags listing ----
+acremu_log_mark a
+is "$(lsw "$M/app")" "lockd lockt mv s1 s2 s3 solo" "ls app: its tags"
+is "$(ls -t "$M/app" | tr '\n' ' ')" "mv lockd lockt s3 s2 s1 solo " "ls -t app: newest tag first"
+is "$(cd "$M" && find . -mindepth 2 -maxdepth 2 -path './app/*' -mtime +90 | sort | tr '\n' ' ')" \
+	"./app/s1 ./app/s2 ./app/solo " "find -mtime +90: the tags older than 90 days"
+is "$(stat -c %Y "$M/app/s1")" "$($PY -c 'import calendar, sys, time
+print(calendar.timegm(time.strptime(sys.argv[1][:19], "%Y-%m-%dT%H:%M:%S")))' "$(ts s1 lastUpdateTime)")" \
+	"a tag's mtime is its lastUpdateTime (to the second)"
+is "$(getfattr --only-values -n user.acrfs.created "$M/app/s1" 2>/dev/null)" "$(ts s1 createdTime)" \
+	"user.acrfs.created is its createdTime"
+is "$(getfattr --only-values -n user.acrfs.digest "$M/app/s1" 2>/dev/null)" "$(D 2)" "user.acrfs.digest its digest"
+is "$(stat -c %A "$M/app/lockt") $(stat -c %A "$M/app/lockd") $(stat -c %A "$M/app/s1")" \
+	"dr-xr-xr-x dr-xr-xr-x drwxr-xr-x" "locked tags show without write permission bits"
+is "$(getfattr --only-values -n user.acrfs.lock "$M/app/lockd" 2>/dev/null)" "deleteEnabled=false" \
+	"user.acrfs.lock names a tag's lock"
+is "$(stat -c %Y "$M/app")" "$(stat -c %Y "$M/app/mv")" \
+	"the repository's mtime is its newest tag's, once its tags are listed"
+is "$(reqs '"/acr/v1/app/_tags\?' | sed 's/ 200$//')" "GET /acr/v1/app/_tags?n=1000" \
+	"… all of it from one _tags page (the cached listing)"
+is "$(reqs '/manifests/' | wc -l)" 0 "… without a manifest request"
 
 # ---- rmdir of a tag whose image other tags share: ACR's untag ----
 acremu_log_mark a
@@ -117,9 +150,6 @@ is "$(reqs '"HEAD"' | grep -v '/manifests/solo ' | grep -c '/manifests/')" 0 \
 	"… no HEAD of another tag"
 
 # ---- locks ----
-acremu_control a '{"attrs": [{"repo": "app", "tag": "lockt", "writeEnabled": false},
-	{"repo": "app", "tag": "lockd", "deleteEnabled": false},
-	{"repo": "rlock", "writeEnabled": false}]}' >/dev/null
 acremu_log_mark a
 is "$(errof rmdir "$M/app/lockt")" "rmdir: failed to remove '$M/app/lockt': Operation not permitted" \
 	"rmdir of a tag with writeEnabled=false: EPERM"
