@@ -28,6 +28,7 @@ export HOME=$TEST_TMP/home
 mkdir -p "$HOME"
 unset DOCKER_CONFIG REGISTRY_AUTH_FILE XDG_RUNTIME_DIR XDG_CONFIG_HOME ACRFS_USERNAME ACRFS_PASSWORD
 
+dd_at() { dd if="$1" bs=64K iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none; }
 lsw() { ls "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
 # The message of a failing command (its stderr), or "succeeded".
 errof() {
@@ -64,11 +65,14 @@ ADM=$(acremu_token a admin:adminpw 'repository:app:pull,push,delete,metadata_rea
 for i in 1 2 3 4 5; do
 	img_build_simple "$TEST_TMP/oci" "i$i" "hello.txt=image $i" >/dev/null || exit 1
 done
+img_build_simple "$TEST_TMP/oci" big "big.bin=#12M:acr" >/dev/null || exit 1
+_img_random 12M acr >"$TEST_TMP/big.oracle"
 D() { img_manifest_digest "$TEST_TMP/oci" "i$1"; }
-for p in app:solo=1 app:s1=2 app:s2=2 app:s3=2 app:lockt=3 app:lockd=4 app:mv=5 \
+for p in blob:big=big app:solo=1 app:s1=2 app:s2=2 app:s3=2 app:lockt=3 app:lockd=4 app:mv=5 \
 	empty:only=1 rlock:a=3 rlock:b=4; do
 	ref=${p%=*} img=${p#*=}
-	IMG_CREDS=admin:adminpw img_push "$TEST_TMP/oci:i$img" "$U/$ref" >/dev/null || {
+	[ "$img" = big ] || img=i$img
+	IMG_CREDS=admin:adminpw img_push "$TEST_TMP/oci:$img" "$U/$ref" >/dev/null || {
 		fail "push $ref through the emulator"
 		exit 1
 	}
@@ -103,7 +107,7 @@ is "$(reqs '"/acr/v1/')" "GET /acr/v1/_catalog?n=1 401" \
 	"mount: one probe of /acr/v1 (GET /acr/v1/_catalog, answered with ACR's challenge)"
 check "… without credentials" test -z "$(acremu_log_since a '"/acr/v1/' | grep '"auth": *true')"
 check "… and the log says the registry answers ACR's API" grep -q "answers Azure Container Registry's API" "$LOG"
-is "$(lsw "$M")" "app empty rlock" "ls: the repositories"
+is "$(lsw "$M")" "app blob empty rlock" "ls: the repositories"
 is "$(lsw "$M/empty")" "" "ls empty: no tag (one untagged manifest)"
 
 # ---- tag times, digests and locks from the _tags listing ----
@@ -179,7 +183,7 @@ is "$(lsw "$M/app")" "lockd lockt moved s2 s3" "… ls app shows the new name"
 acremu_log_mark a
 check "rmdir empty (no tag left)" rmdir "$M/empty"
 is "$(reqs 'DELETE')" "DELETE /acr/v1/empty 202" "… through DELETE /acr/v1/empty"
-is "$(lsw "$M")" "app rlock" "… ls shows it gone"
+is "$(lsw "$M")" "app blob rlock" "… ls shows it gone"
 acremu_log_mark a
 is "$(errof rmdir "$M/app")" "rmdir: failed to remove '$M/app': Directory not empty" \
 	"rmdir of a repository with tags: ENOTEMPTY"
@@ -225,5 +229,65 @@ is "$(reqs '"/acr/v1/')" "" "… and no request went to /acr/v1"
 check "… the untag went through /v2 (delete by tag refused, then a placeholder)" \
 	test -n "$(reqs 'DELETE' | grep '/v2/app/manifests/s3 405')"
 mnt_stop o
+
+# ---- blobs: 307 to storage, no Authorization there, a new URL when storage says 403 ----
+# cache_max=0: no local blob copy, so reads after the load are Range requests. SAS URLs
+# live 2 s at first: those issued before the pause have expired after it.
+acremu_control a '{"sas_ttl": 2}' >/dev/null
+ACRFS_USERNAME=reader ACRFS_PASSWORD=readerpw mnt_start_fg r "$U" \
+	-o "cache_max=0,cache_dir=$TEST_TMP/cache-r" || {
+	fail "mount as reader, cache_max=0"
+	exit 1
+}
+B=$MNT_r/blob/big/rootfs/big.bin
+L=$(getfattr --only-values -n user.acrfs.digest "$MNT_r/blob/big/layers/0" 2>/dev/null)
+SP=/registry/docker/registry/v2/blobs/sha256/${L:7:2}/${L#sha256:}/data
+M1=1048576
+# The long cat: one process, one open file, 64 KiB at 0, 9, 5 and 1 MiB; it waits for
+# $TEST_TMP/cat.go after 9 MiB and for cat.go2 after 5 MiB (it says cat.at9 / cat.at5).
+$PY - "$B" "$TEST_TMP/cat" <<'PYEOF' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+out = open(sys.argv[2], "wb")
+for off, say, wait in ((0, None, None), (9, ".at9", ".go"), (5, ".at5", ".go2"), (1, None, None)):
+    out.write(os.pread(fd, 65536, off * 1048576))
+    out.flush()
+    if say:
+        open(sys.argv[2] + say, "w").close()
+        while not os.path.exists(sys.argv[2] + wait):
+            time.sleep(0.05)
+PYEOF
+CAT=$!
+acremu_log_mark a
+until [ -e "$TEST_TMP/cat.at9" ] || ! kill -0 "$CAT" 2>/dev/null; do sleep 0.1; done
+is "$(reqs "/blobs/$L")" "GET /v2/blob/blobs/$L 307" \
+	"the layer's load: one blob GET at the registry, answered 307"
+is "$(acremu_log_since a '"storage"' | grep -c '"auth": *false')" \
+	"$(acremu_log_since a '"storage"' | wc -l)" "… storage got no Authorization header"
+check "… and was asked more than once (the load, then a Range read)" \
+	test "$(acremu_log_since a '"storage"' | grep -c '"status": *20[06]')" -ge 2
+# Let every URL issued so far expire; the next ones live 20 min.
+sleep 3
+acremu_control a '{"sas_ttl": 1200}' >/dev/null
+acremu_log_mark a
+: >"$TEST_TMP/cat.go"
+until [ -e "$TEST_TMP/cat.at5" ] || ! kill -0 "$CAT" 2>/dev/null; do sleep 0.1; done
+is "$(acremu_log_since a | $PY -c 'import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    print(d["origin"], d["method"], d["path"].split("?")[0], d["status"], d["auth"])' | uniq)" \
+	"storage GET $SP 403 False
+registry GET /v2/blob/blobs/$L 307 True
+storage GET $SP 206 False" \
+	"an expired URL (storage 403): the registry is asked for a new one, storage serves the read"
+acremu_log_mark a
+: >"$TEST_TMP/cat.go2"
+wait "$CAT"
+is "$?" 0 "the long read ends without an error"
+is "$(reqs "/blobs/$L")" "" "… its next Range read reuses the new URL (no registry request)"
+check "… which storage served" test -n "$(acremu_log_since a '"storage"' | grep '"status": *206')"
+for off in 0 9 5 1; do dd_at "$TEST_TMP/big.oracle" $((off * M1)) 65536; done >"$TEST_TMP/cat.oracle"
+check "… and every byte read is right" cmp -s "$TEST_TMP/cat" "$TEST_TMP/cat.oracle"
+mnt_stop r
 
 tap_done
