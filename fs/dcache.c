@@ -189,6 +189,22 @@ int dcache_peek(struct dcache *c, const char *key, struct dlist **out)
 	return rc;
 }
 
+int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out)
+{
+	struct entry *e;
+	int rc = -ENOENT;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	e = find(c, key, false);
+	if (e && e->list) {
+		*out = list_ref(e->list);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 {
 	struct strvec names = STRVEC_INIT;

@@ -65,6 +65,10 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out);
 /* Is a fresh entry for `key` (list or negative) cached? Never fetches. */
 int dcache_peek(struct dcache *c, const char *key, struct dlist **out);
 
+/* The last list published for `key`, fresh or not (none after an
+ * invalidation): for what may be shown late but must cost no request. */
+int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out);
+
 /* Forget `key` (NULL: everything). Never blocks on a fetch. */
 void dcache_invalidate(struct dcache *c, const char *key);
 

@@ -362,12 +362,16 @@ out:
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out)
 {
 	struct dlist *tags = NULL;
+	struct buf key = BUF_INIT;
 	long i;
 	int rc;
 
 	if (!ns->src.tags_meta)
 		return -ENODATA;
-	rc = get_tags(ns, repo, &tags);
+	rc = buf_addf(&key, "tags:%s", repo);
+	if (!rc && dcache_peek_stale(ns->cache, key.data, &tags))
+		rc = -ENODATA;
+	buf_release(&key);
 	if (rc)
 		return rc;
 	i = tags->err ? -1 : strvec_find(&tags->names, tag);
@@ -395,7 +399,7 @@ int ns_repo_times(struct ns *ns, const char *repo, struct timespec *updated,
 	memset(created, 0, sizeof(*created));
 	if (!ns->src.tags_meta || buf_addf(&key, "tags:%s", repo))
 		goto out;
-	if (dcache_peek(ns->cache, key.data, &tags) || tags->err || !tags->meta)
+	if (dcache_peek_stale(ns->cache, key.data, &tags) || tags->err || !tags->meta)
 		goto out;
 	m = tags->meta;
 	for (size_t i = 0; i < tags->names.n; i++) {

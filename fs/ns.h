@@ -80,16 +80,18 @@ void ns_ents_free(struct ns_ent *ents, size_t n);
 bool ns_catalog_has(struct ns *ns, const char *repo);
 
 /*
- * What the tag listing said of `tag` of `repo` (the cached list, fetched if
- * stale, as a lookup would): 0, -ENODATA when the source gives no metadata
- * (no request then: distribution's path costs nothing more), -ENOENT, ...
+ * What the tag listing said of `tag` of `repo`, from the last tag list
+ * fetched (by a listing or a lookup; possibly older than the TTL, so that
+ * readdirplus and getattr never cost a request — also with ttl=0): 0,
+ * -ENODATA when there is none or the source gives no metadata (the
+ * distribution path), -ENOENT when the list does not have the tag.
  */
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out);
 
 /*
  * The newest tag's update and the oldest tag's creation time of `repo`,
- * from a fresh cached tag list with metadata; never fetches. -ENODATA when
- * there is none (or no tag has times).
+ * from the last tag list fetched, as ns_tag_meta; never fetches. -ENODATA
+ * when there is none (or no tag has times).
  */
 int ns_repo_times(struct ns *ns, const char *repo, struct timespec *updated,
 		  struct timespec *created);

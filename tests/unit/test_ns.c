@@ -276,7 +276,21 @@ static void test_tag_meta(void **s)
 	assert_int_equal(u.tv_sec, 5000);
 	assert_int_equal(c.tv_sec, 1000);
 	assert_int_equal(f.ntags, 1); /* all from the one list */
-	assert_int_equal(ns_tag_meta(ns, "no/such", "v1", &m), -ENOENT);
+	assert_int_equal(ns_tag_meta(ns, "no/such", "v1", &m), -ENODATA); /* never listed */
+	assert_int_equal(f.ntags, 1);
+	ns_free(ns);
+
+	/* ttl=0: the metadata of the last listing still answers, without a fetch. */
+	assert_int_equal(ns_new(&ns, &src, 0), 0);
+	f.ntags = 0;
+	assert_string_equal(names(ns, "ssongman/userlist", &err), "latest v1 ");
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "latest", &m), 0);
+	assert_int_equal(m.updated.tv_sec, 5000);
+	assert_int_equal(ns_repo_times(ns, "ssongman/userlist", &u, &c), 0);
+	assert_int_equal(f.ntags, 1);
+	ns_invalidate_tags(ns, "ssongman/userlist");
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "latest", &m), -ENODATA);
+	assert_int_equal(f.ntags, 1);
 	ns_free(ns);
 }
 
