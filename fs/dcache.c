@@ -38,6 +38,8 @@ struct entry {
 struct dcache {
 	unsigned ttl;
 	dcache_fetch_fn fetch;
+	dcache_fetch_meta_fn fetch_meta; /* NULL: fetch */
+	void (*meta_free)(void *meta);
 	void *ctx;
 	pthread_mutex_t lock; /* guards everything below and dlist refs */
 	pthread_cond_t cond;
@@ -77,8 +79,16 @@ int dcache_new(struct dcache **out, unsigned ttl_s, dcache_fetch_fn fetch, void 
 	return 0;
 }
 
+void dcache_set_meta(struct dcache *c, dcache_fetch_meta_fn fetch, void (*meta_free)(void *))
+{
+	c->fetch_meta = fetch;
+	c->meta_free = meta_free;
+}
+
 static void list_free(struct dlist *l)
 {
+	if (l->meta && l->meta_free)
+		l->meta_free(l->meta);
 	strvec_clear(&l->names);
 	free(l);
 }
@@ -185,11 +195,28 @@ int dcache_peek(struct dcache *c, const char *key, struct dlist **out)
 	return rc;
 }
 
+int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out)
+{
+	struct entry *e;
+	int rc = -ENOENT;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	e = find(c, key, false);
+	if (e && e->list) {
+		*out = list_ref(e->list);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 {
 	struct strvec names = STRVEC_INIT;
 	struct dlist *l;
 	struct entry *e;
+	void *meta = NULL;
 	uint64_t gen;
 	int rc;
 
@@ -239,7 +266,8 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	gen = e->gen;
 	pthread_mutex_unlock(&c->lock);
 
-	rc = c->fetch(c->ctx, key, &names);
+	rc = c->fetch_meta ? c->fetch_meta(c->ctx, key, &names, &meta) :
+			     c->fetch(c->ctx, key, &names);
 
 	l = calloc(1, sizeof(*l));
 	pthread_mutex_lock(&c->lock);
@@ -251,10 +279,14 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	e->failed_at = now_s();
 	if (cacheable(rc)) {
 		l->err = rc;
-		if (!rc)
+		if (!rc) {
 			l->names = names;
-		else
+			l->meta = meta;
+			l->meta_free = c->meta_free;
+			meta = NULL;
+		} else {
 			strvec_clear(&names);
+		}
 		names = (struct strvec)STRVEC_INIT;
 		l->refs = 1; /* the caller's */
 		if (e->gen == gen) {
@@ -272,6 +304,8 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	strvec_clear(&names);
+	if (meta && c->meta_free)
+		c->meta_free(meta);
 	return rc;
 }
 

@@ -31,16 +31,31 @@ struct dcache;
 struct dlist {
 	int err;	     /* 0, or the cached -errno (then names is empty) */
 	struct strvec names; /* sorted, unique */
+	/* NULL, or what a dcache_fetch_meta_fn returned with the names (e.g.
+	 * one record per name, in names' order); immutable, freed with the list. */
+	void *meta;
 	/* private */
 	unsigned refs;
+	void (*meta_free)(void *meta);
 };
 
 /* Fill `out` (empty on entry) for `key`; return 0 or -errno. */
 typedef int (*dcache_fetch_fn)(void *ctx, const char *key, struct strvec *out);
 
+/* Fill `out` and, optionally, *meta (NULL on entry) for `key`; 0 or -errno.
+ * *meta is kept only with a list fetched without error. */
+typedef int (*dcache_fetch_meta_fn)(void *ctx, const char *key, struct strvec *out, void **meta);
+
 /* ttl_s = 0: every dcache_get() fetches (concurrent callers still share). */
 int dcache_new(struct dcache **out, unsigned ttl_s, dcache_fetch_fn fetch, void *ctx);
 void dcache_free(struct dcache *c);
+
+/*
+ * Fetch with `fetch` instead of the dcache_new one from now on: lists then
+ * carry the metadata it returns, freed with `meta_free`. Call before the
+ * first dcache_get (not thread-safe against it).
+ */
+void dcache_set_meta(struct dcache *c, dcache_fetch_meta_fn fetch, void (*meta_free)(void *));
 
 /*
  * The list for `key`: from the cache when fresh, else fetched. On 0, *out is
@@ -52,6 +67,10 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out);
 
 /* Is a fresh entry for `key` (list or negative) cached? Never fetches. */
 int dcache_peek(struct dcache *c, const char *key, struct dlist **out);
+
+/* The last list published for `key`, fresh or not (none after an
+ * invalidation): for what may be shown late but must cost no request. */
+int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out);
 
 /* Forget `key` (NULL: everything). Never blocks on a fetch. */
 void dcache_invalidate(struct dcache *c, const char *key);

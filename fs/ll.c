@@ -28,6 +28,7 @@
  * gets handles with the same caching flags, and the same behaviour.
  */
 #include "fs/ll.h"
+#include "fs/ll_acr.h"
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -62,6 +63,7 @@ static void fill_attr(struct acrfs *fs, const struct inode *n, struct stat *st, 
 	st->st_blksize = 4096;
 	st->st_mode = S_IFDIR | (fs->ro ? 0555 : 0755);
 	st->st_nlink = 2;
+	acrfs_acr_attr(fs, n, st); /* ACR: the listing's times and locks */
 }
 
 /* Compose the identity key of a namespace entry. */

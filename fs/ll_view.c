@@ -48,6 +48,7 @@
 #include "fs/itable.h"
 #include "image/layer.h"
 #include "fs/ll.h"
+#include "fs/ll_acr.h"
 #include "image/tree.h"
 #include "fs/view.h"
 
@@ -1035,6 +1036,7 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	struct vnode v;
 	char num[24], ds[DIGEST_STR_SIZE];
 	const char *val = NULL;
+	struct buf acr = BUF_INIT;
 	size_t i;
 	int rc;
 
@@ -1049,6 +1051,13 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		/* ls asks every directory for security.* and ACLs: answer without a fetch. */
 		if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)))
 			goto nodata;
+		if (acrfs_acr_getxattr(fs, n, name, &acr) == 0) {
+			/* ACR: from the tag listing, no manifest request. */
+			reply_value(req, size, acr.data, acr.len);
+			buf_release(&acr);
+			return;
+		}
+		buf_release(&acr);
 		rc = root_obj(fs, n, &v.o);
 		if (rc)
 			goto fail;
@@ -1120,6 +1129,8 @@ void acrfs_view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	names = n->kind == K_DIR ? NULL : acrfs_xattrs(n, &v.p);
 	for (i = 0; !rc && names && names[i]; i++)
 		rc = buf_add(&out, names[i], strlen(names[i]) + 1);
+	if (!rc)
+		rc = acrfs_acr_listxattr(fs, n, &out);
 	if (v.n) {
 		const struct tree_attr *a = tree_node_attr(v.n);
 

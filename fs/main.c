@@ -31,6 +31,7 @@
 #include "fs/itable.h"
 #include "fs/listing.h"
 #include "fs/ll.h"
+#include "fs/ll_acr.h"
 #include "fs/ns.h"
 #include "fs/opts.h"
 #include "image/pcache.h"
@@ -277,6 +278,7 @@ int main(int argc, char *argv[])
 	ro.max_retries = -1;
 	ro.timeout_ms = o.timeout * 1000;
 	ro.creds = creds;
+	ro.acr = o.acr;
 	rc = registry_new(&fs.reg, &ro);
 	auth_creds_free(creds); /* registry_new keeps its own copy */
 	if (rc) {
@@ -298,6 +300,8 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_MONOTONIC, &fs.started);
 	src.catalog = src_catalog;
 	src.tags = src_tags;
+	if (registry_is_acr(fs.reg))
+		src.tags_meta = acrfs_acr_tags; /* tag times, digests, locks: fs/ll_acr.h */
 	src.ctx = fs.reg;
 	src.what = registry_host(fs.reg);
 	/* Without a usable cache directory acrfs still works, from memory only. */

@@ -42,6 +42,19 @@ static int fetch(void *ctx, const char *key, struct strvec *out)
 	return -EINVAL;
 }
 
+static int fetch_meta(void *ctx, const char *key, struct strvec *out, void **meta)
+{
+	struct ns *ns = ctx;
+	struct ns_tag_meta *m = NULL;
+	int rc;
+
+	if (strncmp(key, "tags:", 5) != 0)
+		return fetch(ctx, key, out);
+	rc = ns->src.tags_meta(ns->src.ctx, key + 5, out, &m);
+	*meta = m;
+	return rc;
+}
+
 int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s)
 {
 	struct ns *ns = calloc(1, sizeof(*ns));
@@ -56,6 +69,8 @@ int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s)
 		free(ns);
 		return rc;
 	}
+	if (src->tags_meta)
+		dcache_set_meta(ns->cache, fetch_meta, free);
 	*out = ns;
 	return 0;
 }
@@ -341,6 +356,67 @@ out:
 	strvec_clear(&dirs);
 	dlist_put(cat);
 	dlist_put(tags);
+	return rc;
+}
+
+int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out)
+{
+	struct dlist *tags = NULL;
+	struct buf key = BUF_INIT;
+	long i;
+	int rc;
+
+	if (!ns->src.tags_meta)
+		return -ENODATA;
+	rc = buf_addf(&key, "tags:%s", repo);
+	if (!rc && dcache_peek_stale(ns->cache, key.data, &tags))
+		rc = -ENODATA;
+	buf_release(&key);
+	if (rc)
+		return rc;
+	i = tags->err ? -1 : strvec_find(&tags->names, tag);
+	if (tags->err)
+		rc = tags->err;
+	else if (i < 0)
+		rc = -ENOENT;
+	else if (!tags->meta)
+		rc = -ENODATA;
+	else
+		*out = ((const struct ns_tag_meta *)tags->meta)[i];
+	dlist_put(tags);
+	return rc;
+}
+
+int ns_repo_times(struct ns *ns, const char *repo, struct timespec *updated,
+		  struct timespec *created)
+{
+	struct dlist *tags = NULL;
+	struct buf key = BUF_INIT;
+	const struct ns_tag_meta *m;
+	int rc = -ENODATA;
+
+	memset(updated, 0, sizeof(*updated));
+	memset(created, 0, sizeof(*created));
+	if (!ns->src.tags_meta || buf_addf(&key, "tags:%s", repo))
+		goto out;
+	if (dcache_peek_stale(ns->cache, key.data, &tags) || tags->err || !tags->meta)
+		goto out;
+	m = tags->meta;
+	for (size_t i = 0; i < tags->names.n; i++) {
+		const struct timespec *u = &m[i].updated, *c = &m[i].created;
+
+		if (u->tv_sec > updated->tv_sec ||
+		    (u->tv_sec == updated->tv_sec && u->tv_nsec > updated->tv_nsec))
+			*updated = *u;
+		if (c->tv_sec && (!created->tv_sec || c->tv_sec < created->tv_sec ||
+				  (c->tv_sec == created->tv_sec && c->tv_nsec < created->tv_nsec)))
+			*created = *c;
+	}
+	if (updated->tv_sec)
+		rc = 0;
+out:
+	dlist_put(tags);
+	buf_release(&key);
 	return rc;
 }
 

@@ -23,9 +23,20 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
+
+#include "common/digest.h"
 
 struct ns;
 struct strvec;
+
+/* What a listing with metadata (ACR's _tags) tells of a tag. */
+struct ns_tag_meta {
+	struct timespec created, updated; /* tv_sec 0: unknown */
+	bool has_digest;
+	struct digest digest;
+	bool write_enabled, delete_enabled; /* false: locked */
+};
 
 /* Where the names come from (the registry, or a test's fake). */
 struct ns_source {
@@ -33,6 +44,13 @@ struct ns_source {
 	int (*tags)(void *ctx, const char *repo, struct strvec *tags); /* 0 / -errno */
 	void *ctx;
 	const char *what; /* for log lines, e.g. the registry host */
+	/*
+	 * Optional, used instead of `tags` when set: the tags (sorted, unique)
+	 * and *meta, NULL or a malloc'd array of one record per tag in the
+	 * same order (the ns frees it).
+	 */
+	int (*tags_meta)(void *ctx, const char *repo, struct strvec *tags,
+			 struct ns_tag_meta **meta);
 };
 
 enum ns_kind { NS_DIR = 1, NS_TAG = 2 };
@@ -60,6 +78,23 @@ void ns_ents_free(struct ns_ent *ents, size_t n);
 
 /* Does the catalog (when available) know `repo`? Never fetches. */
 bool ns_catalog_has(struct ns *ns, const char *repo);
+
+/*
+ * What the tag listing said of `tag` of `repo`, from the last tag list
+ * fetched (by a listing or a lookup; possibly older than the TTL, so that
+ * readdirplus and getattr never cost a request — also with ttl=0): 0,
+ * -ENODATA when there is none or the source gives no metadata (the
+ * distribution path), -ENOENT when the list does not have the tag.
+ */
+int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out);
+
+/*
+ * The newest tag's update and the oldest tag's creation time of `repo`,
+ * from the last tag list fetched, as ns_tag_meta; never fetches. -ENODATA
+ * when there is none (or no tag has times).
+ */
+int ns_repo_times(struct ns *ns, const char *repo, struct timespec *updated,
+		  struct timespec *created);
 
 /* Forget the cached tags of `repo` / the cached catalog. */
 void ns_invalidate_tags(struct ns *ns, const char *repo);

@@ -33,6 +33,11 @@ static const char usage[] =
 	"                           out\"); a blob download must start within it and\n"
 	"                           may then take as long as bytes keep coming (at\n"
 	"                           least 1 KiB/s) (default: 30)\n"
+	"    -o acr=auto|on|off     use Azure Container Registry's own API (/acr/v1):\n"
+	"                           tag times, digests and locks in listings, untag,\n"
+	"                           repository delete; auto: for *.azurecr.io and\n"
+	"                           any registry answering /acr/v1 (one probe at\n"
+	"                           mount) (default: auto)\n"
 	"    -o ca_file=PATH        extra CA certificate(s) (PEM) trusted for TLS, in\n"
 	"                           addition to the system's (default: none)\n"
 	"    -o ro                  read-only: refuse every change (default: off)\n"
@@ -167,6 +172,7 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 	memcpy(key, item, klen);
 	key[klen] = '\0';
 #define IS(k) (strcmp(key, k) == 0)
+#define IS_V(x) (strcmp(v, x) == 0)
 #define NEEDV()                                                      \
 	do {                                                         \
 		if (!v)                                              \
@@ -190,6 +196,18 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 		o->timeout = strtol(v, &end, 10);
 		if (errno || end == v || *end || o->timeout < 1 || o->timeout > 3600)
 			return fail(err, "timeout=%s: expected 1..3600 seconds", v);
+		return 0;
+	}
+	if (IS("acr")) {
+		NEEDV();
+		if (IS_V("auto"))
+			o->acr = REGISTRY_ACR_AUTO;
+		else if (IS_V("on"))
+			o->acr = REGISTRY_ACR_ON;
+		else if (IS_V("off"))
+			o->acr = REGISTRY_ACR_OFF;
+		else
+			return fail(err, "acr=%s: expected auto, on or off", v);
 		return 0;
 	}
 	if (IS("password") || IS("pass") || IS("secret"))
@@ -266,6 +284,7 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 	if (IS("allow_other") && !v)
 		o->allow_other = true;
 #undef IS
+#undef IS_V
 #undef NEEDV
 	if (fuse->len && buf_addch(fuse, ','))
 		return -ENOMEM;

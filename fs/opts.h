@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "common/strvec.h"
+#include "registry/registry.h"
 
 struct acrfs_opts {
 	char *registry;	  /* REGISTRY argument as given */
@@ -29,6 +30,7 @@ struct acrfs_opts {
 	bool allow_other; /* -o allow_other (implies default_permissions) */
 	long ttl;	  /* -o ttl=SECONDS, default 60 */
 	long timeout;	  /* -o timeout=SECONDS (deadline of one registry request), default 30 */
+	enum registry_acr acr; /* -o acr=auto|on|off, default auto */
 	char *ca_file;	  /* -o ca_file=PATH */
 	char *username;	  /* -o username=NAME */
 	char *password_file; /* -o password_file=PATH */

@@ -22,12 +22,19 @@ void registry_error_parse(const char *body, size_t len, char *code, size_t codes
 	errs = cJSON_GetObjectItemCaseSensitive(root, "errors");
 	first = cJSON_IsArray(errs) ? cJSON_GetArrayItem(errs, 0) : NULL;
 	if (cJSON_IsObject(first)) {
+		cJSON *d = cJSON_GetObjectItemCaseSensitive(first, "detail");
+
 		c = cJSON_GetObjectItemCaseSensitive(first, "code");
 		m = cJSON_GetObjectItemCaseSensitive(first, "message");
 		if (code && codesz && cJSON_IsString(c))
 			snprintf(code, codesz, "%s", c->valuestring);
-		if (msg && msgsz && cJSON_IsString(m))
-			snprintf(msg, msgsz, "%s", m->valuestring);
+		if (msg && msgsz && cJSON_IsString(m)) {
+			/* A detail in words (ACR names the lock there) completes it. */
+			if (cJSON_IsString(d) && d->valuestring[0])
+				snprintf(msg, msgsz, "%s: %s", m->valuestring, d->valuestring);
+			else
+				snprintf(msg, msgsz, "%s", m->valuestring);
+		}
 	}
 	cJSON_Delete(root);
 }
@@ -44,7 +51,18 @@ static const struct {
 	{ "DIGEST_INVALID", -EINVAL },	 { "MANIFEST_INVALID", -EINVAL },
 	{ "MANIFEST_BLOB_UNKNOWN", -EINVAL },
 	{ "PAGINATION_NUMBER_INVALID", -EINVAL },
+	/* ACR (REFERENCE, "ACR's data plane"): a lock refused a change; an
+	 * unknown tag of /acr/v1. */
+	{ "REGISTRY_DISALLOWED_OPERATION", -EPERM },
+	{ "TAG_UNKNOWN", -ENOENT },
 };
+
+const char *registry_error_hint(const char *code)
+{
+	if (code && strcmp(code, "REGISTRY_DISALLOWED_OPERATION") == 0)
+		return REGISTRY_LOCKED_HINT;
+	return NULL;
+}
 
 int registry_errno(long status, const char *code)
 {

@@ -41,6 +41,18 @@ int reg_send(struct registry *r, const char *scope, const struct http_req *req,
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp);
 
 /*
+ * GET every page of a paginated list starting at `first_url` (needing
+ * `scope`), calling `page` with each page's parsed JSON object (a non-zero
+ * return stops the walk with that errno). Follows Link rel="next" until
+ * there is none (never stops because a page was short), within the
+ * REGISTRY_LIST_MAX_* bounds (registry.h); a failed page is logged once
+ * (reg_fail) and its errno returned.
+ */
+struct cJSON;
+int reg_get_pages(struct registry *r, const char *scope, const char *first_url,
+		  int (*page)(void *ctx, struct cJSON *root), void *ctx);
+
+/*
  * Per-registry state of a registry module (blob.c's redirect table and byte
  * counter, ...), created by the module on first use. registry.c knows only
  * the slot and the destructor the module installed with it, so it calls no

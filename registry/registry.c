@@ -1,19 +1,22 @@
 /*
  * Design: struct registry is immutable after registry_new() except for the
- * HTTP layer's own pool and the authn state (its own locks); requests run
- * without any lock held here.
+ * HTTP layer's own pool, the authn state (its own locks), the modules' slots
+ * (atomic) and the ACR verdict (acr_lock); requests run without any lock
+ * held here.
  */
 #include "registry/registry.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth/challenge.h"
 #include "auth/util.h"
 #include "common/log.h"
 #include "registry/authn.h"
@@ -33,6 +36,13 @@ struct registry {
 		void *p;
 		void (*free_fn)(void *p);
 	} ext[REG_EXT_COUNT];
+	enum registry_acr acr_mode;
+	/* The ACR verdict (registry_is_acr): acr_lock guards acr_state, a leaf
+	 * lock never held across the probe; acr_cond wakes the callers that
+	 * wait for a probe in flight. */
+	pthread_mutex_t acr_lock;
+	pthread_cond_t acr_cond;
+	enum { ACR_UNKNOWN, ACR_PROBING, ACR_YES, ACR_NO } acr_state;
 };
 
 int registry_url_parse(const char *arg, char **url, char **host)
@@ -92,6 +102,9 @@ int registry_new(struct registry **out, const struct registry_opts *o)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	pthread_mutex_init(&r->acr_lock, NULL);
+	pthread_cond_init(&r->acr_cond, NULL);
+	r->acr_mode = o->acr;
 	rc = url_split(o->url, &origin, &path);
 	if (rc)
 		goto fail;
@@ -131,6 +144,8 @@ void registry_free(struct registry *r)
 			r->ext[i].free_fn(r->ext[i].p);
 	authn_free(r->authn);
 	http_free(r->http);
+	pthread_cond_destroy(&r->acr_cond);
+	pthread_mutex_destroy(&r->acr_lock);
 	free(r->url);
 	free(r->host);
 	free(r);
@@ -268,6 +283,7 @@ int reg_send(struct registry *r, const char *scope, const struct http_req *req,
 int reg_fail(const char *method, const char *url, int rc, const struct http_resp *resp)
 {
 	char code[64], msg[256], lu[URL_LOG_MAX], eu[URL_LOG_MAX];
+	const char *hint;
 	int err;
 
 	url_for_log(url, lu, sizeof(lu));
@@ -286,12 +302,13 @@ int reg_fail(const char *method, const char *url, int rc, const struct http_resp
 	registry_error_parse(resp->body.data, resp->body.len, code, sizeof(code), msg,
 			     sizeof(msg));
 	err = registry_errno(resp->status, code);
+	hint = registry_error_hint(code);
 	if (err == -ENOENT)
 		log_debug("%s %s: HTTP %ld %s %s", method, url, resp->status, code, msg);
 	else
-		log_error("%s %s: HTTP %ld%s%s%s%s%s", method, url, resp->status,
+		log_error("%s %s: HTTP %ld%s%s%s%s%s%s%s", method, url, resp->status,
 			  code[0] ? " " : "", code, msg[0] ? " (" : "", msg,
-			  msg[0] ? ")" : "");
+			  msg[0] ? ")" : "", hint ? ": " : "", hint ? hint : "");
 	return err;
 }
 
@@ -366,14 +383,8 @@ out:
 	return rc;
 }
 
-/*
- * GET every page of a paginated list starting at `url`, calling `page` with
- * each page's parsed JSON. Follows Link rel="next" until there is none
- * (never stops because a page was short), within the REGISTRY_LIST_MAX_*
- * bounds (registry.h).
- */
-static int get_pages(struct registry *r, const char *scope, const char *first_url,
-		     int (*page)(void *ctx, cJSON *root), void *ctx)
+int reg_get_pages(struct registry *r, const char *scope, const char *first_url,
+		  int (*page)(void *ctx, cJSON *root), void *ctx)
 {
 	static const char *const hdrs[] = { "Accept: application/json", NULL };
 	char *url = strdup(first_url), *next = NULL, lu[URL_LOG_MAX];
@@ -498,14 +509,14 @@ int registry_catalog(struct registry *r, struct strvec *repos)
 	*repos = (struct strvec)STRVEC_INIT;
 	rc = buf_addf(&url, "%s/v2/_catalog?n=1000", r->url);
 	if (!rc)
-		rc = get_pages(r, "registry:catalog:*", url.data, list_page, &c);
+		rc = reg_get_pages(r, "registry:catalog:*", url.data, list_page, &c);
 	if (rc == -EINVAL) {
 		/* Page size refused (PAGINATION_NUMBER_INVALID): the server's default. */
 		strvec_clear(repos);
 		buf_reset(&url);
 		rc = buf_addf(&url, "%s/v2/_catalog", r->url);
 		if (!rc)
-			rc = get_pages(r, "registry:catalog:*", url.data, list_page, &c);
+			rc = reg_get_pages(r, "registry:catalog:*", url.data, list_page, &c);
 	}
 	buf_release(&url);
 	if (rc)
@@ -528,7 +539,7 @@ int registry_tags(struct registry *r, const char *repo, struct strvec *tags)
 	if (!rc)
 		rc = buf_addf(&scope, "repository:%s:pull", repo);
 	if (!rc)
-		rc = get_pages(r, scope.data, url.data, list_page, &c);
+		rc = reg_get_pages(r, scope.data, url.data, list_page, &c);
 	buf_release(&url);
 	buf_release(&scope);
 	if (rc)
@@ -536,4 +547,106 @@ int registry_tags(struct registry *r, const char *repo, struct strvec *tags)
 	else
 		strvec_sort_unique(tags);
 	return rc;
+}
+
+/* Is the host name *.azurecr.io? */
+static bool acr_host(const struct registry *r)
+{
+	const char *h = r->host, *colon = strrchr(h, ':');
+	size_t n = colon && !strchr(h, ']') ? (size_t)(colon - h) : strlen(h);
+	static const char sfx[] = ".azurecr.io";
+
+	return n > sizeof(sfx) - 1 && strncmp(h + n - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1) == 0;
+}
+
+/*
+ * Does an answer to GET /acr/v1/_catalog without credentials come from ACR's
+ * API? Its catalog (200 with "repositories"), or its refusal: a Bearer
+ * challenge naming the catalog scope. distribution has no such route (404).
+ */
+static bool acr_answer(const struct http_resp *resp)
+{
+	struct auth_challenge *list = NULL;
+	const struct auth_challenge *c;
+	bool yes = false;
+
+	if (resp->status == 200) {
+		cJSON *root = cJSON_ParseWithLength(resp->body.data ? resp->body.data : "",
+						    resp->body.len);
+
+		yes = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "repositories"));
+		cJSON_Delete(root);
+		return yes;
+	}
+	if (resp->status != 401 || !resp->www_authenticate ||
+	    auth_challenge_parse(resp->www_authenticate, &list))
+		return false;
+	c = auth_challenge_pick(list);
+	yes = c && c->scheme == AUTH_SCHEME_BEARER && c->scope &&
+	      strstr(c->scope, AUTH_SCOPE_CATALOG) != NULL;
+	auth_challenge_free(list);
+	return yes;
+}
+
+/* The probe (registry.h): 1 ACR, 0 not, -errno no answer. No credentials go. */
+static int acr_probe(struct registry *r)
+{
+	static const char *const hdrs[] = { "Accept: application/json", NULL };
+	struct http_req req = { 0 };
+	struct http_resp resp = HTTP_RESP_INIT;
+	struct buf url = BUF_INIT;
+	int rc = buf_addf(&url, "%s/acr/v1/_catalog?n=1", r->url);
+
+	if (rc)
+		return rc;
+	req.url = url.data;
+	req.headers = hdrs;
+	req.max_body = 64u << 10;
+	rc = http_do(r->http, &req, &resp);
+	if (rc == -EFBIG) {
+		rc = 0; /* an answer, and too large for ACR's one-name page */
+	} else if (rc) {
+		log_warn("GET %s: %s; not known yet whether %s is Azure Container Registry",
+			 url.data, http_strerror(), r->url);
+	} else {
+		rc = acr_answer(&resp) ? 1 : 0;
+		log_debug("GET %s: HTTP %ld: %s", url.data, resp.status,
+			  rc ? "ACR's API" : "no ACR API here");
+	}
+	http_resp_release(&resp);
+	buf_release(&url);
+	return rc;
+}
+
+bool registry_is_acr(const struct registry *cr)
+{
+	struct registry *r = (struct registry *)cr; /* the verdict is the mutable part */
+	bool yes;
+	int rc;
+
+	if (r->acr_mode != REGISTRY_ACR_AUTO)
+		return r->acr_mode == REGISTRY_ACR_ON;
+	if (acr_host(r))
+		return true;
+	pthread_mutex_lock(&r->acr_lock);
+	while (r->acr_state == ACR_PROBING)
+		pthread_cond_wait(&r->acr_cond, &r->acr_lock);
+	if (r->acr_state != ACR_UNKNOWN) {
+		yes = r->acr_state == ACR_YES;
+		pthread_mutex_unlock(&r->acr_lock);
+		return yes;
+	}
+	r->acr_state = ACR_PROBING;
+	pthread_mutex_unlock(&r->acr_lock);
+
+	rc = acr_probe(r);
+
+	pthread_mutex_lock(&r->acr_lock);
+	r->acr_state = rc < 0 ? ACR_UNKNOWN : rc ? ACR_YES : ACR_NO;
+	pthread_cond_broadcast(&r->acr_cond);
+	pthread_mutex_unlock(&r->acr_lock);
+	if (rc > 0)
+		log_info("%s answers Azure Container Registry's API (/acr/v1): tag times, digests "
+			 "and locks come from it (-o acr=off: not)", r->url);
+	return rc > 0;
 }

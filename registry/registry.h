@@ -11,6 +11,7 @@
 #ifndef ACRFS_REGISTRY_H
 #define ACRFS_REGISTRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/buf.h"
@@ -18,6 +19,13 @@
 
 struct registry;
 struct auth_creds;
+
+/* Whether to use Azure Container Registry's own API (/acr/v1), -o acr=. */
+enum registry_acr {
+	REGISTRY_ACR_AUTO = 0, /* *.azurecr.io, or a registry that answers /acr/v1 */
+	REGISTRY_ACR_ON,       /* always (an ACR behind another name) */
+	REGISTRY_ACR_OFF,      /* never: a plain OCI registry, no /acr/v1 request */
+};
 
 struct registry_opts {
 	const char *url;     /* normalised base URL (registry_url_parse) */
@@ -27,6 +35,7 @@ struct registry_opts {
 	long timeout_ms;     /* deadline of one request with its retries (http.h); 0: 30 s */
 	/* Credentials (auth/creds.h), copied by registry_new; NULL: anonymous. */
 	const struct auth_creds *creds;
+	enum registry_acr acr; /* default REGISTRY_ACR_AUTO */
 };
 
 /*
@@ -69,6 +78,20 @@ int registry_catalog(struct registry *r, struct strvec *repos);
 
 /* Every tag of `repo` from /v2/<repo>/tags/list, all pages, sorted. */
 int registry_tags(struct registry *r, const char *repo, struct strvec *tags);
+
+/*
+ * Is this registry Azure Container Registry, whose /acr/v1 API (tag times,
+ * digests and locks in the listing, untag, repository delete) acrfs may use?
+ * REGISTRY_ACR_ON / _OFF decide; with REGISTRY_ACR_AUTO a host *.azurecr.io
+ * is, and any other registry is if it answers ACR's API: the first call
+ * sends one probe, GET /acr/v1/_catalog?n=1 without credentials (ACR: 401
+ * with a Bearer challenge for registry:catalog:*, or 200 with
+ * "repositories"; distribution: 404), and remembers the answer for the
+ * registry's lifetime (a probe that got no answer is repeated next time).
+ * Concurrent first callers share the one probe. Blocks only then;
+ * thread-safe.
+ */
+bool registry_is_acr(const struct registry *r);
 
 /* The HTTP library's version string, e.g. "libcurl/7.88.1 OpenSSL/3.0.x". */
 const char *registry_client_version(void);

@@ -29,6 +29,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "registry/acr.h"
 #include "registry/blob.h"
 #include "registry/errors.h"
 #include "registry/http.h"
@@ -40,15 +41,6 @@
 /* sha256("{}"), the OCI empty descriptor's digest. */
 #define EMPTY_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 #define COPY_DEPTH_MAX 2 /* index → image; nested indexes one level more */
-
-bool registry_is_acr(const struct registry *r)
-{
-	const char *h = registry_host(r), *colon = strrchr(h, ':');
-	size_t n = colon && !strchr(h, ']') ? (size_t)(colon - h) : strlen(h);
-	static const char sfx[] = ".azurecr.io";
-
-	return n > sizeof(sfx) - 1 && strncmp(h + n - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1) == 0;
-}
 
 /* One request without redirects; body collected. */
 static int tsend(struct registry *r, const char *scope, const char *method, const char *url,
@@ -156,10 +148,16 @@ static int delete_probe(struct registry *r, const char *repo)
 	if (rc) {
 		rc = reg_fail("DELETE", url.data, rc, &resp);
 	} else if (resp.status == 405 || resp.status == 401 || resp.status == 403) {
+		char code[64];
+		const char *hint;
+
+		registry_error_parse(resp.body.data, resp.body.len, code, sizeof(code), NULL, 0);
+		hint = registry_error_hint(code);
 		rc = resp.status == 405 ? -EPERM : -EACCES;
-		log_error("%s: the registry does not let this identity delete (%s: HTTP %ld from "
+		log_error("%s: the registry does not let this identity delete (%s: HTTP %ld%s%s from "
 			  "DELETE of an unknown digest); nothing changed", repo,
-			  rc == -EPERM ? "deletes are disabled" : "no delete rights", resp.status);
+			  hint ? hint : rc == -EPERM ? "deletes are disabled" : "no delete rights",
+			  resp.status, code[0] ? " " : "", code);
 	}
 	http_resp_release(&resp);
 	buf_release(&url);
@@ -207,12 +205,76 @@ static int index_reaches(struct registry *r, const char *repo, const char *ref,
 }
 
 /*
+ * ACR: the same question from the repository's manifest listing — the
+ * digest, media type and tags of every manifest, one request per page of
+ * 1,000, no HEAD per tag — plus a GET of every tagged index (and of the
+ * indexes it lists) that could reach `d`. An image that is itself locked
+ * counts as shared: only the tag can go. -EACCES when the identity may not
+ * read metadata (the caller asks the /v2 way); else 0 with *shared, *why.
+ */
+static int acr_siblings(struct registry *r, const char *repo, const char *except,
+			const struct digest *d, bool *shared, struct buf *why)
+{
+	struct acr_manifest *m = NULL;
+	unsigned budget = TAGOPS_INDEX_FETCH_MAX;
+	char ds[DIGEST_STR_SIZE];
+	size_t n = 0, i, j;
+	int rc;
+
+	*shared = true;
+	rc = registry_acr_manifests(r, repo, &m, &n);
+	if (rc == -EACCES)
+		return rc;
+	if (rc) {
+		buf_addf(why, "the manifest list could not be read (%s)", strerror(-rc));
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (!digest_equal(&m[i].digest, d))
+			continue;
+		for (j = 0; j < m[i].ntags; j++)
+			if (strcmp(m[i].tags[j], except) != 0) {
+				buf_addf(why, "tag %s points at it", m[i].tags[j]);
+				goto out;
+			}
+		if (acr_locked(&m[i].attrs)) {
+			buf_addf(why, "the image is locked in the registry (%s)",
+				 acr_lock_name(&m[i].attrs));
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		bool lists = false;
+
+		if (manifest_kind_of(m[i].media_type) != MANIFEST_INDEX || !m[i].ntags ||
+		    digest_equal(&m[i].digest, d))
+			continue;
+		rc = index_reaches(r, repo, digest_format(&m[i].digest, ds), d, 0, &budget, &lists);
+		if (rc) {
+			buf_addf(why, "tag %s could not be checked (%s)", m[i].tags[0],
+				 rc == -ELOOP ? "indexes nested too deep" :
+				 rc == -E2BIG ? "too many nested indexes" : strerror(-rc));
+			goto out;
+		}
+		if (lists) {
+			buf_addf(why, "tag %s is an index reaching it", m[i].tags[0]);
+			goto out;
+		}
+	}
+	*shared = false;
+out:
+	acr_manifests_free(m, n);
+	return 0;
+}
+
+/*
  * Is `d` still needed by a tag of `repo` other than `except`? *shared is set
  * to true unless a fresh tag list and a HEAD of every other tag prove the
  * contrary; *why names the reason for the log. Cost: 1 tag list (all pages)
  * + up to TAGOPS_SCAN_MAX HEADs (stops at the first sibling) + a GET per
  * sibling that is an index + a GET per index nested in those (at most
- * TAGOPS_INDEX_FETCH_MAX in all).
+ * TAGOPS_INDEX_FETCH_MAX in all). On ACR, acr_siblings answers instead unless
+ * the identity may not read metadata.
  */
 static void siblings_check(struct registry *r, const char *repo, const char *except,
 			   const struct digest *d, bool *shared, struct buf *why)
@@ -222,6 +284,8 @@ static void siblings_check(struct registry *r, const char *repo, const char *exc
 	int rc;
 
 	*shared = true;
+	if (registry_is_acr(r) && acr_siblings(r, repo, except, d, shared, why) != -EACCES)
+		return;
 	rc = registry_tags(r, repo, &tags);
 	if (rc) {
 		buf_addf(why, "the tag list could not be read (%s)", strerror(-rc));
@@ -554,36 +618,6 @@ int registry_tag_copy(struct registry *r, const char *src_repo, const char *src_
 	return copy_rec(r, src_repo, src_ref, dst_repo, dst_ref, out, 0);
 }
 
-/* ACR: DELETE /acr/v1/<repo>/_tags/<tag>. *answered: the API exists here. */
-static int acr_untag(struct registry *r, const char *repo, const char *tag, bool *answered)
-{
-	struct http_resp resp = HTTP_RESP_INIT;
-	struct buf url = BUF_INIT, scope = BUF_INIT;
-	int rc = buf_addf(&url, "%s/acr/v1/%s/_tags/%s", reg_url(r), repo, tag);
-
-	*answered = false;
-	if (!rc)
-		rc = buf_addf(&scope, "repository:%s:delete", repo);
-	if (!rc)
-		rc = tsend(r, scope.data, "DELETE", url.data, NULL, NULL, 0, &resp);
-	if (!rc && ok_status(resp.status)) {
-		*answered = true;
-	} else if (registry_is_acr(r)) {
-		*answered = true;
-		rc = reg_fail("DELETE", url.data, rc, &resp);
-		if (!rc)
-			rc = -EIO;
-	} else {
-		/* Elsewhere this is a probe: whatever failed, it is not the API. */
-		log_debug("DELETE %s: HTTP %ld; not ACR", url.data, resp.status);
-		rc = rc ? rc : -ENOTSUP;
-	}
-	http_resp_release(&resp);
-	buf_release(&url);
-	buf_release(&scope);
-	return rc;
-}
-
 /* The empty config blob {} must exist in `repo` for the placeholder. */
 static int empty_blob_ensure(struct registry *r, const char *repo)
 {
@@ -666,12 +700,12 @@ static int untag_only(struct registry *r, const char *repo, const char *tag,
 		      const struct digest *d)
 {
 	struct buf url = BUF_INIT;
-	bool answered;
 	long status = 0;
 	int rc;
 
 	if (registry_is_acr(r)) {
-		rc = acr_untag(r, repo, tag, &answered);
+		/* ACR untags through its own API (its /v2 deletes only by digest). */
+		rc = registry_acr_untag(r, repo, tag);
 		goto out;
 	}
 	/* OCI delete-by-tag: removes the tag only (distribution 3, OCI 1.1). */
@@ -680,17 +714,45 @@ static int untag_only(struct registry *r, const char *repo, const char *tag,
 		rc = delete_url(r, repo, url.data, true, &status);
 	if (!rc || rc == -EACCES || rc == -ENOENT || (status != 400 && status != 405))
 		goto out;
-	log_info("%s:%s: the registry does not delete by tag (HTTP %ld); trying other ways",
-		 repo, tag, status);
-	rc = acr_untag(r, repo, tag, &answered);
-	if (answered)
-		goto out;
+	log_info("%s:%s: the registry does not delete by tag (HTTP %ld); untagging with a "
+		 "placeholder", repo, tag, status);
 	rc = placeholder_untag(r, repo, tag, d);
 out:
 	if (!rc)
 		log_info("untagged %s:%s", repo, tag);
 	buf_release(&url);
 	return rc;
+}
+
+/*
+ * ACR: may tag `tag` of `repo` change? Its attributes from
+ * GET /acr/v1/<repo>/_tags/<tag> (*t, caller frees t->name) and the
+ * repository's from GET /acr/v1/<repo>: a lock is -EPERM, logged with its
+ * name, before anything changed. -EACCES when the
+ * identity may not read metadata (then the registry's own refusal, 405
+ * REGISTRY_DISALLOWED_OPERATION, is what guards the lock).
+ */
+static int acr_tag_unlocked(struct registry *r, const char *repo, const char *tag,
+			    const char *what, struct acr_tag *t)
+{
+	struct acr_repo info;
+	int rc = registry_acr_tag(r, repo, tag, t);
+
+	if (rc)
+		return rc;
+	if (acr_locked(&t->attrs)) {
+		log_error("%s:%s is %s (%s): not %s; nothing changed", repo, tag,
+			  REGISTRY_LOCKED_HINT, acr_lock_name(&t->attrs), what);
+		return -EPERM;
+	}
+	/* A repository with writeEnabled=false locks every image in it. */
+	rc = registry_acr_repo(r, repo, &info);
+	if (!rc && !info.attrs.write_enabled) {
+		log_error("%s:%s: repository %s is %s (writeEnabled=false): not %s; nothing "
+			  "changed", repo, tag, repo, REGISTRY_LOCKED_HINT, what);
+		return -EPERM;
+	}
+	return rc == -EACCES ? 0 : rc;
 }
 
 int registry_tag_untag(struct registry *r, const char *repo, const char *tag,
@@ -704,7 +766,22 @@ int registry_tag_untag(struct registry *r, const char *repo, const char *tag,
 
 	if (deleted_image)
 		*deleted_image = false;
-	rc = registry_tag_resolve(r, repo, tag, &d, NULL);
+	rc = -EACCES;
+	if (registry_is_acr(r)) {
+		/* The tag's digest and lock from ACR's API, not a HEAD. */
+		struct acr_tag t;
+
+		rc = acr_tag_unlocked(r, repo, tag, "removed", &t);
+		if (!rc && !t.has_digest)
+			rc = -EACCES; /* no digest in the answer: ask /v2 */
+		if (!rc)
+			d = t.digest;
+		free(t.name);
+		if (rc && rc != -EACCES && rc != -ENOENT)
+			return rc;
+	}
+	if (rc)
+		rc = registry_tag_resolve(r, repo, tag, &d, NULL);
 	if (rc == -ENOENT)
 		log_info("%s:%s: no such tag (any more)", repo, tag);
 	if (rc)
@@ -759,6 +836,19 @@ int registry_tag_move(struct registry *r, const char *src_repo, const char *src_
 	} else if (rc != -ENOENT) {
 		return rc;
 	}
+	if (registry_is_acr(r)) {
+		/* A locked source cannot go, a locked target cannot be overwritten. */
+		struct acr_tag t;
+
+		rc = acr_tag_unlocked(r, src_repo, src_tag, "moved", &t);
+		free(t.name);
+		if (!rc && had_old) {
+			rc = acr_tag_unlocked(r, dst_repo, dst_tag, "replaced", &t);
+			free(t.name);
+		}
+		if (rc && rc != -EACCES)
+			return rc;
+	}
 	/* Refuse before changing anything if the source cannot be removed. */
 	rc = delete_probe(r, src_repo);
 	if (rc)
@@ -800,7 +890,7 @@ int registry_tag_move(struct registry *r, const char *src_repo, const char *src_
 
 int registry_repo_delete(struct registry *r, const char *repo)
 {
-	struct buf url = BUF_INIT;
+	struct acr_repo info;
 	int rc;
 
 	if (!repo_name_valid(repo))
@@ -811,11 +901,16 @@ int registry_repo_delete(struct registry *r, const char *repo)
 			  "garbage collection removes it", registry_host(r), repo);
 		return -EPERM;
 	}
-	rc = buf_addf(&url, "%s/acr/v1/%s", reg_url(r), repo);
-	if (!rc)
-		rc = delete_url(r, repo, url.data, false, NULL);
+	rc = registry_acr_repo(r, repo, &info);
+	if (!rc && acr_locked(&info.attrs)) {
+		log_error("repository %s is %s (%s): not deleted; nothing changed", repo,
+			  REGISTRY_LOCKED_HINT, acr_lock_name(&info.attrs));
+		return -EPERM;
+	}
+	if (rc && rc != -EACCES)
+		return rc;
+	rc = registry_acr_repo_delete(r, repo);
 	if (!rc)
 		log_info("deleted repository %s", repo);
-	buf_release(&url);
 	return rc;
 }

@@ -103,7 +103,4 @@ int registry_tag_move(struct registry *r, const char *src_repo, const char *src_
  */
 int registry_repo_delete(struct registry *r, const char *repo);
 
-/* True when the registry is Azure Container Registry (host *.azurecr.io). */
-bool registry_is_acr(const struct registry *r);
-
 #endif

@@ -193,8 +193,13 @@ find "$MNT_f/$R" >/dev/null
 b0=$(blob_bytes)
 check "cache_max=0: cat data/big.bin = the oracle" cmp -- "$MNT_f/$R/data/big.bin" "$O/ref/data/big.bin"
 read_bytes=$(($(blob_bytes) - b0))
-check "… fetching $read_bytes bytes of a $S0-byte blob: no restart, at most the blob + 1 MiB" \
-	test "$read_bytes" -gt 0 -a "$read_bytes" -le $((S0 + 1048576))
+if [ "${ACRFS_TEST_ACR:-0}" = 1 ]; then
+	# 86-acr-cache: the bytes come from the storage origin the registry redirects to.
+	skip "… no restart, at most the blob + 1 MiB" "ACR: the emulator's request log has no sizes"
+else
+	check "… fetching $read_bytes bytes of a $S0-byte blob: no restart, at most the blob + 1 MiB" \
+		test "$read_bytes" -gt 0 -a "$read_bytes" -le $((S0 + 1048576))
+fi
 is "$(ls "$C3/v1/blobs" 2>/dev/null | wc -l)" 0 "… and nothing is kept on disk"
 b1=$(blob_bytes)
 dd if="$MNT_f/cache/img/v2/rootfs/data/big.bin" bs=4096 skip=2000 count=1 status=none | cmp -s - \

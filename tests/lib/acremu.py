@@ -55,8 +55,8 @@ pagination), the ACR image-lock docs. Where they are silent the code says
 Request log (--log): one JSON object a line for every request either origin
 answers — {"t", "origin": "registry"|"storage", "method", "path" (path and query;
 SAS signatures and any token in a query redacted), "auth" (an Authorization header
-came), "status"} — written when the status is sent, so it is in the file before
-the client has the answer. Control requests are not logged.
+came), "status", "ua" (the User-Agent, "" without)} — written when the status is
+sent, so it is in the file before the client has the answer. Control requests are not logged.
 
 Control API (registry origin, not ACR's; never logged):
   POST /_acremu/control  JSON object, any of
@@ -552,12 +552,12 @@ class Emu:
         st.setdefault("referrers", True)
         self.settings = st
 
-    def log_request(self, origin, method, path, auth, status):
+    def log_request(self, origin, method, path, auth, status, ua=""):
         if not self.logf:
             return
         line = json.dumps({"t": round(time.time(), 3), "origin": origin,
                            "method": method, "path": redact(path),
-                           "auth": auth, "status": status})
+                           "auth": auth, "status": status, "ua": ua or ""})
         with self.loglock:
             self.logf.write(line + "\n")
 
@@ -653,7 +653,8 @@ class RegistryHandler(ts.Handler):
         self.responded = True
         if getattr(self, "loggable", True):
             self.emu.log_request(self.origin, self.command, self.path,
-                                 bool(self.headers.get("Authorization")), code)
+                                 bool(self.headers.get("Authorization")), code,
+                                 self.headers.get("User-Agent"))
         super().send_response(code, message)
 
     def _dispatch(self):
@@ -1359,7 +1360,8 @@ class StorageHandler(http.server.BaseHTTPRequestHandler):
 
     def send_response(self, code, message=None):
         self.emu.log_request("storage", self.command, self.path,
-                             bool(self.headers.get("Authorization")), code)
+                             bool(self.headers.get("Authorization")), code,
+                             self.headers.get("User-Agent"))
         super().send_response(code, message)
 
     def fail(self, status, code, message, detail=None, headers=None):

@@ -14,7 +14,7 @@
 #         ACR_<NAME>_HOST     127.0.0.1:PORT
 #         ACR_<NAME>_STORAGE  http://127.0.0.1:PORT2 (the storage origin blobs redirect to)
 #         ACR_<NAME>_LOG      the request log (JSON lines: t, origin, method, path, auth,
-#                             status; SAS signatures redacted)
+#                             status, ua; SAS signatures redacted)
 #         ACR_<NAME>_CONTROL  http://127.0.0.1:PORT/_acremu/control
 #         ACR_<NAME>_REALM, _SERVICE, _PID, _DIR, _TSLOG, _TOKENS
 #         ACR_<NAME>_REG      the registry.sh name of the distribution behind it

@@ -40,12 +40,24 @@ _mnt_pid_of() {
 	return 1
 }
 
+# ACRFS_TEST_ACR=1 (registry.sh): mount as the emulator's admin unless the test chose
+# credentials (ACRFS_USERNAME, -o username=, docker_config=, aad_token_file=).
+# Sets _MNT_ENV (for env(1)) from the acrfs arguments.
+_mnt_acr_env() {
+	_MNT_ENV=()
+	if [ "${ACRFS_TEST_ACR:-0}" = 1 ] && [ -z "${ACRFS_USERNAME:-}" ] &&
+		! [[ " $* " =~ (username=|docker_config=|aad_token_file=) ]]; then
+		_MNT_ENV=(ACRFS_USERNAME=admin ACRFS_PASSWORD=adminpw)
+	fi
+}
+
 mnt_start() {
 	local name=$1 reg=$2
 	shift 2
 	local mp=$TEST_TMP/mnt-$name
 	mkdir -p -- "$mp"
-	"$ACRFS" "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.err" || {
+	_mnt_acr_env "$@"
+	env "${_MNT_ENV[@]}" "$ACRFS" "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.err" || {
 		sed 's/^/# /' "$TEST_TMP/mnt-$name.err" >&2
 		return 1
 	}
@@ -61,7 +73,8 @@ mnt_start_fg() {
 	mkdir -p -- "$mp"
 	# Background jobs of a non-interactive shell ignore SIGINT; restore the
 	# default so that a test can interrupt the daemon as a terminal would.
-	/usr/bin/python3 -c 'import os, signal, sys
+	_mnt_acr_env "$@"
+	env "${_MNT_ENV[@]}" /usr/bin/python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])' "$ACRFS" -f "$@" "$reg" "$mp" 2>"$TEST_TMP/mnt-$name.log" &
 	local pid=$!

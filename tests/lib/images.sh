@@ -206,8 +206,11 @@ img_push() {
 		fi
 		;;
 	esac
-	if [ -n "${IMG_CREDS:-}" ]; then
-		args+=(--dest-creds "$IMG_CREDS")
+	# ACRFS_TEST_ACR=1 (registry.sh): the registries are ACR emulators; push as admin.
+	local creds=${IMG_CREDS:-}
+	[ -n "$creds" ] || [ "${ACRFS_TEST_ACR:-0}" != 1 ] || creds=admin:adminpw
+	if [ -n "$creds" ]; then
+		args+=(--dest-creds "$creds")
 	fi
 	if [ -n "${IMG_FORMAT:-}" ]; then
 		args+=(--format "$IMG_FORMAT")

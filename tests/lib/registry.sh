@@ -27,6 +27,15 @@
 #       Oracle: Docker-Content-Digest of HEAD /v2/REPO/manifests/REF (any manifest type).
 #   (These oracles send requests: they show up in reg_count_requests.)
 #
+# ACRFS_TEST_ACR=1 (issue 10: the suite against the ACR emulator): reg_start NAME of a
+# plain registry (no --tls, --htpasswd, --token or --no-delete) starts the ACR emulator
+# NAME (acremu.sh) in front of a distribution registry instead: REG_<NAME>_URL / _HOST
+# are the emulator's, REG_<NAME>_DIR is distribution's, REG_<NAME>_ACR is 1. reg_curl
+# sends the emulator's admin credentials (Basic), reg_requests / reg_count_requests read
+# the emulator's request log (registry origin; the same combined-log form, User-Agent
+# included), reg_stop stops both. images.sh, seed.py, mkimage.py push and acrfs.sh mount
+# as admin; REGISTRY_AUTH_FILE names a file with the admin's credentials for skopeo.
+#
 # Request counting. distribution writes two logs: a structured logrus log on stderr
 # ("response completed" lines), which omits requests rejected by auth (401) and requests
 # to unknown routes, and a combined-format access log on stdout (gorilla handlers), one
@@ -126,6 +135,14 @@ reg_start() {
 		_reg_die "reg_start: registry $name already running"
 		return 1
 	fi
+	if [ "${ACRFS_TEST_ACR:-0}" = 1 ] && [[ $name != acremu_* ]]; then
+		if [ "$tls" = 1 ] || [ -n "$htpasswd$token_realm" ] || [ "$delete" != true ]; then
+			_reg_die "reg_start: ACRFS_TEST_ACR=1 stands in only for plain registries ($name)"
+			return 1
+		fi
+		_reg_start_acr "$name"
+		return
+	fi
 
 	local dir=$TEST_TMP/$name
 	mkdir -p -- "$dir/data" || return 1
@@ -204,8 +221,40 @@ reg_start() {
 	return 1
 }
 
+# _reg_start_acr NAME: the ACR emulator NAME in front of distribution acremu_NAME.
+_reg_start_acr() {
+	local name=$1 v
+	if ! declare -F acremu_start >/dev/null; then
+		# shellcheck source=tests/lib/acremu.sh
+		. "$(dirname -- "${BASH_SOURCE[0]}")/acremu.sh"
+	fi
+	acremu_start "$name" || return 1
+	for v in URL HOST PID; do
+		export "REG_${name}_$v=$(_acremu_var "$name" "$v")"
+	done
+	export "REG_${name}_DIR=$(_reg_var "acremu_$name" DIR)" "REG_${name}_ACR=1"
+	REG_NAMES+=("$name")
+	# skopeo run by a script itself (not img_push) finds the admin here.
+	"$REG_PYTHON" -c 'import base64, json, os, sys
+p, host = sys.argv[1], sys.argv[2]
+d = json.load(open(p)) if os.path.exists(p) else {"auths": {}}
+d["auths"][host] = {"auth": base64.b64encode(b"admin:adminpw").decode()}
+json.dump(d, open(p, "w"))' "$TEST_TMP/acr-auth.json" "$(_acremu_var "$name" HOST)" || return 1
+	export REGISTRY_AUTH_FILE=$TEST_TMP/acr-auth.json
+}
+
 reg_stop() {
 	local name=$1 pid i
+	if [ "$(_reg_var "$name" ACR)" = 1 ]; then
+		acremu_stop "$name"
+		unset "REG_${name}_PID" "REG_${name}_URL" "REG_${name}_HOST" "REG_${name}_ACR"
+		local n keep=()
+		for n in "${REG_NAMES[@]}"; do
+			[ "$n" = "$name" ] || keep+=("$n")
+		done
+		REG_NAMES=("${keep[@]}")
+		return 0
+	fi
 	pid=$(_reg_var "$name" PID)
 	[ -n "$pid" ] || return 0
 	if kill "$pid" 2>/dev/null; then
@@ -236,12 +285,27 @@ reg_stop_all() {
 
 # The combined-format access-log lines of registry NAME.
 _reg_access_lines() {
+	if [ "$(_reg_var "$1" ACR)" = 1 ]; then
+		# The emulator's log (registry origin) in the same form.
+		"$REG_PYTHON" -c 'import json, sys, time
+for line in sys.stdin:
+    d = json.loads(line)
+    if d["origin"] != "registry" or d.get("ua") == sys.argv[1]:
+        continue
+    t = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(d["t"]))
+    print("127.0.0.1 - - [%s] \"%s %s HTTP/1.1\" %d 0 \"\" \"%s\"" % (
+        t, d["method"], d["path"], d["status"], d.get("ua", "")))' "$REG_PROBE_UA" \
+			<"$(_acremu_var "$1" LOG)"
+		return
+	fi
 	grep -E '^[0-9a-fA-F.:]+ - [^ ]+ \[[^]]+\] "[A-Z]+ [^ ]+ HTTP/[0-9.]+" [0-9]{3} ' \
 		-- "$TEST_TMP/$1/access.log" | grep -v -F "\"$REG_PROBE_UA\"" || true
 }
 
 _reg_settle() {
 	local log=$TEST_TMP/$1/access.log a b i
+	# The emulator writes a line before it answers: nothing to wait for.
+	[ "$(_reg_var "$1" ACR)" != 1 ] || return 0
 	b=$(stat -c %s -- "$log" 2>/dev/null || echo 0)
 	for ((i = 0; i < 20; i++)); do
 		sleep 0.05
@@ -275,6 +339,7 @@ reg_curl() {
 	}
 	ca=$(_reg_var "$name" CA)
 	local args=("$@")
+	[ "$(_reg_var "$name" ACR)" != 1 ] || args=(-u admin:adminpw "${args[@]}")
 	local path=${args[${#args[@]} - 1]}
 	unset 'args[${#args[@]}-1]'
 	if [ -n "$ca" ]; then

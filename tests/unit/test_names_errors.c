@@ -93,6 +93,12 @@ static void test_errno_table(void **s)
 	assert_int_equal(registry_errno(503, NULL), -EIO);
 	assert_int_equal(registry_errno(500, "SOMETHING_NEW"), -EIO);
 	assert_int_equal(registry_errno(400, "PAGINATION_NUMBER_INVALID"), -EINVAL);
+	/* ACR: a lock's refusal; an unknown tag of /acr/v1. */
+	assert_int_equal(registry_errno(405, "REGISTRY_DISALLOWED_OPERATION"), -EPERM);
+	assert_int_equal(registry_errno(404, "TAG_UNKNOWN"), -ENOENT);
+	assert_non_null(registry_error_hint("REGISTRY_DISALLOWED_OPERATION"));
+	assert_null(registry_error_hint("UNSUPPORTED"));
+	assert_null(registry_error_hint(NULL));
 }
 
 static void test_error_json(void **s)
@@ -113,6 +119,17 @@ static void test_error_json(void **s)
 	assert_string_equal(code, "");
 	registry_error_parse(NULL, 0, code, sizeof(code), msg, sizeof(msg));
 	assert_string_equal(msg, "");
+	{
+		/* A detail in words (ACR names the lock there) completes the message. */
+		const char *acr = "{\"errors\":[{\"code\":\"REGISTRY_DISALLOWED_OPERATION\","
+				  "\"message\":\"disallowed\",\"detail\":\"a:b has "
+				  "deleteEnabled=false\"}]}";
+		char m2[64];
+
+		registry_error_parse(acr, strlen(acr), code, sizeof(code), m2, sizeof(m2));
+		assert_string_equal(code, "REGISTRY_DISALLOWED_OPERATION");
+		assert_string_equal(m2, "disallowed: a:b has deleteEnabled=false");
+	}
 }
 
 int main(void)

@@ -61,7 +61,7 @@ static int f_tags(void *ctx, const char *repo, struct strvec *out)
 
 static struct ns *mk(struct fake *f, unsigned ttl)
 {
-	struct ns_source src = { f_catalog, f_tags, f, "fake" };
+	struct ns_source src = { .catalog = f_catalog, .tags = f_tags, .ctx = f, .what = "fake" };
 	struct ns *ns;
 
 	assert_int_equal(ns_new(&ns, &src, ttl), 0);
@@ -223,6 +223,81 @@ static void test_transport_errors_not_cached(void **s)
 	ns_free(ns);
 }
 
+/* ACR-like source: tags with metadata (latest newer than v1, v1 locked). */
+static int f_tags_meta(void *ctx, const char *repo, struct strvec *out, struct ns_tag_meta **meta)
+{
+	struct ns_tag_meta *m;
+	int rc = f_tags(ctx, repo, out);
+
+	if (rc)
+		return rc;
+	m = calloc(out->n, sizeof(*m));
+	assert_non_null(m);
+	for (size_t i = 0; i < out->n; i++) {
+		m[i].write_enabled = m[i].delete_enabled = true;
+		m[i].created.tv_sec = 1000 + (long)i;
+		m[i].updated.tv_sec = strcmp(out->v[i], "latest") == 0 ? 5000 : 2000;
+		if (strcmp(out->v[i], "v1") == 0)
+			m[i].delete_enabled = false;
+	}
+	*meta = m;
+	return 0;
+}
+
+static void test_tag_meta(void **s)
+{
+	struct fake f = { .repos = repos1 };
+	struct ns_source src = { .catalog = f_catalog, .tags = f_tags, .ctx = &f, .what = "fake" };
+	struct ns_tag_meta m;
+	struct timespec u, c;
+	struct ns *ns;
+	int err;
+
+	(void)s;
+	/* Without a metadata source: -ENODATA, and no request at all. */
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "v1", &m), -ENODATA);
+	assert_int_equal(ns_repo_times(ns, "ssongman/userlist", &u, &c), -ENODATA);
+	assert_int_equal(f.ntags, 0);
+	ns_free(ns);
+
+	src.tags_meta = f_tags_meta;
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	/* Nothing cached yet: repository times are not fetched for. */
+	assert_int_equal(ns_repo_times(ns, "ssongman/userlist", &u, &c), -ENODATA);
+	assert_int_equal(f.ntags, 0);
+	assert_string_equal(names(ns, "ssongman/userlist", &err), "latest v1 ");
+	assert_int_equal(err, 0);
+	assert_int_equal(f.ntags, 1);
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "v1", &m), 0);
+	assert_false(m.delete_enabled);
+	assert_int_equal(m.updated.tv_sec, 2000);
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "latest", &m), 0);
+	assert_true(m.delete_enabled);
+	assert_int_equal(m.updated.tv_sec, 5000);
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "nope", &m), -ENOENT);
+	assert_int_equal(ns_repo_times(ns, "ssongman/userlist", &u, &c), 0);
+	assert_int_equal(u.tv_sec, 5000);
+	assert_int_equal(c.tv_sec, 1000);
+	assert_int_equal(f.ntags, 1); /* all from the one list */
+	assert_int_equal(ns_tag_meta(ns, "no/such", "v1", &m), -ENODATA); /* never listed */
+	assert_int_equal(f.ntags, 1);
+	ns_free(ns);
+
+	/* ttl=0: the metadata of the last listing still answers, without a fetch. */
+	assert_int_equal(ns_new(&ns, &src, 0), 0);
+	f.ntags = 0;
+	assert_string_equal(names(ns, "ssongman/userlist", &err), "latest v1 ");
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "latest", &m), 0);
+	assert_int_equal(m.updated.tv_sec, 5000);
+	assert_int_equal(ns_repo_times(ns, "ssongman/userlist", &u, &c), 0);
+	assert_int_equal(f.ntags, 1);
+	ns_invalidate_tags(ns, "ssongman/userlist");
+	assert_int_equal(ns_tag_meta(ns, "ssongman/userlist", "latest", &m), -ENODATA);
+	assert_int_equal(f.ntags, 1);
+	ns_free(ns);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_no_catalog),
 		cmocka_unit_test(test_ttl_and_invalidate),
 		cmocka_unit_test(test_transport_errors_not_cached),
+		cmocka_unit_test(test_tag_meta),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,21 @@ static void test_options(void **s)
 	assert_int_equal(PARSE(&o, &e, "-o", "timeout=1x", "r", "m"), -EINVAL);
 	buf_release(&e);
 
+	assert_int_equal(PARSE(&o, &e, "r", "m"), 0);
+	assert_int_equal(o.acr, REGISTRY_ACR_AUTO);
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "acr=off", "r", "m"), 0);
+	assert_int_equal(o.acr, REGISTRY_ACR_OFF);
+	for (size_t i = 0; i < o.fuse_argv.n; i++) /* ours, not FUSE's */
+		assert_null(strstr(o.fuse_argv.v[i], "acr="));
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "acr=on", "r", "m"), 0);
+	assert_int_equal(o.acr, REGISTRY_ACR_ON);
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "acr=maybe", "r", "m"), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&e), "acr=maybe"));
+	buf_release(&e);
+
 	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u", "r", "m"), 0);
 	assert_int_equal(o.cache_max, 512ull << 20);
 	assert_int_equal(o.threads, 4);
