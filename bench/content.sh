@@ -6,6 +6,8 @@
 # depend on them).
 #
 #   bench/content.sh [RUNS]      (default 3; each figure is the median over RUNS)
+#   COLD_ONLY=1 ACRFS_BIN=OLD bench/content.sh   only I, A, A' and the two cold walks (to
+#                                compare the cold path of two builds back to back)
 #
 # Needs root (to drop the page cache; without it the figures are warm-cache ones), GNU tar,
 # gzip, igzip (Debian package isal), skopeo, umoci, docker-registry, curl, fusermount3 and
@@ -56,6 +58,7 @@ cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 RUNS=${1:-3}
 RANDOM_READS=${RANDOM_READS:-4}
+COLD_ONLY=${COLD_ONLY:-} # non-empty: only the inflate anchors and the cold walks
 SPAN=$((4 << 20))
 REPO=bench/content
 REPO1=bench/single
@@ -329,6 +332,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	printf ' inflate'
 
 	# B: skopeo copy + umoci unpack + find.
+	if [ -z "$COLD_ONLY" ]; then
 	rm -rf "$TEST_TMP/oci" "$TEST_TMP/bundle"
 	drop_caches
 	time_to "$M/b_copy" skopeo_pull "$TEST_TMP/oci"
@@ -340,6 +344,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		awk '{ printf "%.6f\n", $1 + $2 + $3 }' >>"$M/b"
 	rm -rf "$TEST_TMP/oci" "$TEST_TMP/bundle"
 	printf ' B'
+	fi
 
 	[ "$ACRFS_OK" = 1 ] || {
 		echo
@@ -368,6 +373,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	mnt_stop a
 	printf ' cold'
 
+	if [ -z "$COLD_ONLY" ]; then
 	# After a remount (same cache_dir), then again; read-only too.
 	remount_walks warm "cache_dir=$CDIR" || {
 		echo
@@ -412,6 +418,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	done
 	mnt_stop a
 	printf ' random'
+	fi
 
 	# The single layer, cold.
 	CDIR1=$TEST_TMP/acache1
