@@ -114,7 +114,7 @@ proxy_start flaky "$REG_r_URL" \
 	--rule '^/v2/_catalog:429r1:1' || fail "proxy"
 mnt_start_fg flaky "$PROXY_flaky_URL" || fail "mount via flaky proxy"
 is "$(ls "$MNT_flaky" | tr '\n' ' ')" "other ssongman " "429 with Retry-After is retried"
-t=$(awk '/_catalog/ {print $1}' "$PROXY_flaky_LOG")
+t=$(awk '/ \/v2\/_catalog/ {print $1}' "$PROXY_flaky_LOG")
 check "… after waiting Retry-After (log times: $(echo $t))" \
 	awk -v a="$(echo "$t" | sed -n 1p)" -v b="$(echo "$t" | sed -n 2p)" 'BEGIN { exit !(b - a >= 0.95) }'
 is "$(ls "$MNT_flaky/ssongman/userlist")" "v1" "two 503s are retried"
