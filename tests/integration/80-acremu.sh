@@ -467,11 +467,12 @@ areq "$ADM" /v2/other/tags/list >/dev/null
 is "$(errcode)" "404 NAME_UNKNOWN" "… /v2/other/tags/list: 404 NAME_UNKNOWN"
 
 # ---- the request log ----
-check "every log line is a JSON object with t, origin, method, path, auth, status" $PY -c 'import json, sys
+check "every log line is a JSON object with t, origin, method, path, auth, status, ua" $PY -c 'import json, sys
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    assert sorted(d) == ["auth", "method", "origin", "path", "status", "t"], d
-    assert d["origin"] in ("registry", "storage") and isinstance(d["status"], int)' "$ACR_a_LOG"
+    assert sorted(d) == ["auth", "method", "origin", "path", "status", "t", "ua"], d
+    assert d["origin"] in ("registry", "storage") and isinstance(d["status"], int)
+    assert isinstance(d["ua"], str)' "$ACR_a_LOG"
 check "… token requests are in it too" grep -q '"path": "/oauth2/token' "$ACR_a_LOG"
 
 # ---- a restart keeps the metadata and the keys ----
