@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 4 (tests/run.sh starts heavier scripts first)
 # Issue 9 (network half): the fault matrix, request deadlines, single-flight error
 # handoff, and serving while the registry is unreachable (the bounds on listings are in
 # 47-limits.sh).

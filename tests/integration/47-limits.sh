@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-weight: 9 (tests/run.sh starts heavier scripts first)
 # Issue 9 (network half, point 6): the bounds on one listing (a catalog or a tag list,
 # all its pages). A registry announcing endless rel="next" pages, a huge page, or pages
 # that never stop adding up gets EIO and a log line naming the limit; the mount survives.

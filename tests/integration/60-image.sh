@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-weight: 2 (tests/run.sh starts heavier scripts first)
+# test-weight: 3 (tests/run.sh starts heavier scripts first)
 # Issue 4: image contents (tag directories, layers/i, rootfs, index platforms) against
 # independent oracles. Images are built here byte by byte with tests/lib/mkimage.py and
 # pushed to a real registry; the oracles are
