@@ -462,8 +462,9 @@ printf '| A: zcat of the %d layers | %.2f s | %s MB/s | %s× I |\n' "$IMG_NLAYER
 	"$(rate "$IMG_USIZE" "$zcat_t")" "$(r "$zcat_t" "$igz")"
 printf "| A': python3 zlib of the %d layers | %.2f s | %s MB/s | %s× I |\n" "$IMG_NLAYERS" \
 	"$pyz" "$(rate "$IMG_USIZE" "$pyz")" "$(r "$pyz" "$igz")"
-printf '| B: skopeo copy + umoci unpack + find \\| wc -l | %.2f s | copy %.2f s, unpack %.2f s, find %.2f s; %s entries | %s× I |\n' \
-	"$b_t" "$(med b_copy)" "$(med b_unpack)" "$(med b_find)" "${B_COUNT:-?}" "$(r "$b_t" "$igz")"
+[ -n "$COLD_ONLY" ] ||
+	printf '| B: skopeo copy + umoci unpack + find \\| wc -l | %.2f s | copy %.2f s, unpack %.2f s, find %.2f s; %s entries | %s× I |\n' \
+		"$b_t" "$(med b_copy)" "$(med b_unpack)" "$(med b_find)" "${B_COUNT:-?}" "$(r "$b_t" "$igz")"
 printf "| I1: igzip -d of the single layer | %.2f s | %s MB/s | 1 |\n" "$igz1" "$(rate "$ONE_USIZE" "$igz1")"
 printf "| A1': python3 zlib of the single layer | %.2f s | %s MB/s | %s× I1 |\n" "$pyz1" \
 	"$(rate "$ONE_USIZE" "$pyz1")" "$(r "$pyz1" "$igz1")"
@@ -479,6 +480,7 @@ if [ -s "$M/cold" ]; then
 		"$(r "$cold" "$igz")" "$(r "$cold" "$pyz")" "$(r "$cold" "$b_t")"
 	printf "| acrfs cold, single layer: find rootfs \\| wc -l | %.2f s | %s entries; %s MB of blobs fetched | %s× I1, %s× A1' |\n" \
 		"$cold1" "${ONE_COUNT:-?}" "$(MB "$(col1 cold1_bytes)")" "$(r "$cold1" "$igz1")" "$(r "$cold1" "$pyz1")"
+	if [ -z "$COLD_ONLY" ]; then
 	printf '| F: fusefloor, OPENDIR + READDIRPLUS (no work per request) | %.3f s | | |\n' "$floor"
 	printf '| F0: fusefloor, no-opendir (the fewest requests) | %.3f s | | %s× F |\n' "$floor0" "$(r "$floor0" "$floor")"
 	printf '| acrfs after remount: find rootfs \\| wc -l | %.3f s | %s blob bytes fetched | %s× F0, %s× F, %s× cold |\n' \
@@ -503,6 +505,7 @@ if [ -s "$M/cold" ]; then
 	printf '| acrfs random 4 KiB read%s, %d offsets | | max %s KiB, mean %s KiB fetched (lookup: %s bytes) | max %.2f× a span (4 MiB) |\n' \
 		"$([ -n "$DIRECT" ] && echo " (O_DIRECT)" || echo " (page cache)")" "$rn" \
 		"$((rmax / 1024))" "$((rmean / 1024))" "$(col1 lookup_bytes)" "$(calc "$rmax / $SPAN")"
+	fi
 
 	g1=$(r "$cold1" "$igz1") g2=$(r "$cold" "$igz") g3l=$(r "$seql_mbs" "$zb_mbs")
 	g3r=$(r "$seq_mbs" "$zb_mbs") g4=$(r "$warm" "$floor0") g5=$(r "$warm2" "$warm")
@@ -514,12 +517,14 @@ if [ -s "$M/cold" ]; then
 		"$g1" "$cold1" "$igz1" "$(r "$cold1" "$pyz1")" "$(pf "$g1" 1.2 le)"
 	printf '| cold `find rootfs` of the 3-layer bench image | %s× igzip (%.2f s vs %.2f s; %s× python zlib): %s | ≤ 1.0× igzip of all layers, one after the other |\n' \
 		"$g2" "$cold" "$igz" "$(r "$cold" "$pyz")" "$(pf "$g2" 1.0 le)"
+	if [ -z "$COLD_ONLY" ]; then
 	printf '| `cat` of a ≥ 25 MB file (local copy / Range requests) | %s× / %s× zcat (%s / %s MB/s vs %s MB/s): %s | ≥ 1.0× zcat |\n' \
 		"$g3l" "$g3r" "$seql_mbs" "$seq_mbs" "$zb_mbs" "$(pf "$g3" 1.0 ge)"
 	printf '| `find` after a remount | %s× F0 (%.3f s vs %.3f s; of which %.3f s loading the index files; the walk with trees loaded %s× F0): %s | ≤ 1.05× F0 |\n' \
 		"$g4" "$warm" "$floor0" "$(med load)" "$(r "$(med loaded)" "$floor0")" "$(pf "$g4" 1.05 le)"
 	printf '| second `find` of the same tree | %s× the first after remount (%.3f s; F0: %s×; -o ro: %s×): %s | ≤ 0.3× the first after remount |\n' \
 		"$g5" "$warm2" "$(r "$floor02" "$floor0")" "$(r "$warmro2" "$warmro")" "$(pf "$g5" 0.3 le)"
+	fi
 else
 	echo "| acrfs rows | pending | acrfs: rootfs not available | |"
 fi
