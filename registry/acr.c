@@ -251,41 +251,71 @@ static int delete_acr(struct registry *r, const char *repo, const char *url)
 
 /* ---- tags --------------------------------------------------------------------- */
 
-struct tags_ctx {
+/*
+ * The items of one /acr/v1 listing (`key`: "tags" or "manifests"), page by
+ * page, into a growing array of `elem`-byte records, each filled by
+ * `parse` (0: kept; -ENOMEM: stop; another -errno: the item is skipped).
+ */
+struct items_ctx {
 	const char *repo;
-	struct acr_tag *v;
+	const char *key;
+	size_t elem;
+	int (*parse)(const cJSON *o, const char *repo, void *out);
+	void *v;
 	size_t n, cap;
 };
 
-static int tags_page(void *vctx, cJSON *root)
+static int items_page(void *vctx, cJSON *root)
 {
-	struct tags_ctx *c = vctx;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "tags"), *it;
+	struct items_ctx *c = vctx;
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, c->key), *it;
 	int rc;
 
 	if (!arr || cJSON_IsNull(arr))
 		return 0;
 	if (!cJSON_IsArray(arr)) {
-		log_error("%s: \"tags\" of /acr/v1 is not an array", c->repo);
+		log_error("%s: \"%s\" of /acr/v1 is not an array", c->repo, c->key);
 		return -EIO;
 	}
 	cJSON_ArrayForEach(it, arr) {
 		if (c->n == c->cap) {
 			size_t cap = c->cap ? c->cap * 2 : 64;
-			struct acr_tag *g = realloc(c->v, cap * sizeof(*g));
+			void *g = reallocarray(c->v, cap, c->elem);
 
 			if (!g)
 				return -ENOMEM;
 			c->v = g;
 			c->cap = cap;
 		}
-		rc = parse_tag(it, c->repo, &c->v[c->n]);
+		rc = c->parse(it, c->repo, (char *)c->v + c->n * c->elem);
 		if (rc == -ENOMEM)
 			return rc;
 		if (!rc)
 			c->n++;
 	}
 	return 0;
+}
+
+/* GET every page of /acr/v1/<repo>/<what>?n=ACR_PAGE into `c` (metadata_read). */
+static int get_items(struct registry *r, const char *repo, const char *what,
+		     struct items_ctx *c)
+{
+	struct buf url = BUF_INIT, scope = BUF_INIT;
+	int rc;
+
+	rc = buf_addf(&url, "%s/acr/v1/%s/%s?n=%d", reg_url(r), repo, what, ACR_PAGE);
+	if (!rc)
+		rc = scope_of(repo, "metadata_read", &scope);
+	if (!rc)
+		rc = reg_get_pages(r, scope.data, url.data, items_page, c);
+	buf_release(&url);
+	buf_release(&scope);
+	return rc;
+}
+
+static int parse_tag_item(const cJSON *o, const char *repo, void *out)
+{
+	return parse_tag(o, repo, out);
 }
 
 static int tag_cmp(const void *a, const void *b)
@@ -304,8 +334,8 @@ void acr_tags_free(struct acr_tag *tags, size_t n)
 
 int registry_acr_tags(struct registry *r, const char *repo, struct acr_tag **tags, size_t *n)
 {
-	struct tags_ctx c = { repo, NULL, 0, 0 };
-	struct buf url = BUF_INIT, scope = BUF_INIT;
+	struct items_ctx c = { repo, "tags", sizeof(struct acr_tag), parse_tag_item, NULL, 0, 0 };
+	struct acr_tag *v;
 	size_t i, w;
 	int rc;
 
@@ -313,28 +343,23 @@ int registry_acr_tags(struct registry *r, const char *repo, struct acr_tag **tag
 	*n = 0;
 	if (!repo_name_valid(repo))
 		return -ENOENT;
-	rc = buf_addf(&url, "%s/acr/v1/%s/_tags?n=%d", reg_url(r), repo, ACR_PAGE);
-	if (!rc)
-		rc = scope_of(repo, "metadata_read", &scope);
-	if (!rc)
-		rc = reg_get_pages(r, scope.data, url.data, tags_page, &c);
-	buf_release(&url);
-	buf_release(&scope);
+	rc = get_items(r, repo, "_tags", &c);
+	v = c.v;
 	if (rc) {
-		acr_tags_free(c.v, c.n);
+		acr_tags_free(v, c.n);
 		return rc;
 	}
 	/* By name, each once (a tag seen on two pages keeps its first answer). */
 	if (c.n)
-		qsort(c.v, c.n, sizeof(*c.v), tag_cmp);
+		qsort(v, c.n, sizeof(*v), tag_cmp);
 	for (i = w = 0; i < c.n; i++) {
-		if (w && strcmp(c.v[w - 1].name, c.v[i].name) == 0) {
-			free(c.v[i].name);
+		if (w && strcmp(v[w - 1].name, v[i].name) == 0) {
+			free(v[i].name);
 			continue;
 		}
-		c.v[w++] = c.v[i];
+		v[w++] = v[i];
 	}
-	*tags = c.v;
+	*tags = v;
 	*n = w;
 	return 0;
 }
@@ -432,12 +457,6 @@ int registry_acr_repo_delete(struct registry *r, const char *repo)
 
 /* ---- manifests ------------------------------------------------------------------ */
 
-struct mans_ctx {
-	const char *repo;
-	struct acr_manifest *v;
-	size_t n, cap;
-};
-
 static void manifest_clear(struct acr_manifest *m)
 {
 	for (size_t i = 0; i < m->ntags; i++)
@@ -489,55 +508,23 @@ nomem:
 	return -ENOMEM;
 }
 
-static int mans_page(void *vctx, cJSON *root)
+static int parse_manifest_item(const cJSON *o, const char *repo, void *out)
 {
-	struct mans_ctx *c = vctx;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "manifests"), *it;
-	int rc;
-
-	if (!arr || cJSON_IsNull(arr))
-		return 0;
-	if (!cJSON_IsArray(arr)) {
-		log_error("%s: \"manifests\" of /acr/v1 is not an array", c->repo);
-		return -EIO;
-	}
-	cJSON_ArrayForEach(it, arr) {
-		if (c->n == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 64;
-			struct acr_manifest *g = realloc(c->v, cap * sizeof(*g));
-
-			if (!g)
-				return -ENOMEM;
-			c->v = g;
-			c->cap = cap;
-		}
-		rc = parse_manifest(it, c->repo, &c->v[c->n]);
-		if (rc == -ENOMEM)
-			return rc;
-		if (!rc)
-			c->n++;
-	}
-	return 0;
+	return parse_manifest(o, repo, out);
 }
 
 int registry_acr_manifests(struct registry *r, const char *repo, struct acr_manifest **out,
 			   size_t *n)
 {
-	struct mans_ctx c = { repo, NULL, 0, 0 };
-	struct buf url = BUF_INIT, scope = BUF_INIT;
+	struct items_ctx c = { repo, "manifests", sizeof(struct acr_manifest), parse_manifest_item,
+			       NULL, 0, 0 };
 	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if (!repo_name_valid(repo))
 		return -ENOENT;
-	rc = buf_addf(&url, "%s/acr/v1/%s/_manifests?n=%d", reg_url(r), repo, ACR_PAGE);
-	if (!rc)
-		rc = scope_of(repo, "metadata_read", &scope);
-	if (!rc)
-		rc = reg_get_pages(r, scope.data, url.data, mans_page, &c);
-	buf_release(&url);
-	buf_release(&scope);
+	rc = get_items(r, repo, "_manifests", &c);
 	if (rc) {
 		acr_manifests_free(c.v, c.n);
 		return rc;
