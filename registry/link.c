@@ -222,10 +222,12 @@ static int origin_parse(const char *url, struct origin *o)
 	o->host[hlen] = '\0';
 	o->port = o->https ? 443 : 80;
 	if (colon && colon + 1 < end) {
-		char *e;
-
-		o->port = strtoul(colon + 1, &e, 10);
-		if (e != end || o->port == 0 || o->port > 65535)
+		/* Digits only: strtoul alone would take "+5000", " 5000", "-1". */
+		if (end - (colon + 1) > 5 ||
+		    strspn(colon + 1, "0123456789") < (size_t)(end - (colon + 1)))
+			return -1;
+		o->port = strtoul(colon + 1, NULL, 10);
+		if (o->port == 0 || o->port > 65535)
 			return -1;
 	}
 	return 0;

@@ -148,6 +148,11 @@ static void test_origins(void **s)
 	assert_true(url_same_origin("http://user:pw@h:5000/a", "http://h:5000/b"));
 	assert_false(url_same_origin("http://127.0.0.1:5000/a", "http://127.0.0.1:5001/a"));
 	assert_false(url_same_origin("https://h/a", "http://h/a"));
+	/* A port is digits only (strtoul alone took "+5000", " 5000"). */
+	assert_false(url_same_origin("https://h:+5000/a", "https://h:5000/b"));
+	assert_false(url_same_origin("https://h: 5000/a", "https://h:5000/b"));
+	assert_false(url_same_origin("https://h:-1/a", "https://h:5000/b"));
+	assert_true(url_same_origin("https://h:05000/a", "https://h:5000/b"));
 	assert_false(url_same_origin("https://h/a", "https://h.evil/a"));
 	assert_false(url_same_origin("https://h@evil/a", "https://h/a"));
 	assert_false(url_same_origin("https://h:0/a", "https://h:0/a"));
