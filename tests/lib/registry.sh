@@ -243,16 +243,21 @@ json.dump(d, open(p, "w"))' "$TEST_TMP/acr-auth.json" "$(_acremu_var "$name" HOS
 	export REGISTRY_AUTH_FILE=$TEST_TMP/acr-auth.json
 }
 
+# Drop NAME from REG_NAMES.
+_reg_forget() {
+	local n keep=()
+	for n in "${REG_NAMES[@]}"; do
+		[ "$n" = "$1" ] || keep+=("$n")
+	done
+	REG_NAMES=("${keep[@]}")
+}
+
 reg_stop() {
 	local name=$1 pid i
 	if [ "$(_reg_var "$name" ACR)" = 1 ]; then
 		acremu_stop "$name"
 		unset "REG_${name}_PID" "REG_${name}_URL" "REG_${name}_HOST" "REG_${name}_ACR"
-		local n keep=()
-		for n in "${REG_NAMES[@]}"; do
-			[ "$n" = "$name" ] || keep+=("$n")
-		done
-		REG_NAMES=("${keep[@]}")
+		_reg_forget "$name"
 		return 0
 	fi
 	pid=$(_reg_var "$name" PID)
@@ -267,11 +272,7 @@ reg_stop() {
 	wait "$pid" 2>/dev/null || true
 	rm -f -- "$TEST_TMP/$name/pid"
 	unset "REG_${name}_PID" "REG_${name}_URL" "REG_${name}_HOST" "REG_${name}_CA"
-	local n keep=()
-	for n in "${REG_NAMES[@]}"; do
-		[ "$n" = "$name" ] || keep+=("$n")
-	done
-	REG_NAMES=("${keep[@]}")
+	_reg_forget "$name"
 	return 0
 }
 
