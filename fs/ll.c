@@ -521,12 +521,6 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	 * listing, so a moved mtime is seen (fs/listing.h). */
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-	/* Lookups and readdirs of one directory may run at once: the handlers
-	 * are thread-safe, and the kernel's default (one at a time per
-	 * directory) would make n readers of a listing that fails wait n
-	 * fills in turn instead of sharing one (fs/ns.h, single flight). */
-	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
-		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
