@@ -1351,6 +1351,7 @@ class RegistryHandler(ts.Handler):
 class StorageHandler(http.server.BaseHTTPRequestHandler):
     """The storage origin: a blob by SAS URL, like Azure Blob Storage."""
 
+    disable_nagle_algorithm = True  # as in tokenserver.Handler
     protocol_version = "HTTP/1.1"
     server_version = "acremu-storage/1"
     emu = None
