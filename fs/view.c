@@ -6,6 +6,9 @@
  * function GETs the manifest and inserts the object before answering, so a
  * tag costs one request. Objects live in a chained hash table keyed by
  * "repo@sha256:<hex>", guarded by one mutex that is never held across I/O.
+ * Referrer lists live in a second dcache keyed "repo@sha256:<hex>" (the
+ * subject); its names are the referrers' digests (sorted, for lookups) and
+ * its metadata the struct referrers in the registry's order.
  */
 #include "fs/view.h"
 
@@ -23,6 +26,7 @@
 #include "fs/image_reg.h"
 #include "image/image.h"
 #include "registry/manifest.h"
+#include "registry/referrers.h"
 
 #define NBUCKETS 4096u
 
@@ -50,6 +54,10 @@ struct views {
 	struct view_source src;
 	struct pcache *pc;
 	struct dcache *tags; /* "repo:tag" -> [digest] */
+	struct dcache *refs; /* "repo@sha256:<hex>" -> referrer digests + struct referrers */
+	bool no_api;	     /* atomic: the registry answered the referrers API with 404 */
+	view_referrers_fn refs_fn; /* NULL: registry_refs */
+	void *refs_ctx;
 	pthread_mutex_t lock; /* guards buckets */
 	struct vobj *buckets[NBUCKETS];
 };
@@ -265,6 +273,78 @@ static int registry_source(void *ctx, const char *repo, const char *ref, struct 
 	return registry_manifest_get(ctx, repo, ref, out);
 }
 
+/* The registry's referrers: the API until it answers 404, then the tag schema. */
+static int registry_refs(struct views *v, const char *repo, const struct digest *subject,
+			 struct referrers *out)
+{
+	int rc = -ENOENT;
+
+	if (!__atomic_load_n(&v->no_api, __ATOMIC_RELAXED))
+		rc = registry_referrers(v->reg, repo, subject, out);
+	if (rc != -ENOENT)
+		return rc;
+	if (!__atomic_exchange_n(&v->no_api, true, __ATOMIC_RELAXED))
+		log_info("the registry has no referrers API (404): using the sha256-<hex> tags");
+	return registry_referrers_tag(v->reg, repo, subject, out);
+}
+
+static void refs_free(void *meta)
+{
+	if (meta)
+		referrers_clear(meta);
+	free(meta);
+}
+
+/* Drop the entries of `l` whose digest an earlier entry has (keeps the order). */
+static void refs_unique(struct referrers *l)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		for (j = 0; j < n && !digest_equal(&l->v[j].digest, &l->v[i].digest); j++)
+			;
+		if (j < n)
+			referrer_release(&l->v[i]);
+		else
+			l->v[n++] = l->v[i];
+	}
+	l->n = n;
+}
+
+/* dcache fetch: key "repo@sha256:<hex>" -> [referrer digests], meta: the list. */
+static int fetch_refs(void *ctx, const char *key, struct strvec *out, void **meta)
+{
+	struct views *v = ctx;
+	const char *at = strrchr(key, '@');
+	struct referrers *l = calloc(1, sizeof(*l));
+	char ds[DIGEST_STR_SIZE];
+	struct digest d;
+	char *repo = NULL;
+	int rc = -ENOMEM;
+
+	if (!at || digest_parse(&d, at + 1)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	repo = strndup(key, (size_t)(at - key));
+	if (!l || !repo)
+		goto out;
+	rc = v->refs_fn ? v->refs_fn(v->refs_ctx, repo, &d, l) : registry_refs(v, repo, &d, l);
+	for (size_t i = 0; !rc && i < l->n; i++)
+		rc = strvec_push(out, digest_format(&l->v[i].digest, ds));
+	if (rc)
+		goto out;
+	strvec_sort_unique(out);
+	if (out->n != l->n)
+		refs_unique(l);
+	*meta = l;
+	l = NULL;
+out:
+	free(repo);
+	refs_free(l);
+	return rc;
+}
+
 int views_new(struct views **out, struct registry *r, const struct view_source *src,
 	      struct pcache *pc, unsigned ttl_s)
 {
@@ -284,12 +364,22 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 	v->pc = pc;
 	pthread_mutex_init(&v->lock, NULL);
 	rc = dcache_new(&v->tags, ttl_s, fetch_tag, v);
+	if (!rc)
+		rc = dcache_new(&v->refs, ttl_s, NULL, v);
+	if (!rc)
+		dcache_set_meta(v->refs, fetch_refs, refs_free);
 	if (rc) {
 		views_free(v);
 		return rc;
 	}
 	*out = v;
 	return 0;
+}
+
+void views_set_referrers_source(struct views *v, view_referrers_fn fn, void *ctx)
+{
+	v->refs_fn = fn;
+	v->refs_ctx = ctx;
 }
 
 void views_free(struct views *v)
@@ -299,6 +389,7 @@ void views_free(struct views *v)
 	if (!v)
 		return;
 	dcache_free(v->tags);
+	dcache_free(v->refs);
 	for (b = 0; b < NBUCKETS; b++) {
 		struct vobj *o = v->buckets[b], *next;
 
@@ -360,6 +451,34 @@ int views_digest(struct views *v, const char *repo, const struct digest *d,
 	if (*out)
 		return 0;
 	return fetch_obj(v, repo, digest_format(d, ds), out);
+}
+
+int views_referrers(struct views *v, const char *repo, const struct digest *subject,
+		    struct dlist **hold, const struct referrers **list)
+{
+	char ds[DIGEST_STR_SIZE];
+	struct buf key = BUF_INIT;
+	struct dlist *l = NULL;
+	int rc;
+
+	*hold = NULL;
+	*list = NULL;
+	rc = buf_addf(&key, "%s@%s", repo, digest_format(subject, ds));
+	if (!rc)
+		rc = dcache_get(v->refs, key.data, &l);
+	buf_release(&key);
+	if (rc)
+		return rc;
+	rc = l->err;
+	if (!rc && !l->meta)
+		rc = -EIO;
+	if (rc) {
+		dlist_put(l);
+		return rc;
+	}
+	*hold = l;
+	*list = l->meta;
+	return 0;
 }
 
 void views_invalidate_tag(struct views *v, const char *repo, const char *tag)

@@ -18,8 +18,16 @@
  * without a platform is named by its digest; a name seen twice gets
  * "-<first 12 hex digits of its digest>" appended.
  *
- * Thread-safe; views_tag / views_digest block on the registry (no lock is
- * held while they do).
+ * Referrers (views_referrers): the list of a subject's referrers is asked
+ * of the referrers API, and of the tag schema when the registry answers the
+ * API with 404 (registry/referrers.h); from then on the views ask the tag
+ * schema directly (a registry with the API never answers 404 for it). Lists
+ * are cached for the mount's TTL like tag resolutions (a dcache keyed
+ * "repo@sha256:<hex>": single-flight; new referrers are pushed at any time,
+ * so they are not kept longer).
+ *
+ * Thread-safe; views_tag / views_digest / views_referrers block on the
+ * registry (no lock is held while they do).
  */
 #ifndef ACRFS_VIEW_H
 #define ACRFS_VIEW_H
@@ -36,6 +44,8 @@ struct pcache;
 struct registry;
 
 struct manifest;
+struct referrers;
+struct dlist;
 
 /* Where manifests come from: registry_manifest_get, or a test's fake. The
  * function has registry_manifest_get's contract (a digest ref is verified). */
@@ -43,6 +53,12 @@ struct view_source {
 	int (*manifest)(void *ctx, const char *repo, const char *ref, struct manifest **out);
 	void *ctx;
 };
+
+/* Where referrer lists come from (views_set_referrers_source): the function
+ * fills the referrers of `subject` in `repo` with the contract of
+ * registry_referrers_tag (0 and an empty list when there are none). */
+typedef int (*view_referrers_fn)(void *ctx, const char *repo, const struct digest *subject,
+				 struct referrers *out);
 
 /*
  * Views over registry `r` (image objects read their blobs through it).
@@ -54,6 +70,11 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 	      struct pcache *pc, unsigned ttl_s);
 void views_free(struct views *v); /* NULL is fine */
 
+/* Take referrer lists from `fn` (a test's fake) instead of the registry
+ * (registry_referrers, then registry_referrers_tag after a 404). `ctx` must
+ * outlive the views. Call before the first views_referrers. */
+void views_set_referrers_source(struct views *v, view_referrers_fn fn, void *ctx);
+
 /*
  * The object `tag` of `repo` names now (*out borrowed until views_free).
  * 0, -ENOENT (no such tag), -EACCES, -ENOTSUP (not an image or index:
@@ -64,6 +85,16 @@ int views_tag(struct views *v, const char *repo, const char *tag, struct vobj **
 /* The object of digest `d` in `repo` (fetched and verified on first use). */
 int views_digest(struct views *v, const char *repo, const struct digest *d,
 		 struct vobj **out);
+/*
+ * The referrers of the object with digest `subject` in `repo`, in the
+ * registry's order, each digest once (the first time it is listed): from
+ * the cache when fresher than the TTL, else fetched (see above). On 0,
+ * *list is borrowed until dlist_put(*hold). -EACCES and the source's other
+ * errors (-EIO: an unparseable answer, logged); nothing is returned then.
+ * Blocks.
+ */
+int views_referrers(struct views *v, const char *repo, const struct digest *subject,
+		    struct dlist **hold, const struct referrers **list);
 /* Forget what `tag` of `repo` resolved to (after the tag changed). */
 void views_invalidate_tag(struct views *v, const char *repo, const char *tag);
 
