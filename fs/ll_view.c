@@ -7,11 +7,14 @@
  *            now (fs/view.c resolves it, cached for the TTL).
  *   K_VROOT  <repo>/sha256:<hex> and an index's platform directories:
  *            a = repo, b = "sha256:<hex>"; key "P/<parent ino>/<name>|<b>".
+ *            The directories in referrers/ are K_VROOT too, with key
+ *            "F/<referrers/ ino>/<b>|<b>" (named by their digest); the 'F'
+ *            tells them apart (their xattrs).
  *   K_VNODE  everything below a view root: a = repo,
  *            b = "<root ino>|<object>|<part>", key "X/" + b, where object
  *            is the address of the view object (fs/view.h: immutable, kept
  *            until views_free, one per repository and digest) in hex, and
- *            part is manifest.json, config.json, index.json, layers,
+ *            part is manifest.json, config.json, index.json, layers, referrers,
  *            "L<i>:<id>" (node <id> of layer i's tree, 1 = layers/<i>
  *            itself) or "R:<id>" (node of the merged rootfs, 1 = rootfs
  *            itself). The object is named by its address rather than its
@@ -24,7 +27,13 @@
  *
  * Everything below a view root is content-addressed, so the kernel may keep
  * entries and attributes for VIEW_TIMEOUT; only the names directly in a tag
- * directory follow the mount's TTL (the tag may move).
+ * directory follow the mount's TTL (the tag may move), and so do those in a
+ * referrers/ directory (new referrers are pushed at any time).
+ *
+ * referrers/ (every view root has one) lists one directory per referrer of
+ * the root's manifest, in the registry's order (fs/view.h: the list is
+ * cached for the TTL). Listing a view root or stat'ing referrers/ fetches
+ * nothing; listing referrers/ or looking a name up in it fetches the list.
  *
  * Laziness: a tag's manifest is fetched when something inside it is looked
  * up; layers/<i> and rootfs stat without a fetch; their trees load (single
@@ -51,12 +60,14 @@
 #include "fs/ll_acr.h"
 #include "image/tree.h"
 #include "fs/view.h"
+#include "fs/dcache.h"
+#include "registry/referrers.h"
 
 #define VIEW_TIMEOUT ACRFS_VIEW_TIMEOUT
 #define XATTR_PREFIX "user.acrfs."
 
 enum part {
-	P_MANIFEST = 1, P_CONFIG, P_INDEX, P_LAYERS, P_LAYER, P_ROOTFS
+	P_MANIFEST = 1, P_CONFIG, P_INDEX, P_LAYERS, P_LAYER, P_ROOTFS, P_REFERRERS
 };
 
 /* A K_VNODE's b, parsed. */
@@ -75,6 +86,7 @@ struct vnode {
 	struct layer *l;	   /* P_LAYER; for P_ROOTFS the node's layer */
 	const struct tree *t;	   /* P_LAYER / P_ROOTFS once loaded */
 	const struct tree_node *n; /* node p.id of t */
+	struct digest ref;	   /* child_of: the referrer a name in referrers/ is */
 };
 
 /* What an image's view root holds, in listing order, and the part of each. */
@@ -85,14 +97,17 @@ static const struct {
 	{ "config.json", "config.json", S_IFREG },
 	{ "layers", "layers", S_IFDIR },
 	{ "manifest.json", "manifest.json", S_IFREG },
+	{ "referrers", "referrers", S_IFDIR },
 	{ "rootfs", "R:1", S_IFDIR },
 };
 #define N_IMAGE_ROOT (sizeof(image_root) / sizeof(image_root[0]))
 
 /* A view directory resolved for one readdir request (there is no handle). */
 struct vdir {
-	enum { VD_IMAGE, VD_INDEX, VD_LAYERS, VD_TREE } kind;
+	enum { VD_IMAGE, VD_INDEX, VD_LAYERS, VD_TREE, VD_REFS } kind;
 	struct vnode v;	  /* v.o always; VD_TREE: v.t and v.n too */
+	struct dlist *hold; /* VD_REFS: the list's reference (vdir_done drops it) */
+	const struct referrers *refs;
 	uint64_t root;	  /* the view root's inode */
 	uint64_t dir_ino; /* this directory's inode */
 	const char *repo;
@@ -132,6 +147,8 @@ static int parse_vpath(const char *b, struct vpath *p)
 		p->part = P_INDEX;
 	else if (!strcmp(part, "layers"))
 		p->part = P_LAYERS;
+	else if (!strcmp(part, "referrers"))
+		p->part = P_REFERRERS;
 	else if (part[0] == 'L') {
 		p->part = P_LAYER;
 		p->layer = (unsigned)strtoul(part + 1, &end, 10);
@@ -162,6 +179,12 @@ static int root_obj(struct acrfs *fs, const struct inode *n, struct vobj **o)
 static bool is_root_kind(int kind)
 {
 	return kind == K_TAG || kind == K_VROOT;
+}
+
+/* Is `n` a directory of a referrers/ directory? */
+static bool is_referrer(const struct inode *n)
+{
+	return n->kind == K_VROOT && n->key[0] == 'F';
 }
 
 /* Load the tree of a P_LAYER / P_ROOTFS node and find the node. */
@@ -290,6 +313,9 @@ int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st)
 	case P_LAYERS:
 		dir_attr(fs, st, 2 + (unsigned)image_nlayers(vobj_image(v.o)));
 		return 0;
+	case P_REFERRERS:
+		dir_attr(fs, st, 2); /* the count would cost the list */
+		return 0;
 	case P_LAYER:
 	case P_ROOTFS:
 		if (v.p.id == 1 && !v.n) {
@@ -368,15 +394,16 @@ static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const st
 	return itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
 }
 
-/* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`. */
-static int ref_vroot(struct acrfs *fs, const char *repo, uint64_t parent, const char *name,
-		     const struct digest *d, struct inode **out)
+/* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`;
+ * `k`: 'P', or 'F' for a directory of referrers/. */
+static int ref_vroot(struct acrfs *fs, char k, const char *repo, uint64_t parent,
+		     const char *name, const struct digest *d, struct inode **out)
 {
 	char ds[DIGEST_STR_SIZE];
 	struct buf key = BUF_INIT;
 	/* The digest is part of the identity: a platform name of a tag that
 	 * moved to another index names another image. */
-	int rc = buf_addf(&key, "P/%" PRIu64 "/%s|%s", parent, name, digest_format(d, ds));
+	int rc = buf_addf(&key, "%c/%" PRIu64 "/%s|%s", k, parent, name, digest_format(d, ds));
 
 	if (!rc)
 		rc = itable_ref(fs->inodes, key.data, K_VROOT, repo, ds, out);
@@ -459,6 +486,8 @@ static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
 		rc = root_obj(fs, dir, &v->o);
 		if (rc)
 			return rc;
+		if (!strcmp(name, "referrers"))
+			return buf_adds(part, name);
 		if (vobj_is_index(v->o)) {
 			long i;
 
@@ -485,6 +514,21 @@ static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
 		rc = layer_number(name, image_nlayers(vobj_image(v->o)), &i);
 		return rc ? rc : buf_addf(part, "L%u:1", i);
 	}
+	case P_REFERRERS: {
+		const struct referrers *l;
+		struct dlist *hold;
+
+		if (digest_parse(&v->ref, name))
+			return -ENOENT;
+		rc = views_referrers(fs->views, dir->a, vobj_digest(v->o), &hold, &l);
+		if (rc)
+			return rc;
+		rc = dlist_has(hold, name) ? 0 : -ENOENT;
+		dlist_put(hold);
+		if (!rc)
+			*plat = &v->ref;
+		return rc;
+	}
 	case P_LAYER:
 	case P_ROOTFS: {
 		const struct tree_node *c;
@@ -503,9 +547,13 @@ static int child_of(struct acrfs *fs, const struct inode *dir, const char *name,
 	}
 }
 
+/* The names in a tag directory and in referrers/ may change; nothing else. */
 static double child_timeout(struct acrfs *fs, const struct inode *dir)
 {
-	return dir->kind == K_TAG ? fs->ttl : VIEW_TIMEOUT;
+	const char *part = dir->kind == K_VNODE ? strrchr(dir->b, '|') : NULL;
+
+	return dir->kind == K_TAG || (part && !strcmp(part + 1, "referrers")) ? fs->ttl :
+										VIEW_TIMEOUT;
 }
 
 static void log_view_error(const struct inode *dir, const char *what, int rc)
@@ -529,7 +577,8 @@ void acrfs_view_lookup(fuse_req_t req, struct inode *dir, const char *name)
 	if (rc)
 		goto fail;
 	if (plat)
-		rc = ref_vroot(fs, dir->a, dir->ino, name, plat, &n);
+		rc = ref_vroot(fs, v.p.part == P_REFERRERS ? 'F' : 'P', dir->a, dir->ino, name, plat,
+			       &n);
 	else
 		rc = ref_vnode(fs, dir->a, root_of(dir, &v.p), v.o, part.data, &n);
 	buf_release(&part);
@@ -567,7 +616,7 @@ void acrfs_view_lookup_digest(fuse_req_t req, struct inode *dir, const char *nam
 		return;
 	}
 	if (!rc)
-		rc = ref_vroot(fs, dir->a, dir->ino, name, &d, &n);
+		rc = ref_vroot(fs, 'P', dir->a, dir->ino, name, &d, &n);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -592,7 +641,7 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 			return rc;
 		h->root = dir->ino;
 		h->kind = vobj_is_index(h->v.o) ? VD_INDEX : VD_IMAGE;
-		h->n = h->kind == VD_INDEX ? 1 + vobj_nplatforms(h->v.o) : N_IMAGE_ROOT;
+		h->n = h->kind == VD_INDEX ? 2 + vobj_nplatforms(h->v.o) : N_IMAGE_ROOT;
 		return 0;
 	}
 	rc = resolve(dir, true, &h->v);
@@ -604,6 +653,12 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 		h->kind = VD_LAYERS;
 		h->n = image_nlayers(vobj_image(h->v.o));
 		return 0;
+	case P_REFERRERS:
+		h->kind = VD_REFS;
+		rc = views_referrers(fs->views, dir->a, vobj_digest(h->v.o), &h->hold, &h->refs);
+		if (!rc)
+			h->n = h->refs->n;
+		return rc;
 	case P_LAYER:
 	case P_ROOTFS:
 		if (!S_ISDIR(tree_node_attr(h->v.n)->mode))
@@ -620,9 +675,17 @@ static int vdir_fill(struct acrfs *fs, const struct inode *dir, struct vdir *h)
 	}
 }
 
-/* Entry i of a fixed directory: its name, its part (NULL: a platform, K_VROOT,
- * whose digest is *plat) and its type. `nb`, `pb`: room for composed ones. */
-static void vdir_entry(const struct vdir *h, size_t i, char nb[24], char pb[32],
+/* Drop what vdir_fill took. */
+static void vdir_done(struct vdir *h)
+{
+	dlist_put(h->hold);
+	h->hold = NULL;
+}
+
+/* Entry i of a fixed directory: its name, its part (NULL: a platform or a
+ * referrer, K_VROOT, whose digest is *plat) and its type. `nb`, `pb`: room
+ * for composed ones. */
+static void vdir_entry(const struct vdir *h, size_t i, char nb[DIGEST_STR_SIZE], char pb[32],
 		       const char **name, const char **part, const struct digest **plat,
 		       uint32_t *type)
 {
@@ -640,9 +703,18 @@ static void vdir_entry(const struct vdir *h, size_t i, char nb[24], char pb[32],
 			*type = S_IFREG;
 			return;
 		}
+		if (i == h->n - 1) {
+			*name = *part = "referrers";
+			return;
+		}
 		*name = vobj_platform_name(h->v.o, i - 1);
 		*part = NULL;
 		*plat = vobj_platform_digest(h->v.o, i - 1);
+		return;
+	case VD_REFS:
+		*plat = &h->refs->v[i].digest;
+		*name = digest_format(*plat, nb);
+		*part = NULL;
 		return;
 	default: /* VD_LAYERS */
 		snprintf(nb, 24, "%zu", i);
@@ -733,7 +805,8 @@ static int add_dirent(fuse_req_t req, struct acrfs *fs, const struct vdir *h, bo
 	ep.attr.st_mode = mode;
 	if (plus) {
 		if (plat)
-			rc = ref_vroot(fs, h->repo, h->dir_ino, name, plat, &n);
+			rc = ref_vroot(fs, h->kind == VD_REFS ? 'F' : 'P', h->repo, h->dir_ino, name,
+				       plat, &n);
 		else
 			rc = itable_ref(fs->inodes, key, K_VNODE, h->repo, key + 2, &n);
 		if (!rc)
@@ -773,7 +846,7 @@ static int vdir_list(fuse_req_t req, struct acrfs *fs, struct vdir *h, bool plus
 	for (size_t i = (size_t)off - 2; i < h->n; i++) {
 		const char *name, *part;
 		const struct digest *plat;
-		char nb[24], pb[32];
+		char nb[DIGEST_STR_SIZE], pb[32];
 		uint32_t type;
 
 		vdir_entry(h, i, nb, pb, &name, &part, &plat, &type);
@@ -813,6 +886,8 @@ void acrfs_view_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t of
 	}
 	buf = malloc(size);
 	if (!buf) {
+		if (!empty)
+			vdir_done(&h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -832,6 +907,8 @@ void acrfs_view_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t of
 		eof = true;
 	else if (off >= 2)
 		rc = vdir_list(req, fs, &h, plus, &d, off, &eof);
+	if (!empty)
+		vdir_done(&h);
 	if (rc < 0 && d.rem == size) {
 		free(buf);
 		fuse_reply_err(req, -rc);
@@ -1029,6 +1106,73 @@ static void reply_value(fuse_req_t req, size_t size, const void *val, size_t len
 		fuse_reply_buf(req, val, len);
 }
 
+/*
+ * A referrer directory's own xattrs, from its manifest (fetched when the
+ * directory is entered anyway; immutable): user.acrfs.artifact_type (its
+ * artifactType, else its config's media type) and one
+ * user.acrfs.annotation.<key> per annotation whose key makes a usable name
+ * (no control character, the whole name at most XATTR_NAME_MAX bytes).
+ * `name` NULL: append every name, NUL-terminated, to `out`; else the value
+ * of `name` to `out` (-ENODATA if it has none). 0 or -errno.
+ */
+#define ANNOTATION_PREFIX XATTR_PREFIX "annotation."
+static bool annotation_key_ok(const char *key)
+{
+	size_t n = strlen(key);
+
+	if (!n || n > 255 - strlen(ANNOTATION_PREFIX))
+		return false;
+	for (; *key; key++)
+		if ((unsigned char)*key < 0x20 || *key == 0x7f)
+			return false;
+	return true;
+}
+
+static int referrer_xattrs(struct acrfs *fs, const struct inode *n, const char *name,
+			   struct buf *out)
+{
+	struct referrer r;
+	struct vobj *o;
+	const void *bytes;
+	size_t len, i, pl = strlen(ANNOTATION_PREFIX);
+	char why[256];
+	int rc = root_obj(fs, n, &o);
+
+	if (rc)
+		return rc;
+	vobj_bytes(o, &bytes, &len);
+	rc = referrer_from_manifest(bytes, len, &r, why, sizeof(why));
+	if (rc) {
+		if (rc != -ENOMEM)
+			log_info("%s@%s: no artifact facts: %s", n->a, n->b, why);
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	if (!name) {
+		if (r.artifact_type)
+			rc = buf_add(out, XATTR_PREFIX "artifact_type",
+				     sizeof(XATTR_PREFIX "artifact_type"));
+		for (i = 0; !rc && i < r.nannotations; i++)
+			if (annotation_key_ok(r.annotations[i].key)) {
+				rc = buf_adds(out, ANNOTATION_PREFIX);
+				if (!rc)
+					rc = buf_add(out, r.annotations[i].key,
+						     strlen(r.annotations[i].key) + 1);
+			}
+	} else if (!strcmp(name, XATTR_PREFIX "artifact_type")) {
+		rc = r.artifact_type ? buf_adds(out, r.artifact_type) : -ENODATA;
+	} else {
+		rc = -ENODATA;
+		for (i = 0; strncmp(name, ANNOTATION_PREFIX, pl) == 0 && i < r.nannotations; i++)
+			if (annotation_key_ok(r.annotations[i].key) &&
+			    !strcmp(name + pl, r.annotations[i].key)) {
+				rc = buf_adds(out, r.annotations[i].value);
+				break;
+			}
+	}
+	referrer_release(&r);
+	return rc;
+}
+
 void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct acrfs *fs = fuse_req_userdata(req);
@@ -1058,6 +1202,18 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 			return;
 		}
 		buf_release(&acr);
+		if (is_referrer(n) && strcmp(name, XATTR_PREFIX "digest") &&
+		    strcmp(name, XATTR_PREFIX "media_type")) {
+			rc = referrer_xattrs(fs, n, name, &acr);
+			if (rc == -ENODATA)
+				goto nodata;
+			if (!rc)
+				reply_value(req, size, acr.data ? acr.data : "", acr.len);
+			buf_release(&acr);
+			if (rc)
+				goto fail;
+			return;
+		}
 		rc = root_obj(fs, n, &v.o);
 		if (rc)
 			goto fail;
@@ -1131,6 +1287,8 @@ void acrfs_view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		rc = buf_add(&out, names[i], strlen(names[i]) + 1);
 	if (!rc)
 		rc = acrfs_acr_listxattr(fs, n, &out);
+	if (!rc && is_referrer(n))
+		rc = referrer_xattrs(fs, n, NULL, &out);
 	if (v.n) {
 		const struct tree_attr *a = tree_node_attr(v.n);
 
