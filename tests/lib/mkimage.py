@@ -22,6 +22,23 @@
       layout (a docker schema2 manifest) and for hostile images skopeo might repair.
   mkimage.py blob OUTDIR REF (config|manifest|N)
       Print the path of a blob of REF: its config, its manifest, or layer N.
+  mkimage.py artifact OUTDIR NAME SUBJECT_REF [--artifact-type T] [--annotation K=V]...
+                      [--config-type MT] [--config TEXT] [--blob-type MT] [--blob TEXT]
+                      [--count N]
+      Add an OCI 1.1 artifact under ref NAME: an image manifest with "artifactType" T
+      (omitted without --artifact-type: then the config's media type is the artifact
+      type), "subject" = the manifest of SUBJECT_REF, the annotations given, a config
+      blob TEXT of type MT (default: the empty descriptor, application/vnd.oci.empty.v1+json
+      holding "{}") and one layer blob TEXT (default "artifact NAME") of type MT (default
+      application/octet-stream). --count N: N of them, NAME-0 .. NAME-<N-1>, each with
+      the annotation "n": "<i>". Prints the manifest digest(s), one a line.
+  mkimage.py referrers OUTDIR NAME REF... [--prefix P]
+      Add under ref NAME the OCI index the referrers tag schema stores (tag
+      sha256-<hex> of the subject): one descriptor per REF (and per ref starting with P)
+      with its mediaType, digest, size, artifactType (the manifest's, else its config's
+      media type) and the manifest's annotations. Prints the index digest.
+  mkimage.py push OUTDIR REF URL/REPO --by-digest
+      As push, to /v2/REPO/manifests/<digest of REF> (artifacts are pushed by digest).
 
 Spec (JSON):
   {"ref": "v1", "media": "oci" | "docker", "os": "linux", "architecture": "amd64",
@@ -571,13 +588,69 @@ class _Conn(http.client.HTTPConnection):
 def cmd_push(a):
     lay = Layout(a.outdir)
     u = urllib.parse.urlsplit(a.dest if "://" in a.dest else "http://" + a.dest)
-    repo, _, tag = u.path.lstrip("/").rpartition(":")
-    if not repo or "/" in tag:
-        die("push: destination must be URL/REPO:TAG")
-    conn = _Conn(u.hostname, u.port or 80, timeout=60)
     desc = lay.lookup(a.ref)
+    if a.by_digest:
+        repo, tag = u.path.lstrip("/"), desc["digest"]
+    else:
+        repo, _, tag = u.path.lstrip("/").rpartition(":")
+    if not repo or "/" in tag:
+        die("push: destination must be URL/REPO:TAG (URL/REPO with --by-digest)")
+    conn = _Conn(u.hostname, u.port or 80, timeout=60)
     push_manifest(conn, lay, repo, tag, desc)
     print(desc["digest"])
+
+
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def cmd_artifact(a):
+    lay = Layout(a.outdir)
+    subj = lay.lookup(a.subject_ref)
+    cfg = (a.config if a.config is not None else "{}").encode()
+    cfg_mt = a.config_type or OCI_EMPTY
+    names = [a.name] if a.count is None else ["%s-%d" % (a.name, i) for i in range(a.count)]
+    for i, name in enumerate(names):
+        ann = dict(kv.split("=", 1) for kv in a.annotation)
+        if a.count is not None:
+            ann["n"] = str(i)
+        blob = (a.blob if a.blob is not None else "artifact " + name).encode()
+        man = {"schemaVersion": 2, "mediaType": OCI_MANIFEST}
+        if a.artifact_type:
+            man["artifactType"] = a.artifact_type
+        man["config"] = {"mediaType": cfg_mt, "digest": lay.put(cfg), "size": len(cfg)}
+        man["layers"] = [{"mediaType": a.blob_type, "digest": lay.put(blob),
+                          "size": len(blob)}]
+        man["subject"] = {"mediaType": subj["mediaType"], "digest": subj["digest"],
+                          "size": subj["size"]}
+        if ann:
+            man["annotations"] = ann
+        data = dumps(man)
+        dg = lay.put(data)
+        lay.tag(name, {"mediaType": OCI_MANIFEST, "digest": dg, "size": len(data)})
+        print(dg)
+
+
+def cmd_referrers(a):
+    lay = Layout(a.outdir)
+    refs = list(a.refs)
+    if a.prefix:
+        refs += [m["annotations"][REF_ANNOTATION] for m in lay.index["manifests"]
+                 if m.get("annotations", {}).get(REF_ANNOTATION, "").startswith(a.prefix)]
+    entries = []
+    for ref in refs:
+        m = lay.lookup(ref)
+        man = json.loads(lay.get(m["digest"]))
+        d = {"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"]}
+        at = man.get("artifactType") or man.get("config", {}).get("mediaType")
+        if at:
+            d["artifactType"] = at
+        if man.get("annotations"):
+            d["annotations"] = man["annotations"]
+        entries.append(d)
+    idx = dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    dg = lay.put(idx)
+    lay.tag(a.name, {"mediaType": OCI_INDEX, "digest": dg, "size": len(idx)})
+    print(dg)
 
 
 def cmd_blob(a):
@@ -615,7 +688,26 @@ def main():
     p.add_argument("outdir")
     p.add_argument("ref")
     p.add_argument("dest")
+    p.add_argument("--by-digest", action="store_true")
     p.set_defaults(fn=cmd_push)
+    r = sub.add_parser("artifact")
+    r.add_argument("outdir")
+    r.add_argument("name")
+    r.add_argument("subject_ref")
+    r.add_argument("--artifact-type")
+    r.add_argument("--annotation", action="append", default=[])
+    r.add_argument("--config-type")
+    r.add_argument("--config")
+    r.add_argument("--blob-type", default="application/octet-stream")
+    r.add_argument("--blob")
+    r.add_argument("--count", type=int)
+    r.set_defaults(fn=cmd_artifact)
+    f = sub.add_parser("referrers")
+    f.add_argument("outdir")
+    f.add_argument("name")
+    f.add_argument("refs", nargs="*")
+    f.add_argument("--prefix")
+    f.set_defaults(fn=cmd_referrers)
     c = sub.add_parser("blob")
     c.add_argument("outdir")
     c.add_argument("ref")
