@@ -1,6 +1,6 @@
 /*
  * Design: manifest_parse() is a strict reader over cJSON's tree. Every
- * accessor goes through field() / get_*() below, which check the type,
+ * accessor goes through jr_member() / get_*() below, which check the type,
  * reject duplicate keys, and write one sentence into `why` on failure; the
  * first failure ends the parse. The struct is built in place and released
  * by manifest_free() whatever state it is in.
@@ -12,8 +12,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include "common/log.h"
 #include "registry/http.h"
 #include "registry/internal.h"
+#include "registry/jsonr.h"
 #include "registry/names.h"
 
 #define MEDIA_TYPE_MAX 255
@@ -35,26 +34,6 @@ static const char *const accept_hdrs[] = {
 	", " MEDIA_DOCKER_LIST,
 	NULL,
 };
-
-struct pctx {
-	char *why;
-	size_t whysz;
-};
-
-static int failf(struct pctx *p, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int failf(struct pctx *p, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (p->whysz) {
-		va_start(ap, fmt);
-		vsnprintf(p->why, p->whysz, fmt, ap); /* truncation of a message is fine */
-		va_end(ap);
-	}
-	return err;
-}
 
 enum manifest_kind manifest_kind_of(const char *mt)
 {
@@ -72,55 +51,25 @@ static bool is_schema1(const char *mt)
 	return strncmp(mt, "application/vnd.docker.distribution.manifest.v1+", 48) == 0;
 }
 
-/*
- * The object member `key`: *it = NULL if absent. Two members with the same
- * key are an error (cJSON would silently give us the first).
- */
-static int field(struct pctx *p, const cJSON *obj, const char *where, const char *key,
-		 const cJSON **it)
-{
-	const cJSON *c;
-
-	*it = NULL;
-	cJSON_ArrayForEach(c, obj) {
-		if (c->string && strcmp(c->string, key) == 0) {
-			if (*it)
-				return failf(p, -EINVAL, "%s: duplicate key \"%s\"", where, key);
-			*it = c;
-		}
-	}
-	return 0;
-}
-
-static bool printable_ascii(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	for (; *s; s++, n++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || n >= max)
-			return false;
-	return n > 0;
-}
-
 /* A string member; NULL (and 0) when absent and !required. */
-static int get_str(struct pctx *p, const cJSON *obj, const char *where, const char *key,
+static int get_str(struct jr *p, const cJSON *obj, const char *where, const char *key,
 		   bool required, const cJSON **it)
 {
-	int rc = field(p, obj, where, key, it);
+	int rc = jr_member(p, obj, where, key, it);
 
 	if (rc)
 		return rc;
 	if (!*it)
-		return required ? failf(p, -EINVAL, "%s: \"%s\" is missing", where, key) : 0;
+		return required ? jr_fail(p, -EINVAL, "%s: \"%s\" is missing", where, key) : 0;
 	if (!cJSON_IsString(*it) || !(*it)->valuestring)
-		return failf(p, -EINVAL, "%s: \"%s\" is not a string", where, key);
+		return jr_fail(p, -EINVAL, "%s: \"%s\" is not a string", where, key);
 	return 0;
 }
 
-static int dup_media_type(struct pctx *p, const char *where, const char *s, char **out)
+static int dup_media_type(struct jr *p, const char *where, const char *s, char **out)
 {
-	if (!printable_ascii(s, MEDIA_TYPE_MAX) || !strchr(s, '/'))
-		return failf(p, -EINVAL, "%s: \"mediaType\" is not a media type", where);
+	if (!jr_printable(s, MEDIA_TYPE_MAX) || !strchr(s, '/'))
+		return jr_fail(p, -EINVAL, "%s: \"mediaType\" is not a media type", where);
 	*out = strdup(s);
 	return *out ? 0 : -ENOMEM;
 }
@@ -140,7 +89,7 @@ static bool platform_ok(const char *s)
 	return n > 0;
 }
 
-static int get_platform_str(struct pctx *p, const cJSON *obj, const char *where,
+static int get_platform_str(struct jr *p, const cJSON *obj, const char *where,
 			    const char *key, bool required, char **out)
 {
 	const cJSON *it;
@@ -149,49 +98,10 @@ static int get_platform_str(struct pctx *p, const cJSON *obj, const char *where,
 	if (rc || !it)
 		return rc;
 	if (!platform_ok(it->valuestring))
-		return failf(p, -EINVAL, "%s: platform \"%s\" is not [A-Za-z0-9._+-]{1,%d}",
+		return jr_fail(p, -EINVAL, "%s: platform \"%s\" is not [A-Za-z0-9._+-]{1,%d}",
 			     where, key, PLATFORM_MAX);
 	*out = strdup(it->valuestring);
 	return *out ? 0 : -ENOMEM;
-}
-
-static int parse_size(struct pctx *p, const cJSON *obj, const char *where, uint64_t *out)
-{
-	const cJSON *it;
-	double v;
-	int rc = field(p, obj, where, "size", &it);
-
-	if (rc)
-		return rc;
-	if (!it)
-		return failf(p, -EINVAL, "%s: \"size\" is missing", where);
-	if (!cJSON_IsNumber(it))
-		return failf(p, -EINVAL, "%s: \"size\" is not a number", where);
-	v = it->valuedouble;
-	/*
-	 * cJSON keeps numbers as doubles: every integer below 2^53 is exact, and
-	 * anything that rounds to 2^53 or more may not be what was written.
-	 */
-	if (!isfinite(v) || v < 0 || v != floor(v) || v > (double)MANIFEST_MAX_SIZE)
-		return failf(p, -EINVAL, "%s: \"size\" is not an integer in [0, 2^53)", where);
-	*out = (uint64_t)v;
-	return 0;
-}
-
-static int parse_digest(struct pctx *p, const cJSON *obj, const char *where, struct digest *d)
-{
-	const cJSON *it;
-	char alg[40];
-	int rc = get_str(p, obj, where, "digest", true, &it);
-
-	if (rc)
-		return rc;
-	if (digest_parse(d, it->valuestring) == 0)
-		return 0;
-	digest_algorithm(it->valuestring, alg, sizeof(alg));
-	if (alg[0] && strcmp(alg, "sha256") != 0)
-		return failf(p, -EINVAL, "%s: unsupported digest algorithm \"%s\"", where, alg);
-	return failf(p, -EINVAL, "%s: \"digest\" is not sha256:<64 lowercase hex>", where);
 }
 
 static void descriptor_release(struct descriptor *d)
@@ -206,18 +116,18 @@ static void descriptor_release(struct descriptor *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int parse_urls(struct pctx *p, const cJSON *obj, const char *where, struct descriptor *d)
+static int parse_urls(struct jr *p, const cJSON *obj, const char *where, struct descriptor *d)
 {
 	const cJSON *arr, *u;
-	int n, rc = field(p, obj, where, "urls", &arr);
+	int n, rc = jr_member(p, obj, where, "urls", &arr);
 
 	if (rc || !arr || cJSON_IsNull(arr))
 		return rc;
 	if (!cJSON_IsArray(arr))
-		return failf(p, -EINVAL, "%s: \"urls\" is not an array", where);
+		return jr_fail(p, -EINVAL, "%s: \"urls\" is not an array", where);
 	n = cJSON_GetArraySize(arr);
 	if (n > URLS_MAX)
-		return failf(p, -EINVAL, "%s: more than %d urls", where, URLS_MAX);
+		return jr_fail(p, -EINVAL, "%s: more than %d urls", where, URLS_MAX);
 	if (n == 0)
 		return 0;
 	d->urls = calloc((size_t)n, sizeof(*d->urls));
@@ -225,9 +135,9 @@ static int parse_urls(struct pctx *p, const cJSON *obj, const char *where, struc
 		return -ENOMEM;
 	cJSON_ArrayForEach(u, arr) {
 		if (!cJSON_IsString(u) || !u->valuestring)
-			return failf(p, -EINVAL, "%s: an entry of \"urls\" is not a string", where);
-		if (!printable_ascii(u->valuestring, URL_MAX))
-			return failf(p, -EINVAL, "%s: an entry of \"urls\" is not a URL", where);
+			return jr_fail(p, -EINVAL, "%s: an entry of \"urls\" is not a string", where);
+		if (!jr_printable(u->valuestring, URL_MAX))
+			return jr_fail(p, -EINVAL, "%s: an entry of \"urls\" is not a URL", where);
 		d->urls[d->nurls] = strdup(u->valuestring);
 		if (!d->urls[d->nurls])
 			return -ENOMEM;
@@ -236,16 +146,16 @@ static int parse_urls(struct pctx *p, const cJSON *obj, const char *where, struc
 	return 0;
 }
 
-static int parse_platform(struct pctx *p, const cJSON *obj, const char *where,
+static int parse_platform(struct jr *p, const cJSON *obj, const char *where,
 			  struct descriptor *d)
 {
 	const cJSON *plat;
-	int rc = field(p, obj, where, "platform", &plat);
+	int rc = jr_member(p, obj, where, "platform", &plat);
 
 	if (rc || !plat || cJSON_IsNull(plat))
 		return rc;
 	if (!cJSON_IsObject(plat))
-		return failf(p, -EINVAL, "%s: \"platform\" is not an object", where);
+		return jr_fail(p, -EINVAL, "%s: \"platform\" is not an object", where);
 	rc = get_platform_str(p, plat, where, "os", true, &d->os);
 	if (!rc)
 		rc = get_platform_str(p, plat, where, "architecture", true, &d->architecture);
@@ -254,21 +164,21 @@ static int parse_platform(struct pctx *p, const cJSON *obj, const char *where,
 	return rc;
 }
 
-static int parse_descriptor(struct pctx *p, const cJSON *obj, const char *where,
+static int parse_descriptor(struct jr *p, const cJSON *obj, const char *where,
 			    bool index_entry, struct descriptor *d)
 {
 	const cJSON *mt;
 	int rc;
 
 	if (!cJSON_IsObject(obj))
-		return failf(p, -EINVAL, "%s is not an object", where);
+		return jr_fail(p, -EINVAL, "%s is not an object", where);
 	rc = get_str(p, obj, where, "mediaType", true, &mt);
 	if (!rc)
 		rc = dup_media_type(p, where, mt->valuestring, &d->media_type);
 	if (!rc)
-		rc = parse_digest(p, obj, where, &d->digest);
+		rc = jr_digest(p, obj, where, &d->digest);
 	if (!rc)
-		rc = parse_size(p, obj, where, &d->size);
+		rc = jr_size(p, obj, where, &d->size);
 	if (!rc)
 		rc = parse_urls(p, obj, where, d);
 	if (!rc && index_entry)
@@ -276,22 +186,22 @@ static int parse_descriptor(struct pctx *p, const cJSON *obj, const char *where,
 	return rc;
 }
 
-static int parse_list(struct pctx *p, const cJSON *root, const char *key, bool index_entry,
+static int parse_list(struct jr *p, const cJSON *root, const char *key, bool index_entry,
 		      struct descriptor **out, size_t *nout)
 {
 	const cJSON *arr, *it;
 	char where[64];
-	int n, rc = field(p, root, "manifest", key, &arr);
+	int n, rc = jr_member(p, root, "manifest", key, &arr);
 
 	if (rc)
 		return rc;
 	if (!arr)
-		return failf(p, -EINVAL, "manifest: \"%s\" is missing", key);
+		return jr_fail(p, -EINVAL, "manifest: \"%s\" is missing", key);
 	if (!cJSON_IsArray(arr))
-		return failf(p, -EINVAL, "manifest: \"%s\" is not an array", key);
+		return jr_fail(p, -EINVAL, "manifest: \"%s\" is not an array", key);
 	n = cJSON_GetArraySize(arr);
 	if (n > MANIFEST_MAX_ENTRIES)
-		return failf(p, -EFBIG, "manifest: %d entries in \"%s\" (at most %d)", n, key,
+		return jr_fail(p, -EFBIG, "manifest: %d entries in \"%s\" (at most %d)", n, key,
 			     MANIFEST_MAX_ENTRIES);
 	if (n == 0)
 		return 0;
@@ -335,25 +245,25 @@ static char *content_type_base(const char *ct)
 	return strndup(ct, n);
 }
 
-static int parse_tree(struct pctx *p, const cJSON *root, const char *content_type,
+static int parse_tree(struct jr *p, const cJSON *root, const char *content_type,
 		      struct manifest *m)
 {
 	const cJSON *sv, *mt, *cfg, *has_manifests, *has_layers;
 	int rc;
 
 	if (!cJSON_IsObject(root))
-		return failf(p, -EINVAL, "manifest: not a JSON object");
-	rc = field(p, root, "manifest", "schemaVersion", &sv);
+		return jr_fail(p, -EINVAL, "manifest: not a JSON object");
+	rc = jr_member(p, root, "manifest", "schemaVersion", &sv);
 	if (rc)
 		return rc;
 	if (!sv)
-		return failf(p, -EINVAL, "manifest: \"schemaVersion\" is missing");
+		return jr_fail(p, -EINVAL, "manifest: \"schemaVersion\" is missing");
 	if (!cJSON_IsNumber(sv))
-		return failf(p, -EINVAL, "manifest: \"schemaVersion\" is not a number");
+		return jr_fail(p, -EINVAL, "manifest: \"schemaVersion\" is not a number");
 	if (sv->valuedouble == 1)
-		return failf(p, -ENOTSUP, "manifest: Docker schema 1 is not supported");
+		return jr_fail(p, -ENOTSUP, "manifest: Docker schema 1 is not supported");
 	if (sv->valuedouble != 2)
-		return failf(p, -ENOTSUP, "manifest: schemaVersion %g is not supported",
+		return jr_fail(p, -ENOTSUP, "manifest: schemaVersion %g is not supported",
 			     sv->valuedouble);
 	rc = get_str(p, root, "manifest", "mediaType", false, &mt);
 	if (rc)
@@ -364,15 +274,15 @@ static int parse_tree(struct pctx *p, const cJSON *root, const char *content_typ
 		m->media_type = content_type_base(content_type);
 		if (!m->media_type)
 			return -ENOMEM;
-		if (!printable_ascii(m->media_type, MEDIA_TYPE_MAX)) {
+		if (!jr_printable(m->media_type, MEDIA_TYPE_MAX)) {
 			free(m->media_type);
 			m->media_type = NULL;
 		}
 	}
 	if (rc)
 		return rc;
-	if ((rc = field(p, root, "manifest", "manifests", &has_manifests)) ||
-	    (rc = field(p, root, "manifest", "layers", &has_layers)))
+	if ((rc = jr_member(p, root, "manifest", "manifests", &has_manifests)) ||
+	    (rc = jr_member(p, root, "manifest", "layers", &has_layers)))
 		return rc;
 	if (!m->media_type) {
 		/* Old OCI manifests may carry no mediaType; their shape says what they are. */
@@ -381,24 +291,24 @@ static int parse_tree(struct pctx *p, const cJSON *root, const char *content_typ
 						    NULL;
 
 		if (!guess)
-			return failf(p, -EINVAL, "manifest: no media type and no known shape");
+			return jr_fail(p, -EINVAL, "manifest: no media type and no known shape");
 		m->media_type = strdup(guess);
 		if (!m->media_type)
 			return -ENOMEM;
 	}
 	if (is_schema1(m->media_type))
-		return failf(p, -ENOTSUP, "manifest: Docker schema 1 is not supported");
+		return jr_fail(p, -ENOTSUP, "manifest: Docker schema 1 is not supported");
 	m->kind = manifest_kind_of(m->media_type);
 	if (!m->kind)
-		return failf(p, -ENOTSUP, "manifest: media type %s is not an image or an index",
+		return jr_fail(p, -ENOTSUP, "manifest: media type %s is not an image or an index",
 			     m->media_type);
 	if (m->kind == MANIFEST_INDEX)
 		return parse_list(p, root, "manifests", true, &m->manifests, &m->nmanifests);
-	rc = field(p, root, "manifest", "config", &cfg);
+	rc = jr_member(p, root, "manifest", "config", &cfg);
 	if (rc)
 		return rc;
 	if (!cfg)
-		return failf(p, -EINVAL, "manifest: \"config\" is missing");
+		return jr_fail(p, -EINVAL, "manifest: \"config\" is missing");
 	rc = parse_descriptor(p, cfg, "config", false, &m->config);
 	if (rc)
 		return rc;
@@ -421,7 +331,7 @@ static bool has_nul_escape(const char *s, size_t len)
 int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 		       struct manifest **out, char *why, size_t whysz)
 {
-	struct pctx p = { why, whysz };
+	struct jr p = { why, whysz };
 	struct manifest *m = NULL;
 	cJSON *root = NULL;
 	const char *end = NULL;
@@ -431,7 +341,7 @@ int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 	if (whysz)
 		why[0] = '\0';
 	if (len > MANIFEST_MAX_BYTES) {
-		rc = failf(&p, -EFBIG, "manifest: %zu bytes (at most %u)", len, MANIFEST_MAX_BYTES);
+		rc = jr_fail(&p, -EFBIG, "manifest: %zu bytes (at most %u)", len, MANIFEST_MAX_BYTES);
 		goto out;
 	}
 	m = calloc(1, sizeof(*m));
@@ -452,12 +362,12 @@ int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 	if (rc)
 		goto out;
 	if (memchr(m->bytes, '\0', len)) {
-		rc = failf(&p, -EINVAL, "manifest: not JSON (a NUL byte)");
+		rc = jr_fail(&p, -EINVAL, "manifest: not JSON (a NUL byte)");
 		goto out;
 	}
 	if (has_nul_escape(m->bytes, len)) {
 		/* cJSON would cut the string there: we would read another value than others do. */
-		rc = failf(&p, -EINVAL, "manifest: a \\u0000 escape in a string");
+		rc = jr_fail(&p, -EINVAL, "manifest: a \\u0000 escape in a string");
 		goto out;
 	}
 	/*
@@ -466,13 +376,13 @@ int manifest_parse_why(const void *bytes, size_t len, const char *content_type,
 	 */
 	root = cJSON_ParseWithLengthOpts(m->bytes, len + 1, &end, 1);
 	if (!root) {
-		rc = failf(&p, -EINVAL, "manifest: not JSON (error near byte %td)",
+		rc = jr_fail(&p, -EINVAL, "manifest: not JSON (error near byte %td)",
 			   end ? end - m->bytes : (ptrdiff_t)0);
 		goto out;
 	}
 	rc = parse_tree(&p, root, content_type, m);
 	if (rc == -ENOMEM)
-		failf(&p, -ENOMEM, "manifest: out of memory");
+		jr_fail(&p, -ENOMEM, "manifest: out of memory");
 out:
 	cJSON_Delete(root);
 	if (rc) {

@@ -12,8 +12,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,89 +20,48 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "registry/internal.h"
+#include "registry/jsonr.h"
 #include "registry/manifest.h"
 #include "registry/names.h"
 
 #define MEDIA_TYPE_MAX 255
 
-struct rctx {
-	char *why;
-	size_t whysz;
-};
-
-static int failf(struct rctx *p, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int failf(struct rctx *p, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (p->whysz) {
-		va_start(ap, fmt);
-		vsnprintf(p->why, p->whysz, fmt, ap); /* truncation of a message is fine */
-		va_end(ap);
-	}
-	return err;
-}
-
-/* The member `key` of `obj` (NULL if absent); a key present twice is an error. */
-static int member(struct rctx *p, const cJSON *obj, const char *where, const char *key,
-		  const cJSON **it)
-{
-	const cJSON *c;
-
-	*it = NULL;
-	cJSON_ArrayForEach(c, obj) {
-		if (c->string && !strcmp(c->string, key)) {
-			if (*it)
-				return failf(p, -EINVAL, "%s: duplicate key \"%s\"", where, key);
-			*it = c;
-		}
-	}
-	return 0;
-}
-
 /* A media type: printable ASCII without blanks, with a '/', at most 255 bytes. */
 static bool media_type_ok(const char *s)
 {
-	size_t n = 0;
-
-	for (; s[n]; n++)
-		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f || n >= MEDIA_TYPE_MAX)
-			return false;
-	return n > 0 && strchr(s, '/');
+	return jr_printable(s, MEDIA_TYPE_MAX) && strchr(s, '/');
 }
 
 /* The optional media-type member `key` into *out (malloc'd; NULL if absent). */
-static int read_media_type(struct rctx *p, const cJSON *obj, const char *where, const char *key,
+static int read_media_type(struct jr *p, const cJSON *obj, const char *where, const char *key,
 			   bool required, char **out)
 {
 	const cJSON *it;
-	int rc = member(p, obj, where, key, &it);
+	int rc = jr_member(p, obj, where, key, &it);
 
 	if (rc)
 		return rc;
 	if (!it || cJSON_IsNull(it))
-		return required ? failf(p, -EINVAL, "%s: \"%s\" is missing", where, key) : 0;
+		return required ? jr_fail(p, -EINVAL, "%s: \"%s\" is missing", where, key) : 0;
 	if (!cJSON_IsString(it) || !media_type_ok(it->valuestring))
-		return failf(p, -EINVAL, "%s: \"%s\" is not a media type", where, key);
+		return jr_fail(p, -EINVAL, "%s: \"%s\" is not a media type", where, key);
 	*out = strdup(it->valuestring);
 	return *out ? 0 : -ENOMEM;
 }
 
-static int read_annotations(struct rctx *p, const cJSON *obj, const char *where,
+static int read_annotations(struct jr *p, const cJSON *obj, const char *where,
 			    struct referrer *r)
 {
 	const cJSON *ann, *c, *dup;
-	int n, rc = member(p, obj, where, "annotations", &ann);
+	int n, rc = jr_member(p, obj, where, "annotations", &ann);
 
 	if (rc || !ann || cJSON_IsNull(ann))
 		return rc;
 	if (!cJSON_IsObject(ann))
-		return failf(p, -EINVAL, "%s: \"annotations\" is not an object", where);
+		return jr_fail(p, -EINVAL, "%s: \"annotations\" is not an object", where);
 	n = cJSON_GetArraySize(ann);
 	if (n > REFERRER_MAX_ANNOTATIONS)
-		return failf(p, -EINVAL, "%s: %d annotations (at most %d)", where, n,
+		return jr_fail(p, -EINVAL, "%s: %d annotations (at most %d)", where, n,
 			     REFERRER_MAX_ANNOTATIONS);
 	if (!n)
 		return 0;
@@ -116,13 +73,13 @@ static int read_annotations(struct rctx *p, const cJSON *obj, const char *where,
 		size_t kl = c->string ? strlen(c->string) : 0;
 
 		if (!kl || kl > REFERRER_MAX_KEY)
-			return failf(p, -EINVAL, "%s: an annotation key is empty or longer than %d",
+			return jr_fail(p, -EINVAL, "%s: an annotation key is empty or longer than %d",
 				     where, REFERRER_MAX_KEY);
-		rc = member(p, ann, where, c->string, &dup);
+		rc = jr_member(p, ann, where, c->string, &dup);
 		if (rc)
 			return rc;
 		if (!cJSON_IsString(c) || strlen(c->valuestring) > REFERRER_MAX_VALUE)
-			return failf(p, -EINVAL, "%s: annotation \"%.64s\" is not a string of at most "
+			return jr_fail(p, -EINVAL, "%s: annotation \"%.64s\" is not a string of at most "
 				     "%u bytes", where, c->string, REFERRER_MAX_VALUE);
 		a->key = strdup(c->string);
 		a->value = strdup(c->valuestring);
@@ -134,7 +91,7 @@ static int read_annotations(struct rctx *p, const cJSON *obj, const char *where,
 }
 
 /* "artifactType" and "annotations": members of a descriptor and of a manifest. */
-static int read_artifact(struct rctx *p, const cJSON *obj, const char *where,
+static int read_artifact(struct jr *p, const cJSON *obj, const char *where,
 			 struct referrer *r)
 {
 	int rc = read_media_type(p, obj, where, "artifactType", false, &r->artifact_type);
@@ -142,31 +99,19 @@ static int read_artifact(struct rctx *p, const cJSON *obj, const char *where,
 	return rc ? rc : read_annotations(p, obj, where, r);
 }
 
-static int read_descriptor(struct rctx *p, const cJSON *obj, const char *where,
+static int read_descriptor(struct jr *p, const cJSON *obj, const char *where,
 			   struct referrer *r)
 {
-	const cJSON *it;
-	double v;
 	int rc;
 
 	if (!cJSON_IsObject(obj))
-		return failf(p, -EINVAL, "%s is not an object", where);
+		return jr_fail(p, -EINVAL, "%s is not an object", where);
 	rc = read_media_type(p, obj, where, "mediaType", true, &r->media_type);
 	if (!rc)
-		rc = member(p, obj, where, "digest", &it);
-	if (rc)
-		return rc;
-	if (!cJSON_IsString(it) || digest_parse(&r->digest, it->valuestring))
-		return failf(p, -EINVAL, "%s: \"digest\" is not sha256:<64 lowercase hex>", where);
-	rc = member(p, obj, where, "size", &it);
-	if (rc)
-		return rc;
-	/* cJSON keeps numbers as doubles: integers below 2^53 are exact. */
-	v = cJSON_IsNumber(it) ? it->valuedouble : -1;
-	if (!isfinite(v) || v < 0 || v != floor(v) || v > (double)MANIFEST_MAX_SIZE)
-		return failf(p, -EINVAL, "%s: \"size\" is not an integer in [0, 2^53)", where);
-	r->size = (uint64_t)v;
-	return read_artifact(p, obj, where, r);
+		rc = jr_digest(p, obj, where, &r->digest);
+	if (!rc)
+		rc = jr_size(p, obj, where, &r->size);
+	return rc ? rc : read_artifact(p, obj, where, r);
 }
 
 void referrer_release(struct referrer *r)
@@ -192,7 +137,7 @@ void referrers_clear(struct referrers *l)
 }
 
 /* The referrers of an index object `root`, appended to `out`. */
-static int parse_index(struct rctx *p, const cJSON *root, struct referrers *out)
+static int parse_index(struct jr *p, const cJSON *root, struct referrers *out)
 {
 	const cJSON *arr, *it;
 	char where[48];
@@ -200,16 +145,16 @@ static int parse_index(struct rctx *p, const cJSON *root, struct referrers *out)
 	int rc;
 
 	if (!cJSON_IsObject(root))
-		return failf(p, -EINVAL, "referrers: not a JSON object");
-	rc = member(p, root, "referrers", "manifests", &arr);
+		return jr_fail(p, -EINVAL, "referrers: not a JSON object");
+	rc = jr_member(p, root, "referrers", "manifests", &arr);
 	if (rc)
 		return rc;
 	if (!cJSON_IsArray(arr))
-		return failf(p, -EINVAL, "referrers: \"manifests\" is %s",
+		return jr_fail(p, -EINVAL, "referrers: \"manifests\" is %s",
 			     arr ? "not an array" : "missing");
 	n = (size_t)cJSON_GetArraySize(arr);
 	if (out->n + n > REFERRERS_MAX)
-		return failf(p, -EFBIG, "referrers: more than %d", REFERRERS_MAX);
+		return jr_fail(p, -EFBIG, "referrers: more than %d", REFERRERS_MAX);
 	if (out->n + n > out->cap) {
 		size_t cap = out->n + n > 2 * out->cap ? out->n + n : 2 * out->cap;
 		struct referrer *v = realloc(out->v, cap * sizeof(*v));
@@ -235,14 +180,14 @@ static int parse_index(struct rctx *p, const cJSON *root, struct referrers *out)
 int referrers_parse(const void *bytes, size_t len, struct referrers *out, char *why,
 		    size_t whysz)
 {
-	struct rctx p = { why, whysz };
+	struct jr p = { why, whysz };
 	cJSON *root;
 	int rc;
 
 	if (whysz)
 		why[0] = '\0';
 	root = cJSON_ParseWithLength(bytes, len);
-	rc = root ? parse_index(&p, root, out) : failf(&p, -EINVAL, "referrers: not JSON");
+	rc = root ? parse_index(&p, root, out) : jr_fail(&p, -EINVAL, "referrers: not JSON");
 	cJSON_Delete(root);
 	return rc;
 }
@@ -250,7 +195,7 @@ int referrers_parse(const void *bytes, size_t len, struct referrers *out, char *
 int referrer_from_manifest(const void *bytes, size_t len, struct referrer *out, char *why,
 			   size_t whysz)
 {
-	struct rctx p = { why, whysz };
+	struct jr p = { why, whysz };
 	const cJSON *cfg;
 	cJSON *root;
 	int rc;
@@ -260,12 +205,12 @@ int referrer_from_manifest(const void *bytes, size_t len, struct referrer *out, 
 		why[0] = '\0';
 	root = cJSON_ParseWithLength(bytes, len);
 	if (!cJSON_IsObject(root)) {
-		rc = failf(&p, -EINVAL, "manifest: not a JSON object");
+		rc = jr_fail(&p, -EINVAL, "manifest: not a JSON object");
 		goto out;
 	}
 	rc = read_artifact(&p, root, "manifest", out);
 	if (!rc && !out->artifact_type)
-		rc = member(&p, root, "manifest", "config", &cfg);
+		rc = jr_member(&p, root, "manifest", "config", &cfg);
 	if (!rc && !out->artifact_type && cJSON_IsObject(cfg))
 		rc = read_media_type(&p, cfg, "config", "mediaType", false, &out->artifact_type);
 out:
@@ -283,7 +228,7 @@ struct page_ctx {
 static int api_page(void *vctx, cJSON *root)
 {
 	struct page_ctx *c = vctx;
-	struct rctx p;
+	struct jr p;
 	char why[256];
 	int rc;
 
