@@ -46,7 +46,7 @@ start() {
 mounted $url at ./mnt — try:
     ls mnt                                        # repositories (az acr repository list)
     ls mnt/ssongman/userlist                      # tags (az acr repository show-tags)
-    ls mnt/ssongman/userlist/v2                   # config.json layers manifest.json rootfs
+    ls mnt/ssongman/userlist/v2                   # config.json layers manifest.json referrers rootfs
     cat mnt/ssongman/userlist/v2/rootfs/app/users.json
     ls -a mnt/ssongman/userlist/v2/layers/1/app   # the whiteout, as stored in the layer
     sha256sum mnt/ssongman/userlist/v2/manifest.json   # = the image digest

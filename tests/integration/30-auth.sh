@@ -342,7 +342,7 @@ while [ "$SECONDS" -lt "$end" ]; do
 	[ "$(lsw "$MNT_exp")" = "$ALL" ] || bad=$((bad + 1))
 	[ "$(lsw "$U")" = "$TAGS" ] || bad=$((bad + 1))
 	[ "$(lsw "$MNT_exp/other")" = "v1" ] || bad=$((bad + 1))
-	[ "$(lsw "$U/v2")" = "config.json layers manifest.json rootfs" ] || bad=$((bad + 1))
+	[ "$(lsw "$U/v2")" = "config.json layers manifest.json referrers rootfs" ] || bad=$((bad + 1))
 	[ "$(cat "$U/v1/rootfs/hello.txt" 2>&1)" = hello ] || bad=$((bad + 1))
 	[ "$(cat "$U/v2/layers/0/hello.txt" 2>&1)" = hello2 ] || bad=$((bad + 1))
 	cmp -s "$U/v1/config.json" "$MNT_exp/other/v1/config.json" || bad=$((bad + 1))

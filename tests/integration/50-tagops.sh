@@ -93,8 +93,8 @@ check "… the log says the image stays" grep -q "removing only the tag" "$LOG"
 # rm -d is rmdir. The kernel keeps listings (no-opendir mode), but never a tag
 # directory's: rm -d must see it empty right after it was listed in full.
 d9=$(reg_digest r app rmd)
-is "$(lsw "$M/app/rmd")" "config.json layers manifest.json rootfs" "app/rmd lists its image"
-is "$(lsw "$M/app/rmd")" "config.json layers manifest.json rootfs" "… again (not from a kept listing)"
+is "$(lsw "$M/app/rmd")" "config.json layers manifest.json referrers rootfs" "app/rmd lists its image"
+is "$(lsw "$M/app/rmd")" "config.json layers manifest.json referrers rootfs" "… again (not from a kept listing)"
 check "rm -d app/rmd is rmdir" rm -d "$M/app/rmd"
 is "$(head_status r app "$d9")" 404 "… its image is gone"
 is "$(reg_digest r other keep)" "$d1" "… other:keep is untouched"
@@ -243,11 +243,11 @@ is "$(reg_digest nd nd a) $(reg_digest nd nd b) $(reg_digest nd nd c)" "$da $db 
 is "$(lsw "$MNT_nd/nd")" "a b c" "… and ls agrees"
 # rm -d sees the tag directory empty and asks for rmdir, which is refused; the listing rm
 # saw must not stay: the next ls shows the image.
-is "$(lsw "$MNT_nd/nd/a")" "config.json layers manifest.json rootfs" "nd/a lists its image"
+is "$(lsw "$MNT_nd/nd/a")" "config.json layers manifest.json referrers rootfs" "nd/a lists its image"
 out=$(errof rm -d "$MNT_nd/nd/a")
 check "deletes disabled: rm -d → EPERM (rm saw it empty and asked): $out" \
 	grep -q "Operation not permitted" <<<"$out"
-is "$(lsw "$MNT_nd/nd/a")" "config.json layers manifest.json rootfs" \
+is "$(lsw "$MNT_nd/nd/a")" "config.json layers manifest.json referrers rootfs" \
 	"… and the next ls shows the image, not the empty listing rm saw"
 mnt_stop nd
 

@@ -425,12 +425,12 @@ is "$(reg_count_requests r '"GET /v2/oracle/multilayer/manifests')" "$m0" \
 # Each "fetches no blob" holds only if the listing before it showed what it should:
 # an empty directory fetches nothing either.
 got=$(ls "$T" | tr '\n' ' ')
-is "$got" "config.json layers manifest.json rootfs " \
-	"ls <tag>: manifest.json config.json layers rootfs"
+is "$got" "config.json layers manifest.json referrers rootfs " \
+	"ls <tag>: manifest.json config.json layers referrers rootfs"
 check "looking inside the tag fetched its manifest" \
 	test "$(reg_count_requests r '"GET /v2/oracle/multilayer/manifests')" -gt "$m0"
 is "$got|$(reg_count_requests r '"GET /v2/[^ ]*/blobs/')" \
-	"config.json layers manifest.json rootfs |$b0" "ls <tag> fetches no blob (listing|blob GETs)"
+	"config.json layers manifest.json referrers rootfs |$b0" "ls <tag> fetches no blob (listing|blob GETs)"
 got=$(ls "$T/layers" | tr '\n' ' ')
 is "$got" "0 1 2 " "layers/ holds 0 1 2"
 is "$got|$(reg_count_requests r '"GET /v2/[^ ]*/blobs/')" "0 1 2 |$b0" \
@@ -473,7 +473,7 @@ done
 
 # By digest: reachable by lookup, not listed.
 check "<repo>/sha256:<hex>/ is reachable" test -d "$M/oracle/multilayer/$DG"
-is "$(ls "$M/oracle/multilayer/$DG" 2>&1 | tr '\n' ' ')" "config.json layers manifest.json rootfs " \
+is "$(ls "$M/oracle/multilayer/$DG" 2>&1 | tr '\n' ' ')" "config.json layers manifest.json referrers rootfs " \
 	"ls <repo>/sha256:<hex>/ shows the image"
 is "$(find "$M/oracle/multilayer" -mindepth 1 -maxdepth 1 -name 'sha256:*' | wc -l)" 0 \
 	"the digest directory is not listed"
@@ -556,8 +556,8 @@ is "$(stat -c %a "$H/rootfs/s644" "$H/layers/0/s644" "$H/layers/1/s600" 2>&1 | t
 
 # ---------------------------------------------------------------- index
 X=$M/oracle/multi/v1
-is "$(ls "$X" 2>&1 | tr '\n' ' ')" "index.json linux-amd64 linux-arm64-v8 " \
-	"index: index.json and one directory per platform; the attestation is skipped"
+is "$(ls "$X" 2>&1 | tr '\n' ' ')" "index.json linux-amd64 linux-arm64-v8 referrers " \
+	"index: index.json, one directory per platform (the attestation is skipped), referrers"
 is "sha256:$(sha_of "$X/index.json" 2>/dev/null)" "$(cat "$O/multi.digest")" "index: sha256sum index.json = the digest"
 is "$(xattr "$X" user.acrfs.media_type)" "application/vnd.oci.image.index.v1+json" \
 	"index: user.acrfs.media_type"
