@@ -1205,11 +1205,11 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		if (is_referrer(n) && strcmp(name, XATTR_PREFIX "digest") &&
 		    strcmp(name, XATTR_PREFIX "media_type")) {
 			rc = referrer_xattrs(fs, n, name, &acr);
-			if (rc == -ENODATA)
-				goto nodata;
 			if (!rc)
 				reply_value(req, size, acr.data ? acr.data : "", acr.len);
 			buf_release(&acr);
+			if (rc == -ENODATA)
+				goto nodata;
 			if (rc)
 				goto fail;
 			return;

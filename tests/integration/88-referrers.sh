@@ -77,6 +77,7 @@ SIG=$($MK artifact "$O" sig app --artifact-type application/vnd.cncf.notary.sign
 	--blob-type application/jose+json --blob '{"payload":"sig"}') || exit 1
 SBOM=$($MK artifact "$O" sbom app --config-type application/vnd.example.sbom.config.v1+json \
 	--config '{"tool":"mk"}' --annotation org.example.format=spdx \
+	--annotation "$(printf 'k%.0s' {1..240})=a key too long for an xattr name" \
 	--blob-type application/spdx+json --blob '{"spdxVersion":"SPDX-2.3"}') || exit 1
 $MK referrers "$O" refs sig sbom >/dev/null || exit 1
 
@@ -156,6 +157,9 @@ is "$(xattr_of "$R/$SBOM" user.acrfs.artifact_type)" \
 	"application/vnd.example.sbom.config.v1+json" \
 	"the sbom's artifact type (no artifactType: its config's media type)"
 is "$(xattr_of "$R/$SBOM" user.acrfs.annotation.org.example.format)" "spdx" "… its annotation"
+is "$(xattr_names "$R/$SBOM")" \
+	"user.acrfs.annotation.org.example.format user.acrfs.artifact_type user.acrfs.digest user.acrfs.media_type" \
+	"… an annotation key too long for an xattr name (240 bytes) is left out"
 out=$(xattr_of "$R/$SBOM" user.acrfs.annotation.nope)
 check "… an annotation it does not have: no data ($out)" grep -q "No data" <<<"$out"
 is "$(cat "$R/$SIG/config.json")" "{}" "the signature's config.json is the empty config"
