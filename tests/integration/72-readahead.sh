@@ -54,6 +54,8 @@ settle() {
 		[ "$a" != "$b" ] || return 0
 	done
 }
+# A key of .acrfs/status's "prefetch" object.
+pf_stat() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["prefetch"][sys.argv[2]])' "$1/.acrfs/status" "$2"; }
 digests() { getfattr -n user.acrfs.digest --absolute-names -- "$@" 2>&1 | sort; }
 
 # ---- the same answers, with and without
@@ -88,6 +90,8 @@ n1=$(all_requests)
 ls -l "$MNT_c/ra-00" >/dev/null
 settle
 is "$(($(all_requests) - n1))" 1 "ls -l of a second repository: its tag list only"
+is "$(pf_stat "$MNT_c" window) $(pf_stat "$MNT_c" queued)" "32 0" \
+	".acrfs/status: prefetch window 32, nothing queued"
 mnt_stop c
 
 # ---- what a walk fetches ahead is bounded: 3 tags walked, prefetch=4
@@ -105,6 +109,7 @@ m=$(($(manifests big) - m0))
 check "3 tags walked in order, prefetch=4: more manifests than the walk asked ($m > 3)" \
 	test "$m" -gt 3
 check "… but not more than 4 beyond the last tag reached ($m <= 7)" test "$m" -le 7
+is "$(pf_stat "$MNT_d" queued) $(pf_stat "$MNT_d" done)" "4 4" ".acrfs/status: 4 jobs queued and run"
 # The 4 fetched ahead answer from the cache: the walk going on to them asks for none of
 # them again (it sends requests for the next ones, ahead of it).
 a0=$(reg_count_requests r "$ahead")
