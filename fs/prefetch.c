@@ -43,10 +43,10 @@ struct cursor {
 
 struct job {
 	struct job *next;
-	enum ns_kind kind;
-	char *path; /* NS_DIR: the child's registry path; NS_TAG: the repository */
-	char *tag;  /* NS_TAG */
-	struct want w;
+	enum ns_kind kind; /* NS_DIR: the tags of `path`; NS_TAG: `tag` of it */
+	char *path;
+	char *tag;
+	struct want w; /* only w.need */
 };
 
 struct prefetch {
@@ -182,26 +182,14 @@ static void fetch_tag(struct prefetch *p, const char *repo, const char *tag,
 static void run_job(struct prefetch *p, const struct job *j)
 {
 	struct ns_ent *ents;
-	enum ns_kind kind;
-	char *target;
 	size_t n;
 
 	if (j->kind == NS_TAG) {
 		fetch_tag(p, j->path, j->tag, j->w.need);
 		return;
 	}
-	if (ns_list(p->ns, j->path, &ents, &n))
-		return;
-	ns_ents_free(ents, n);
-	if (!j->w.sub_tag || j->w.sub_need < PF_MANIFEST)
-		return;
-	/* The tag the walk used in the previous repository, if this one has it
-	 * (the tags were just fetched: no request). */
-	if (ns_lookup(p->ns, j->path, j->w.sub_tag, &kind, &target))
-		return;
-	if (kind == NS_TAG)
-		fetch_tag(p, j->path, target, j->w.sub_need);
-	free(target);
+	if (!ns_list(p->ns, j->path, &ents, &n))
+		ns_ents_free(ents, n);
 }
 
 static void *worker(void *arg)
@@ -230,15 +218,13 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Queue a job for child i of cursor c (lock held). */
-static void queue_child(struct prefetch *p, const struct cursor *c, size_t i,
-			const struct want *w)
+/* Queue a job (lock held): the tags of repository `path` (tag NULL), or
+ * what `need` says of tag `tag` of it. */
+static void queue_job(struct prefetch *p, const char *path, const char *tag,
+		      enum prefetch_need need)
 {
-	const struct ns_ent *e = &c->ents[i];
 	struct job *j;
 
-	if (e->kind == NS_TAG ? w->need < PF_MANIFEST : w->need < PF_TAGS && !w->sub_need)
-		return;
 	if (p->queued >= PREFETCH_QUEUE_MAX) {
 		p->st.dropped++;
 		return;
@@ -246,13 +232,11 @@ static void queue_child(struct prefetch *p, const struct cursor *c, size_t i,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return;
-	j->kind = e->kind;
-	j->path = strdup(e->kind == NS_TAG ? c->dir : e->target);
-	j->tag = e->kind == NS_TAG ? strdup(e->target) : NULL;
-	j->w.need = w->need;
-	j->w.sub_need = w->sub_need;
-	j->w.sub_tag = w->sub_tag ? strdup(w->sub_tag) : NULL;
-	if (!j->path || (e->kind == NS_TAG && !j->tag) || (w->sub_tag && !j->w.sub_tag)) {
+	j->kind = tag ? NS_TAG : NS_DIR;
+	j->path = strdup(path);
+	j->tag = tag ? strdup(tag) : NULL;
+	j->w.need = need;
+	if (!j->path || (tag && !j->tag)) {
 		job_free(j);
 		return;
 	}
@@ -264,6 +248,29 @@ static void queue_child(struct prefetch *p, const struct cursor *c, size_t i,
 	p->queued++;
 	p->st.queued++;
 	pthread_cond_signal(&p->cond);
+}
+
+/*
+ * Queue what `w` says the walk will need of child i of cursor c (lock
+ * held). For a repository, its tags and — at the same time, not after
+ * them: one round trip instead of two — the manifest (and layers) of the
+ * tag the walk used in the previous one; if this one has no such tag, the
+ * registry's "no such tag" is what the walk would get too.
+ */
+static void queue_child(struct prefetch *p, const struct cursor *c, size_t i,
+			const struct want *w)
+{
+	const struct ns_ent *e = &c->ents[i];
+
+	if (e->kind == NS_TAG) {
+		if (w->need >= PF_MANIFEST)
+			queue_job(p, c->dir, e->target, w->need);
+		return;
+	}
+	if (w->need >= PF_TAGS || w->sub_need)
+		queue_job(p, e->target, NULL, PF_TAGS);
+	if (w->sub_tag && w->sub_need >= PF_MANIFEST)
+		queue_job(p, e->target, w->sub_tag, w->sub_need);
 }
 
 /* ---- the cursors ------------------------------------------------------------- */
@@ -388,6 +395,10 @@ static void note_child(struct prefetch *p, const char *dir, enum ns_kind kind, c
 	c->win = c->win ? c->win * 2 : PREFETCH_WINDOW_START;
 	if (c->win > p->window)
 		c->win = p->window;
+	/* Layers are the costly guess: fewer of them ahead. */
+	if ((learned.need >= PF_CONTENT || learned.sub_need >= PF_CONTENT) &&
+	    c->win > PREFETCH_CONTENT_WINDOW)
+		c->win = PREFETCH_CONTENT_WINDOW;
 	end = i + (long)c->win;
 	if (end >= (long)c->n)
 		end = (long)c->n - 1;

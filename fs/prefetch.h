@@ -35,11 +35,15 @@
  *
  * The bound: at most `window` children beyond the last one the walk reached
  * (fewer in a short walk: the window is still growing) are fetched for it,
- * per directory being walked; per child at most one tag
- * list, one manifest and, for CONTENT, the layers of its image when they
- * are at most PREFETCH_CONTENT_MAX bytes together (no fat layer is fetched
- * on a guess). Workers: `workers` threads, so that many requests in flight
- * besides the walk's own (the HTTP pool gives each its own connection).
+ * per directory being walked (PREFETCH_CONTENT_WINDOW when layers are
+ * fetched ahead); per child at most one tag list, one manifest and, for
+ * CONTENT, the layers of its image when they are at most
+ * PREFETCH_CONTENT_MAX bytes together (no fat layer is fetched on a guess).
+ * For a child repository, its tag list and the manifest of the tag the walk
+ * used in the previous one are asked at the same time (a repository
+ * without that tag costs one "no such tag" answer). Workers: `workers`
+ * threads, so that many requests in flight besides the walk's own (the
+ * HTTP pool gives each its own connection).
  * Queue: PREFETCH_QUEUE_MAX jobs; beyond it, a job is dropped (the walk
  * fetches that child itself). Directories watched: PREFETCH_DIRS, least
  * recently noted forgotten first.
@@ -72,6 +76,7 @@ enum prefetch_need { PF_NONE = 0, PF_TAGS = 1, PF_MANIFEST = 2, PF_CONTENT = 3 }
 #define PREFETCH_DIRS 64
 #define PREFETCH_STEPS 2
 #define PREFETCH_WINDOW_START 4
+#define PREFETCH_CONTENT_WINDOW 8 /* the window when layers are fetched ahead */
 
 /* What the module did, for .acrfs/status and tests. */
 struct prefetch_stats {
