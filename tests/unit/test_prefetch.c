@@ -54,7 +54,7 @@ static int repo_no(const char *repo)
 
 static int f_catalog(void *ctx, struct strvec *out)
 {
-	char name[8];
+	char name[16];
 
 	(void)ctx;
 	for (int i = 0; i < NREPOS; i++) {
@@ -68,7 +68,7 @@ static int f_tags(void *ctx, const char *repo, struct strvec *out)
 {
 	struct fake *f = ctx;
 	int r = repo_no(repo);
-	char name[8];
+	char name[16];
 
 	if (r < 0)
 		return -ENOENT;
@@ -169,7 +169,7 @@ static int tag_lists(struct env *e, int from, int to)
 /* The walk lists repository r (ls -R, find): what ll.c notes at readdir. */
 static void list_repo(struct env *e, int r)
 {
-	char name[8];
+	char name[16];
 	struct ns_ent *ents;
 	size_t n;
 
@@ -234,7 +234,7 @@ static void test_tags_in_order(void **st)
 {
 	struct env *e = env_new(4);
 	struct vobj *o;
-	char tag[8];
+	char tag[16];
 	int total = 0;
 
 	(void)st;
@@ -264,7 +264,7 @@ static void test_same_tag_in_each_repo(void **st)
 {
 	struct env *e = env_new(8);
 	struct vobj *o;
-	char name[8];
+	char name[16];
 	enum ns_kind kind;
 	char *target;
 
