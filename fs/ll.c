@@ -41,6 +41,7 @@
 #include "fs/itable.h"
 #include "fs/listing.h"
 #include "fs/ns.h"
+#include "fs/prefetch.h"
 
 static struct acrfs *ctx_of(fuse_req_t req)
 {
@@ -98,6 +99,24 @@ static void fill_entry(struct acrfs *fs, const struct inode *n, struct fuse_entr
 	ep->entry_timeout = fs->ttl;
 }
 
+/*
+ * Tell the readahead (fs/prefetch.h) what a request inside tag or view
+ * directory `n` needs: of a tag directory, its manifest; below it, the
+ * image's layers. Digest directories are not walked in listing order.
+ */
+static void note_view(struct acrfs *fs, const struct inode *n)
+{
+	const struct inode *root = n;
+
+	if (!fs->prefetch)
+		return;
+	if (n->kind == K_VNODE)
+		root = itable_get(fs->inodes, strtoull(n->b, NULL, 10));
+	if (root && root->kind == K_TAG)
+		prefetch_note_tag(fs->prefetch, root->a, root->b,
+				  n->kind == K_TAG ? PF_MANIFEST : PF_CONTENT);
+}
+
 static void do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct acrfs *fs = ctx_of(req);
@@ -120,6 +139,7 @@ static void do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (dir->kind != K_DIR) {
+		note_view(fs, dir);
 		acrfs_view_lookup(req, dir, name);
 		return;
 	}
@@ -130,6 +150,10 @@ static void do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = ns_lookup(fs->ns, dir->a, name, &kind, &e.target);
 	if (rc)
 		goto negative;
+	if (kind == NS_DIR)
+		prefetch_note_dir(fs->prefetch, e.target, PF_NONE);
+	else
+		prefetch_note_tag(fs->prefetch, dir->a, e.target, PF_NONE);
 	e.kind = kind;
 	e.name = (char *)name;
 	rc = ref_ent(fs, dir, &e, &n);
@@ -312,6 +336,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 {
 	struct inode *dir = itable_get(ctx_of(req)->inodes, ino);
 
+	if (dir && !off) { /* a listing starts: what a walk needs of this directory */
+		if (dir->kind == K_DIR)
+			prefetch_note_dir(ctx_of(req)->prefetch, dir->a, PF_TAGS);
+		else if (dir->kind == K_TAG || dir->kind == K_VNODE)
+			note_view(ctx_of(req), dir);
+	}
 	if (!dir)
 		fuse_reply_err(req, ESTALE);
 	else if (dir->kind == K_DIR)
@@ -463,6 +493,14 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	struct inode *n = itable_get(ctx_of(req)->inodes, ino);
 
 	acrfs_req_enter("getxattr", ino, name);
+	if (n && n->kind == K_TAG && !strncmp(name, "user.acrfs.", 11)) {
+		struct buf acr = BUF_INIT;
+
+		/* Unless ACR's listing answers it, the tag's manifest does. */
+		if (acrfs_acr_getxattr(ctx_of(req), n, name, &acr))
+			note_view(ctx_of(req), n);
+		buf_release(&acr);
+	}
 	if (n && (n->kind == K_SFILE || n->kind == K_SDIR))
 		fuse_reply_err(req, ENODATA);
 	else

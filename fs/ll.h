@@ -20,6 +20,7 @@ struct fuse_file_info;
 struct stat;
 struct acrfs_opts;
 struct listings;
+struct prefetch;
 
 /* Everything a request handler needs; owned by main(). */
 struct acrfs {
@@ -29,6 +30,7 @@ struct acrfs {
 	struct views *views;	/* tag / digest -> image views (fs/view.h) */
 	struct pcache *pcache;	/* persistent cache, or NULL */
 	struct listings *listings; /* registry directories' listings (fs/listing.h) */
+	struct prefetch *prefetch; /* readahead for walks (fs/prefetch.h), or NULL */
 	struct fuse_session *se;
 	double ttl;	/* entry/attr timeout for registry directories */
 	bool ro;

@@ -39,6 +39,7 @@
 #include "fs/itable.h"
 #include "fs/ll.h"
 #include "fs/opts.h"
+#include "fs/prefetch.h"
 #include "fs/view.h"
 #include "image/pcache.h"
 #include "image/progress.h"
@@ -315,6 +316,15 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	cJSON_AddNumberToObject(root, "images", (double)images);
 	cJSON_AddNumberToObject(root, "layers_loaded", (double)layers);
 	add_loads(root);
+	if ((x = add_obj(root, "prefetch"))) { /* fs/prefetch.h */
+		struct prefetch_stats pf;
+
+		prefetch_stats(fs->prefetch, &pf);
+		cJSON_AddNumberToObject(x, "window", fs->prefetch && o ? (double)o->prefetch : 0);
+		cJSON_AddNumberToObject(x, "queued", (double)pf.queued);
+		cJSON_AddNumberToObject(x, "done", (double)pf.done);
+		cJSON_AddNumberToObject(x, "dropped", (double)pf.dropped);
+	}
 	cJSON_AddNumberToObject(root, "inodes", (double)itable_count(fs->inodes));
 	cJSON_AddNumberToObject(root, "errors", (double)errlog_total());
 	if ((x = add_obj(root, "memory"))) {

@@ -33,6 +33,7 @@
 #include "fs/ll.h"
 #include "fs/ll_acr.h"
 #include "fs/ns.h"
+#include "fs/prefetch.h"
 #include "fs/opts.h"
 #include "image/pcache.h"
 #include "fs/view.h"
@@ -312,7 +313,9 @@ int main(int argc, char *argv[])
 	if (ns_new(&fs.ns, &src, (unsigned)o.ttl) ||
 	    views_new(&fs.views, fs.reg, NULL, fs.pcache, (unsigned)o.ttl) ||
 	    itable_new(&fs.inodes, K_DIR, "D/") ||
-	    listings_new(&fs.listings, fs.ttl, &fs.mounted_at, NULL)) {
+	    listings_new(&fs.listings, fs.ttl, &fs.mounted_at, NULL) ||
+	    prefetch_new(&fs.prefetch, fs.ns, fs.views, o.ttl ? (unsigned)o.prefetch : 0,
+			 PREFETCH_WORKERS_MAX)) {
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;
 	}
@@ -353,6 +356,7 @@ out_unmount:
 out_sig:
 	fuse_remove_signal_handlers(fs.se);
 out_ns:
+	prefetch_free(fs.prefetch); /* its workers use ns and views */
 	listings_free(fs.listings);
 	itable_free(fs.inodes);
 	views_free(fs.views);

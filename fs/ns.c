@@ -83,28 +83,47 @@ void ns_free(struct ns *ns)
 	free(ns);
 }
 
-static int get_tags(struct ns *ns, const char *repo, struct dlist **out)
+/* A dcache list: fetched when not fresh, or (`cached_only`) whatever was last
+ * published, never fetching (-ENODATA when there is none). */
+static int get_list(struct ns *ns, const char *key, bool cached_only, struct dlist **out)
+{
+	if (!cached_only)
+		return dcache_get(ns->cache, key, out);
+	return dcache_peek_stale(ns->cache, key, out) ? -ENODATA : 0;
+}
+
+static int get_tags_how(struct ns *ns, const char *repo, bool cached_only, struct dlist **out)
 {
 	struct buf key = BUF_INIT;
 	int rc = buf_addf(&key, "tags:%s", repo);
 
 	*out = NULL;
 	if (!rc)
-		rc = dcache_get(ns->cache, key.data, out);
+		rc = get_list(ns, key.data, cached_only, out);
 	buf_release(&key);
 	return rc;
 }
 
-/* The catalog, or NULL when the registry has none for us. */
-static int get_catalog(struct ns *ns, struct dlist **out)
+static int get_tags(struct ns *ns, const char *repo, struct dlist **out)
 {
-	int rc = dcache_get(ns->cache, CATALOG_KEY, out);
+	return get_tags_how(ns, repo, false, out);
+}
+
+/* The catalog, or NULL when the registry has none for us. */
+static int get_catalog_how(struct ns *ns, bool cached_only, struct dlist **out)
+{
+	int rc = get_list(ns, CATALOG_KEY, cached_only, out);
 
 	if (!rc && (*out)->err) {
 		dlist_put(*out);
 		*out = NULL;
 	}
 	return rc;
+}
+
+static int get_catalog(struct ns *ns, struct dlist **out)
+{
+	return get_catalog_how(ns, false, out);
 }
 
 static char *join(const char *dir, const char *name)
@@ -274,7 +293,8 @@ void ns_ents_free(struct ns_ent *ents, size_t n)
 	free(ents);
 }
 
-int ns_list(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
+static int list_how(struct ns *ns, const char *dir, bool cached_only, struct ns_ent **out,
+		    size_t *nout)
 {
 	struct dlist *cat = NULL, *tags = NULL;
 	struct strvec dirs = STRVEC_INIT;
@@ -284,7 +304,7 @@ int ns_list(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
 
 	*out = NULL;
 	*nout = 0;
-	rc = get_catalog(ns, &cat);
+	rc = get_catalog_how(ns, cached_only, &cat);
 	if (rc)
 		return rc;
 	if (cat) {
@@ -306,7 +326,7 @@ int ns_list(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
 		strvec_sort_unique(&dirs);
 	}
 	if (may_have_tags(cat, dir)) {
-		rc = get_tags(ns, dir, &tags);
+		rc = get_tags_how(ns, dir, cached_only, &tags);
 		if (rc)
 			goto out;
 		if (tags->err == -EACCES && !dirs.n) {
@@ -357,6 +377,16 @@ out:
 	dlist_put(cat);
 	dlist_put(tags);
 	return rc;
+}
+
+int ns_list(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
+{
+	return list_how(ns, dir, false, out, nout);
+}
+
+int ns_list_cached(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
+{
+	return list_how(ns, dir, true, out, nout);
 }
 
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out)

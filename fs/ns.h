@@ -75,6 +75,12 @@ int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *ki
 /* The children of `dir`, sorted by name. Caller frees with ns_ents_free(). */
 int ns_list(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
 void ns_ents_free(struct ns_ent *ents, size_t n);
+/*
+ * ns_list from what was fetched last (possibly older than the TTL), never
+ * fetching: -ENODATA when the catalog or the tags it needs were never
+ * fetched (or were invalidated since). For speculation (fs/prefetch.h).
+ */
+int ns_list_cached(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
 
 /* Does the catalog (when available) know `repo`? Never fetches. */
 bool ns_catalog_has(struct ns *ns, const char *repo);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/prefetch.h"
+
 static const char usage[] =
 	"usage: acrfs [options] REGISTRY MOUNTPOINT\n"
 	"\n"
@@ -33,6 +35,11 @@ static const char usage[] =
 	"                           out\"); a blob download must start within it and\n"
 	"                           may then take as long as bytes keep coming (at\n"
 	"                           least 1 KiB/s) (default: 30)\n"
+	"    -o prefetch=N          when a walk (find, ls -R, grep -r, a glob) goes\n"
+	"                           through a directory's entries in order, fetch\n"
+	"                           tag lists, manifests and small layers of up to\n"
+	"                           N entries ahead of it, 8 requests at a time; 0:\n"
+	"                           never (default: 32; none with ttl=0)\n"
 	"    -o acr=auto|on|off     use Azure Container Registry's own API (/acr/v1):\n"
 	"                           tag times, digests and locks in listings, untag,\n"
 	"                           repository delete; auto: for *.azurecr.io and\n"
@@ -198,6 +205,16 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 			return fail(err, "timeout=%s: expected 1..3600 seconds", v);
 		return 0;
 	}
+	if (IS("prefetch")) {
+		char *end;
+
+		NEEDV();
+		errno = 0;
+		o->prefetch = strtol(v, &end, 10);
+		if (errno || end == v || *end || o->prefetch < 0 || o->prefetch > 1024)
+			return fail(err, "prefetch=%s: expected 0..1024 entries", v);
+		return 0;
+	}
 	if (IS("acr")) {
 		NEEDV();
 		if (IS_V("auto"))
@@ -333,6 +350,7 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 	memset(o, 0, sizeof(*o));
 	o->ttl = 60;
 	o->timeout = 30;
+	o->prefetch = PREFETCH_WINDOW_DEFAULT;
 	o->threads = 16;
 	o->cache_max = 4ull << 30;
 	for (i = 1; i < argc && !rc; i++) {
@@ -419,4 +437,5 @@ void opts_free(struct acrfs_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->ttl = 60;
 	o->timeout = 30;
+	o->prefetch = PREFETCH_WINDOW_DEFAULT;
 }

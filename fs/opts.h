@@ -30,6 +30,7 @@ struct acrfs_opts {
 	bool allow_other; /* -o allow_other (implies default_permissions) */
 	long ttl;	  /* -o ttl=SECONDS, default 60 */
 	long timeout;	  /* -o timeout=SECONDS (deadline of one registry request), default 30 */
+	long prefetch;	  /* -o prefetch=N (entries a walk is read ahead), default 32, 0 off */
 	enum registry_acr acr; /* -o acr=auto|on|off, default auto */
 	char *ca_file;	  /* -o ca_file=PATH */
 	char *username;	  /* -o username=NAME */

@@ -40,6 +40,7 @@ struct http {
 	size_t npool;
 	uint64_t nrequests; /* atomic */
 	struct http_stats stats; /* atomic counters */
+	int64_t throttled_until; /* atomic, monotonic ms: a 429 said "not before" */
 };
 
 static __thread char last_error[CURL_ERROR_SIZE + 64];
@@ -563,12 +564,42 @@ out:
 	return rc;
 }
 
+/* A 429 asked every request to wait until `until` (monotonic ms). */
+static void throttle_set(struct http *h, int64_t until)
+{
+	int64_t cur = __atomic_load_n(&h->throttled_until, __ATOMIC_RELAXED);
+
+	while (cur < until && !__atomic_compare_exchange_n(&h->throttled_until, &cur, until, true,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/*
+ * Wait out the mount's throttle, if any: the request is waiting its turn,
+ * not stuck, so its deadline moves by the time waited (*throttled adds it
+ * up; a request waits HTTP_THROTTLE_MAX_MS in all at most).
+ */
+static void throttle_wait(struct http *h, int64_t *deadline, int64_t *throttled)
+{
+	int64_t w = __atomic_load_n(&h->throttled_until, __ATOMIC_RELAXED) - mono_ms();
+
+	if (w > HTTP_THROTTLE_MAX_MS - *throttled)
+		w = HTTP_THROTTLE_MAX_MS - *throttled;
+	if (w <= 0)
+		return;
+	sleep_ms(w);
+	*throttled += w;
+	*deadline += w;
+}
+
 /*
  * One hop: attempts with backoff until an answer that is not retried, the
- * retries are used up, or no time is left for the next wait.
+ * retries are used up, or no time is left for the next wait. A 429 whose
+ * Retry-After (or, without one, the backoff) is at most retry_after_max_s
+ * throttles the whole mount (see http.h) and uses up no retry.
  */
 static int do_hop(struct http *h, CURL *c, const struct http_req *req, struct http_resp *resp,
-		  int64_t deadline)
+		  int64_t *deadline, int64_t *throttled)
 {
 	struct xfer x;
 	long backoff = h->o.backoff_ms;
@@ -580,11 +611,12 @@ static int do_hop(struct http *h, CURL *c, const struct http_req *req, struct ht
 	for (tries = 0;; tries++) {
 		long wait;
 
+		throttle_wait(h, deadline, throttled);
 		memset(&x, 0, sizeof(x));
 		x.req = req;
 		x.resp = resp;
 		x.max_body = req->max_body ? req->max_body : 64u << 20;
-		x.deadline = deadline;
+		x.deadline = *deadline;
 		buf_reset(&resp->body);
 		resp->status = 0;
 		resp->retry_after_s = -1;
@@ -592,7 +624,23 @@ static int do_hop(struct http *h, CURL *c, const struct http_req *req, struct ht
 		rc = attempt(h, c, req, resp, &x);
 		stats_note(h, c, req, rc, resp->status, tries);
 		resp->attempts++;
-		if (tries >= h->o.max_retries || x.delivered || x.late)
+		if (x.delivered || x.late)
+			break;
+		if (!rc && resp->status == 429) {
+			long ra = resp->retry_after_s;
+
+			/* Longer than we hold a caller, or throttled long enough:
+			 * the 429 is the answer. */
+			if (ra > h->o.retry_after_max_s || *throttled >= HTTP_THROTTLE_MAX_MS)
+				break;
+			wait = ra >= 0 && ra * 1000 > backoff ? ra * 1000 : backoff;
+			log_debug("%s %s: HTTP 429; every request waits %ld ms", method, lu, wait);
+			throttle_set(h, mono_ms() + wait);
+			backoff = wait * 2 > 5000 ? 5000 : wait * 2;
+			tries--; /* throttled, not failed */
+			continue;
+		}
+		if (tries >= h->o.max_retries)
 			break;
 		if (rc && retryable_transport(rc)) {
 			wait = backoff;
@@ -608,7 +656,7 @@ static int do_hop(struct http *h, CURL *c, const struct http_req *req, struct ht
 		} else {
 			break;
 		}
-		if (mono_ms() + wait >= deadline) {
+		if (mono_ms() + wait >= *deadline) {
 			log_debug("%s %s: %s; no time left to retry (deadline %ld ms)", method, lu,
 				  rc ? http_strerror() : "retryable status", h->o.deadline_ms);
 			break;
@@ -654,7 +702,7 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	const char *method = req->method ? req->method : "GET";
 	bool follow = req->follow_redirects &&
 		      (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
-	int64_t deadline = mono_ms() + h->o.deadline_ms;
+	int64_t deadline = mono_ms() + h->o.deadline_ms, throttled = 0;
 	CURL *c;
 	int rc;
 
@@ -668,7 +716,7 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	for (;;) {
 		char *next = NULL, from[URL_LOG_MAX], to[URL_LOG_MAX];
 
-		rc = do_hop(h, c, &cur, resp, deadline);
+		rc = do_hop(h, c, &cur, resp, &deadline, &throttled);
 		if (rc || !follow || !is_redirect(resp->status) || !resp->location)
 			break;
 		url_for_log(cur.url, from, sizeof(from));

@@ -4,10 +4,19 @@
  * One struct http per mount: a pool of curl easy handles (each keeps its own
  * connections alive for reuse; a handle is used by one thread at a time), a
  * share handle for DNS and TLS sessions, timeouts, the extra CA file and the
- * retry policy. http_do() performs one logical request: connection errors,
- * 429 (Retry-After honoured) and 502/503/504 are retried with exponential
- * backoff up to `max_retries` times; the final response, whatever its status,
- * is returned to the caller.
+ * retry policy. http_do() performs one logical request: connection errors
+ * and 502/503/504 are retried with exponential backoff (a Retry-After
+ * honoured) up to `max_retries` times; the final response, whatever its
+ * status, is returned to the caller.
+ *
+ * Throttling. A 429 slows the whole mount down instead of failing requests:
+ * it sets a time before which no request of this struct http is sent (now +
+ * its Retry-After, or the backoff without one), every request about to be
+ * sent waits until then, and the request that got the 429 is sent again
+ * without using up a retry. Time spent waiting for the throttle does not
+ * count against a request's deadline (it is waiting its turn, not stuck),
+ * up to HTTP_THROTTLE_MAX_MS per request; past that, or when a Retry-After
+ * is longer than `retry_after_max_s`, the 429 is the answer.
  *
  * Deadline. A logical request — every attempt, backoff, Retry-After wait and
  * redirect hop of it — is bounded by `deadline_ms` from the call:
@@ -18,9 +27,8 @@
  *     end it: slower than 1 KiB/s for `low_speed_time_s` (default: the
  *     deadline, at most 30 s). A 1 GB blob that keeps flowing is never cut;
  *     a server that accepts and never answers, or stops sending, is.
- * No wait is started that would end after the deadline (a Retry-After
- * beyond it ends the request with that 429). A request that ran out of time
- * is -ETIMEDOUT.
+ * No retry wait is started that would end after the deadline. A request
+ * that ran out of time is -ETIMEDOUT.
  *
  * Redirects (req->follow_redirects, GET and HEAD only) are followed here,
  * not by libcurl, at most 5 hops, so that the rules are ours: a redirect from
@@ -44,13 +52,16 @@
 
 struct http;
 
+/* The most one request waits for a throttled registry (429s), in all. */
+#define HTTP_THROTTLE_MAX_MS (5 * 60 * 1000)
+
 struct http_opts {
 	const char *ca_file;	 /* extra CA bundle (PEM), or NULL */
 	long connect_timeout_ms; /* 0: 10 s */
 	long low_speed_time_s;	 /* abort a transfer slower than 1 KiB/s for this long; 0: 30 s */
 	int max_retries;	 /* -1: default 4 */
 	long backoff_ms;	 /* first backoff; 0: 200 ms (doubles, capped at 5 s) */
-	long retry_after_max_s;	 /* cap on Retry-After; 0: 30 s */
+	long retry_after_max_s;	 /* longest Retry-After waited for; 0: 30 s */
 	long deadline_ms;	 /* bound on a logical request (see above); 0: 30 s */
 };
 

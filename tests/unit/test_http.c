@@ -2,7 +2,8 @@
  * registry/http and the trust rules above it, against tiny scripted HTTP servers on
  * 127.0.0.1 (threads of this process): redirects followed by http_do (Authorization
  * dropped for good once a hop leaves the origin, cross_origin reported), the deadline
- * (a frozen server, a slow body collected vs streamed, a Retry-After beyond it), and a
+ * (a frozen server, a slow body collected vs streamed, a Retry-After beyond what is
+ * waited for), the mount-wide throttle a 429 sets (issue 11), and a
  * storage host's 401 with a foreign realm, which is never recorded nor answered with
  * credentials (registry_blob_get: -EIO, the evil realm never asked).
  */
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/creds.h"
@@ -254,7 +256,42 @@ static void h_429_long(struct srv *s, int fd, const struct req *rq)
 {
 	(void)s;
 	(void)rq;
-	reply(fd, "429 Too Many Requests", "Retry-After: 30\r\n", "{}");
+	reply(fd, "429 Too Many Requests", "Retry-After: 3600\r\n", "{}");
+}
+
+/*
+ * A registry that throttles: the first 3 requests for /busy get a 429 with
+ * Retry-After: 1, and any request arriving before that second is over
+ * counts as a violation; /busy then /other answer 200.
+ */
+static int throttle_busy, throttle_violations;
+static int64_t throttle_closed_until; /* monotonic ms; guarded by s->lock */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void h_throttle(struct srv *s, int fd, const struct req *rq)
+{
+	bool busy;
+
+	pthread_mutex_lock(&s->lock);
+	if (now_ms() < throttle_closed_until)
+		throttle_violations++;
+	busy = !strcmp(rq->path, "/busy") && throttle_busy < 3;
+	if (busy) {
+		throttle_busy++;
+		throttle_closed_until = now_ms() + 1000;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (busy)
+		reply(fd, "429 Too Many Requests", "Retry-After: 1\r\n", "{}");
+	else
+		reply(fd, "200 OK", NULL, rq->path);
 }
 
 /* A storage host that claims to be a token-protected registry. */
@@ -427,6 +464,61 @@ static void test_deadline(void **st)
 	srv_stop(t);
 }
 
+struct other_req {
+	struct http *h;
+	char url[128];
+	long status;
+	int rc;
+};
+
+/* Once the throttle is on, another request of the same mount. */
+static void *other_run(void *p)
+{
+	struct other_req *o = p;
+	struct http_req req = { 0 };
+	struct http_resp resp = HTTP_RESP_INIT;
+
+	while (!__atomic_load_n(&throttle_busy, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	req.url = o->url;
+	o->rc = http_do(o->h, &req, &resp);
+	o->status = resp.status;
+	http_resp_release(&resp);
+	return NULL;
+}
+
+/* Issue 11: a 429 slows every request of the mount down and fails none, even
+ * past max_retries and the deadline (1 s here; three Retry-After: 1). */
+static void test_throttle(void **st)
+{
+	struct srv *s = srv_start(h_throttle);
+	struct http *h = new_http(1000);
+	struct http_req req = { 0 };
+	struct http_resp resp = HTTP_RESP_INIT;
+	struct other_req o = { 0 };
+	pthread_t th;
+	char url[128];
+
+	(void)st;
+	o.h = h;
+	snprintf(o.url, sizeof(o.url), "http://127.0.0.1:%d/other", s->port);
+	assert_int_equal(pthread_create(&th, NULL, other_run, &o), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/busy", s->port);
+	req.url = url;
+	assert_int_equal(http_do(h, &req, &resp), 0);
+	assert_int_equal(resp.status, 200);
+	assert_int_equal(resp.attempts, 4);
+	http_resp_release(&resp);
+	pthread_join(th, NULL);
+	assert_int_equal(o.rc, 0);
+	assert_int_equal(o.status, 200);
+	/* Nothing was sent while the registry had said to wait. */
+	assert_int_equal(throttle_violations, 0);
+	assert_int_equal(throttle_busy, 3);
+	http_free(h);
+	srv_stop(s);
+}
+
 static void test_storage_challenge_not_recorded(void **st)
 {
 	struct srv *evil = srv_start(h_unauthorized), *sto = srv_start(h_evil_storage),
@@ -481,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_cross_origin_redirect),
 		cmocka_unit_test(test_same_origin_redirect_keeps_auth),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_throttle),
 		cmocka_unit_test(test_storage_challenge_not_recorded),
 	};
 
