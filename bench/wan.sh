@@ -484,11 +484,12 @@ for w in w1 w2 w3 w4 w5; do
 		"$(pf "$(calc "$t / $floor" 4)" 0.25)" "$([ "$wreq" = 0 ] && echo PASS || echo MISS)"
 done
 # Today (main at 93e7c35) `ls MNT` sends the catalog pages, `ls MNT/<repo>` the catalog
-# pages (a flat name could be a namespace) and one tag list; each mount adds its GET /v2/.
+# pages (a flat name could be a namespace) and one tag list; each mount adds its GET /v2/
+# and, since issue 10, its ACR probe (GET /acr/v1/_catalog?n=1, counted as "catalog").
 for name in ls_root ls_repo; do
 	[ -s "$M/$name" ] || continue
 	d=$(cut -d' ' -f1-8 "$M/$name")
-	today=$((CAT_PAGES + 1))
+	today=$((CAT_PAGES + 2))
 	[ "$name" = ls_root ] || today=$((today + 1))
 	printf '| `ls MNT%s` alone (fresh mount, mount to unmount) | | | %s s | %s (%s) | | | | | | | | same as today (%s): %s |\n' \
 		"$([ "$name" = ls_repo ] && echo "/$WAN_BIG")" "$(cut -d' ' -f9 "$M/$name")" \
