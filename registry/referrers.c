@@ -164,15 +164,18 @@ static int parse_index(struct jr *p, const cJSON *root, struct referrers *out)
 		out->v = v;
 		out->cap = cap;
 	}
+	n = 0;
 	cJSON_ArrayForEach(it, arr) {
 		struct referrer *r = &out->v[out->n];
 
 		memset(r, 0, sizeof(*r));
-		snprintf(where, sizeof(where), "manifests[%zu]", out->n); /* cannot truncate */
+		snprintf(where, sizeof(where), "manifests[%zu]", n++); /* cannot truncate */
 		rc = read_descriptor(p, it, where, r);
-		out->n++; /* counted half-built: referrers_clear frees it */
-		if (rc)
+		if (rc) {
+			referrer_release(r); /* half-built: never in the list */
 			return rc;
+		}
+		out->n++;
 	}
 	return 0;
 }
