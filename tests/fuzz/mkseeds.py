@@ -390,6 +390,35 @@ def manifest_seeds():
 # ---------------------------------------------------------------- headers
 
 
+def referrers_seeds():
+    """Pages of GET /v2/<r>/referrers/<d> (or the tag schema's index), and referrers'
+    own manifests (referrer_from_manifest reads the same bytes)."""
+    oci_m = "application/vnd.oci.image.manifest.v1+json"
+    sig = desc(oci_m, b"sig", artifactType="application/vnd.cncf.notary.signature",
+               annotations={"io.cncf.notary.x509chain.thumbprint#S256": '["abc"]',
+                            "org.opencontainers.image.created": "2026-12-02T10:00:00Z"})
+    sbom = desc(oci_m, b"sbom", artifactType="application/spdx+json")
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
+    r = {}
+    r["two"] = dict(index, manifests=[sig, sbom])
+    r["empty"] = dict(index, manifests=[])
+    r["artifact-manifest"] = {
+        "schemaVersion": 2, "mediaType": oci_m, "artifactType": "application/vnd.example.sbom",
+        "config": desc("application/vnd.oci.empty.v1+json", b"{}"), "layers": [],
+        "subject": desc(oci_m, b"subject"), "annotations": {"k": "v"}}
+    r["config-type-only"] = {
+        "schemaVersion": 2, "mediaType": oci_m,
+        "config": desc("application/vnd.example.config", b"{}"), "layers": []}
+    r["bad-fields"] = {"manifests": [{"mediaType": "text", "digest": "sha256:XYZ", "size": -1}]}
+    r["mistyped"] = {"manifests": [dict(sbom, artifactType=5, annotations={"": "x"})]}
+    for k, v in r.items():
+        put("referrers", k, json.dumps(v))
+    good = json.dumps(r["two"])
+    put("referrers", "duplicate-key", good.replace('"size": 3,', '"size": 3, "size": 4,', 1))
+    put("referrers", "nul-in-annotation", good.replace('2026-12-02', '2026\\u0000-12-02'))
+    put("referrers", "not-json", "not json")
+
+
 def challenge_seeds():
     c = {
         "docker-hub": 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
@@ -560,6 +589,7 @@ def main():
         for k, v in tars.items():
             put("tar", k, v)
         manifest_seeds()
+        referrers_seeds()
         challenge_seeds()
         link_seeds()
         creds_seeds()
