@@ -804,26 +804,29 @@ class RegistryHandler(ts.Handler):
         up = self.emu.upstream
         c = http.client.HTTPConnection(up.hostname, up.port, timeout=300)
         try:
-            hdrs = {k: v for k, v in self.headers.items()
+            # A list, not a dict: a header may come several times (Go clients such
+            # as skopeo send one Accept line per media type), and distribution
+            # reads them all; a dict kept only the last one.
+            hdrs = [(k, v) for k, v in self.headers.items()
                     if k.lower() not in HOP_HEADERS + ("authorization",
-                                                       "content-length", "expect")}
+                                                       "content-length", "expect")]
             send = b""
             chunked = False
             if body is not None:
                 send = body
-                hdrs["Content-Length"] = str(len(body))
+                hdrs.append(("Content-Length", str(len(body))))
             elif self.body.chunked:
                 send = self.body.chunks()
-                hdrs["Transfer-Encoding"] = "chunked"
+                hdrs.append(("Transfer-Encoding", "chunked"))
                 chunked = True
             elif not self.body.done:
                 send = self.body.chunks()
-                hdrs["Content-Length"] = str(self.body.left)
+                hdrs.append(("Content-Length", str(self.body.left)))
             elif self.command in ("PUT", "POST", "PATCH"):
-                hdrs["Content-Length"] = "0"
+                hdrs.append(("Content-Length", "0"))
             c.putrequest(self.command, path or self.path, skip_host=True,
                          skip_accept_encoding=True)
-            for k, v in hdrs.items():
+            for k, v in hdrs:
                 c.putheader(k, v)
             c.endheaders()
             if isinstance(send, bytes):
