@@ -38,9 +38,9 @@ metadata service has its own: the catalog, a repository's tags (tag -> digest,
 tags/<t>/current/link) and its manifests (revision links) are read from there, so
 they are always what distribution holds, whoever pushed. Times and locks, which
 distribution does not have, live in a small JSON store (<state-dir>/acremu-state.json)
-written after every change, so a restart keeps them. A tag's createdTime is set when
-the emulator sees the PUT of its manifest, or when it first sees the tag; the
-lastUpdateTime moves when the tag is pushed to point elsewhere.
+written within SAVE_DELAY of a change and at exit (SIGTERM), so a restart keeps them.
+A tag's createdTime is set when the emulator sees the PUT of its manifest, or when it
+first sees the tag; the lastUpdateTime moves when the tag is pushed to point elsewhere.
 
 Writes that ACR has and distribution 2.8 lacks are done on that storage the way
 distribution 3.x does them: untag removes _manifests/tags/<t>, repository delete
@@ -138,6 +138,9 @@ SAS_VERSION = "2018-03-28"
 HOP_HEADERS = ("connection", "keep-alive", "transfer-encoding", "te", "trailer",
                "upgrade", "proxy-authorization", "proxy-authenticate")
 BODY_LIMIT = 64 << 20  # bodies the emulator reads itself (JSON, manifests)
+# The metadata store is written this long after a change, once for a burst of them
+# (a seed of 2,500 tags rewrote the whole file after each push).
+SAVE_DELAY = 0.2
 
 
 # ---- times: 100 ns ticks since the epoch, RFC 3339 with 7 fractional digits ----
@@ -337,11 +340,14 @@ def new_entry(t):
 class Store:
     """Times and locks of repositories, tags and manifests, kept in step with
     distribution's storage by sync(). One lock guards everything; save() runs
-    under it (a small JSON file, replaced atomically)."""
+    under it and leaves the write (a JSON file, replaced atomically) to a thread
+    that does it SAVE_DELAY later; flush() writes at once."""
 
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()
+        self.dirty = False  # guarded by lock
+        self.wake = threading.Event()
         try:
             with open(path) as f:
                 self.data = json.load(f)
@@ -351,13 +357,34 @@ class Store:
         self.data.setdefault("settings", {})
         if "sas_key" not in self.data:
             self.data["sas_key"] = secrets.token_hex(32)
-            self.save()
+            self._write()
+        threading.Thread(target=self._saver, daemon=True).start()
 
-    def save(self):
+    def _write(self):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.data, f, separators=(",", ":"), sort_keys=True)
         os.replace(tmp, self.path)
+        self.dirty = False
+
+    def save(self):
+        """Under self.lock: the store changed; written within SAVE_DELAY."""
+        self.dirty = True
+        self.wake.set()
+
+    def _saver(self):
+        while True:
+            self.wake.wait()
+            time.sleep(SAVE_DELAY)
+            with self.lock:
+                self.wake.clear()
+                if self.dirty:
+                    self._write()
+
+    def flush(self):
+        with self.lock:
+            if self.dirty:
+                self._write()
 
     def record_push(self, name, tag, digest, before):
         """Under self.lock: a manifest PUT succeeded (TAG None: by digest). New
@@ -1526,6 +1553,7 @@ def main():
         srv.serve_forever()
     finally:
         sto.shutdown()
+        store.flush()
         srv.server_close()
         sto.server_close()
         if args.pid_file:
