@@ -77,6 +77,7 @@ Control API (registry origin, not ACR's; never logged):
     → {"sas_ttl", "redirect_blobs", "referrers", "token_ttl", "bad_tokens",
        "acr_style"}
   GET /_acremu/state     the metadata store (JSON)
+  GET /_acremu/stats     the token service's counters (tokenserver.py's /stats)
   GET /_acremu/log       the request log file as it is
 
 Locks (REFERENCE; the ACR image-lock docs): an item with writeEnabled=false cannot
@@ -1367,6 +1368,8 @@ class RegistryHandler(ts.Handler):
                 data = json.loads(json.dumps(self.emu.store.data))
             data.pop("sas_key", None)
             self.send_json(200, data)
+        elif p == "/_acremu/stats" and self.command == "GET":
+            self.send_json(200, self.emu.ts.stats())
         elif p == "/_acremu/log" and self.command == "GET":
             try:
                 with open(self.emu.args.log, "rb") as f:
