@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-weight: 3 (tests/run.sh starts heavier scripts first)
+# test-weight: 4 (tests/run.sh starts heavier scripts first)
 # Issue 10: 10-namespace.sh (listing: 1,200 repositories over catalog pages, 2,500
 # tags, nesting, the clash rule, ENOENT, the dirent cache and its TTL) against the ACR
 # emulator. ACRFS_TEST_ACR=1 (tests/lib/registry.sh) puts tests/lib/acremu.py in front
