@@ -179,6 +179,13 @@ mnt_stop z
 # (counted in libfuse's debug log, one "opcode:" line per request as it arrives).
 mnt_start_fg k "$URL" -o debug,ttl=600 || fail "mount -o debug"
 ls "$MNT_k/big/tags" "$MNT_k/alpha" >/dev/null
+if [ "${REG_r_ACR:-0}" = 1 ]; then
+	# On ACR a repository's mtime becomes its newest tag's once its tags are listed
+	# (85-acr); the kernel took its copy of the listing under the mtime it had before,
+	# so the next ls (whose stat sees the new one) reads the listing once more, from
+	# acrfs's cache. From then on the mtime stays.
+	ls "$MNT_k/big/tags" "$MNT_k/alpha" >/dev/null
+fi
 r0=$(grep -cE 'opcode: (OPENDIR|READDIR|READDIRPLUS) ' "$TEST_TMP/mnt-k.log")
 ls "$MNT_k/big/tags" "$MNT_k/alpha" >/dev/null
 is "$(($(grep -cE 'opcode: (OPENDIR|READDIR|READDIRPLUS) ' "$TEST_TMP/mnt-k.log") - r0))" 0 \

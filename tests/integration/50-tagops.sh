@@ -5,12 +5,19 @@
 # identities). The oracles are the registry's own answers (reg_digest, reg_tags,
 # HEAD by digest) and skopeo; every mount uses -o ttl=600 so that a change seen in `ls`
 # is the invalidation at work, not an expired cache.
+# ACRFS_TEST_ACR=1 (83-acr-tagops.sh): the registries are ACR emulators. The outcomes are
+# the same; the way differs, checked from the emulator's request log: untag through
+# DELETE /acr/v1/<r>/_tags/<t>, images by digest, never a DELETE by tag through /v2 (ACR
+# answers 405), repository delete through DELETE /acr/v1/<r>. ACR has no delete-disabled
+# registry: its equivalent, delete locks (deleteEnabled=false), stands in for it; its
+# token service is the registry's own (/oauth2/token), with the same three identities.
 set -u
 . "$TESTS_LIB/tap.sh"
 . "$TESTS_LIB/registry.sh"
 . "$TESTS_LIB/images.sh"
 . "$TESTS_LIB/acrfs.sh"
 PY=/usr/bin/python3
+ACR=${ACRFS_TEST_ACR:-0}
 
 cleanup() {
 	mnt_stop_all
@@ -31,6 +38,12 @@ head_status() {
 errof() {
 	local out
 	out=$("$@" 2>&1) && echo "succeeded" || echo "$out"
+}
+# acr_reqs NAME ERE: "METHOD PATH STATUS" of acrfs's requests to registry NAME matching
+# ERE (matched against the access-log line).
+acr_reqs() {
+	reg_requests "$1" '"acrfs/' | grep -E -- "$2" |
+		sed -E 's#^[^"]*"([A-Z]+) ([^ ]+) HTTP/[0-9.]+" ([0-9]+) .*#\1 \2 \3#'
 }
 # renameat2(SRC, DST, RENAME_NOREPLACE): prints "ok" or the errno name.
 rename_noreplace() {
@@ -61,6 +74,13 @@ for p in app:solo=1 app:s1=2 app:s2=2 app:ren=3 app:r1=4 app:r2=5 app:gone=6 app
 	}
 done
 check "fixture: app:solo is image 1" test "$(reg_digest r app solo)" = "$(D 1)"
+if [ "$ACR" = 1 ]; then
+	# On ACR a repository goes with its last manifest; "empty" keeps one, untagged, so
+	# that its directory is still there once empty/only is gone (as in 85-acr).
+	img_push "$TEST_TMP/oci:i1" "$R/empty:untagged" >/dev/null || fail "push empty:untagged"
+	is "$(reg_curl r -o /dev/null -w '%{http_code}' -X DELETE /acr/v1/empty/_tags/untagged)" 202 \
+		"fixture: empty:untagged untagged through /acr/v1, its manifest stays"
+fi
 
 mnt_start_fg a "$R" -o ttl=600 || {
 	fail "mount"
@@ -79,6 +99,10 @@ check "… the registry lists no solo" test -z "$(reg_tags r app | grep -x solo)
 is "$(lsw "$M/app")" "alias gone r1 r2 ren rmd s1 s2 xmv" "… ls shows it at once (ttl=600)"
 check "… stat app/solo fails" test ! -e "$M/app/solo"
 is "$(reg_digest r other keep)" "$d1" "… the same image under another repository is untouched"
+if [ "$ACR" = 1 ]; then
+	is "$(acr_reqs r '"DELETE ')" "DELETE /v2/app/manifests/$d1 202" \
+		"ACR: … one DELETE, the manifest by digest"
+fi
 
 # 2. A tag sharing its digest: only the tag goes; the sibling keeps its digest.
 d2=$(reg_digest r app s2)
@@ -89,6 +113,10 @@ is "$(head_status r app "$d2")" 200 "… the manifest stays (HEAD by digest → 
 check "… s1 is gone from the registry" test -z "$(reg_tags r app | grep -x s1)"
 check "… ls shows s2 without s1" test "$(lsw "$M/app")" = "alias gone r1 r2 ren rmd s2 xmv"
 check "… the log says the image stays" grep -q "removing only the tag" "$LOG"
+if [ "$ACR" = 1 ]; then
+	is "$(acr_reqs r '"DELETE ' | tail -n 1)" "DELETE /acr/v1/app/_tags/s1 202" \
+		"ACR: … the tag went through ACR's untag, DELETE /acr/v1/app/_tags/s1"
+fi
 
 # rm -d is rmdir. The kernel keeps listings (no-opendir mode), but never a tag
 # directory's: rm -d must see it empty right after it was listed in full.
@@ -158,10 +186,18 @@ out=$(errof rmdir "$M/app")
 check "rmdir app (tags left) → ENOTEMPTY: $out" grep -q "Directory not empty" <<<"$out"
 is "$(tagsw r app)" "r2 renamed s2" "… app keeps its tags"
 check "rmdir empty/only" rmdir "$M/empty/only"
-out=$(errof rmdir "$M/empty")
-check "rmdir of a repository with no tags, on distribution → EPERM: $out" \
-	grep -q "Operation not permitted" <<<"$out"
-check "… with a log line saying why" grep -q "no API for it" "$LOG"
+if [ "$ACR" = 1 ]; then
+	check "rmdir of a repository with no tags, on ACR: deleted" rmdir "$M/empty"
+	is "$(acr_reqs r '"DELETE ' | tail -n 1)" "DELETE /acr/v1/empty 202" \
+		"… through DELETE /acr/v1/empty"
+	check "… ls shows it gone" test -z "$(lsw "$M" | grep -w empty)"
+	check "… and the registry's catalog too" test -z "$(reg_catalog r | grep -x empty)"
+else
+	out=$(errof rmdir "$M/empty")
+	check "rmdir of a repository with no tags, on distribution → EPERM: $out" \
+		grep -q "Operation not permitted" <<<"$out"
+	check "… with a log line saying why" grep -q "no API for it" "$LOG"
+fi
 
 # 9. Things that are not tags.
 out=$(errof mv "$M/app" "$M/app2")
@@ -173,6 +209,13 @@ out=$(errof mv "$M/app/s2" "$M/app/r2")
 check "mv A B onto an existing tag without -T (= into B/A) → EPERM: $out" \
 	grep -q "Operation not permitted" <<<"$out"
 is "$(tagsw r app)" "r2 renamed s2" "… nothing changed"
+if [ "$ACR" = 1 ]; then
+	# ACR deletes manifests only by digest (405 otherwise): acrfs never tries a tag.
+	is "$(acr_reqs r '"DELETE /v2/[^ ]*/manifests/' | grep -vc ' /v2/[^ ]*/manifests/sha256:')" 0 \
+		"ACR: acrfs sent no DELETE /v2/<r>/manifests/<tag> (all by digest)"
+	is "$(acr_reqs r '"DELETE /acr/v1/' | grep -c ' 202$')" \
+		"$(acr_reqs r '"DELETE /acr/v1/' | wc -l)" "ACR: … and every /acr/v1 DELETE was accepted (202)"
+fi
 mnt_stop a
 
 # 10. Read-only mount: EROFS, nothing changes.
@@ -223,10 +266,21 @@ check "… ls pf still shows src" grep -qw src <<<"$(lsw "$MNT_half/pf")"
 mnt_stop half
 
 # ---------------------------------------------------------------- deletes disabled
-reg_start nd --no-delete || exit 1
+if [ "$ACR" = 1 ]; then
+	# ACR cannot disable deletes registry-wide; a delete lock on every image can.
+	reg_start nd || exit 1
+else
+	reg_start nd --no-delete || exit 1
+fi
 for p in nd:a=1 nd:b=2 nd:c=2; do
 	img_push "$TEST_TMP/oci:i${p#*=}" "$REG_nd_URL/${p%=*}" >/dev/null || fail "push $p"
 done
+if [ "$ACR" = 1 ]; then
+	acremu_control nd '{"attrs": [{"repo": "nd", "tag": "a", "deleteEnabled": false},
+		{"repo": "nd", "tag": "b", "deleteEnabled": false},
+		{"repo": "nd", "tag": "c", "deleteEnabled": false}]}' >/dev/null ||
+		fail "lock nd:a, nd:b, nd:c (deleteEnabled=false)"
+fi
 mnt_start_fg nd "$REG_nd_URL" -o ttl=600 || fail "mount nd"
 da=$(reg_digest nd nd a) db=$(reg_digest nd nd b)
 out=$(errof rmdir "$MNT_nd/nd/a")
@@ -249,6 +303,10 @@ check "deletes disabled: rm -d → EPERM (rm saw it empty and asked): $out" \
 	grep -q "Operation not permitted" <<<"$out"
 is "$(lsw "$MNT_nd/nd/a")" "config.json layers manifest.json referrers rootfs" \
 	"… and the next ls shows the image, not the empty listing rm saw"
+if [ "$ACR" = 1 ]; then
+	is "$(acr_reqs nd '"(DELETE|PUT|POST|PATCH) ')" "" \
+		"ACR: the locks were seen in /acr/v1 first: no request that could change anything"
+fi
 mnt_stop nd
 
 # ---------------------------------------------------------------- token auth identities
@@ -265,8 +323,16 @@ EOF
 export HOME=$TEST_TMP/home
 mkdir -p "$HOME"
 unset DOCKER_CONFIG REGISTRY_AUTH_FILE ACRFS_PASSWORD
-ts_start a "$TEST_TMP/ids.json" || exit 1
-reg_start tok --token "$TS_a_REALM" "$TS_a_ISSUER" "$TS_a_SERVICE" "$TS_a_ROOT" || exit 1
+if [ "$ACR" = 1 ]; then
+	# ACR's token service is the registry's own; the emulator's default identities are
+	# these three (with ACR's metadata_read for pusher and reader, metadata_write and
+	# delete for admin).
+	reg_start tok || exit 1
+	TS_a_REALM=$ACR_tok_REALM TS_a_SERVICE=$ACR_tok_SERVICE TS_a_LOG=$ACR_tok_TSLOG
+else
+	ts_start a "$TEST_TMP/ids.json" || exit 1
+	reg_start tok --token "$TS_a_REALM" "$TS_a_ISSUER" "$TS_a_SERVICE" "$TS_a_ROOT" || exit 1
+fi
 for p in t:u=1 t:v=2 t:w=2; do
 	IMG_CREDS=admin:adminpw img_push "$TEST_TMP/oci:i${p#*=}" "$REG_tok_URL/${p%=*}" \
 		>/dev/null || fail "push $p"

@@ -125,6 +125,12 @@ is "$(code) $(hdr WWW-Authenticate)" \
 	"GET /v2/ without a token: 401 with the emulator's realm"
 areq "$ADM" -H "Accept: $OCI_M" "/v2/$R/manifests/v1" >/dev/null
 is "$(code) $(hdr Docker-Content-Digest)" "200 $D1" "a manifest GET is served by distribution"
+# Go clients (skopeo, docker) send one Accept line per media type; an OCI manifest is
+# served when any of them accepts it (ACR converts nothing, refuses nothing it can serve).
+areq "$ADM" -H "Accept: $OCI_M" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+	"/v2/$R/manifests/v1" >/dev/null
+is "$(code) $(hdr Docker-Content-Digest) $(hdr Content-Type)" "200 $D1 $OCI_M" \
+	"a manifest GET with several Accept lines, OCI in the first: the OCI manifest"
 areq "" -u admin:adminpw /acr/v1/_catalog >/dev/null
 is "$(code)" 200 "Basic credentials work on the data plane, as on ACR"
 

@@ -38,9 +38,9 @@ metadata service has its own: the catalog, a repository's tags (tag -> digest,
 tags/<t>/current/link) and its manifests (revision links) are read from there, so
 they are always what distribution holds, whoever pushed. Times and locks, which
 distribution does not have, live in a small JSON store (<state-dir>/acremu-state.json)
-written after every change, so a restart keeps them. A tag's createdTime is set when
-the emulator sees the PUT of its manifest, or when it first sees the tag; the
-lastUpdateTime moves when the tag is pushed to point elsewhere.
+written within SAVE_DELAY of a change and at exit (SIGTERM), so a restart keeps them.
+A tag's createdTime is set when the emulator sees the PUT of its manifest, or when it
+first sees the tag; the lastUpdateTime moves when the tag is pushed to point elsewhere.
 
 Writes that ACR has and distribution 2.8 lacks are done on that storage the way
 distribution 3.x does them: untag removes _manifests/tags/<t>, repository delete
@@ -77,6 +77,7 @@ Control API (registry origin, not ACR's; never logged):
     → {"sas_ttl", "redirect_blobs", "referrers", "token_ttl", "bad_tokens",
        "acr_style"}
   GET /_acremu/state     the metadata store (JSON)
+  GET /_acremu/stats     the token service's counters (tokenserver.py's /stats)
   GET /_acremu/log       the request log file as it is
 
 Locks (REFERENCE; the ACR image-lock docs): an item with writeEnabled=false cannot
@@ -138,6 +139,9 @@ SAS_VERSION = "2018-03-28"
 HOP_HEADERS = ("connection", "keep-alive", "transfer-encoding", "te", "trailer",
                "upgrade", "proxy-authorization", "proxy-authenticate")
 BODY_LIMIT = 64 << 20  # bodies the emulator reads itself (JSON, manifests)
+# The metadata store is written this long after a change, once for a burst of them
+# (a seed of 2,500 tags rewrote the whole file after each push).
+SAVE_DELAY = 0.2
 
 
 # ---- times: 100 ns ticks since the epoch, RFC 3339 with 7 fractional digits ----
@@ -337,11 +341,14 @@ def new_entry(t):
 class Store:
     """Times and locks of repositories, tags and manifests, kept in step with
     distribution's storage by sync(). One lock guards everything; save() runs
-    under it (a small JSON file, replaced atomically)."""
+    under it and leaves the write (a JSON file, replaced atomically) to a thread
+    that does it SAVE_DELAY later; flush() writes at once."""
 
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()
+        self.dirty = False  # guarded by lock
+        self.wake = threading.Event()
         try:
             with open(path) as f:
                 self.data = json.load(f)
@@ -351,13 +358,34 @@ class Store:
         self.data.setdefault("settings", {})
         if "sas_key" not in self.data:
             self.data["sas_key"] = secrets.token_hex(32)
-            self.save()
+            self._write()
+        threading.Thread(target=self._saver, daemon=True).start()
 
-    def save(self):
+    def _write(self):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.data, f, separators=(",", ":"), sort_keys=True)
         os.replace(tmp, self.path)
+        self.dirty = False
+
+    def save(self):
+        """Under self.lock: the store changed; written within SAVE_DELAY."""
+        self.dirty = True
+        self.wake.set()
+
+    def _saver(self):
+        while True:
+            self.wake.wait()
+            time.sleep(SAVE_DELAY)
+            with self.lock:
+                self.wake.clear()
+                if self.dirty:
+                    self._write()
+
+    def flush(self):
+        with self.lock:
+            if self.dirty:
+                self._write()
 
     def record_push(self, name, tag, digest, before):
         """Under self.lock: a manifest PUT succeeded (TAG None: by digest). New
@@ -804,26 +832,29 @@ class RegistryHandler(ts.Handler):
         up = self.emu.upstream
         c = http.client.HTTPConnection(up.hostname, up.port, timeout=300)
         try:
-            hdrs = {k: v for k, v in self.headers.items()
+            # A list, not a dict: a header may come several times (Go clients such
+            # as skopeo send one Accept line per media type), and distribution
+            # reads them all; a dict kept only the last one.
+            hdrs = [(k, v) for k, v in self.headers.items()
                     if k.lower() not in HOP_HEADERS + ("authorization",
-                                                       "content-length", "expect")}
+                                                       "content-length", "expect")]
             send = b""
             chunked = False
             if body is not None:
                 send = body
-                hdrs["Content-Length"] = str(len(body))
+                hdrs.append(("Content-Length", str(len(body))))
             elif self.body.chunked:
                 send = self.body.chunks()
-                hdrs["Transfer-Encoding"] = "chunked"
+                hdrs.append(("Transfer-Encoding", "chunked"))
                 chunked = True
             elif not self.body.done:
                 send = self.body.chunks()
-                hdrs["Content-Length"] = str(self.body.left)
+                hdrs.append(("Content-Length", str(self.body.left)))
             elif self.command in ("PUT", "POST", "PATCH"):
-                hdrs["Content-Length"] = "0"
+                hdrs.append(("Content-Length", "0"))
             c.putrequest(self.command, path or self.path, skip_host=True,
                          skip_accept_encoding=True)
-            for k, v in hdrs.items():
+            for k, v in hdrs:
                 c.putheader(k, v)
             c.endheaders()
             if isinstance(send, bytes):
@@ -1337,6 +1368,8 @@ class RegistryHandler(ts.Handler):
                 data = json.loads(json.dumps(self.emu.store.data))
             data.pop("sas_key", None)
             self.send_json(200, data)
+        elif p == "/_acremu/stats" and self.command == "GET":
+            self.send_json(200, self.emu.ts.stats())
         elif p == "/_acremu/log" and self.command == "GET":
             try:
                 with open(self.emu.args.log, "rb") as f:
@@ -1523,6 +1556,7 @@ def main():
         srv.serve_forever()
     finally:
         sto.shutdown()
+        store.flush()
         srv.server_close()
         sto.server_close()
         if args.pid_file:

@@ -8,13 +8,17 @@ clashes with a deeper catalog path P/N is listed as ":N".
   nsoracle.py URL [--ca FILE] [--tags-out FILE]
 
 --tags-out FILE also writes the tag entries alone (the image views a namespace walk
-must not descend into).
+must not descend into). Both listings follow Link rel="next" pages (distribution 2.8
+sends the tags at once; ACR pages them). With ACRFS_TEST_ACR=1 (tests/lib/registry.sh:
+the registry is the ACR emulator) the requests carry its admin's Basic credentials.
 
 Standard library only; one keep-alive connection.
 """
 import argparse
+import base64
 import http.client
 import json
+import os
 import ssl
 import sys
 import urllib.parse
@@ -33,22 +37,27 @@ def main():
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port)
 
-    def get(path):
-        conn.request("GET", path)
-        r = conn.getresponse()
-        body = r.read()
-        if r.status != 200:
-            sys.exit(f"nsoracle: GET {path}: HTTP {r.status}")
-        return json.loads(body), r.getheader("Link")
+    hdrs = {}
+    if os.environ.get("ACRFS_TEST_ACR") == "1":
+        hdrs["Authorization"] = "Basic " + base64.b64encode(b"admin:adminpw").decode()
 
-    repos, nxt = [], "/v2/_catalog?n=100"
-    while nxt:
-        j, link = get(nxt)
-        repos += j.get("repositories") or []
-        nxt = None
-        if link and 'rel="next"' in link:
-            nxt = link[link.index("<") + 1:link.index(">")]
-    repos = sorted(set(repos))
+    def get_all(path, key):
+        """Every item of list KEY over the Link rel="next" pages from PATH."""
+        out, nxt = [], path
+        while nxt:
+            conn.request("GET", nxt, headers=hdrs)
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                sys.exit(f"nsoracle: GET {nxt}: HTTP {r.status}")
+            out += json.loads(body).get(key) or []
+            link = r.getheader("Link")
+            nxt = None
+            if link and 'rel="next"' in link:
+                nxt = link[link.index("<") + 1:link.index(">")]
+        return out
+
+    repos = sorted(set(get_all("/v2/_catalog?n=100", "repositories")))
     paths = set()
     for r in repos:
         parts = r.split("/")
@@ -57,8 +66,7 @@ def main():
     dirs = set(paths)
     tags = set()
     for r in repos:
-        j, _ = get(f"/v2/{r}/tags/list")
-        for t in j.get("tags") or []:
+        for t in get_all(f"/v2/{r}/tags/list", "tags"):
             name = ":" + t if f"{r}/{t}" in dirs else t
             paths.add(f"{r}/{name}")
             tags.add(f"{r}/{name}")

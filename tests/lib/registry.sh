@@ -2,7 +2,7 @@
 # tests/lib/registry.sh — real CNCF distribution registries on loopback for tests.
 #
 #   reg_start NAME [--tls] [--no-delete] [--htpasswd FILE]
-#                  [--token REALM ISSUER SERVICE ROOTCERT]
+#                  [--token REALM ISSUER SERVICE ROOTCERT] [--acr-config FILE]
 #       Start 'docker-registry serve' on 127.0.0.1:<free port>. NAME is [A-Za-z0-9_]+.
 #       Files live in $TEST_TMP/NAME: config.yml, data/ (storage), access.log, pid,
 #       tls/ (with --tls). Exports REG_<NAME>_URL (http[s]://127.0.0.1:PORT),
@@ -22,7 +22,8 @@
 #       Oracle: every repository, one per line, in the registry's order, following the
 #       Link rel="next" pages of GET /v2/_catalog?n=N (N defaults to 100).
 #   reg_tags NAME REPO [CURL-ARGS...]
-#       Oracle: the tags of REPO, one per line (distribution 2.8 returns them all at once).
+#       Oracle: the tags of REPO, one per line, following Link rel="next" pages
+#       (distribution 2.8 returns them all at once; ACR pages them).
 #   reg_digest NAME REPO REF [CURL-ARGS...]
 #       Oracle: Docker-Content-Digest of HEAD /v2/REPO/manifests/REF (any manifest type).
 #   (These oracles send requests: they show up in reg_count_requests.)
@@ -35,6 +36,9 @@
 # the emulator's request log (registry origin; the same combined-log form, User-Agent
 # included), reg_stop stops both. images.sh, seed.py, mkimage.py push and acrfs.sh mount
 # as admin; REGISTRY_AUTH_FILE names a file with the admin's credentials for skopeo.
+# --acr-config FILE (ACRFS_TEST_ACR=1 only): the emulator's identities are FILE's
+# (acremu.sh --config), not admin:adminpw & co., and the script chooses credentials
+# itself: reg_curl sends none, REGISTRY_AUTH_FILE is left alone.
 #
 # Request counting. distribution writes two logs: a structured logrus log on stderr
 # ("response completed" lines), which omits requests rejected by auth (401) and requests
@@ -107,10 +111,14 @@ reg_start() {
 		return 1
 	}
 	local tls=0 delete=true htpasswd='' token_realm='' token_issuer='' token_service=''
-	local token_root=''
+	local token_root='' acr_config=''
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--tls) tls=1 ;;
+		--acr-config)
+			acr_config=$2
+			shift
+			;;
 		--no-delete) delete=false ;;
 		--htpasswd)
 			htpasswd=$2
@@ -140,8 +148,12 @@ reg_start() {
 			_reg_die "reg_start: ACRFS_TEST_ACR=1 stands in only for plain registries ($name)"
 			return 1
 		fi
-		_reg_start_acr "$name"
+		_reg_start_acr "$name" "$acr_config"
 		return
+	fi
+	if [ -n "$acr_config" ]; then
+		_reg_die "reg_start: --acr-config needs ACRFS_TEST_ACR=1"
+		return 1
 	fi
 
 	local dir=$TEST_TMP/$name
@@ -177,7 +189,11 @@ reg_start() {
 		} >"$dir/config.yml"
 
 		# Append mode: tests may truncate or rotate nothing, but two writers share the file.
-		"$REG_BIN" serve "$dir/config.yml" >>"$dir/access.log" 2>>"$dir/access.log" </dev/null &
+		# distribution reads REGISTRY_<SECTION>_<KEY> variables as configuration: a
+		# REGISTRY_AUTH_FILE meant for skopeo (the ACR switch exports one) would be
+		# its auth section.
+		env -u REGISTRY_AUTH_FILE "$REG_BIN" serve "$dir/config.yml" >>"$dir/access.log" \
+			2>>"$dir/access.log" </dev/null &
 		pid=$!
 		for ((i = 0; i < 100; i++)); do
 			if ! kill -0 "$pid" 2>/dev/null; then
@@ -221,19 +237,24 @@ reg_start() {
 	return 1
 }
 
-# _reg_start_acr NAME: the ACR emulator NAME in front of distribution acremu_NAME.
+# _reg_start_acr NAME [CONFIG]: the ACR emulator NAME in front of distribution
+# acremu_NAME (with CONFIG's identities: see --acr-config).
 _reg_start_acr() {
-	local name=$1 v
+	local name=$1 cfg=${2:-} v
 	if ! declare -F acremu_start >/dev/null; then
 		# shellcheck source=tests/lib/acremu.sh
 		. "$(dirname -- "${BASH_SOURCE[0]}")/acremu.sh"
 	fi
-	acremu_start "$name" || return 1
+	acremu_start "$name" ${cfg:+--config "$cfg"} || return 1
 	for v in URL HOST PID; do
 		export "REG_${name}_$v=$(_acremu_var "$name" "$v")"
 	done
 	export "REG_${name}_DIR=$(_reg_var "acremu_$name" DIR)" "REG_${name}_ACR=1"
 	REG_NAMES+=("$name")
+	if [ -n "$cfg" ]; then
+		export "REG_${name}_ACRCFG=1" # no admin:adminpw: the script's own identities
+		return 0
+	fi
 	# skopeo run by a script itself (not img_push) finds the admin here.
 	"$REG_PYTHON" -c 'import base64, json, os, sys
 p, host = sys.argv[1], sys.argv[2]
@@ -256,7 +277,8 @@ reg_stop() {
 	local name=$1 pid i
 	if [ "$(_reg_var "$name" ACR)" = 1 ]; then
 		acremu_stop "$name"
-		unset "REG_${name}_PID" "REG_${name}_URL" "REG_${name}_HOST" "REG_${name}_ACR"
+		unset "REG_${name}_PID" "REG_${name}_URL" "REG_${name}_HOST" "REG_${name}_ACR" \
+			"REG_${name}_ACRCFG"
 		_reg_forget "$name"
 		return 0
 	fi
@@ -340,7 +362,8 @@ reg_curl() {
 	}
 	ca=$(_reg_var "$name" CA)
 	local args=("$@")
-	[ "$(_reg_var "$name" ACR)" != 1 ] || args=(-u admin:adminpw "${args[@]}")
+	[ "$(_reg_var "$name" ACR)" != 1 ] || [ "$(_reg_var "$name" ACRCFG)" = 1 ] ||
+		args=(-u admin:adminpw "${args[@]}")
 	local path=${args[${#args[@]} - 1]}
 	unset 'args[${#args[@]}-1]'
 	if [ -n "$ca" ]; then
@@ -357,15 +380,16 @@ v = json.load(sys.stdin).get(sys.argv[1]) or []
 sys.stdout.write("".join(x + "\n" for x in v))' "$1"
 }
 
-reg_catalog() {
-	local name=$1 n=${2:-100} hdr body next pages=0
-	shift 2 2>/dev/null || shift $#
+# _reg_pages NAME PATH KEY [CURL-ARGS...]: the list KEY of every page from PATH on,
+# following Link rel="next".
+_reg_pages() {
+	local name=$1 next=$2 key=$3 hdr body pages=0
+	shift 3
 	hdr=$(mktemp "$TEST_TMP/.hdr.XXXXXX") || return 1
-	next="/v2/_catalog?n=$n"
 	while [ -n "$next" ]; do
 		pages=$((pages + 1))
 		if [ "$pages" -gt 10000 ]; then
-			_reg_die "reg_catalog: more than 10000 pages, Link loop?"
+			_reg_die "_reg_pages: more than 10000 pages, Link loop?"
 			rm -f -- "$hdr"
 			return 1
 		fi
@@ -373,7 +397,7 @@ reg_catalog() {
 			rm -f -- "$hdr"
 			return 1
 		}
-		printf '%s' "$body" | _reg_json_list repositories || {
+		printf '%s' "$body" | _reg_json_list "$key" || {
 			rm -f -- "$hdr"
 			return 1
 		}
@@ -382,11 +406,16 @@ reg_catalog() {
 	rm -f -- "$hdr"
 }
 
+reg_catalog() {
+	local name=$1 n=${2:-100}
+	shift 2 2>/dev/null || shift $#
+	_reg_pages "$name" "/v2/_catalog?n=$n" repositories "$@"
+}
+
 reg_tags() {
-	local name=$1 repo=$2 body
+	local name=$1 repo=$2
 	shift 2
-	body=$(reg_curl "$name" -f "$@" "/v2/$repo/tags/list") || return 1
-	printf '%s' "$body" | _reg_json_list tags
+	_reg_pages "$name" "/v2/$repo/tags/list" tags "$@"
 }
 
 reg_digest() {
