@@ -21,6 +21,7 @@ struct stat;
 struct acrfs_opts;
 struct listings;
 struct prefetch;
+struct dcache;
 
 /* Everything a request handler needs; owned by main(). */
 struct acrfs {
@@ -31,6 +32,7 @@ struct acrfs {
 	struct pcache *pcache;	/* persistent cache, or NULL */
 	struct listings *listings; /* registry directories' listings (fs/listing.h) */
 	struct prefetch *prefetch; /* readahead for walks (fs/prefetch.h), or NULL */
+	struct dcache *acr_repos;  /* ACR: repositories' attributes (fs/ll_acr.h), or NULL */
 	struct fuse_session *se;
 	double ttl;	/* entry/attr timeout for registry directories */
 	bool ro;

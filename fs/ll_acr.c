@@ -1,6 +1,8 @@
 /*
- * ll_acr — see ll_acr.h. No state of its own: everything comes from the
- * ns's cached tag lists.
+ * ll_acr — see ll_acr.h. Tags' metadata comes from the ns's cached tag
+ * lists; repositories' attributes from a dcache of their own
+ * (fs->acr_repos: key the repository, the list empty, its meta a struct
+ * acr_repo).
  */
 #include "fs/ll_acr.h"
 
@@ -13,6 +15,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/strvec.h"
+#include "fs/dcache.h"
 #include "fs/itable.h"
 #include "fs/ll.h"
 #include "registry/acr.h"
@@ -66,6 +69,67 @@ out:
 	return rc;
 }
 
+/* dcache fetch of a repository's attributes: GET /acr/v1/<repo>. */
+static int fetch_repo(void *ctx, const char *repo, struct strvec *out, void **meta)
+{
+	struct acr_repo *a = calloc(1, sizeof(*a));
+	int rc;
+
+	(void)out;
+	if (!a)
+		return -ENOMEM;
+	rc = registry_acr_repo(ctx, repo, a);
+	if (rc) {
+		free(a);
+		return rc;
+	}
+	*meta = a;
+	return 0;
+}
+
+static int fetch_repo_plain(void *ctx, const char *repo, struct strvec *out)
+{
+	(void)ctx;
+	(void)repo;
+	(void)out;
+	return -EINVAL; /* never called: the dcache has fetch_repo */
+}
+
+int acrfs_acr_repos_new(struct dcache **out, struct registry *r, unsigned ttl_s)
+{
+	int rc = dcache_new(out, ttl_s, fetch_repo_plain, r);
+
+	if (!rc)
+		dcache_set_meta(*out, fetch_repo, free);
+	return rc;
+}
+
+/*
+ * The attributes of repository `repo`: fetched when `fetch` (and not fresh),
+ * else the last ones fetched, if any (-ENODATA). -ENOENT: no such
+ * repository (a namespace); other -errno from the registry.
+ */
+static int repo_attrs(struct acrfs *fs, const char *repo, bool fetch, struct acr_repo *out)
+{
+	struct dlist *l = NULL;
+	int rc;
+
+	if (!fs->acr_repos || !*repo)
+		return -ENODATA;
+	rc = fetch ? dcache_get(fs->acr_repos, repo, &l) :
+		     dcache_peek_stale(fs->acr_repos, repo, &l) ? -ENODATA : 0;
+	if (rc)
+		return rc;
+	if (l->err)
+		rc = l->err;
+	else if (!l->meta)
+		rc = -ENODATA;
+	else
+		*out = *(const struct acr_repo *)l->meta;
+	dlist_put(l);
+	return rc;
+}
+
 static bool tag_locked(const struct ns_tag_meta *m)
 {
 	return !m->write_enabled || !m->delete_enabled;
@@ -75,7 +139,12 @@ void acrfs_acr_attr(const struct acrfs *fs, const struct inode *n, struct stat *
 {
 	struct ns_tag_meta m;
 	struct timespec u, c;
+	struct acr_repo ra;
 
+	/* A repository known to be locked (never fetched here). */
+	if (n->kind == K_DIR && repo_attrs((struct acrfs *)fs, n->a, false, &ra) == 0 &&
+	    acr_locked(&ra.attrs))
+		st->st_mode &= ~(mode_t)0222;
 	if (n->kind == K_TAG && n->b) {
 		if (ns_tag_meta(fs->ns, n->a, n->b, &m))
 			return;
@@ -109,6 +178,33 @@ static const char *lock_name(const struct ns_tag_meta *m)
 	return acr_lock_name(&a);
 }
 
+/* user.acrfs.<name> of repository directory `n` (one request per TTL). */
+static int repo_getxattr(struct acrfs *fs, const struct inode *n, const char *name,
+			 struct buf *val)
+{
+	char s[ACR_TIME_SIZE];
+	struct acr_repo ra;
+	bool was_locked, known;
+	int rc;
+
+	if (strcmp(name, "lock") && strcmp(name, "created") && strcmp(name, "updated"))
+		return -ENODATA;
+	known = repo_attrs(fs, n->a, false, &ra) == 0;
+	was_locked = known && acr_locked(&ra.attrs);
+	rc = repo_attrs(fs, n->a, true, &ra);
+	if (rc)
+		return rc == -ENOENT ? -ENODATA : rc;
+	if (was_locked != acr_locked(&ra.attrs) || !known)
+		acrfs_inval_inode(fs->se, n->ino); /* the mode may have changed */
+	if (!strcmp(name, "created") && ra.created.tv_sec)
+		return buf_adds(val, acr_time_format(&ra.created, s, sizeof(s)));
+	if (!strcmp(name, "updated") && ra.updated.tv_sec)
+		return buf_adds(val, acr_time_format(&ra.updated, s, sizeof(s)));
+	if (!strcmp(name, "lock") && acr_locked(&ra.attrs))
+		return buf_adds(val, acr_lock_name(&ra.attrs));
+	return -ENODATA;
+}
+
 int acrfs_acr_getxattr(struct acrfs *fs, const struct inode *n, const char *name,
 		       struct buf *val)
 {
@@ -116,8 +212,11 @@ int acrfs_acr_getxattr(struct acrfs *fs, const struct inode *n, const char *name
 	char s[ACR_TIME_SIZE > DIGEST_STR_SIZE ? ACR_TIME_SIZE : DIGEST_STR_SIZE];
 
 	buf_reset(val);
-	if (n->kind != K_TAG || !n->b || strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) ||
-	    ns_tag_meta(fs->ns, n->a, n->b, &m))
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)))
+		return -ENODATA;
+	if (n->kind == K_DIR)
+		return repo_getxattr(fs, n, name + strlen(XATTR_PREFIX), val);
+	if (n->kind != K_TAG || !n->b || ns_tag_meta(fs->ns, n->a, n->b, &m))
 		return -ENODATA;
 	name += strlen(XATTR_PREFIX);
 	if (!strcmp(name, "digest") && m.has_digest)
@@ -136,8 +235,19 @@ int acrfs_acr_listxattr(struct acrfs *fs, const struct inode *n, struct buf *out
 	static const char created[] = XATTR_PREFIX "created", updated[] = XATTR_PREFIX "updated",
 			  lock[] = XATTR_PREFIX "lock";
 	struct ns_tag_meta m;
+	struct acr_repo ra;
 	int rc = 0;
 
+	if (n->kind == K_DIR && fs->acr_repos && *n->a && ns_catalog_has(fs->ns, n->a)) {
+		/* A repository: its times are one request away; a lock is listed
+		 * once known (ls -l asks for the names of every directory). */
+		rc = buf_add(out, created, sizeof(created));
+		if (!rc)
+			rc = buf_add(out, updated, sizeof(updated));
+		if (!rc && repo_attrs(fs, n->a, false, &ra) == 0 && acr_locked(&ra.attrs))
+			rc = buf_add(out, lock, sizeof(lock));
+		return rc;
+	}
 	if (n->kind != K_TAG || !n->b || ns_tag_meta(fs->ns, n->a, n->b, &m))
 		return 0;
 	if (m.created.tv_sec)

@@ -30,13 +30,22 @@ struct strvec;
 int acrfs_acr_tags(void *ctx, const char *repo, struct strvec *tags, struct ns_tag_meta **meta);
 
 /*
+ * fs->acr_repos for registry `r` (which must outlive it): a dcache of
+ * repositories' attributes with the mount's TTL. 0 or -ENOMEM.
+ */
+struct dcache;
+struct registry;
+int acrfs_acr_repos_new(struct dcache **out, struct registry *r, unsigned ttl_s);
+
+/*
  * Adjust `st` of registry directory `n` (K_TAG / K_DIR) from the listing:
  * a tag's mtime and ctime are its lastUpdateTime, atime its createdTime; a
  * locked tag (writeEnabled or deleteEnabled false) has no write bits. A
  * repository's times are its newest tag's update (to the second: the
  * nanoseconds keep following the listing's mtime, fs/listing.h), when its
- * tag list is cached (never fetched here). Without metadata `st` stays as
- * it is.
+ * tag list is cached (never fetched here); a repository whose attributes
+ * were fetched (acrfs_acr_getxattr) and say it is locked has no write bits.
+ * Without metadata `st` stays as it is.
  */
 void acrfs_acr_attr(const struct acrfs *fs, const struct inode *n, struct stat *st);
 
@@ -45,6 +54,14 @@ void acrfs_acr_attr(const struct acrfs *fs, const struct inode *n, struct stat *
  * first): user.acrfs.digest, user.acrfs.created, user.acrfs.updated,
  * user.acrfs.lock (only on a locked tag). 0, or -ENODATA when the listing
  * does not answer it (the caller then answers as without ACR).
+ *
+ * Of a repository directory (K_DIR, on ACR): user.acrfs.created,
+ * .updated and .lock (only when locked) from the repository's attributes,
+ * GET /acr/v1/<repo>, fetched at the first such question and kept for the
+ * TTL (fs->acr_repos); -ENODATA for a namespace, the registry's error
+ * (-EACCES without metadata_read, transport errors) else. When the answer
+ * changes what the directory's mode shows, the kernel's attributes are
+ * dropped. Blocks then.
  */
 int acrfs_acr_getxattr(struct acrfs *fs, const struct inode *n, const char *name,
 		       struct buf *val);

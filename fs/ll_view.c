@@ -1189,8 +1189,18 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		return;
 	}
 	memset(&v, 0, sizeof(v));
-	if (n->kind == K_DIR)
+	if (n->kind == K_DIR) {
+		/* ACR: a repository's times and lock (fs/ll_acr.h), else none. */
+		rc = acrfs_acr_getxattr(fs, n, name, &acr);
+		if (!rc)
+			reply_value(req, size, acr.data, acr.len);
+		buf_release(&acr);
+		if (!rc)
+			return;
+		if (rc != -ENODATA)
+			goto fail;
 		goto nodata;
+	}
 	if (is_root_kind(n->kind)) {
 		/* ls asks every directory for security.* and ACLs: answer without a fetch. */
 		if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)))

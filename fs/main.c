@@ -28,6 +28,7 @@
 #include "auth/util.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "fs/dcache.h"
 #include "fs/itable.h"
 #include "fs/listing.h"
 #include "fs/ll.h"
@@ -315,7 +316,9 @@ int main(int argc, char *argv[])
 	    itable_new(&fs.inodes, K_DIR, "D/") ||
 	    listings_new(&fs.listings, fs.ttl, &fs.mounted_at, NULL) ||
 	    prefetch_new(&fs.prefetch, fs.ns, fs.views, o.ttl ? (unsigned)o.prefetch : 0,
-			 PREFETCH_WORKERS_MAX)) {
+			 PREFETCH_WORKERS_MAX) ||
+	    (registry_is_acr(fs.reg) &&
+	     acrfs_acr_repos_new(&fs.acr_repos, fs.reg, (unsigned)o.ttl))) {
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;
 	}
@@ -357,6 +360,7 @@ out_sig:
 	fuse_remove_signal_handlers(fs.se);
 out_ns:
 	prefetch_free(fs.prefetch); /* its workers use ns and views */
+	dcache_free(fs.acr_repos);
 	listings_free(fs.listings);
 	itable_free(fs.inodes);
 	views_free(fs.views);

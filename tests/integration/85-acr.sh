@@ -6,7 +6,8 @@
 # received, not only by their outcome: untag of a shared image through
 # DELETE /acr/v1/<r>/_tags/<t> (no delete-by-tag first, no HEAD per sibling: one
 # _manifests page), a unique image deleted by digest, an emptied repository deleted
-# through DELETE /acr/v1/<r>; locks (tag and repository) refuse rmdir / mv with EPERM
+# through DELETE /acr/v1/<r>; locks (tag and repository; a repository's shows in its mode
+# and user.acrfs.lock once asked for) refuse rmdir / mv with EPERM
 # before any DELETE or PUT, naming the lock; an identity that may not read metadata meets
 # the registry's own 405 REGISTRY_DISALLOWED_OPERATION, also EPERM with the same words.
 # shellcheck disable=SC2154 # ACR_<NAME>_*, MNT_* are exported by the helpers
@@ -170,6 +171,23 @@ check "… the log names the repository's lock" \
 	grep -q "repository rlock is locked .*(writeEnabled=false)" "$LOG"
 is "$(reqs '"(DELETE|PUT|POST|PATCH)"')" "" "… no request that could change anything was sent"
 is "$(lsw "$M/app")" "lockd lockt mv s2 s3" "… the locked tags stay"
+
+# ---- a repository's lock and times: one request when asked, then its mode shows it ----
+acremu_log_mark a
+ls -l "$M" >/dev/null
+is "$(reqs '"/acr/v1/(app|rlock|blob|empty)"')" "" "ls -l of the root: no request per repository"
+is "$(getfattr --absolute-names --only-values -n user.acrfs.lock "$M/rlock" 2>&1)" "writeEnabled=false" \
+	"user.acrfs.lock of a repository with writeEnabled=false names the lock"
+is "$(reqs '"/acr/v1/rlock')" "GET /acr/v1/rlock 200" "… one request: GET /acr/v1/rlock"
+is "$(stat -c %A "$M/rlock") $(stat -c %A "$M/app")" "dr-xr-xr-x drwxr-xr-x" \
+	"… the locked repository then shows without write bits, another keeps them"
+check "… and lists user.acrfs.lock" sh -c "getfattr -d '$M/rlock' | grep -q '^user.acrfs.lock='"
+getfattr -n user.acrfs.lock "$M/rlock" >/dev/null 2>&1
+is "$(reqs '"/acr/v1/rlock')" "GET /acr/v1/rlock 200" "… asked again within the TTL: no request"
+is "$(getfattr --absolute-names --only-values -n user.acrfs.lock "$M/app" 2>&1 | sed 's/.*: //')" "No such attribute" \
+	"an unlocked repository has no user.acrfs.lock"
+check "a repository's user.acrfs.updated: ACR's lastUpdateTime (RFC 3339)" \
+	sh -c "getfattr --only-values -n user.acrfs.updated '$M/app' | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T'"
 
 # ---- mv on ACR: copy, then ACR's untag of the source ----
 acremu_log_mark a
