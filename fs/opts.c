@@ -111,6 +111,20 @@ static int fail(struct buf *err, const char *fmt, const char *arg)
 	return -EINVAL;
 }
 
+/* A whole decimal number in [min, max] (nothing else in `s`). */
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 static int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
@@ -186,32 +200,20 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 			return fail(err, "option %s needs a value", key); \
 	} while (0)
 	if (IS("ttl")) {
-		char *end;
-
 		NEEDV();
-		errno = 0;
-		o->ttl = strtol(v, &end, 10);
-		if (errno || end == v || *end || o->ttl < 0 || o->ttl > 86400 * 365)
+		if (!parse_long(v, 0, 86400 * 365, &o->ttl))
 			return fail(err, "ttl=%s: expected a number of seconds", v);
 		return 0;
 	}
 	if (IS("timeout")) {
-		char *end;
-
 		NEEDV();
-		errno = 0;
-		o->timeout = strtol(v, &end, 10);
-		if (errno || end == v || *end || o->timeout < 1 || o->timeout > 3600)
+		if (!parse_long(v, 1, 3600, &o->timeout))
 			return fail(err, "timeout=%s: expected 1..3600 seconds", v);
 		return 0;
 	}
 	if (IS("prefetch")) {
-		char *end;
-
 		NEEDV();
-		errno = 0;
-		o->prefetch = strtol(v, &end, 10);
-		if (errno || end == v || *end || o->prefetch < 0 || o->prefetch > 1024)
+		if (!parse_long(v, 0, 1024, &o->prefetch))
 			return fail(err, "prefetch=%s: expected 0..1024 entries", v);
 		return 0;
 	}
@@ -271,12 +273,10 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 		return 0;
 	}
 	if (IS("threads")) {
-		char *end;
 		long n;
 
 		NEEDV();
-		n = strtol(v, &end, 10);
-		if (end == v || *end || n < 1 || n > 256)
+		if (!parse_long(v, 1, 256, &n))
 			return fail(err, "threads=%s: expected 1..256", v);
 		o->threads = (unsigned)n;
 		return 0;
