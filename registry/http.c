@@ -634,7 +634,8 @@ static int do_hop(struct http *h, CURL *c, const struct http_req *req, struct ht
 			if (ra > h->o.retry_after_max_s || *throttled >= HTTP_THROTTLE_MAX_MS)
 				break;
 			wait = ra >= 0 && ra * 1000 > backoff ? ra * 1000 : backoff;
-			log_debug("%s %s: HTTP 429; every request waits %ld ms", method, lu, wait);
+			log_debug("%s %s: HTTP 429; retrying in %ld ms (every request of the mount waits)",
+				  method, lu, wait);
 			throttle_set(h, mono_ms() + wait);
 			backoff = wait * 2 > 5000 ? 5000 : wait * 2;
 			tries--; /* throttled, not failed */
