@@ -261,11 +261,13 @@ static void h_429_long(struct srv *s, int fd, const struct req *rq)
 
 /*
  * A registry that throttles: the first 3 requests for /busy get a 429 with
- * Retry-After: 1, and any request arriving before that second is over
- * counts as a violation; /busy then /other answer 200.
+ * Retry-After: 1; /busy then /other answer 200. A violation: a /busy retry
+ * arriving before the second its last 429 asked for is over, or /other
+ * arriving within the second the first 429 asked for (other_run sends it
+ * only after the second 429: by then the client knew of the first).
  */
 static int throttle_busy, throttle_violations;
-static int64_t throttle_closed_until; /* monotonic ms; guarded by s->lock */
+static int64_t throttle_closed_until, throttle_first_until; /* monotonic ms; s->lock */
 
 static int64_t now_ms(void)
 {
@@ -280,12 +282,14 @@ static void h_throttle(struct srv *s, int fd, const struct req *rq)
 	bool busy;
 
 	pthread_mutex_lock(&s->lock);
-	if (now_ms() < throttle_closed_until)
+	if (now_ms() < (strcmp(rq->path, "/busy") ? throttle_first_until : throttle_closed_until))
 		throttle_violations++;
 	busy = !strcmp(rq->path, "/busy") && throttle_busy < 3;
 	if (busy) {
 		throttle_busy++;
 		throttle_closed_until = now_ms() + 1000;
+		if (!throttle_first_until)
+			throttle_first_until = throttle_closed_until;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (busy)
@@ -471,14 +475,15 @@ struct other_req {
 	int rc;
 };
 
-/* Once the throttle is on, another request of the same mount. */
+/* Once the throttle is on (the client has had a 429 and retried: the
+ * second one was sent), another request of the same mount. */
 static void *other_run(void *p)
 {
 	struct other_req *o = p;
 	struct http_req req = { 0 };
 	struct http_resp resp = HTTP_RESP_INIT;
 
-	while (!__atomic_load_n(&throttle_busy, __ATOMIC_SEQ_CST))
+	while (__atomic_load_n(&throttle_busy, __ATOMIC_SEQ_CST) < 2)
 		usleep(1000);
 	req.url = o->url;
 	o->rc = http_do(o->h, &req, &resp);
