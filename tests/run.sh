@@ -155,8 +155,8 @@ trap on_signal INT TERM
 # A job runs in the background and leaves $RUN_TMP/jobs/<n>.out (what to print) and
 # <n>.count ("PASSED FAILED"); the pool prints and adds them up as jobs end.
 
-# One more job than CPUs: most of a job's time is waiting (servers, mounts, sleeps), and
-# on 2 CPUs 3 jobs took make check from 24.6 to ~20 minutes (2026-12-02).
+# One more job than CPUs: part of a job's time is waiting (servers, mounts, sleeps); on
+# 2 CPUs, 3 jobs took make check (builds included) from 24.6 to 22.8 minutes (2026-12-02).
 JOBS=${ACRFS_TEST_JOBS:-$(($(nproc 2>/dev/null || echo 2) + 1))}
 [ "$JOBS" -ge 2 ] 2>/dev/null || JOBS=2
 [ -z "${ACRFS_TEST_JOBS:-}" ] || JOBS=$ACRFS_TEST_JOBS
