@@ -455,7 +455,7 @@ static void test_deadline(void **st)
 	assert_int_equal(n, 40960);
 	http_resp_release(&resp);
 
-	/* Retry-After beyond the deadline: not waited for; the 429 is the answer. */
+	/* Retry-After: 3600, beyond retry_after_max_s: not waited for; the 429 is the answer. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v2/", t->port);
 	req.sink = NULL;
 	assert_int_equal(http_do(h, &req, &resp), 0);
