@@ -493,14 +493,6 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	struct inode *n = itable_get(ctx_of(req)->inodes, ino);
 
 	acrfs_req_enter("getxattr", ino, name);
-	if (n && n->kind == K_TAG && !strncmp(name, "user.acrfs.", 11)) {
-		struct buf acr = BUF_INIT;
-
-		/* Unless ACR's listing answers it, the tag's manifest does. */
-		if (acrfs_acr_getxattr(ctx_of(req), n, name, &acr))
-			note_view(ctx_of(req), n);
-		buf_release(&acr);
-	}
 	if (n && (n->kind == K_SFILE || n->kind == K_SDIR))
 		fuse_reply_err(req, ENODATA);
 	else

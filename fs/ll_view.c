@@ -58,6 +58,7 @@
 #include "image/layer.h"
 #include "fs/ll.h"
 #include "fs/ll_acr.h"
+#include "fs/prefetch.h"
 #include "image/tree.h"
 #include "fs/view.h"
 #include "fs/dcache.h"
@@ -1224,6 +1225,8 @@ void acrfs_view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 				goto fail;
 			return;
 		}
+		if (n->kind == K_TAG) /* the manifest answers it: a walk's next ones too */
+			prefetch_note_tag(fs->prefetch, n->a, n->b, PF_MANIFEST);
 		rc = root_obj(fs, n, &v.o);
 		if (rc)
 			goto fail;
