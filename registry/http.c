@@ -448,9 +448,10 @@ static bool retryable_transport(int err)
 	return err == -ECONNREFUSED || err == -ETIMEDOUT || err == -EIO;
 }
 
+/* 429 is not here: it throttles the mount (do_hop). */
 static bool retryable_status(long s)
 {
-	return s == 429 || s == 502 || s == 503 || s == 504;
+	return s == 502 || s == 503 || s == 504;
 }
 
 static void sleep_ms(long ms)
