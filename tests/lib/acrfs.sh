@@ -26,17 +26,17 @@ is_mounted() {
 }
 
 _mnt_pid_of() {
-	# The daemon serving mount point $1 (it has the mount point in its argv).
-	local mp=$1 p
-	for p in /proc/[0-9]*; do
-		[ -r "$p/cmdline" ] || continue
-		if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$mp"; then
-			if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | head -1 | grep -q acrfs; then
-				basename "$p"
-				return 0
-			fi
+	# The daemon serving mount point $1 (it has the mount point in its argv). One grep
+	# over every process's argv (NUL-separated: -z, whole arguments: -x), then the
+	# program name of the few that match: not two pipes per process on the machine.
+	local mp=$1 f
+	while IFS= read -r f; do
+		if head -z -n 1 -- "$f" 2>/dev/null | grep -qz acrfs; then
+			f=${f%/cmdline}
+			printf '%s\n' "${f#/proc/}"
+			return 0
 		fi
-	done
+	done < <(grep -lzxF -- "$mp" /proc/[0-9]*/cmdline 2>/dev/null)
 	return 1
 }
 
