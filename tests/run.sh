@@ -34,13 +34,16 @@
 # Scripts receive: ACRFS (binary under test), ACRFS_SAN (1 in the [san] pass, else 0),
 # ACRFS_ROOT (repo root, also their working directory), TESTS_LIB (tests/lib),
 # TEST_TMP (fresh, empty, theirs alone), ACRFS_TEST_ID (marks their processes),
-# XDG_CACHE_HOME=$TEST_TMP/xdg-cache (so acrfs never touches ~/.cache).
+# XDG_CACHE_HOME=$TEST_TMP/xdg-cache (so acrfs never touches ~/.cache),
+# ACRFS_TEST_CACHE (one directory for the whole run: tests/lib/fixture.sh builds what
+# several scripts need there once).
 set -uo pipefail
 
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.." || exit 2
 ROOT=$PWD
 RUN_TMP=$ROOT/.test-tmp/run-$$
-mkdir -p -- "$RUN_TMP" || exit 2
+mkdir -p -- "$RUN_TMP" "$RUN_TMP/cache" || exit 2
+export ACRFS_TEST_CACHE=$RUN_TMP/cache
 
 PASSED=0
 FAILED=0

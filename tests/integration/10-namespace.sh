@@ -9,6 +9,7 @@ set -u
 . "$TESTS_LIB/registry.sh"
 . "$TESTS_LIB/images.sh"
 . "$TESTS_LIB/acrfs.sh"
+. "$TESTS_LIB/fixture.sh"
 PY=/usr/bin/python3
 
 cleanup() {
@@ -17,25 +18,49 @@ cleanup() {
 }
 tap_trap_cleanup cleanup
 
-reg_start r || exit 1
-URL=$REG_r_URL
-
-# A real image built here, under names that exercise nesting and the clash rule.
-img_build_simple "$TEST_TMP/oci" v1 "hello.txt=hello" >/dev/null || exit 1
-for dest in ssongman/userlist:v1 ssongman/userlist:latest alpha:v1 alpha:sub \
-	alpha/sub:v1 ns/deep/nested/repo:v1; do
-	img_push "$TEST_TMP/oci:v1" "$URL/$dest" >/dev/null || {
-		fail "push $dest"
-		exit 1
-	}
-done
 # Sizes: distribution pages its catalog by 1,000 and never its tag lists; a wrapper may
 # choose others (81-acr-namespace: ACR pages /v2 lists by 100 and _tags by 1,000).
 NREPOS=${ACRFS_NS_REPOS:-1200}
 NTAGS=${ACRFS_NS_TAGS:-2500}
-$PY "$TESTS_LIB/seed.py" repos "$URL" --count "$NREPOS" --prefix bulk --out "$TEST_TMP/repos.txt" ||
-	exit 1
-$PY "$TESTS_LIB/seed.py" tags "$URL" big/tags --count "$NTAGS" --out "$TEST_TMP/tags.txt" || exit 1
+
+# seed_ns URL DIR: push what this script lists into the registry at URL: a real image
+# built here (DIR/oci), under names that exercise nesting and the clash rule, then
+# NREPOS repositories and a repository of NTAGS tags (DIR/repos.txt, DIR/tags.txt).
+seed_ns() {
+	local url=$1 dir=$2 dest
+	img_build_simple "$dir/oci" v1 "hello.txt=hello" >/dev/null || return 1
+	for dest in ssongman/userlist:v1 ssongman/userlist:latest alpha:v1 alpha:sub \
+		alpha/sub:v1 ns/deep/nested/repo:v1; do
+		img_push "$dir/oci:v1" "$url/$dest" >/dev/null || {
+			fail "push $dest"
+			return 1
+		}
+	done
+	$PY "$TESTS_LIB/seed.py" repos "$url" --count "$NREPOS" --prefix bulk \
+		--out "$dir/repos.txt" || return 1
+	$PY "$TESTS_LIB/seed.py" tags "$url" big/tags --count "$NTAGS" --out "$dir/tags.txt"
+}
+# ns_fixture DIR NREPOS NTAGS: the seeded registry's storage in DIR/data (fixture.sh:
+# the release and [san] passes push it once and start from copies of it).
+ns_fixture() {
+	local rc=0
+	reg_start nsseed || return 1
+	seed_ns "$REG_nsseed_URL" "$1" || rc=1
+	reg_stop nsseed
+	[ "$rc" = 0 ] && mv -- "$TEST_TMP/nsseed/data" "$1/data"
+}
+if [ "${ACRFS_TEST_ACR:-0}" = 1 ]; then
+	# The emulator keeps metadata of its own (when it saw each tag): push through it.
+	reg_start r || exit 1
+	seed_ns "$REG_r_URL" "$TEST_TMP" || exit 1
+else
+	fixture_get ns "$TEST_TMP/ns" ns_fixture "$NREPOS" "$NTAGS" || exit 1
+	mv -- "$TEST_TMP/ns/oci" "$TEST_TMP/ns/repos.txt" "$TEST_TMP/ns/tags.txt" "$TEST_TMP/" ||
+		exit 1
+	reg_start r --data-from "$TEST_TMP/ns/data" || exit 1
+	rm -rf -- "$TEST_TMP/ns"
+fi
+URL=$REG_r_URL
 ncat=$(reg_catalog r | wc -l)
 check "the registry holds ≥ $NREPOS repositories ($ncat)" test "$ncat" -ge $((NREPOS + 5))
 

@@ -3,12 +3,15 @@
 #
 #   reg_start NAME [--tls] [--no-delete] [--htpasswd FILE]
 #                  [--token REALM ISSUER SERVICE ROOTCERT] [--acr-config FILE]
+#                  [--data-from DIR]
 #       Start 'docker-registry serve' on 127.0.0.1:<free port>. NAME is [A-Za-z0-9_]+.
 #       Files live in $TEST_TMP/NAME: config.yml, data/ (storage), access.log, pid,
 #       tls/ (with --tls). Exports REG_<NAME>_URL (http[s]://127.0.0.1:PORT),
 #       REG_<NAME>_HOST (127.0.0.1:PORT), REG_<NAME>_PID, REG_<NAME>_DIR and, with --tls,
 #       REG_<NAME>_CA (CA certificate that signed the server certificate).
 #       Returns once GET /v2/ answers (any HTTP status: 401 with auth); fails after ~10 s.
+#       --data-from DIR: the storage starts as a copy of DIR (another registry's data/,
+#       e.g. a fixture.sh fixture), so what it held is there without pushing it again.
 #   reg_stop NAME            SIGTERM the saved PID and wait for it (SIGKILL after 5 s).
 #   reg_stop_all             stop every registry started by this shell (use in traps).
 #   reg_count_requests NAME [ERE]
@@ -111,7 +114,7 @@ reg_start() {
 		return 1
 	}
 	local tls=0 delete=true htpasswd='' token_realm='' token_issuer='' token_service=''
-	local token_root='' acr_config=''
+	local token_root='' acr_config='' data_from=''
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--tls) tls=1 ;;
@@ -120,6 +123,10 @@ reg_start() {
 			shift
 			;;
 		--no-delete) delete=false ;;
+		--data-from)
+			data_from=$2
+			shift
+			;;
 		--htpasswd)
 			htpasswd=$2
 			shift
@@ -144,7 +151,7 @@ reg_start() {
 		return 1
 	fi
 	if [ "${ACRFS_TEST_ACR:-0}" = 1 ] && [[ $name != acremu_* ]]; then
-		if [ "$tls" = 1 ] || [ -n "$htpasswd$token_realm" ] || [ "$delete" != true ]; then
+		if [ "$tls" = 1 ] || [ -n "$htpasswd$token_realm$data_from" ] || [ "$delete" != true ]; then
 			_reg_die "reg_start: ACRFS_TEST_ACR=1 stands in only for plain registries ($name)"
 			return 1
 		fi
@@ -158,6 +165,9 @@ reg_start() {
 
 	local dir=$TEST_TMP/$name
 	mkdir -p -- "$dir/data" || return 1
+	if [ -n "$data_from" ]; then
+		cp -a -- "$data_from/." "$dir/data/" || return 1
+	fi
 	local scheme=http curl_ca=()
 	if [ "$tls" = 1 ]; then
 		_reg_make_tls "$dir/tls" || return 1
