@@ -41,6 +41,9 @@
 #define IDX_MAGIC "ACRFSLIX"
 #define IDX_VERSION 2u
 #define IDX_HDR_LEN 80 /* magic .. entries_len */
+/* The shortest entry encoding: type, typeflag, ten one-byte varints, two
+ * empty strings, no xattrs, no sparse map. */
+#define LINDEX_ENTRY_MIN 16u
 
 static int put_u64le(struct buf *b, uint64_t v)
 {
@@ -550,7 +553,11 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 	}
 	if (rc)
 		goto fail;
-	rc = tree_new(&o->tree);
+	/* An entry takes at least LINDEX_ENTRY_MIN bytes: the hint cannot
+	 * exceed what the (checksummed) file holds. */
+	rc = tree_new_hint(&o->tree, (size_t)(nents < elen / LINDEX_ENTRY_MIN ?
+						      nents : elen / LINDEX_ENTRY_MIN),
+			   (size_t)elen);
 	for (i = 0; !rc && i < nents; i++) {
 		struct tar_entry e;
 

@@ -65,6 +65,17 @@ struct tree_attr {
 
 /* 0 or -ENOMEM; *out = NULL on failure. The tree starts with an implicit root. */
 int tree_new(struct tree **out);
+
+/*
+ * tree_new for a tree expected to hold about `nodes` nodes (and names) and
+ * `arena` bytes of names, link targets, xattrs and sparse maps: the memory
+ * for that much is set aside at once, so that building does not regrow (a
+ * hint too small only costs regrowth; too large, address space that is
+ * never touched). Hints beyond the bounds below are clamped. The tree is
+ * the same as tree_new's in every other way: node ids and readdir order do
+ * not depend on the hints. 0 or -ENOMEM.
+ */
+int tree_new_hint(struct tree **out, size_t nodes, size_t arena);
 void tree_free(struct tree *t);
 
 /* Lower this tree's bounds below TREE_MAX_NODES and TREE_MAX_ARENA (for a
