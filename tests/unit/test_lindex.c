@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <inttypes.h>
 
+#include "image/blockhash.h"
+#include "image/decomp.h"
 #include "image/layer.h"
 #include "image/lindex.h"
 #include "image/pcache.h"
@@ -166,11 +168,92 @@ static void test_ids_gzip(void **state)
 	stream_vs_index(MT_GZ, true);
 }
 
+/*
+ * An index file big enough for its checksum to be checked on a thread of
+ * its own, beside the decoding: a whole file builds the tree of its
+ * entries; any flipped byte, including ones that also break the decoding
+ * (the version, an entry) and the checksum itself, is a checksum mismatch,
+ * and nothing is returned.
+ */
+static void test_big_file_checksum(void **state)
+{
+	struct buf ents = BUF_INIT, file = BUF_INIT, blob = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+	struct lindex_content c = { 0 }, o;
+	struct lindex_key k = { DECOMP_TAR, { { 0 } }, 0, 4 };
+	struct blockhash *bh;
+	struct tree *direct;
+	const char *why = NULL;
+	size_t flips[] = { 8, 100, 0, 0, 0 };
+	char path[200];
+	uint64_t n = 0;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(tree_new(&direct), 0);
+	for (i = 0; i < 12000; i++) {
+		struct tar_entry e;
+
+		memset(&e, 0, sizeof(e));
+		snprintf(path, sizeof(path),
+			 "dir%03zu/a-rather-long-file-name-so-that-the-index-grows-past-one-mebibyte-%zu",
+			 i % 97, i);
+		e.path = path;
+		e.linkname = "";
+		e.type = TAR_REG;
+		e.mode = 0644;
+		e.size = e.stored_size = i;
+		e.data_offset = 512;
+		tw_must(lindex_entry_encode(&ents, &e));
+		assert_int_equal(tree_add(direct, &e, 4), 0);
+		n++;
+	}
+	/* The blob: a tar whose every file starts at 512 (sizes only checked
+	 * against usize). */
+	tw_must(buf_grow(&blob, 16384));
+	memset(blob.data, 0, 16384);
+	blob.len = 16384;
+	assert_int_equal(digest_of_buf(&k.digest, blob.data, blob.len), 0);
+	k.csize = blob.len;
+	c.usize = blob.len;
+	assert_int_equal(blockhash_new(&bh, BLOCKHASH_MIN, false), 0);
+	assert_int_equal(blockhash_feed(bh, blob.data, blob.len), 0);
+	assert_int_equal(blockhash_finish(bh, &c.cblocks), 0);
+	blockhash_free(bh);
+	assert_int_equal(lindex_build(&k, &c, &ents, n, &file), 0);
+	assert_true(file.len > (1u << 20));
+
+	assert_int_equal(lindex_parse(&k, file.data, file.len, &o, &why), 0);
+	dump_ids(direct, tree_root(direct), "", &a);
+	dump_ids(o.tree, tree_root(o.tree), "", &b);
+	assert_string_equal(a.data, b.data);
+	lindex_content_release(&o);
+
+	flips[2] = file.len / 2;          /* in the entries */
+	flips[3] = file.len - 40;         /* in the block sums */
+	flips[4] = file.len - 1;          /* the checksum */
+	for (i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		file.data[flips[i]] ^= 0x20;
+		why = NULL;
+		assert_int_equal(lindex_parse(&k, file.data, file.len, &o, &why), -EBADMSG);
+		assert_string_equal(why, "checksum mismatch");
+		assert_null(o.tree);
+		file.data[flips[i]] ^= 0x20;
+	}
+	tree_free(direct);
+	blocksums_release(&c.cblocks);
+	buf_release(&ents);
+	buf_release(&file);
+	buf_release(&blob);
+	buf_release(&a);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids_tar),
 		cmocka_unit_test(test_ids_gzip),
+		cmocka_unit_test(test_big_file_checksum),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
