@@ -162,6 +162,7 @@ static void *region_alloc(size_t n)
 
 static void region_free(void *p, size_t n)
 {
+	(void)n; /* unused under AddressSanitizer */
 	if (!p)
 		return;
 #ifndef __SANITIZE_ADDRESS__
