@@ -1176,11 +1176,11 @@ size_t tree_node_count(const struct tree *t)
 
 size_t tree_memory(const struct tree *t)
 {
-	size_t nodes = (size_t)chunk_start(t, t->nchunks);
-
-	return sizeof(*t) + nodes * sizeof(struct tree_node) +
-	       t->dents_cap * sizeof(struct dent) +
-	       (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_bytes + t->lowers.cap;
+	/* What is in use: capacity set aside by a hint and never touched
+	 * costs no memory. */
+	return sizeof(*t) + (size_t)t->nnodes * sizeof(struct tree_node) +
+	       (size_t)t->ndents * sizeof(struct dent) +
+	       (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_used + t->lowers.cap;
 }
 
 /* ---- merge ------------------------------------------------------------ */
