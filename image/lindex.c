@@ -25,12 +25,18 @@
  * The decoder treats the file as untrusted (a cache directory can be
  * damaged or written by someone else): every read is bounds-checked by
  * struct rd (errors sticky), every count is checked against the bytes
- * left, and the checksum, magic, version, kind, digest and sizes must
- * match the key before anything is built.
+ * left, and the magic, version, kind, digest and sizes must match the key
+ * before anything is built. The checksum of a file of CHECK_ASIDE bytes or
+ * more is computed on a thread of its own while the entries are decoded
+ * (the second core is otherwise idle while the biggest layer of an image
+ * loads): decoding never relies on it, and nothing built is returned unless
+ * it matches. A mismatch is reported as such whatever else is wrong, as
+ * when the checksum was computed first.
  */
 #include "image/lindex.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +47,10 @@
 #define IDX_MAGIC "ACRFSLIX"
 #define IDX_VERSION 2u
 #define IDX_HDR_LEN 80 /* magic .. entries_len */
+/* The shortest entry encoding: type, typeflag, ten one-byte varints, two
+ * empty strings, no xattrs, no sparse map. */
+#define LINDEX_ENTRY_MIN 16u
+#define CHECK_ASIDE ((size_t)1 << 20) /* checksum on a thread from this size */
 
 static int put_u64le(struct buf *b, uint64_t v)
 {
@@ -428,18 +438,55 @@ static int decode_blocks(struct rd *r, uint64_t len, bool optional, struct block
 	return 0;
 }
 
+/* The file's checksum: SHA-256 of all but its last DIGEST_RAW_LEN bytes. */
+struct check {
+	const unsigned char *d;
+	size_t len;
+	int rc; /* 0 match, -EBADMSG mismatch, or digest_of_buf's error */
+	pthread_t thread;
+	bool running;
+};
+
+static void *check_main(void *arg)
+{
+	struct check *c = arg;
+	struct digest sum;
+
+	c->rc = digest_of_buf(&sum, c->d, c->len - DIGEST_RAW_LEN);
+	if (!c->rc && memcmp(sum.raw, c->d + c->len - DIGEST_RAW_LEN, DIGEST_RAW_LEN))
+		c->rc = -EBADMSG;
+	return NULL;
+}
+
+/* Start the check: on a thread for a big file, else at once. */
+static void check_start(struct check *c, const unsigned char *d, size_t len)
+{
+	c->d = d;
+	c->len = len;
+	c->rc = 0;
+	c->running = len >= CHECK_ASIDE && pthread_create(&c->thread, NULL, check_main, c) == 0;
+	if (!c->running)
+		check_main(c);
+}
+
+static int check_wait(struct check *c)
+{
+	if (c->running)
+		pthread_join(c->thread, NULL);
+	c->running = false;
+	return c->rc;
+}
+
+static int parse(const struct lindex_key *k, const unsigned char *d, size_t len,
+		 struct lindex_content *o, const char **why);
+
 int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 		 struct lindex_content *o, const char **why)
 {
 	const unsigned char *d = data;
-	struct rd r, er, br;
-	struct digest sum;
-	struct scratch s;
-	uint64_t nents, elen, alen, i;
-	uint32_t version, kind;
-	int rc;
+	struct check chk;
+	int rc, crc;
 
-	memset(&s, 0, sizeof(s));
 	memset(o, 0, sizeof(*o));
 	if (len < IDX_HDR_LEN + 8 + 2 * 16 + DIGEST_RAW_LEN) { /* + aux_len, tables */
 		*why = "truncated";
@@ -449,13 +496,30 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 		*why = "bad magic";
 		return -EBADMSG;
 	}
-	rc = digest_of_buf(&sum, d, len - DIGEST_RAW_LEN);
-	if (rc)
-		return rc;
-	if (memcmp(sum.raw, d + len - DIGEST_RAW_LEN, DIGEST_RAW_LEN)) {
-		*why = "checksum mismatch";
-		return -EBADMSG;
+	check_start(&chk, d, len);
+	/* Checked at once and wrong: nothing to decode. */
+	rc = chk.running || !chk.rc ? parse(k, d, len, o, why) : 0;
+	crc = check_wait(&chk);
+	if (crc) {
+		if (crc == -EBADMSG)
+			*why = "checksum mismatch";
+		lindex_content_release(o);
+		return crc;
 	}
+	return rc;
+}
+
+/* lindex_parse after the magic, beside the checksum's check. */
+static int parse(const struct lindex_key *k, const unsigned char *d, size_t len,
+		 struct lindex_content *o, const char **why)
+{
+	struct rd r, er, br;
+	struct scratch s;
+	uint64_t nents, elen, alen, i;
+	uint32_t version, kind;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
 	version = (uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16 |
 		  (uint32_t)d[11] << 24;
 	kind = (uint32_t)d[12] | (uint32_t)d[13] << 8 | (uint32_t)d[14] << 16 |
@@ -550,7 +614,11 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 	}
 	if (rc)
 		goto fail;
-	rc = tree_new(&o->tree);
+	/* An entry takes at least LINDEX_ENTRY_MIN bytes: the hint cannot
+	 * exceed what the (checksummed) file holds. */
+	rc = tree_new_hint(&o->tree, (size_t)(nents < elen / LINDEX_ENTRY_MIN ?
+						      nents : elen / LINDEX_ENTRY_MIN),
+			   (size_t)elen);
 	for (i = 0; !rc && i < nents; i++) {
 		struct tar_entry e;
 

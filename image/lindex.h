@@ -16,6 +16,8 @@
  * not match.
  *
  * Thread-safety: pure functions over caller-owned buffers; nothing blocks.
+ * lindex_parse checks a big file's checksum on a thread of its own while it
+ * decodes, and joins it before returning.
  */
 #ifndef ACRFS_LINDEX_H
 #define ACRFS_LINDEX_H

@@ -3,9 +3,12 @@
  *
  * Design note. A tree is three flat structures plus an arena:
  *
- *   nodes    the inodes, in fixed-size chunks so that `struct tree_node *`
- *            handed out stays valid while the tree grows; index i has id
- *            i + 1 (index 0 is the root). A removed node stays allocated but
+ *   nodes    the inodes, in chunks that never move, so that a `struct
+ *            tree_node *` handed out stays valid while the tree grows;
+ *            index i has id i + 1 (index 0 is the root). Chunk 0 holds
+ *            2^shift nodes, chunk k >= 1 the next 2^(shift + k - 1): the
+ *            capacity doubles with each chunk, and a node's chunk is one
+ *            count-leading-zeros away. A removed node stays allocated but
  *            is marked dead (ids are never reused).
  *   dents    the names: {name, parent dir, node} plus links for the parent's
  *            child list (insertion order, doubly linked, for readdir and
@@ -21,6 +24,16 @@
  * A hard link to a path the layer does not have is a hidden node (`lower`)
  * listed in `lowers` with its target path: the public readers never return
  * it, tree_merge resolves it against the tree merged so far.
+ *
+ * Memory. A tree whose size is known in advance (tree_new_hint: the index
+ * file says how many entries it holds, a merge how many nodes its layers
+ * have) gets its nodes, names, buckets and arena in one allocation each,
+ * with no regrowth (no rehash, no copy). Fresh memory costs a page fault per
+ * 4 KiB on first touch, which on a virtual machine is most of what building
+ * a tree costs; regions of 2 MiB or more are therefore mapped aligned and
+ * advised MADV_HUGEPAGE (one fault per 2 MiB where the kernel allows it).
+ * Untouched pages of a region cost nothing, so a hint larger than the tree
+ * only reserves address space.
  *
  * Bounds (tree.h): node_alloc, add_dent and arena_alloc refuse to grow past
  * TREE_MAX_NODES / TREE_MAX_ARENA; the first refusal is logged and marks the
@@ -39,6 +52,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -49,10 +63,12 @@
 #include "common/log.h"
 
 #define NIL 0u
-#define CHUNK_SHIFT 10
-#define CHUNK_NODES (1u << CHUNK_SHIFT)
+#define CHUNK_SHIFT 10 /* chunk 0's nodes without a hint: 2^10 */
+#define MAX_CHUNKS 33  /* 2^shift * 2^(MAX_CHUNKS - 1) >= 2^32 indexes */
 #define ARENA_CHUNK (64u * 1024)
+#define ARENA_CHUNK_MAX (4u << 20) /* arena chunks grow with the arena up to this */
 #define MAX_INDEX 0xfffffffeu
+#define HUGE_SIZE ((size_t)2 << 20) /* regions this large are huge-page advised */
 
 struct tree_node {
 	struct tree_attr a;
@@ -81,16 +97,20 @@ struct dent {
 struct arena_chunk {
 	struct arena_chunk *next;
 	size_t used, cap;
+	size_t bytes; /* of the whole allocation, for region_free */
 	/* data follows, max-aligned */
 	max_align_t data[];
 };
 
 struct tree {
-	struct buf chunks;   /* struct tree_node *[] */
+	struct tree_node *chunk[MAX_CHUNKS]; /* see the design note */
+	unsigned nchunks;
+	unsigned shift;      /* chunk 0 holds 2^shift nodes */
 	uint32_t nnodes;
 	size_t live;
-	struct buf dents;    /* struct dent[]; [0] unused */
+	struct dent *dents;  /* [0] unused */
 	uint32_t ndents;
+	size_t dents_cap;    /* dentries dents has room for */
 	uint32_t *buckets;
 	uint32_t nbuckets;   /* power of two */
 	uint64_t key[2];     /* hash_name's, random per tree */
@@ -102,20 +122,82 @@ struct tree {
 	size_t max_arena;    /* TREE_MAX_ARENA, likewise */
 	bool over;           /* a bound was hit (logged): failures are -E2BIG */
 	unsigned nskips;     /* skip log lines written */
+	/* Building: the directory the last entry with a '/' went to, and its
+	 * path (walk_parents). */
+	struct buf pdir_path;
+	uint32_t pdir;
+	bool pdir_ok;
 };
+
+/* ---- memory ------------------------------------------------------------ */
+
+/*
+ * `n` zeroed bytes (NULL on failure), freed with region_free(p, n). A region
+ * of HUGE_SIZE or more is its own mapping, aligned to and advised for huge
+ * pages (see the design note). Under AddressSanitizer everything comes from
+ * calloc, so that its checks see every region.
+ */
+static void *region_alloc(size_t n)
+{
+#ifndef __SANITIZE_ADDRESS__
+	if (n >= HUGE_SIZE) {
+		size_t len = (n + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+		char *p = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		size_t lead;
+
+		if (p == MAP_FAILED)
+			return NULL;
+		lead = (HUGE_SIZE - ((uintptr_t)p & (HUGE_SIZE - 1))) & (HUGE_SIZE - 1);
+		if (lead)
+			munmap(p, lead);
+		if (HUGE_SIZE - lead)
+			munmap(p + lead + len, HUGE_SIZE - lead);
+		(void)madvise(p + lead, len, MADV_HUGEPAGE); /* advice: may be refused */
+		return p + lead;
+	}
+#endif
+	return calloc(1, n ? n : 1);
+}
+
+static void region_free(void *p, size_t n)
+{
+	(void)n; /* unused under AddressSanitizer */
+	if (!p)
+		return;
+#ifndef __SANITIZE_ADDRESS__
+	if (n >= HUGE_SIZE) {
+		munmap(p, (n + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+		return;
+	}
+#endif
+	free(p);
+}
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* Chunk k's first index and size in nodes (see the design note). */
+static uint64_t chunk_start(const struct tree *t, unsigned k)
+{
+	return k ? (uint64_t)1 << (t->shift + k - 1) : 0;
+}
+
+static uint64_t chunk_nodes(const struct tree *t, unsigned k)
+{
+	return (uint64_t)1 << (t->shift + (k ? k - 1 : 0));
+}
+
 static struct tree_node *N(const struct tree *t, uint32_t i)
 {
-	struct tree_node *const *c = (struct tree_node *const *)t->chunks.data;
+	uint32_t q = i >> t->shift;
+	unsigned k = q ? 32 - (unsigned)__builtin_clz(q) : 0;
 
-	return &c[i >> CHUNK_SHIFT][i & (CHUNK_NODES - 1)];
+	return &t->chunk[k][i - chunk_start(t, k)];
 }
 
 static struct dent *D(const struct tree *t, uint32_t i)
 {
-	return &((struct dent *)t->dents.data)[i];
+	return &t->dents[i];
 }
 
 static uint32_t idx_of(const struct tree_node *n)
@@ -181,6 +263,38 @@ static int nomem(const struct tree *t)
 	return t->over ? -E2BIG : -ENOMEM;
 }
 
+/* The size of the next arena chunk: half what the arena holds, so that a
+ * big tree needs few chunks, within [ARENA_CHUNK, ARENA_CHUNK_MAX]. */
+static size_t arena_next(const struct tree *t)
+{
+	size_t cap = t->arena_bytes / 2;
+
+	if (cap < ARENA_CHUNK)
+		return ARENA_CHUNK;
+	return cap > ARENA_CHUNK_MAX ? ARENA_CHUNK_MAX : cap;
+}
+
+/* Start the arena with one chunk of `n` bytes (a hint; 0: nothing). */
+static int arena_reserve(struct tree *t, size_t n)
+{
+	struct arena_chunk *c;
+
+	if (n <= ARENA_CHUNK)
+		return 0;
+	if (n > t->max_arena)
+		n = t->max_arena;
+	c = region_alloc(sizeof(*c) + n);
+	if (!c)
+		return -ENOMEM;
+	c->cap = n;
+	c->used = 0;
+	c->bytes = sizeof(*c) + n;
+	c->next = t->arena;
+	t->arena = c;
+	t->arena_bytes += c->bytes;
+	return 0;
+}
+
 static void *arena_alloc(struct tree *t, size_t n)
 {
 	struct arena_chunk *c = t->arena;
@@ -194,13 +308,14 @@ static void *arena_alloc(struct tree *t, size_t n)
 	}
 
 	if (!c || c->cap - c->used < need) {
-		size_t cap = need > ARENA_CHUNK / 4 ? need : ARENA_CHUNK;
+		size_t cap = need > ARENA_CHUNK / 4 ? need : arena_next(t);
 
-		c = malloc(sizeof(*c) + cap);
+		c = region_alloc(sizeof(*c) + cap);
 		if (!c)
 			return NULL;
 		c->cap = cap;
 		c->used = 0;
+		c->bytes = sizeof(*c) + cap;
 		t->arena_bytes += sizeof(*c) + cap;
 		if (cap == need && t->arena) {
 			/* A big block: keep the current chunk for small ones. */
@@ -303,17 +418,14 @@ static int node_alloc(struct tree *t, uint32_t *out)
 
 	if (i >= MAX_INDEX || i >= t->max_nodes)
 		return over(t, "nodes", t->max_nodes, "TREE_MAX_NODES");
-	if ((i & (CHUNK_NODES - 1)) == 0) {
-		struct tree_node *c = calloc(CHUNK_NODES, sizeof(*c));
-		int rc;
-
-		if (!c)
+	if (i == chunk_start(t, t->nchunks)) {
+		if (t->nchunks == MAX_CHUNKS)
 			return -ENOMEM;
-		rc = buf_add(&t->chunks, &c, sizeof(c));
-		if (rc) {
-			free(c);
-			return rc;
-		}
+		t->chunk[t->nchunks] =
+			region_alloc(chunk_nodes(t, t->nchunks) * sizeof(struct tree_node));
+		if (!t->chunk[t->nchunks])
+			return -ENOMEM;
+		t->nchunks++;
 	}
 	t->nnodes++;
 	t->live++;
@@ -335,11 +447,39 @@ static void set_implicit_dir(struct tree_node *n)
 	n->a.implicit = true;
 }
 
-static int rehash(struct tree *t)
+/* Room for `n` dentries (index 0 included). 0 or -ENOMEM. */
+static int dents_reserve(struct tree *t, size_t n)
+{
+	size_t cap = t->dents_cap ? t->dents_cap : 1024;
+	struct dent *nd;
+
+	if (n <= t->dents_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if (cap > (size_t)MAX_INDEX + 1)
+		cap = (size_t)MAX_INDEX + 1;
+	nd = region_alloc(cap * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	if (t->ndents)
+		memcpy(nd, t->dents, t->ndents * sizeof(*nd));
+	region_free(t->dents, t->dents_cap * sizeof(*nd));
+	t->dents = nd;
+	t->dents_cap = cap;
+	return 0;
+}
+
+/* Rebuild the hash chains in a table of at least `want` buckets (and at
+ * least twice the current one). */
+static int rehash(struct tree *t, size_t want)
 {
 	uint32_t nb = t->nbuckets ? t->nbuckets * 2 : 1024, i;
-	uint32_t *b = calloc(nb, sizeof(*b));
+	uint32_t *b;
 
+	while (nb < want && nb < (1u << 31))
+		nb *= 2;
+	b = region_alloc((size_t)nb * sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	for (i = 1; i < t->ndents; i++) {
@@ -350,16 +490,17 @@ static int rehash(struct tree *t)
 		d->hnext = b[d->hash & (nb - 1)];
 		b[d->hash & (nb - 1)] = i;
 	}
-	free(t->buckets);
+	region_free(t->buckets, (size_t)t->nbuckets * sizeof(*b));
 	t->buckets = b;
 	t->nbuckets = nb;
 	return 0;
 }
 
-static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
-			  size_t len)
+/* The dentry `name[len]` of `dir` whose hash_name is `h`, or NIL. */
+static uint32_t find_dent_h(const struct tree *t, uint32_t dir, const char *name,
+			    size_t len, uint32_t h)
 {
-	uint32_t h = hash_name(t, dir, name, len), i;
+	uint32_t i;
 
 	if (!t->nbuckets)
 		return NIL;
@@ -373,9 +514,16 @@ static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
 	return NIL;
 }
 
-/* Link a new name `name[len]` in `dir` to node `node`. */
-static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
-		    uint32_t node)
+static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
+			  size_t len)
+{
+	return find_dent_h(t, dir, name, len, hash_name(t, dir, name, len));
+}
+
+/* Link a new name `name[len]` in `dir`, whose hash_name is `h`, to node
+ * `node`. */
+static int add_dent_h(struct tree *t, uint32_t dir, const char *name, size_t len,
+		      uint32_t node, uint32_t h)
 {
 	struct tree_node *p = N(t, dir), *c = N(t, node);
 	struct dent d = { 0 };
@@ -383,15 +531,16 @@ static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
 	int rc;
 
 	if (t->ndents == 0) {
-		rc = buf_add(&t->dents, &d, sizeof(d)); /* index 0 = NIL */
+		rc = dents_reserve(t, 1);
 		if (rc)
 			return rc;
+		memset(D(t, 0), 0, sizeof(d)); /* index 0 = NIL */
 		t->ndents = 1;
 	}
 	if (t->ndents >= MAX_INDEX || t->ndents > t->max_nodes)
 		return over(t, "names", t->max_nodes, "TREE_MAX_NODES");
 	if (t->ndents >= t->nbuckets) {
-		rc = rehash(t);
+		rc = rehash(t, 0);
 		if (rc)
 			return rc;
 	}
@@ -400,11 +549,12 @@ static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
 		return nomem(t);
 	d.parent = dir;
 	d.node = node;
-	d.hash = hash_name(t, dir, name, len);
+	d.hash = h;
 	d.prev = p->last;
-	rc = buf_add(&t->dents, &d, sizeof(d));
+	rc = dents_reserve(t, (size_t)t->ndents + 1);
 	if (rc)
 		return rc;
+	*D(t, t->ndents) = d;
 	i = t->ndents++;
 	if (p->last)
 		D(t, p->last)->next = i;
@@ -421,6 +571,12 @@ static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
 		c->a.nlink++;
 	}
 	return 0;
+}
+
+static int add_dent(struct tree *t, uint32_t dir, const char *name, size_t len,
+		    uint32_t node)
+{
+	return add_dent_h(t, dir, name, len, node, hash_name(t, dir, name, len));
 }
 
 static void kill_node(struct tree *t, struct tree_node *n)
@@ -602,7 +758,7 @@ static int attr_copy(struct tree *t, struct tree_node *n, const struct tree_attr
 
 /* ---- building --------------------------------------------------------- */
 
-int tree_new(struct tree **out)
+int tree_new_hint(struct tree **out, size_t nodes, size_t arena)
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	uint32_t root;
@@ -613,10 +769,18 @@ int tree_new(struct tree **out)
 		return -ENOMEM;
 	t->max_nodes = TREE_MAX_NODES;
 	t->max_arena = TREE_MAX_ARENA;
+	if (nodes > TREE_MAX_NODES)
+		nodes = TREE_MAX_NODES;
+	for (t->shift = CHUNK_SHIFT; ((size_t)1 << t->shift) < nodes; t->shift++)
+		;
 	new_key(t->key);
 	rc = node_alloc(t, &root);
 	if (!rc)
-		rc = rehash(t);
+		rc = rehash(t, nodes + 1);
+	if (!rc && nodes)
+		rc = dents_reserve(t, nodes + 1);
+	if (!rc)
+		rc = arena_reserve(t, arena);
 	if (rc) {
 		tree_free(t);
 		return rc;
@@ -624,6 +788,11 @@ int tree_new(struct tree **out)
 	set_implicit_dir(N(t, root));
 	*out = t;
 	return 0;
+}
+
+int tree_new(struct tree **out)
+{
+	return tree_new_hint(out, 0, 0);
 }
 
 void tree_set_bounds(struct tree *t, uint32_t max_nodes, size_t max_arena)
@@ -636,22 +805,20 @@ void tree_set_bounds(struct tree *t, uint32_t max_nodes, size_t max_arena)
 
 void tree_free(struct tree *t)
 {
-	struct tree_node **c;
-	size_t i;
+	unsigned k;
 
 	if (!t)
 		return;
-	c = (struct tree_node **)t->chunks.data;
-	for (i = 0; i < t->chunks.len / sizeof(*c); i++)
-		free(c[i]);
-	buf_release(&t->chunks);
-	buf_release(&t->dents);
+	for (k = 0; k < t->nchunks; k++)
+		region_free(t->chunk[k], chunk_nodes(t, k) * sizeof(struct tree_node));
+	region_free(t->dents, t->dents_cap * sizeof(*t->dents));
 	buf_release(&t->lowers);
-	free(t->buckets);
+	buf_release(&t->pdir_path);
+	region_free(t->buckets, (size_t)t->nbuckets * sizeof(*t->buckets));
 	while (t->arena) {
 		struct arena_chunk *n = t->arena->next;
 
-		free(t->arena);
+		region_free(t->arena, t->arena->bytes);
 		t->arena = n;
 	}
 	free(t);
@@ -664,9 +831,20 @@ void tree_free(struct tree *t)
 static int walk_parents(struct tree *t, const char *path, unsigned layer,
 			uint32_t *dir, const char **last, size_t *lastlen)
 {
+	const char *base = strrchr(path, '/');
 	uint32_t cur = 0;
 	const char *s = path;
 
+	/* Tar entries come directory by directory: most have the parent of
+	 * the entry before. A directory node still alive is still at the path
+	 * it was created at (nothing moves; a replaced directory is dead). */
+	if (base && t->pdir_ok && (size_t)(base - path) == t->pdir_path.len &&
+	    !memcmp(path, t->pdir_path.data, t->pdir_path.len) && !N(t, t->pdir)->dead) {
+		*dir = t->pdir;
+		*last = base + 1;
+		*lastlen = strlen(base + 1);
+		return 0;
+	}
 	for (;;) {
 		const char *slash = strchr(s, '/');
 		uint32_t d, nn;
@@ -676,6 +854,11 @@ static int walk_parents(struct tree *t, const char *path, unsigned layer,
 			*dir = cur;
 			*last = s;
 			*lastlen = strlen(s);
+			if (base) {
+				buf_reset(&t->pdir_path);
+				t->pdir_ok = buf_add(&t->pdir_path, path, (size_t)(base - path)) == 0;
+				t->pdir = cur;
+			}
 			return 0;
 		}
 		d = find_dent(t, cur, s, (size_t)(slash - s));
@@ -821,7 +1004,7 @@ static int normal_path(const char *p, const char **out, char **tmp)
 
 static int add_entry(struct tree *t, const struct tar_entry *e, unsigned layer_index)
 {
-	uint32_t dir, cur, nn;
+	uint32_t dir, cur, nn, h;
 	const char *name;
 	size_t len;
 	char s1[256];
@@ -842,7 +1025,8 @@ static int add_entry(struct tree *t, const struct tar_entry *e, unsigned layer_i
 		return rc;
 	if (e->type == TAR_HARDLINK)
 		return add_hardlink(t, e, dir, name, len, layer_index);
-	cur = find_dent(t, dir, name, len);
+	h = hash_name(t, dir, name, len);
+	cur = find_dent_h(t, dir, name, len, h);
 	if (cur && e->type == TAR_DIR && is_dir(N(t, D(t, cur)->node)))
 		return attr_from_entry(t, N(t, D(t, cur)->node), e, layer_index);
 	if (cur)
@@ -853,7 +1037,7 @@ static int add_entry(struct tree *t, const struct tar_entry *e, unsigned layer_i
 	N(t, nn)->a.nlink = e->type == TAR_DIR ? 2 : 0;
 	rc = attr_from_entry(t, N(t, nn), e, layer_index);
 	if (!rc)
-		rc = add_dent(t, dir, name, len, nn);
+		rc = add_dent_h(t, dir, name, len, nn, h);
 	return rc;
 }
 
@@ -992,10 +1176,11 @@ size_t tree_node_count(const struct tree *t)
 
 size_t tree_memory(const struct tree *t)
 {
-	return sizeof(*t) + t->chunks.cap +
-	       (t->chunks.len / sizeof(void *)) * CHUNK_NODES * sizeof(struct tree_node) +
-	       t->dents.cap + (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_bytes +
-	       t->lowers.cap;
+	/* What is in use: capacity set aside by a hint and never touched
+	 * costs no memory. */
+	return sizeof(*t) + (size_t)t->nnodes * sizeof(struct tree_node) +
+	       (size_t)t->ndents * sizeof(struct dent) +
+	       (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_used + t->lowers.cap;
 }
 
 /* ---- merge ------------------------------------------------------------ */
@@ -1035,8 +1220,9 @@ static int layer_content(const struct tree *l, bool **out)
 	return 0;
 }
 
-static int new_copy(struct tree *m, uint32_t mdir, const char *name,
-		    const struct tree_node *src, uint32_t *out)
+/* A copy of `src` named `name[len]` (hash_name `h`) in mdir. */
+static int new_copy(struct tree *m, uint32_t mdir, const char *name, size_t len,
+		    uint32_t h, const struct tree_node *src, uint32_t *out)
 {
 	uint32_t nn;
 	int rc = node_alloc(m, &nn);
@@ -1046,7 +1232,7 @@ static int new_copy(struct tree *m, uint32_t mdir, const char *name,
 	N(m, nn)->a.nlink = is_dir(src) ? 2 : 0;
 	rc = attr_copy(m, N(m, nn), &src->a);
 	if (!rc)
-		rc = add_dent(m, mdir, name, strlen(name), nn);
+		rc = add_dent_h(m, mdir, name, len, nn, h);
 	*out = nn;
 	return rc;
 }
@@ -1056,15 +1242,18 @@ static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
 		     uint32_t md)
 {
 	uint32_t d, md_d;
+	/* A directory the layers below left empty (or did not have): nothing
+	 * to hide, and each name of this layer directory is new in it. */
+	bool fresh = N(m, md)->first == NIL;
 	int rc = 0;
 
 	/* 1. Opaque marker: drop everything lower layers put here. */
-	if (find_dent(l, ld, ".wh..wh..opq", 12)) {
+	if (!fresh && find_dent(l, ld, ".wh..wh..opq", 12)) {
 		while (N(m, md)->first)
 			remove_dent(m, N(m, md)->first);
 	}
 	/* 2. Whiteouts hide lower entries only: apply before adding ours. */
-	for (d = N(l, ld)->first; d; d = D(l, d)->next) {
+	for (d = fresh ? NIL : N(l, ld)->first; d; d = D(l, d)->next) {
 		const char *name = D(l, d)->name;
 
 		if (!is_whiteout(name) || is_whiteout(name + 4) || !name[4])
@@ -1077,11 +1266,14 @@ static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
 	for (d = N(l, ld)->first; d && !rc; d = D(l, d)->next) {
 		const char *name = D(l, d)->name;
 		const struct tree_node *ln = N(l, D(l, d)->node);
-		uint32_t nn;
+		size_t len;
+		uint32_t nn, h;
 
 		if (is_whiteout(name))
 			continue;
-		md_d = find_dent(m, md, name, strlen(name));
+		len = strlen(name);
+		h = hash_name(m, md, name, len);
+		md_d = fresh ? NIL : find_dent_h(m, md, name, len, h);
 		if (is_dir(ln)) {
 			struct mframe f = { idx_of(ln), 0 };
 
@@ -1094,7 +1286,7 @@ static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
 					continue;
 				if (md_d)
 					remove_dent(m, md_d);
-				rc = new_copy(m, md, name, ln, &f.mdir);
+				rc = new_copy(m, md, name, len, h, ln, &f.mdir);
 			}
 			if (!rc)
 				rc = buf_add(stack, &f, sizeof(f));
@@ -1112,11 +1304,11 @@ static int merge_dir(struct tree *m, const struct tree *l, uint32_t *map,
 				N(m, nn)->dead = false;
 				m->live++;
 			}
-			rc = add_dent(m, md, name, strlen(name), nn);
+			rc = add_dent_h(m, md, name, len, nn, h);
 		} else if (nn != NIL && !N(m, nn)->dead) {
-			rc = add_dent(m, md, name, strlen(name), nn);
+			rc = add_dent_h(m, md, name, len, nn, h);
 		} else {
-			rc = new_copy(m, md, name, ln, &nn);
+			rc = new_copy(m, md, name, len, h, ln, &nn);
 			map[idx_of(ln)] = nn;
 		}
 	}
@@ -1179,11 +1371,16 @@ static int merge_layer(struct tree *m, const struct tree *l)
 int tree_merge(struct tree **out, struct tree *const layers[], size_t n)
 {
 	struct tree *m;
-	size_t i;
+	size_t i, nodes = 0, arena = 0;
 	int rc;
 
 	*out = NULL;
-	rc = tree_new(&m);
+	/* The merge holds at most what its layers hold. */
+	for (i = 0; i < n; i++) {
+		nodes += layers[i]->nnodes;
+		arena += layers[i]->arena_used;
+	}
+	rc = tree_new_hint(&m, nodes, arena);
 	for (i = 0; i < n && !rc; i++)
 		rc = merge_layer(m, layers[i]);
 	if (rc) {

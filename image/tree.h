@@ -65,6 +65,17 @@ struct tree_attr {
 
 /* 0 or -ENOMEM; *out = NULL on failure. The tree starts with an implicit root. */
 int tree_new(struct tree **out);
+
+/*
+ * tree_new for a tree expected to hold about `nodes` nodes (and names) and
+ * `arena` bytes of names, link targets, xattrs and sparse maps: the memory
+ * for that much is set aside at once, so that building does not regrow (a
+ * hint too small only costs regrowth; too large, address space that is
+ * never touched). Hints beyond the bounds below are clamped. The tree is
+ * the same as tree_new's in every other way: node ids and readdir order do
+ * not depend on the hints. 0 or -ENOMEM.
+ */
+int tree_new_hint(struct tree **out, size_t nodes, size_t arena);
 void tree_free(struct tree *t);
 
 /* Lower this tree's bounds below TREE_MAX_NODES and TREE_MAX_ARENA (for a
@@ -158,7 +169,9 @@ int tree_readdir(const struct tree *t, const struct tree_node *dir,
 /* Number of live nodes (the root included; hidden ones not). */
 size_t tree_node_count(const struct tree *t);
 
-/* Heap bytes held by the tree (approximate, for tests and benchmarks). */
+/* Heap bytes the tree uses (approximate, for tests, benchmarks and memory
+ * budgets): its nodes, names, hash table and arena bytes in use; address
+ * space set aside by tree_new_hint and never touched is not counted. */
 size_t tree_memory(const struct tree *t);
 
 #endif

@@ -498,11 +498,18 @@ static void test_from_tar(void **s)
 
 /* ---- merge ------------------------------------------------------------ */
 
+/* Not 0: layer() builds with tree_new_hint(layer_hint nodes, 64 bytes
+ * each). */
+static size_t layer_hint;
+
 static struct tree *layer(void)
 {
 	struct tree *t;
 
-	assert_int_equal(tree_new(&t), 0);
+	if (layer_hint)
+		assert_int_equal(tree_new_hint(&t, layer_hint, 64 * layer_hint), 0);
+	else
+		assert_int_equal(tree_new(&t), 0);
 	return t;
 }
 
@@ -790,6 +797,178 @@ static void test_merge_lower_hardlinks(void **s)
 	free_all(l, 2);
 }
 
+/*
+ * "path id nlink" per visible node in readdir order (depth first): what
+ * must not change between two builds of the same trees, node ids included
+ * (inode numbers are made of them).
+ */
+static char *dump_ids(const struct tree *t)
+{
+	struct buf out = BUF_INIT;
+	struct {
+		const struct tree_node *dir;
+		uint64_t cookie;
+		size_t plen;
+	} st[64];
+	char path[4096];
+	size_t depth = 0;
+
+	st[depth].dir = tree_root(t);
+	st[depth].cookie = 0;
+	st[depth++].plen = 0;
+	path[0] = '\0';
+	while (depth) {
+		const struct tree_node *c;
+		const struct tree_attr *a;
+		const char *name;
+
+		path[st[depth - 1].plen] = '\0';
+		if (!tree_readdir(t, st[depth - 1].dir, &st[depth - 1].cookie, &name, &c)) {
+			depth--;
+			continue;
+		}
+		a = tree_node_attr(c);
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s%s",
+			 *path ? "/" : "", name);
+		tw_must(buf_addf(&out, "%s %" PRIu64 " %" PRIu32 "\n", path, a->id, a->nlink));
+		if (S_ISDIR(a->mode)) {
+			assert_true(depth < 64);
+			st[depth].dir = c;
+			st[depth].cookie = 0;
+			st[depth++].plen = strlen(path);
+		}
+	}
+	return buf_detach(&out, NULL);
+}
+
+/* Three layers with a bit of everything the merge does: implicit parents,
+ * entries coming back to a directory, replacement, hard links within and
+ * across layers, whiteouts, an opaque directory, a directory over a file
+ * and a file over a directory, a directory holding only whiteouts. */
+static void golden_layers(struct tree *l[3])
+{
+	l[0] = layer();
+	add(l[0], "usr", TAR_DIR, 0);
+	add(l[0], "usr/bin/ls", TAR_REG, 0);
+	add(l[0], "usr/lib/x/libx.so", TAR_REG, 0);
+	add(l[0], "usr/bin/cat", TAR_REG, 0);
+	add_link(l[0], "usr/bin/dog", TAR_HARDLINK, "usr/bin/cat", 0);
+	add_link(l[0], "usr/bin/sh", TAR_SYMLINK, "dash", 0);
+	add(l[0], "etc/a", TAR_REG, 0);
+	add(l[0], "etc/b", TAR_REG, 0);
+	add(l[0], "etc/d/e", TAR_REG, 0);
+	add(l[0], "opt/o1", TAR_REG, 0);
+	add(l[0], "opt/sub/o2", TAR_REG, 0);
+	add(l[0], "usr/lib/x/liby.so", TAR_REG, 0);
+	add(l[0], "etc/b", TAR_REG, 0); /* replaced: a new node */
+	add(l[0], "file-then-dir", TAR_REG, 0);
+	add(l[0], "dir-then-file/x", TAR_REG, 0);
+	l[1] = layer();
+	add(l[1], "etc/.wh.a", TAR_REG, 1);
+	add(l[1], "etc/c", TAR_REG, 1);
+	add(l[1], "opt/.wh..wh..opq", TAR_REG, 1);
+	add(l[1], "opt/o3", TAR_REG, 1);
+	add(l[1], "usr/bin/ls", TAR_REG, 1);
+	add_link(l[1], "usr/bin/kitten", TAR_HARDLINK, "usr/bin/cat", 1);
+	add(l[1], "new/deep/er/f", TAR_REG, 1);
+	add(l[1], "new/g", TAR_REG, 1);
+	add(l[1], "file-then-dir/y", TAR_REG, 1);
+	add(l[1], "dir-then-file", TAR_REG, 1);
+	add(l[1], "wh-only/.wh.nothing", TAR_REG, 1);
+	l[2] = layer();
+	add(l[2], "etc/d/.wh.e", TAR_REG, 2);
+	add(l[2], "usr/lib/x/libz.so", TAR_REG, 2);
+	add(l[2], "new/deep/.wh.er", TAR_REG, 2);
+	add(l[2], "top", TAR_REG, 2);
+}
+
+/* The merged tree's node ids for golden_layers(), as acrfs gave them before
+ * the merge and the tree's memory were reworked (issue 12): a rebuild of the
+ * same image must give the same ids, whatever the version. */
+static const char golden_ids[] = "usr 2 4\n"
+				 "usr/bin 15 2\n"
+				 "usr/bin/cat 21 3\n"
+				 "usr/bin/dog 21 3\n"
+				 "usr/bin/sh 22 1\n"
+				 "usr/bin/ls 31 1\n"
+				 "usr/bin/kitten 21 3\n"
+				 "usr/lib 16 3\n"
+				 "usr/lib/x 17 2\n"
+				 "usr/lib/x/libx.so 18 1\n"
+				 "usr/lib/x/liby.so 19 1\n"
+				 "usr/lib/x/libz.so 35 1\n"
+				 "etc 3 3\n"
+				 "etc/d 12 2\n"
+				 "etc/b 13 1\n"
+				 "etc/c 33 1\n"
+				 "opt 4 2\n"
+				 "opt/o3 32 1\n"
+				 "new 23 3\n"
+				 "new/deep 27 2\n"
+				 "new/g 28 1\n"
+				 "file-then-dir 24 2\n"
+				 "file-then-dir/y 26 1\n"
+				 "dir-then-file 25 1\n"
+				 "top 34 1\n";
+
+static void test_merge_ids_golden(void **s)
+{
+	struct tree *l[3], *m;
+	char *d;
+
+	(void)s;
+	golden_layers(l);
+	m = merge(l, 3);
+	d = dump_ids(m);
+	assert_string_equal(d, golden_ids);
+	free(d);
+	tree_free(m);
+	free_all(l, 3);
+}
+
+/* The same layers merged twice, and the same layers built with size hints
+ * too small and too large (lindex_parse and tree_merge give hints), give
+ * the same trees, ids included. */
+static void test_merge_deterministic(void **s)
+{
+	static const size_t hints[] = { 0, 3, 100000 };
+	struct tree *l[3][3], *m[4];
+	char *want, *got;
+	size_t h, i;
+
+	(void)s;
+	for (h = 0; h < 3; h++) {
+		layer_hint = hints[h];
+		golden_layers(l[h]);
+	}
+	layer_hint = 0;
+	m[0] = merge(l[0], 3);
+	m[1] = merge(l[0], 3);
+	m[2] = merge(l[1], 3);
+	m[3] = merge(l[2], 3);
+	for (i = 0; i < 3; i++) {
+		want = dump_ids(l[0][i]);
+		for (h = 1; h < 3; h++) {
+			got = dump_ids(l[h][i]);
+			assert_string_equal(got, want);
+			free(got);
+		}
+		free(want);
+	}
+	want = dump_ids(m[0]);
+	assert_string_equal(want, golden_ids);
+	for (i = 1; i < 4; i++) {
+		got = dump_ids(m[i]);
+		assert_string_equal(got, want);
+		free(got);
+		tree_free(m[i]);
+	}
+	free(want);
+	tree_free(m[0]);
+	for (h = 0; h < 3; h++)
+		free_all(l[h], 3);
+}
+
 /* Bounds: past them a tree refuses to grow with -E2BIG (and logs once). */
 static void test_bounds(void **s)
 {
@@ -875,6 +1054,8 @@ int main(void)
 		cmocka_unit_test(test_merge_lower_hardlinks),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_merge_big),
+		cmocka_unit_test(test_merge_ids_golden),
+		cmocka_unit_test(test_merge_deterministic),
 	};
 
 	log_init(getenv("TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERROR, false);
