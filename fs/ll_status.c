@@ -37,10 +37,12 @@
 #include "common/log.h"
 #include "fs/errlog.h"
 #include "fs/itable.h"
+#include "common/reclaim.h"
 #include "fs/ll.h"
 #include "fs/opts.h"
 #include "fs/prefetch.h"
 #include "fs/view.h"
+#include "image/budget.h"
 #include "image/pcache.h"
 #include "image/progress.h"
 #include "registry/http.h"
@@ -55,21 +57,49 @@ static const char *const sfile_name[SF_N] = { "errors", "loads", "status" };
 static struct acrfs *the_fs; /* set once, before threads start */
 static uint64_t last_size[SF_N]; /* atomic: size of the last snapshot */
 
+/* The memory budget's figures, what reclaiming freed, and the daemon's RSS. */
+static void add_memory(cJSON *x, struct budget *b)
+{
+	struct budget_stats st;
+	uint64_t freed, waiting;
+	long pages = 0;
+	FILE *f;
+
+	budget_get_stats(b, &st);
+	reclaim_counts(&freed, &waiting);
+	cJSON_AddNumberToObject(x, "max_bytes", (double)st.max);
+	cJSON_AddNumberToObject(x, "bytes", (double)st.bytes);
+	cJSON_AddNumberToObject(x, "peak_bytes", (double)st.peak);
+	cJSON_AddNumberToObject(x, "units", (double)st.units);
+	cJSON_AddNumberToObject(x, "evictions", (double)st.evictions);
+	cJSON_AddNumberToObject(x, "busy", (double)st.busy);
+	cJSON_AddNumberToObject(x, "reclaimed", (double)freed);
+	cJSON_AddNumberToObject(x, "reclaim_pending", (double)waiting);
+	f = fopen("/proc/self/statm", "r");
+	if (f && fscanf(f, "%*d %ld", &pages) == 1)
+		cJSON_AddNumberToObject(x, "rss_bytes", (double)pages * (double)sysconf(_SC_PAGESIZE));
+	if (f)
+		fclose(f);
+}
+
 /* ---- request context and the log hook ------------------------------------ */
 
 static __thread const char *req_op;
 static __thread uint64_t req_ino;
 static __thread const char *req_name;
+static __thread unsigned req_reclaim; /* its reclaim read side's token */
 
 void acrfs_req_enter(const char *op, uint64_t ino, const char *name)
 {
 	req_op = op;
 	req_ino = ino;
 	req_name = name;
+	req_reclaim = reclaim_enter();
 }
 
 void acrfs_req_leave(void)
 {
+	reclaim_leave(req_reclaim);
 	req_op = NULL;
 }
 
@@ -315,6 +345,8 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	views_count(fs->views, &images, &layers);
 	cJSON_AddNumberToObject(root, "images", (double)images);
 	cJSON_AddNumberToObject(root, "layers_loaded", (double)layers);
+	if (fs->budget && (x = add_obj(root, "memory"))) /* image/budget.h */
+		add_memory(x, fs->budget);
 	add_loads(root);
 	if ((x = add_obj(root, "prefetch"))) { /* fs/prefetch.h */
 		struct prefetch_stats pf;
