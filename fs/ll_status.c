@@ -57,13 +57,11 @@ static const char *const sfile_name[SF_N] = { "errors", "loads", "status" };
 static struct acrfs *the_fs; /* set once, before threads start */
 static uint64_t last_size[SF_N]; /* atomic: size of the last snapshot */
 
-/* The memory budget's figures, what reclaiming freed, and the daemon's RSS. */
-static void add_memory(cJSON *x, struct budget *b)
+/* The memory budget's figures (-o mem_max) and what reclaiming freed. */
+static void add_budget(cJSON *x, struct budget *b)
 {
 	struct budget_stats st;
 	uint64_t freed, waiting;
-	long pages = 0;
-	FILE *f;
 
 	budget_get_stats(b, &st);
 	reclaim_counts(&freed, &waiting);
@@ -75,11 +73,6 @@ static void add_memory(cJSON *x, struct budget *b)
 	cJSON_AddNumberToObject(x, "busy", (double)st.busy);
 	cJSON_AddNumberToObject(x, "reclaimed", (double)freed);
 	cJSON_AddNumberToObject(x, "reclaim_pending", (double)waiting);
-	f = fopen("/proc/self/statm", "r");
-	if (f && fscanf(f, "%*d %ld", &pages) == 1)
-		cJSON_AddNumberToObject(x, "rss_bytes", (double)pages * (double)sysconf(_SC_PAGESIZE));
-	if (f)
-		fclose(f);
 }
 
 /* ---- request context and the log hook ------------------------------------ */
@@ -345,8 +338,6 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	views_count(fs->views, &images, &layers);
 	cJSON_AddNumberToObject(root, "images", (double)images);
 	cJSON_AddNumberToObject(root, "layers_loaded", (double)layers);
-	if (fs->budget && (x = add_obj(root, "memory"))) /* image/budget.h */
-		add_memory(x, fs->budget);
 	add_loads(root);
 	if ((x = add_obj(root, "prefetch"))) { /* fs/prefetch.h */
 		struct prefetch_stats pf;
@@ -361,6 +352,8 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	cJSON_AddNumberToObject(root, "errors", (double)errlog_total());
 	if ((x = add_obj(root, "memory"))) {
 		cJSON_AddNumberToObject(x, "rss_bytes", (double)rss_bytes());
+		if (fs->budget)
+			add_budget(x, fs->budget);
 		/* glibc's malloc: 0 everywhere means another allocator (ASan) answers. */
 		if (mi.arena || mi.hblkhd) {
 			cJSON_AddNumberToObject(x, "heap_in_use_bytes",
