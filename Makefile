@@ -221,4 +221,4 @@ check-format:
 clean:
 	rm -rf build acrfs
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build $(filter-out build build/%,$(BUILD)) -name '*.d' 2>/dev/null)

@@ -15,6 +15,7 @@ struct fuse_session;
 struct registry;
 struct views;
 struct pcache;
+struct budget;
 struct inode;
 struct fuse_file_info;
 struct stat;
@@ -30,6 +31,7 @@ struct acrfs {
 	struct itable *inodes;
 	struct views *views;	/* tag / digest -> image views (fs/view.h) */
 	struct pcache *pcache;	/* persistent cache, or NULL */
+	struct budget *budget;	/* -o mem_max over trees and indexes (image/budget.h) */
 	struct listings *listings; /* registry directories' listings (fs/listing.h) */
 	struct prefetch *prefetch; /* readahead for walks (fs/prefetch.h), or NULL */
 	struct dcache *acr_repos;  /* ACR: repositories' attributes (fs/ll_acr.h), or NULL */
@@ -151,6 +153,9 @@ void acrfs_status_release(struct fuse_req *req, struct fuse_file_info *fi);
  * The request a worker thread serves, for .acrfs/errors: a warning or error
  * logged until acrfs_req_leave() is recorded with operation `op` (static)
  * and the path of inode `ino` (plus `name`, borrowed for the request).
+ * Also the request's reclaim read side (common/reclaim.h): trees borrowed
+ * by the request stay valid until it leaves, evicted or not. Every
+ * request that may look at an image's trees is bracketed this way.
  */
 void acrfs_req_enter(const char *op, uint64_t ino, const char *name);
 void acrfs_req_leave(void);

@@ -37,10 +37,12 @@
 #include "common/log.h"
 #include "fs/errlog.h"
 #include "fs/itable.h"
+#include "common/reclaim.h"
 #include "fs/ll.h"
 #include "fs/opts.h"
 #include "fs/prefetch.h"
 #include "fs/view.h"
+#include "image/budget.h"
 #include "image/pcache.h"
 #include "image/progress.h"
 #include "registry/http.h"
@@ -55,21 +57,42 @@ static const char *const sfile_name[SF_N] = { "errors", "loads", "status" };
 static struct acrfs *the_fs; /* set once, before threads start */
 static uint64_t last_size[SF_N]; /* atomic: size of the last snapshot */
 
+/* The memory budget's figures (-o mem_max) and what reclaiming freed. */
+static void add_budget(cJSON *x, struct budget *b)
+{
+	struct budget_stats st;
+	uint64_t freed, waiting;
+
+	budget_get_stats(b, &st);
+	reclaim_counts(&freed, &waiting);
+	cJSON_AddNumberToObject(x, "max_bytes", (double)st.max);
+	cJSON_AddNumberToObject(x, "bytes", (double)st.bytes);
+	cJSON_AddNumberToObject(x, "peak_bytes", (double)st.peak);
+	cJSON_AddNumberToObject(x, "units", (double)st.units);
+	cJSON_AddNumberToObject(x, "evictions", (double)st.evictions);
+	cJSON_AddNumberToObject(x, "busy", (double)st.busy);
+	cJSON_AddNumberToObject(x, "reclaimed", (double)freed);
+	cJSON_AddNumberToObject(x, "reclaim_pending", (double)waiting);
+}
+
 /* ---- request context and the log hook ------------------------------------ */
 
 static __thread const char *req_op;
 static __thread uint64_t req_ino;
 static __thread const char *req_name;
+static __thread unsigned req_reclaim; /* its reclaim read side's token */
 
 void acrfs_req_enter(const char *op, uint64_t ino, const char *name)
 {
 	req_op = op;
 	req_ino = ino;
 	req_name = name;
+	req_reclaim = reclaim_enter();
 }
 
 void acrfs_req_leave(void)
 {
+	reclaim_leave(req_reclaim);
 	req_op = NULL;
 }
 
@@ -329,6 +352,8 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	cJSON_AddNumberToObject(root, "errors", (double)errlog_total());
 	if ((x = add_obj(root, "memory"))) {
 		cJSON_AddNumberToObject(x, "rss_bytes", (double)rss_bytes());
+		if (fs->budget)
+			add_budget(x, fs->budget);
 		/* glibc's malloc: 0 everywhere means another allocator (ASan) answers. */
 		if (mi.arena || mi.hblkhd) {
 			cJSON_AddNumberToObject(x, "heap_in_use_bytes",

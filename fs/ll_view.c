@@ -188,7 +188,9 @@ static bool is_referrer(const struct inode *n)
 	return n->kind == K_VROOT && n->key[0] == 'F';
 }
 
-/* Load the tree of a P_LAYER / P_ROOTFS node and find the node. */
+/* Load the tree of a P_LAYER / P_ROOTFS node and find the node. The tree
+ * and node are valid for the request (it is inside a reclaim read side:
+ * fs/ll.h acrfs_req_enter), even if the memory budget evicts them. */
 static int load_tree(struct vnode *v)
 {
 	struct image *img = vobj_image(v->o);
@@ -200,10 +202,9 @@ static int load_tree(struct vnode *v)
 		v->l = image_layer(img, v->p.layer);
 		if (!v->l)
 			return -ESTALE;
-		rc = layer_load(v->l);
+		rc = layer_get_tree(v->l, &v->t);
 		if (rc)
 			return rc;
-		v->t = layer_tree(v->l);
 	} else {
 		/* A rootfs without one of its layers would be wrong, not partial. */
 		for (size_t i = 0; i < image_nlayers(img); i++)

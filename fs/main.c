@@ -28,6 +28,7 @@
 #include "auth/util.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/reclaim.h"
 #include "fs/dcache.h"
 #include "fs/itable.h"
 #include "fs/listing.h"
@@ -36,6 +37,7 @@
 #include "fs/ns.h"
 #include "fs/prefetch.h"
 #include "fs/opts.h"
+#include "image/budget.h"
 #include "image/pcache.h"
 #include "fs/view.h"
 #include "registry/registry.h"
@@ -312,6 +314,7 @@ int main(int argc, char *argv[])
 		log_warn("no persistent cache (%s): layers are indexed again after a remount",
 			 strerror(-rc));
 	if (ns_new(&fs.ns, &src, (unsigned)o.ttl) ||
+	    budget_new(&fs.budget, o.mem_max) ||
 	    views_new(&fs.views, fs.reg, NULL, fs.pcache, (unsigned)o.ttl) ||
 	    itable_new(&fs.inodes, K_DIR, "D/") ||
 	    listings_new(&fs.listings, fs.ttl, &fs.mounted_at, NULL) ||
@@ -322,6 +325,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "acrfs: out of memory\n");
 		goto out_ns;
 	}
+	views_set_budget(fs.views, fs.budget);
 	if (fuse_set_signal_handlers(fs.se))
 		goto out_ns;
 	if (fuse_session_mount(fs.se, o.mountpoint))
@@ -364,6 +368,8 @@ out_ns:
 	listings_free(fs.listings);
 	itable_free(fs.inodes);
 	views_free(fs.views);
+	reclaim_shutdown(); /* what evictions retired; no request is left */
+	budget_free(fs.budget);
 	ns_free(fs.ns);
 	pcache_free(fs.pcache);
 out_reg:

@@ -66,6 +66,10 @@ static const char usage[] =
 	"                           else ~/.cache/acrfs)\n"
 	"    -o cache_max=SIZE      bound on blob bytes kept in cache_dir, with K/M/G\n"
 	"                           suffixes (default: 4G)\n"
+	"    -o mem_max=SIZE        bound on the memory image trees and layer indexes\n"
+	"                           take; the least recently used are dropped and\n"
+	"                           rebuilt from cache_dir's index files when needed\n"
+	"                           (default: 512M; 0 = no bound)\n"
 	"    -o threads=N           most FUSE worker threads (default: 16)\n"
 	"    -o allow_other         let other users see the mount; implies\n"
 	"                           default_permissions (needs user_allow_other in\n"
@@ -272,6 +276,12 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 			return fail(err, "cache_max=%s: expected a size like 512M or 4G", v);
 		return 0;
 	}
+	if (IS("mem_max")) {
+		NEEDV();
+		if (parse_size(v, &o->mem_max))
+			return fail(err, "mem_max=%s: expected a size like 512M or 2G", v);
+		return 0;
+	}
 	if (IS("threads")) {
 		long n;
 
@@ -353,6 +363,7 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 	o->prefetch = PREFETCH_WINDOW_DEFAULT;
 	o->threads = 16;
 	o->cache_max = 4ull << 30;
+	o->mem_max = ACRFS_MEM_MAX_DEFAULT;
 	for (i = 1; i < argc && !rc; i++) {
 		const char *a = argv[i];
 

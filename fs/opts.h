@@ -19,6 +19,8 @@
 #include "common/strvec.h"
 #include "registry/registry.h"
 
+#define ACRFS_MEM_MAX_DEFAULT (512ull << 20) /* -o mem_max */
+
 struct acrfs_opts {
 	char *registry;	  /* REGISTRY argument as given */
 	char *mountpoint;
@@ -41,6 +43,7 @@ struct acrfs_opts {
 	char *tenant;	  /* -o tenant=ID */
 	char *cache_dir;  /* -o cache_dir=DIR */
 	uint64_t cache_max; /* -o cache_max=SIZE (bytes; K/M/G suffixes) */
+	uint64_t mem_max;   /* -o mem_max=SIZE (bytes), default 512M, 0 = no bound */
 	unsigned threads; /* -o threads=N, default 16 */
 	bool has_fsname;  /* -o fsname= given (else fsname=REGISTRY is added) */
 	bool has_subtype; /* -o subtype= given (else subtype=acrfs is added) */

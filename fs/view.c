@@ -53,6 +53,7 @@ struct views {
 	struct registry *reg;
 	struct view_source src;
 	struct pcache *pc;
+	struct budget *budget; /* NULL: none */
 	struct dcache *tags; /* "repo:tag" -> [digest] */
 	struct dcache *refs; /* "repo@sha256:<hex>" -> referrer digests + struct referrers */
 	bool no_api;	     /* atomic: the registry answered the referrers API with 404 */
@@ -162,6 +163,8 @@ static int vobj_build(struct views *v, const char *repo, struct manifest *m, str
 		rc = name_platforms(o);
 	} else {
 		rc = image_new(&o->img, v->reg, repo, m, v->pc); /* takes m */
+		if (!rc && v->budget)
+			image_set_budget(o->img, v->budget);
 	}
 	if (rc)
 		goto fail;
@@ -374,6 +377,11 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 	}
 	*out = v;
 	return 0;
+}
+
+void views_set_budget(struct views *v, struct budget *b)
+{
+	v->budget = b;
 }
 
 void views_set_referrers_source(struct views *v, view_referrers_fn fn, void *ctx)

@@ -10,8 +10,10 @@
  * by digest, verified against it. Either way the manifest becomes a view
  * object keyed by (repository, digest); objects are immutable, built once
  * (concurrent builders: the first one inserted wins, the others are dropped
- * before anything of theirs was fetched) and kept until views_free, so the
- * trees of the layers looked at stay in memory for the mount's lifetime.
+ * before anything of theirs was fetched) and kept until views_free. The
+ * trees of the layers looked at stay in memory until views_free, or, under
+ * a memory budget (views_set_budget), until they are the least recently
+ * used and the budget is exceeded (image/budget.h).
  *
  * Index platforms are named "<os>-<architecture>[-<variant>]"; an entry whose
  * os and architecture are both "unknown" (attestations) is skipped; one
@@ -69,6 +71,12 @@ typedef int (*view_referrers_fn)(void *ctx, const char *repo, const struct diges
 int views_new(struct views **out, struct registry *r, const struct view_source *src,
 	      struct pcache *pc, unsigned ttl_s);
 void views_free(struct views *v); /* NULL is fine */
+
+/* Put every image built from now on under memory budget `b`
+ * (image_set_budget; `b` must outlive the views). Call before the first
+ * lookup. */
+struct budget;
+void views_set_budget(struct views *v, struct budget *b);
 
 /* Take referrer lists from `fn` (a test's fake) instead of the registry
  * (registry_referrers, then registry_referrers_tag after a 404). `ctx` must

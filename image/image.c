@@ -25,6 +25,11 @@
  * Memory: per image the manifest bytes, the config (≤ 16 MiB, once asked
  * for), the layer trees and indexes, and the merged tree (a copy of the
  * visible nodes). The cache keeps at most max_idle unreferenced images.
+ * Under a memory budget (image_set_budget) the merged tree is a unit of its
+ * own: evicted (DONE → NONE, the tree handed to common/reclaim) when least
+ * recently used, merged again at the next image_rootfs. A merge pins its
+ * layers (layer_pin), so they stay loaded while it reads them; the merge
+ * is deterministic, so a tree merged again has the same node ids.
  */
 #include "image/image.h"
 
@@ -35,6 +40,8 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/reclaim.h"
+#include "image/budget.h"
 
 enum fill { F_NONE, F_LOADING, F_DONE };
 
@@ -61,6 +68,13 @@ struct image {
 	int cfg_err, root_err;
 	struct buf cfg;
 	struct tree *rootfs;
+	struct budget_unit bu; /* the rootfs's bytes */
+};
+
+/* A merged tree evicted, freed by the reclaimer. */
+struct retired_tree {
+	struct reclaim_node rn;
+	struct tree *t;
 };
 
 struct imgcache {
@@ -80,6 +94,7 @@ static void image_destroy(struct image *img)
 
 	if (!img)
 		return;
+	budget_uncharge(&img->bu);
 	for (i = 0; img->owned && i < img->nowned; i++)
 		layer_free(img->owned[i]);
 	free(img->owned);
@@ -322,7 +337,7 @@ int image_rootfs(struct image *img, const struct tree **out)
 	struct tree **trees = NULL;
 	struct tree *merged = NULL;
 	char ds[DIGEST_STR_SIZE];
-	size_t i, n = 0;
+	size_t i, n = 0, pinned = 0;
 	int rc;
 
 	*out = NULL;
@@ -332,6 +347,8 @@ int image_rootfs(struct image *img, const struct tree **out)
 		if (rc == 0)
 			*out = img->rootfs;
 		pthread_mutex_unlock(&img->lock);
+		if (rc == 0)
+			budget_touch(&img->bu);
 		return rc;
 	}
 	pthread_mutex_unlock(&img->lock);
@@ -342,6 +359,12 @@ int image_rootfs(struct image *img, const struct tree **out)
 		if (!trees)
 			rc = -ENOMEM;
 	}
+	/* Pinned: a budget may evict a layer the moment it is loaded. */
+	for (i = 0; !rc && i < img->nowned; i++) {
+		rc = layer_pin(img->owned[i]);
+		if (!rc)
+			pinned++;
+	}
 	for (i = 0; !rc && i < img->nlayers; i++) {
 		if (i && img->layers[i] == img->layers[i - 1])
 			continue; /* the same layer again: nothing changes */
@@ -351,6 +374,8 @@ int image_rootfs(struct image *img, const struct tree **out)
 	}
 	if (!rc)
 		rc = tree_merge(&merged, trees, n);
+	for (i = 0; i < pinned; i++)
+		layer_unpin(img->owned[i]);
 	if (rc)
 		log_error("image %s: rootfs unavailable: %s", digest_format(&img->digest, ds),
 			  strerror(-rc));
@@ -369,7 +394,49 @@ int image_rootfs(struct image *img, const struct tree **out)
 	}
 	pthread_cond_broadcast(&img->cond);
 	pthread_mutex_unlock(&img->lock);
+	if (!rc)
+		budget_charge(&img->bu, tree_memory(merged));
 	return rc;
+}
+
+static void retired_tree_free(struct reclaim_node *rn)
+{
+	struct retired_tree *r = (struct retired_tree *)rn; /* rn is the first member */
+
+	tree_free(r->t);
+	free(r);
+}
+
+/* The budget's evict function for the merged tree (image/budget.h). */
+static int rootfs_evict(struct budget_unit *u)
+{
+	struct image *img = (struct image *)((char *)u - offsetof(struct image, bu));
+	struct retired_tree *r = malloc(sizeof(*r));
+
+	if (!r)
+		return -EBUSY;
+	pthread_mutex_lock(&img->lock);
+	if (img->root_state != F_DONE) {
+		pthread_mutex_unlock(&img->lock);
+		free(r);
+		return 0; /* nothing held: NONE (a merge in progress charges anew) */
+	}
+	r->t = img->rootfs;
+	img->rootfs = NULL;
+	img->root_state = F_NONE;
+	img->root_err = 0;
+	pthread_mutex_unlock(&img->lock);
+	reclaim_retire(&r->rn, retired_tree_free);
+	return 0;
+}
+
+void image_set_budget(struct image *img, struct budget *b)
+{
+	size_t i;
+
+	budget_unit_init(&img->bu, b, rootfs_evict);
+	for (i = 0; i < img->nowned; i++)
+		layer_set_budget(img->owned[i], b);
 }
 
 ssize_t image_pread(struct image *img, const struct tree_attr *a, void *buf, size_t len,

@@ -100,12 +100,23 @@ struct layer *image_layer(const struct image *img, size_t i);
 int image_config(struct image *img, const struct buf **out);
 
 /*
- * The merged rootfs (*out borrowed until the image is freed; never modify
- * it). Loads the layers that are not loaded yet, in parallel. 0, -EIO (a
+ * The merged rootfs (*out borrowed until the image is freed, or, under a
+ * memory budget, until the caller leaves the reclaim read side it is in
+ * (common/reclaim.h); never modify it). Loads the layers that are not
+ * loaded yet, in parallel; merges again after an eviction. 0, -EIO (a
  * layer failed, see layer_load; or the merged tree would exceed the bounds
  * of tree.h, logged), -ENOMEM. Blocks.
  */
 int image_rootfs(struct image *img, const struct tree **out);
+
+/*
+ * Put the image's merged tree and its layers' loaded states under memory
+ * budget `b` (image/budget.h, layer_set_budget): each is evicted when least
+ * recently used and rebuilt at its next use. Call before any load; `b` must
+ * outlive the image.
+ */
+struct budget;
+void image_set_budget(struct image *img, struct budget *b);
 
 /* Read a regular file of the rootfs (or of layer a->layer's own tree). */
 ssize_t image_pread(struct image *img, const struct tree_attr *a, void *buf, size_t len,

@@ -8,6 +8,16 @@
  * immutable from then on and read without the lock; the release/acquire
  * pair of the mutex orders their writes before any reader sees LOADED.
  *
+ * Eviction (under a memory budget, image/budget.h): LOADED → NEW again, the
+ * published state handed to common/reclaim (freed once every request that
+ * might still look at the tree has left), only when no pin is held and an
+ * index file holds what the load built. Pins (l->pins) are what readers and
+ * merges take so that zidx, frames and the block sums stay while they read;
+ * a FUSE request that only walks the tree is covered by the reclaim read
+ * side instead. A load from the index file feeds tree_add the same entries
+ * in the same order as the load from the blob did, so the tree gets the same
+ * node ids, which the FUSE layer's inode keys carry.
+ *
  * What is cached where:
  *   - the index file (pcache, keyed by the blob digest): everything needed to
  *     rebuild the tree and to read file data without the blob — the tar
@@ -115,6 +125,8 @@
 #include <zstd.h>
 
 #include "common/log.h"
+#include "common/reclaim.h"
+#include "image/budget.h"
 #include "image/blockhash.h"
 #include "image/bpipe.h"
 #include "image/decomp.h"
@@ -185,8 +197,13 @@ struct layer {
 	struct blocksums cblocks; /* the blob's block sums */
 	struct blocksums ublocks; /* zstd: the decompressed copy's (n == 0: none) */
 
+	struct budget_unit bu; /* its bytes: what LOADED holds */
+	unsigned pins;         /* l->lock: readers and merges of the loaded state */
+	bool evictable;        /* l->lock; written by the loader before LOADED */
+
 	/* Counters (atomic). */
 	uint64_t st_stream, st_range, st_reqs, st_local, st_lblob, st_lidx, st_rej, st_bad;
+	uint64_t st_evict;
 	uint64_t st_cpu_recv, st_cpu_dec; /* µs of CPU of the last load from the blob */
 };
 
@@ -244,6 +261,7 @@ void layer_free(struct layer *l)
 {
 	if (!l)
 		return;
+	budget_uncharge(&l->bu);
 	tree_free(l->tree);
 	zran_index_free(l->zidx);
 	free(l->frames);
@@ -260,6 +278,123 @@ void layer_free(struct layer *l)
 void layer_own_source(struct layer *l, void (*release)(void *ctx))
 {
 	l->src_release = release;
+}
+
+/* What an eviction took from a layer, freed by the reclaimer. */
+struct retired {
+	struct reclaim_node rn;
+	struct lindex_content c;
+};
+
+static void retired_free(struct reclaim_node *rn)
+{
+	struct retired *r = (struct retired *)rn; /* rn is the first member */
+
+	lindex_content_release(&r->c);
+	free(r);
+}
+
+/* The budget's evict function (image/budget.h). */
+static int layer_evict(struct budget_unit *u)
+{
+	struct layer *l = (struct layer *)((char *)u - offsetof(struct layer, bu));
+	struct retired *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -EBUSY;
+	pthread_mutex_lock(&l->lock);
+	if (l->state != L_LOADED) {
+		pthread_mutex_unlock(&l->lock);
+		free(r);
+		return 0; /* nothing held (evicted meanwhile, or loading again) */
+	}
+	if (l->pins || !l->evictable) {
+		pthread_mutex_unlock(&l->lock);
+		free(r);
+		return -EBUSY;
+	}
+	r->c.tree = l->tree;
+	r->c.zidx = l->zidx;
+	r->c.frames = l->frames;
+	r->c.nframes = l->nframes;
+	r->c.cblocks = l->cblocks;
+	r->c.ublocks = l->ublocks;
+	l->tree = NULL;
+	l->zidx = NULL;
+	l->frames = NULL;
+	l->nframes = 0;
+	memset(&l->cblocks, 0, sizeof(l->cblocks));
+	memset(&l->ublocks, 0, sizeof(l->ublocks));
+	l->state = L_NEW; /* usize stays: the same on every load */
+	pthread_mutex_unlock(&l->lock);
+	count(&l->st_evict, 1);
+	reclaim_retire(&r->rn, retired_free);
+	return 0;
+}
+
+/* Bytes the loaded state holds (l->lock held, LOADED). */
+static uint64_t loaded_bytes(const struct layer *l)
+{
+	return tree_memory(l->tree) + (l->zidx ? zran_index_memsize(l->zidx) : 0) +
+	       l->nframes * sizeof(*l->frames) + (l->cblocks.n + l->ublocks.n) * DIGEST_RAW_LEN +
+	       sizeof(*l);
+}
+
+void layer_set_budget(struct layer *l, struct budget *b)
+{
+	budget_unit_init(&l->bu, b, layer_evict);
+}
+
+int layer_get_tree(struct layer *l, const struct tree **out)
+{
+	int rc, tries;
+
+	*out = NULL;
+	for (tries = 0; tries < 100; tries++) {
+		rc = layer_load(l);
+		if (rc)
+			return rc;
+		pthread_mutex_lock(&l->lock);
+		if (l->state == L_LOADED)
+			*out = l->tree;
+		pthread_mutex_unlock(&l->lock);
+		if (*out) {
+			budget_touch(&l->bu);
+			return 0;
+		}
+	}
+	return -EAGAIN; /* evicted 100 times over between load and look: not seen */
+}
+
+int layer_pin(struct layer *l)
+{
+	int rc, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		bool pinned = false;
+
+		rc = layer_load(l);
+		if (rc)
+			return rc;
+		pthread_mutex_lock(&l->lock);
+		if (l->state == L_LOADED) {
+			l->pins++;
+			pinned = true;
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (pinned) {
+			budget_touch(&l->bu);
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+void layer_unpin(struct layer *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->pins--;
+	pthread_mutex_unlock(&l->lock);
 }
 
 struct tree *layer_tree(const struct layer *l)
@@ -295,7 +430,13 @@ int layer_kind(const struct layer *l)
 
 uint64_t layer_usize(const struct layer *l)
 {
-	return layer_tree(l) ? l->usize : 0;
+	struct layer *m = (struct layer *)l;
+	uint64_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->usize;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 void layer_stats(const struct layer *l, struct layer_stats *st)
@@ -308,6 +449,7 @@ void layer_stats(const struct layer *l, struct layer_stats *st)
 	st->loads_index = __atomic_load_n(&l->st_lidx, __ATOMIC_RELAXED);
 	st->index_rejected = __atomic_load_n(&l->st_rej, __ATOMIC_RELAXED);
 	st->blocks_rejected = __atomic_load_n(&l->st_bad, __ATOMIC_RELAXED);
+	st->evictions = __atomic_load_n(&l->st_evict, __ATOMIC_RELAXED);
 	st->load_cpu_recv_us = __atomic_load_n(&l->st_cpu_recv, __ATOMIC_RELAXED);
 	st->load_cpu_decode_us = __atomic_load_n(&l->st_cpu_dec, __ATOMIC_RELAXED);
 }
@@ -629,7 +771,7 @@ static void *commit_main(void *arg)
 	return NULL;
 }
 
-static int load_from_blob(struct layer *l, struct lindex_content *o)
+static int load_from_blob(struct layer *l, struct lindex_content *o, bool *indexed)
 {
 	struct build b;
 	char ds[DIGEST_STR_SIZE];
@@ -733,6 +875,7 @@ static int load_from_blob(struct layer *l, struct lindex_content *o)
 		if (rc)
 			log_warn("layer %s: index file not written: %s", short_digest(l, ds),
 				 strerror(-rc));
+		*indexed = rc == 0;
 		rc = 0;
 	}
 	if (committing)
@@ -781,12 +924,15 @@ out:
 	return rc;
 }
 
-static int do_load(struct layer *l, struct lindex_content *o)
+/* *indexed: an index file holds what was loaded (an eviction can be undone
+ * without the blob). */
+static int do_load(struct layer *l, struct lindex_content *o, bool *indexed)
 {
 	char ds[DIGEST_STR_SIZE];
 	int rc;
 
 	memset(o, 0, sizeof(*o));
+	*indexed = false;
 	if (l->kind < 0) {
 		log_error("layer %s: unsupported media type \"%s\"; it is shown as an empty "
 			  "directory",
@@ -797,12 +943,13 @@ static int do_load(struct layer *l, struct lindex_content *o)
 		rc = load_from_index(l, o);
 		if (rc == 0) {
 			count(&l->st_lidx, 1);
+			*indexed = true;
 			return 0;
 		}
 		if (rc != -ENOENT)
 			return rc;
 	}
-	rc = load_from_blob(l, o);
+	rc = load_from_blob(l, o, indexed);
 	if (!rc)
 		count(&l->st_lblob, 1);
 	return rc;
@@ -811,12 +958,15 @@ static int do_load(struct layer *l, struct lindex_content *o)
 int layer_load(struct layer *l)
 {
 	struct lindex_content o;
+	uint64_t bytes = 0;
+	bool evictable;
 	int rc;
 
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		if (l->state == L_LOADED) {
 			pthread_mutex_unlock(&l->lock);
+			budget_touch(&l->bu);
 			return 0;
 		}
 		if (l->state == L_FAILED && now_sec() < l->fail_until) {
@@ -834,9 +984,10 @@ int layer_load(struct layer *l)
 	l->state = L_LOADING;
 	pthread_mutex_unlock(&l->lock);
 
-	rc = do_load(l, &o);
+	rc = do_load(l, &o, &evictable);
 
 	pthread_mutex_lock(&l->lock);
+	l->evictable = evictable;
 	if (rc) {
 		l->state = L_FAILED;
 		l->fail_until = now_sec() + LAYER_RETRY_SEC;
@@ -850,9 +1001,13 @@ int layer_load(struct layer *l)
 		l->cblocks = o.cblocks;
 		l->ublocks = o.ublocks;
 		l->state = L_LOADED;
+		bytes = loaded_bytes(l);
 	}
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
+	/* Counted (and others evicted) only if it can go: see layer_set_budget. */
+	if (!rc && evictable)
+		budget_charge(&l->bu, bytes);
 	return rc;
 }
 
@@ -1350,8 +1505,10 @@ static ssize_t zsr_pread(struct zsr *z, void *buf, size_t len, uint64_t uoff)
 /* ---- reading files ------------------------------------------------------- */
 
 struct layer_reader {
-	struct layer *l;
-	const struct tree_attr *a;
+	struct layer *l;        /* pinned */
+	const struct tree_attr *a; /* &attr (a reader), or the caller's (layer_pread) */
+	struct tree_attr attr;  /* a copy: the tree may be evicted meanwhile */
+	struct tar_sparse *sparse; /* attr.sparse, copied */
 	struct fetch f;         /* tar, gzip: the blob; zstd: its decompressed copy */
 	struct zran_reader *zr; /* gzip */
 	struct zsr *zsr;        /* zstd without a (good) decompressed copy */
@@ -1477,9 +1634,9 @@ static ssize_t file_read(struct layer_reader *rd, void *buf, size_t len, uint64_
 	return (ssize_t)done;
 }
 
-static int check_file(struct layer *l, const struct tree_attr *a)
+static int check_file(const struct tree_attr *a)
 {
-	if (!layer_tree(l) || !a || (a->mode & 0170000) != 0100000)
+	if (!a || (a->mode & 0170000) != 0100000)
 		return -EINVAL;
 	return 0;
 }
@@ -1492,12 +1649,15 @@ ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_
 	size_t want;
 	ssize_t n;
 
-	if (check_file(l, a))
+	if (check_file(a))
 		return -EINVAL;
 	if (off >= a->size || len == 0)
 		return 0;
 	if (len > a->size - off)
 		len = (size_t)(a->size - off);
+	n = layer_pin(l);
+	if (n)
+		return n;
 	memset(&rd, 0, sizeof(rd));
 	rd.l = l;
 	rd.a = a;
@@ -1515,6 +1675,7 @@ ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_
 	if (!n)
 		n = file_read(&rd, buf, len, off);
 	reader_fini(&rd);
+	layer_unpin(l);
 	return n;
 }
 
@@ -1525,13 +1686,32 @@ int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tr
 	int rc;
 
 	*out = NULL;
-	if (check_file(l, a))
+	if (check_file(a))
 		return -EINVAL;
 	rd = calloc(1, sizeof(*rd));
 	if (!rd)
 		return -ENOMEM;
+	rd->attr = *a;
+	rd->attr.symlink = NULL;
+	rd->attr.xattrs = NULL;
+	rd->attr.nxattrs = 0;
+	if (a->sparse) {
+		rd->sparse = malloc(a->nsparse * sizeof(*rd->sparse));
+		if (!rd->sparse) {
+			free(rd);
+			return -ENOMEM;
+		}
+		memcpy(rd->sparse, a->sparse, a->nsparse * sizeof(*rd->sparse));
+		rd->attr.sparse = rd->sparse;
+	}
+	rd->a = a = &rd->attr;
+	rc = layer_pin(l);
+	if (rc) {
+		free(rd->sparse);
+		free(rd);
+		return rc;
+	}
 	rd->l = l;
-	rd->a = a;
 	/* Read ahead no further than the file's data needs; its first fill
 	 * starts where its data does (as if a fill had ended there). */
 	if (l->kind == DECOMP_TAR) {
@@ -1569,5 +1749,8 @@ void layer_reader_free(struct layer_reader *rd)
 	if (!rd)
 		return;
 	reader_fini(rd);
+	if (rd->l)
+		layer_unpin(rd->l);
+	free(rd->sparse);
 	free(rd);
 }

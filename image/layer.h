@@ -127,17 +127,45 @@ int layer_load(struct layer *l);
 
 /*
  * The layer's tree after a successful layer_load, else NULL. Borrowed until
- * layer_free; never modify it (it is shared, read lock-free by every thread).
- * Node attrs carry the data location used by layer_pread.
+ * layer_free, or, for a layer under a memory budget (layer_set_budget), only
+ * while the caller holds a pin (layer_pin) or stays inside the read side it
+ * was inside when it asked (common/reclaim.h): an evicted tree is freed once
+ * such readers left. Never modify it (it is shared, read lock-free by every
+ * thread). Node attrs carry the data location used by layer_pread.
  */
 struct tree *layer_tree(const struct layer *l);
+
+/*
+ * layer_load, then the tree (as layer_tree), counted as a use of the layer
+ * for the budget's LRU. Loads again when the tree was evicted meanwhile.
+ * 0 or layer_load's errors. Blocks.
+ */
+int layer_get_tree(struct layer *l, const struct tree **out);
+
+/*
+ * Memory budget (image/budget.h): from now on the layer's loaded state (tree,
+ * zran index or frame table, block sums) counts against `b` and may be
+ * evicted when it is the least recently used, unless pinned. Only a layer
+ * whose index file is in the cache is evicted (its next use rebuilds it
+ * from there, with the same node ids, without a blob request); one loaded
+ * without a cache directory stays. Call before the first load; `b` must
+ * outlive the layer.
+ */
+struct budget;
+void layer_set_budget(struct layer *l, struct budget *b);
+
+/* Load if needed and keep the loaded state until layer_unpin (readers and
+ * merges do). 0 or layer_load's errors. Blocks. */
+int layer_pin(struct layer *l);
+void layer_unpin(struct layer *l);
 
 const struct digest *layer_digest(const struct layer *l);
 const char *layer_media_type(const struct layer *l); /* borrowed */
 uint64_t layer_size(const struct layer *l);          /* compressed (blob) size */
 /* DECOMP_* kind, or -ENOTSUP for an unsupported media type. */
 int layer_kind(const struct layer *l);
-/* Uncompressed size after a load (0 before, or for an unsupported type). */
+/* Uncompressed size once loaded (0 before the first load, or for an
+ * unsupported type); kept after an eviction. */
 uint64_t layer_usize(const struct layer *l);
 
 /*
@@ -145,19 +173,22 @@ uint64_t layer_usize(const struct layer *l);
  * by `a` (a node attr of this layer's tree, or of a merged tree whose
  * a->layer is this layer). Holes of sparse files read as zeros. Returns the
  * bytes read (short only at the end of the file), 0 at or past it, -EINVAL
- * if the layer is not loaded, -EIO (data unavailable or not matching the
- * digest-verified sums), -ENOMEM. After an error `buf` may hold a prefix of
- * the right bytes, never a wrong one. Blocks; thread-safe.
+ * if `a` is not a regular file, -EIO (data unavailable or not matching the
+ * digest-verified sums; a failed load), -ENOMEM. After an error `buf` may
+ * hold a prefix of the right bytes, never a wrong one. The layer is loaded
+ * if it is not (again, after an eviction) and pinned while it reads. Blocks;
+ * thread-safe.
  */
 ssize_t layer_pread(struct layer *l, const struct tree_attr *a, void *buf, size_t len,
 		    uint64_t off);
 
 /*
- * A reader for one open file `a` of loaded layer `l` (both borrowed; they
- * must outlive it). Keeps decompression state and a 1 MiB compressed
- * buffer (about 2 MiB in all for gzip); a long sequential read adds a
- * read-ahead thread and grows both buffers to 4 MiB. -EINVAL if not loaded
- * or not a regular file, -ENOMEM.
+ * A reader for one open file `a` of layer `l` (`l` borrowed, it must outlive
+ * the reader; `a` is copied). Pins the layer (loading it again if it was
+ * evicted) until layer_reader_free. Keeps decompression state and a 1 MiB
+ * compressed buffer (about 2 MiB in all for gzip); a long sequential read
+ * adds a read-ahead thread and grows both buffers to 4 MiB. -EINVAL if not
+ * a regular file, layer_load's errors, -ENOMEM. Blocks.
  */
 int layer_reader_new(struct layer_reader **out, struct layer *l, const struct tree_attr *a);
 /* Like layer_pread, continuing the reader's state. One thread at a time. */
@@ -172,6 +203,7 @@ struct layer_stats {
 	uint64_t loads_blob;     /* trees built by streaming the blob */
 	uint64_t loads_index;    /* trees built from an index file */
 	uint64_t index_rejected; /* index files found corrupt and rebuilt */
+	uint64_t evictions;      /* loaded states evicted under the budget */
 	uint64_t blocks_rejected; /* blocks read that did not match their sums */
 	/* CPU of the last load from the blob, µs: the thread receiving and
 	 * hashing it, and the one decompressing and parsing it (the same

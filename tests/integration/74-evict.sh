@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# test-weight: 2 (tests/run.sh starts heavier scripts first)
+# Issue 11, points 4 and 5: the memory budget (-o mem_max). Six images whose trees
+# together take several times the budget are walked and read; trees are evicted
+# least recently used first and rebuilt from the index files: every answer stays
+# right (against the generator's own list of every file and its SHA-256), each layer
+# blob is fetched once (the registry's access log), an open file keeps reading right
+# while its layer would be evicted, a directory the kernel holds lists right after
+# its tree was rebuilt (same node ids), and readers racing with evictions read right.
+# shellcheck disable=SC2154 # REG_r_*, MNT_* are exported by reg_start / mnt_start
+set -u
+. "$TESTS_LIB/tap.sh"
+. "$TESTS_LIB/registry.sh"
+. "$TESTS_LIB/acrfs.sh"
+PY=/usr/bin/python3
+O=$TEST_TMP/o
+NIMG=6
+mkdir -p -- "$O"
+
+cleanup() {
+	mnt_stop_all
+	reg_stop_all
+}
+tap_trap_cleanup cleanup
+
+reg_start r || exit 1
+"$PY" "$TESTS_LIB/evictfix.py" "$REG_r_URL" "$O" --images "$NIMG" --files 400 >/dev/null || {
+	fail "push the images"
+	tap_done
+	exit 1
+}
+ok "fixtures: $NIMG images, $(wc -l <"$O/layers.txt") layer blobs"
+
+# A key of .acrfs/status's "memory" object.
+mem_stat() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["memory"][sys.argv[2]])' "$1/.acrfs/status" "$2"; }
+# GETs of layer blobs answered with bytes (200 or 206).
+blob_gets() { reg_count_requests r '"GET /v2/ev-[0-9]+/blobs/sha256:[0-9a-f]+ HTTP/[0-9.]+" 20[06]'; }
+# Every regular file under $1 as "PATH SIZE SHA256", sorted: the oracle's format.
+files_of() {
+	"$PY" - "$1" <<'EOF'
+import hashlib, os, sys
+top = sys.argv[1]
+out = []
+for d, dirs, files in os.walk(top):
+    for f in files:
+        p = os.path.join(d, f)
+        with open(p, "rb") as fh:
+            data = fh.read()
+        out.append("%s %d %s" % (os.path.relpath(p, top), len(data), hashlib.sha256(data).hexdigest()))
+print("\n".join(sorted(out)))
+EOF
+}
+
+# mem_max=768K: one image's trees (its layer's, with its index, and the merged one) take
+# ~0.5 MiB, the six ~2.8 MiB.
+mnt_start_fg a "$REG_r_URL" -o mem_max=768K,prefetch=0,cache_dir="$TEST_TMP/cache" || {
+	fail "mount"
+	tap_done
+	exit 1
+}
+M=$MNT_a
+is "$(mem_stat "$M" max_bytes)" 786432 ".acrfs/status shows the budget (memory.max_bytes)"
+
+# The kernel keeps entries, attributes and listings of image contents (they never
+# change): drop what nobody holds, so that a walk asks acrfs again.
+drop_kernel_caches() {
+	sync
+	echo 2 >/proc/sys/vm/drop_caches
+}
+
+# ---- every file of every image, twice over: the second pass rebuilds what the first evicted
+for pass in 1 2; do
+	drop_kernel_caches
+	bad=
+	for ((n = 0; n < NIMG; n++)); do
+		files_of "$M/ev-$n/v1/rootfs" >"$O/got-$n-$pass.txt"
+		cmp -s "$O/got-$n-$pass.txt" "$O/expect-$n.txt" || bad="$bad ev-$n"
+	done
+	is "$bad" "" "pass $pass: every file of the $NIMG images, content and size as pushed"
+done
+ev=$(mem_stat "$M" evictions)
+diag "memory after two passes: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["memory"])' "$M/.acrfs/status")"
+check "trees were evicted ($ev evictions)" test "$ev" -ge 6
+peak=$(mem_stat "$M" peak_bytes)
+bytes=$(mem_stat "$M" bytes)
+check "the charged bytes stay within the budget after each load (peak $peak, now $bytes)" \
+	test "$peak" -le 786432
+blobs=$(wc -l <"$O/layers.txt")
+is "$(blob_gets)" "$blobs" "each layer blob fetched once: rebuilt from index files, not the blob"
+
+# ---- an open file reads right while everything else is walked (its layer is pinned)
+exec 7<"$M/ev-0/v1/rootfs/big.bin"
+head -c 1000000 <&7 >"$O/part1"
+drop_kernel_caches
+for ((n = 1; n < NIMG; n++)); do
+	find "$M/ev-$n/v1/rootfs" >/dev/null
+done
+cat <&7 >"$O/part2"
+exec 7<&-
+want=$(grep '^big.bin ' "$O/expect-0.txt" | cut -d' ' -f3)
+got=$(cat "$O/part1" "$O/part2" | sha256sum | cut -d' ' -f1)
+is "$got" "$want" "a file open across the walk of five other images reads whole and right"
+check "… some evictions found that layer in use (memory.busy $(mem_stat "$M" busy))" \
+	test "$(mem_stat "$M" busy)" -ge 1
+
+# ---- a directory the kernel holds: listed and read after its tree was rebuilt
+dir=$M/ev-1/v1/rootfs/d001
+(
+	cd "$dir" || exit 1
+	ls >"$O/held-before"
+	drop_kernel_caches
+	for ((n = 2; n < NIMG; n++)); do find "$M/ev-$n/v1/rootfs" >/dev/null; done
+	find "$M/ev-0/v1/rootfs" >/dev/null
+	drop_kernel_caches
+	ls >"$O/held-after"
+	cat f00101 f00199
+) >"$O/held-cat" 2>"$O/held-err"
+cmp_files "$O/held-after" "$O/held-before" "a held directory lists the same after its tree was evicted and rebuilt"
+is "$(cat "$O/held-cat")" "image 1 file 101
+image 1 file 199" "… and its files read right by name (lookups in the rebuilt tree)"
+is "$(cat "$O/held-err")" "" "… with no error"
+
+# ---- readers racing with evictions: 4 readers over every image at once
+"$PY" - "$M" "$O" "$NIMG" >"$O/race" 2>&1 <<'EOF'
+import hashlib, random, sys, threading
+mnt, o, nimg = sys.argv[1], sys.argv[2], int(sys.argv[3])
+expect = []
+for n in range(nimg):
+    with open("%s/expect-%d.txt" % (o, n)) as f:
+        expect.append([l.split() for l in f])
+bad = []
+def reader(seed):
+    rnd = random.Random(seed)
+    for _ in range(100):
+        n = rnd.randrange(nimg)
+        path, size, sha = rnd.choice(expect[n])
+        try:
+            with open("%s/ev-%d/v1/rootfs/%s" % (mnt, n, path), "rb") as f:
+                data = f.read()
+        except OSError as e:
+            bad.append("%d %s: %s" % (n, path, e))
+            continue
+        if len(data) != int(size) or hashlib.sha256(data).hexdigest() != sha:
+            bad.append("%d %s: wrong content" % (n, path))
+ts = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("\n".join(bad) if bad else "ok")
+EOF
+is "$(cat "$O/race")" "ok" "400 reads by 4 readers across the images while trees come and go: all right"
+is "$(blob_gets)" "$blobs" "… still each layer blob fetched once"
+check "the daemon logged no error" test -z "$(grep -i ' error' "$TEST_TMP/mnt-a.log")"
+mnt_stop a
+
+# ---- mem_max=0: no bound (nothing evicted)
+mnt_start b "$REG_r_URL" -o mem_max=0,prefetch=0,cache_dir="$TEST_TMP/cache" || fail "mount b"
+for ((n = 0; n < NIMG; n++)); do find "$MNT_b/ev-$n/v1/rootfs" >/dev/null; done
+is "$(mem_stat "$MNT_b" evictions)" 0 "mem_max=0: nothing evicted"
+is "$(mem_stat "$MNT_b" max_bytes)" 0 "… and the status says there is no bound"
+mnt_stop b
+
+tap_done
