@@ -82,8 +82,23 @@ static void test_options(void **s)
 	assert_non_null(strstr(buf_cstr(&e), "acr=maybe"));
 	buf_release(&e);
 
-	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u", "r", "m"), 0);
+	assert_int_equal(PARSE(&o, &e, "r", "m"), 0);
+	assert_int_equal(o.mem_max, 512ull << 20); /* the default */
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "mem_max=0", "r", "m"), 0);
+	assert_int_equal(o.mem_max, 0);
+	for (size_t i = 0; i < o.fuse_argv.n; i++) /* ours, not FUSE's */
+		assert_null(strstr(o.fuse_argv.v[i], "mem_max"));
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "mem_max=lots", "r", "m"), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&e), "mem_max=lots"));
+	buf_release(&e);
+
+	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u,mem_max=2G", "r",
+			       "m"),
+			 0);
 	assert_int_equal(o.cache_max, 512ull << 20);
+	assert_int_equal(o.mem_max, 2ull << 30);
 	assert_int_equal(o.threads, 4);
 	assert_string_equal(o.username, "u");
 	opts_free(&o);
