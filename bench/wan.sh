@@ -427,6 +427,11 @@ mem_step() {
 	timed "$TEST_TMP/out-mem" find "${PATHS[@]}"
 	snap "$s1"
 	rss=$(vmhwm_kb)
+	# What the daemon counts: the budget (-o mem_max), evictions, its inodes.
+	python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); m = s["memory"]
+print("  mem: budget %s, counted %s (peak %s), %s evictions (%s refused: in use), inodes %s, RSS now %.1f MiB" % (
+    m.get("max_bytes"), m.get("bytes"), m.get("peak_bytes"), m.get("evictions"), m.get("busy"),
+    s.get("inodes"), m["rss_bytes"] / 1048576.0))' "$MNT/.acrfs/status" || true
 	umount_a
 	d=$(delta "$s0" "$s1")
 	echo "$SECS $(wc -l <"$TEST_TMP/out-mem") $rss $d" >>"$M/mem"

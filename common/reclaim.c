@@ -17,6 +17,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#define TRIM_EVERY_NS 100000000ll /* malloc_trim at most every 100 ms */
 
 static unsigned phase;     /* atomic: 0 or 1 */
 static uint64_t active[2]; /* atomic: readers inside, per phase */
@@ -61,6 +66,28 @@ static void drain(unsigned e)
 	}
 }
 
+/*
+ * What was freed goes back to the system: glibc keeps freed chunks in its
+ * arenas (one per thread that allocated: loads run on many), so evicted
+ * trees would leave the RSS where it was. At most every TRIM_EVERY_NS: a
+ * trim walks every arena.
+ */
+static void trim_heap(void)
+{
+#ifdef __GLIBC__
+	static long long last;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+	if (now - last < TRIM_EVERY_NS)
+		return;
+	last = now;
+	malloc_trim(0);
+#endif
+}
+
 static void *reclaimer(void *arg)
 {
 	(void)arg;
@@ -87,6 +114,7 @@ static void *reclaimer(void *arg)
 			it->fn(it);
 			n++;
 		}
+		trim_heap();
 
 		pthread_mutex_lock(&lock);
 		nfreed += n;

@@ -13,7 +13,8 @@
  * How: two reader counters and a current phase. Retired objects wait on a
  * list; the reclaimer thread (started at the first retire) moves the list
  * aside, flips the phase, waits until the old phase's counter is zero and
- * frees what it moved. A reader that stays inside for a long time (a request
+ * frees what it moved (then, at most every 100 ms, hands free heap memory back
+ * to the system: malloc_trim). A reader that stays inside for a long time (a request
  * blocked on the network) only delays freeing.
  *
  * Rules: enter/leave nest (each leave takes the token its enter gave). A

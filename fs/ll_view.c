@@ -393,7 +393,24 @@ static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const st
 	if (kl + pl >= sizeof(key))
 		return -ENAMETOOLONG; /* parts are ours and short: never */
 	memcpy(key + kl, part, pl + 1);
+	/* The entries to drop from the kernel when the trees are evicted. */
+	if (!strcmp(part, "R:1") || !strcmp(part, "layers"))
+		views_note_root(fs->views, (struct vobj *)o, root);
 	return itable_ref(fs->inodes, key, K_VNODE, repo, key + 2, out);
+}
+
+/*
+ * An image's trees were evicted (views_set_evicted): have the kernel drop
+ * rootfs/ and layers/ of view root `root`, and with them the entries and
+ * inodes below, unless in use; acrfs's inode table then shrinks as the
+ * kernel forgets them. Queued (fs/ll_inval.c): this runs inside a request.
+ */
+void acrfs_view_evicted(void *ctx, uint64_t root)
+{
+	struct acrfs *fs = ctx;
+
+	acrfs_inval_entry(fs->se, root, "rootfs");
+	acrfs_inval_entry(fs->se, root, "layers");
 }
 
 /* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`;

@@ -63,6 +63,7 @@ struct prefetch {
 	bool stop;
 	pthread_t threads[PREFETCH_WORKERS_MAX];
 	struct prefetch_stats st;
+	unsigned content_loads; /* atomic: images loading ahead (PREFETCH_CONTENT_LOADS) */
 };
 
 static void want_clear(struct want *w)
@@ -175,8 +176,11 @@ static void fetch_tag(struct prefetch *p, const char *repo, const char *tag,
 			return; /* the walk will say what is wrong, not a guess */
 		total += layer_size(l);
 	}
-	if (total <= PREFETCH_CONTENT_MAX)
-		(void)image_rootfs(img, &t);
+	if (total > PREFETCH_CONTENT_MAX)
+		return;
+	if (__atomic_add_fetch(&p->content_loads, 1, __ATOMIC_RELAXED) <= PREFETCH_CONTENT_LOADS)
+		(void)image_rootfs(img, &t); /* (t unused: no read side needed) */
+	__atomic_sub_fetch(&p->content_loads, 1, __ATOMIC_RELAXED);
 }
 
 static void run_job(struct prefetch *p, const struct job *j)

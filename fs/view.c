@@ -47,6 +47,11 @@ struct vobj {
 	struct vplat *plats;
 	size_t nplats;
 	struct image *img;
+	struct views *views;
+	/* View roots (inodes) that showed this image's rootfs/ or layers/:
+	 * told when its trees are evicted (views_set_evicted). v->lock. */
+	uint64_t roots[VOBJ_ROOTS];
+	size_t nroots, next_root;
 };
 
 struct views {
@@ -54,6 +59,8 @@ struct views {
 	struct view_source src;
 	struct pcache *pc;
 	struct budget *budget; /* NULL: none */
+	void (*evicted)(void *ctx, uint64_t root); /* views_set_evicted */
+	void *evicted_ctx;
 	struct dcache *tags; /* "repo:tag" -> [digest] */
 	struct dcache *refs; /* "repo@sha256:<hex>" -> referrer digests + struct referrers */
 	bool no_api;	     /* atomic: the registry answered the referrers API with 404 */
@@ -137,6 +144,22 @@ static int name_platforms(struct vobj *o)
 	return 0;
 }
 
+/* The image's hook (image_set_evict_hook): tell the roots that showed it. */
+static void vobj_evicted(void *ctx)
+{
+	struct vobj *o = ctx;
+	struct views *v = o->views;
+	uint64_t roots[VOBJ_ROOTS];
+	size_t n, i;
+
+	pthread_mutex_lock(&v->lock);
+	n = o->nroots;
+	memcpy(roots, o->roots, n * sizeof(*roots));
+	pthread_mutex_unlock(&v->lock);
+	for (i = 0; i < n && v->evicted; i++)
+		v->evicted(v->evicted_ctx, roots[i]);
+}
+
 /* Build an object from manifest `m` (taken in every case). */
 static int vobj_build(struct views *v, const char *repo, struct manifest *m, struct vobj **out)
 {
@@ -163,8 +186,11 @@ static int vobj_build(struct views *v, const char *repo, struct manifest *m, str
 		rc = name_platforms(o);
 	} else {
 		rc = image_new(&o->img, v->reg, repo, m, v->pc); /* takes m */
-		if (!rc && v->budget)
+		if (!rc && v->budget) {
+			o->views = v;
 			image_set_budget(o->img, v->budget);
+			image_set_evict_hook(o->img, vobj_evicted, o);
+		}
 	}
 	if (rc)
 		goto fail;
@@ -382,6 +408,32 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 void views_set_budget(struct views *v, struct budget *b)
 {
 	v->budget = b;
+}
+
+void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root), void *ctx)
+{
+	v->evicted = fn;
+	v->evicted_ctx = ctx;
+}
+
+void views_note_root(struct views *v, struct vobj *o, uint64_t root)
+{
+	size_t i;
+
+	if (!o->views)
+		return; /* no budget: nothing is evicted */
+	pthread_mutex_lock(&v->lock);
+	for (i = 0; i < o->nroots && o->roots[i] != root; i++)
+		;
+	if (i == o->nroots) {
+		/* Full: the oldest is forgotten (its entries stay until the
+		 * kernel drops them on its own). */
+		o->roots[o->next_root] = root;
+		o->next_root = (o->next_root + 1) % VOBJ_ROOTS;
+		if (o->nroots < VOBJ_ROOTS)
+			o->nroots++;
+	}
+	pthread_mutex_unlock(&v->lock);
 }
 
 void views_set_referrers_source(struct views *v, view_referrers_fn fn, void *ctx)

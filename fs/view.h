@@ -36,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/digest.h"
 
@@ -77,6 +78,17 @@ void views_free(struct views *v); /* NULL is fine */
  * lookup. */
 struct budget;
 void views_set_budget(struct views *v, struct budget *b);
+
+/*
+ * Under a budget, when an image's trees are evicted, fn(ctx, root) is called
+ * for each view root inode that showed its rootfs/ or layers/ (noted with
+ * views_note_root; the last VOBJ_ROOTS of them), on the evicting thread with
+ * no lock held: the FUSE edge has the kernel drop those entries, so that it
+ * forgets the inodes below them too. Set before the first lookup.
+ */
+#define VOBJ_ROOTS 8
+void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root), void *ctx);
+void views_note_root(struct views *v, struct vobj *o, uint64_t root);
 
 /* Take referrer lists from `fn` (a test's fake) instead of the registry
  * (registry_referrers, then registry_referrers_tag after a 404). `ctx` must

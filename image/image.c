@@ -69,6 +69,8 @@ struct image {
 	struct buf cfg;
 	struct tree *rootfs;
 	struct budget_unit bu; /* the rootfs's bytes */
+	void (*evicted)(void *ctx); /* image_set_evict_hook; set before use */
+	void *evicted_ctx;
 };
 
 /* A merged tree evicted, freed by the reclaimer. */
@@ -427,7 +429,28 @@ static int rootfs_evict(struct budget_unit *u)
 	img->root_err = 0;
 	pthread_mutex_unlock(&img->lock);
 	reclaim_retire(&r->rn, retired_tree_free);
+	if (img->evicted)
+		img->evicted(img->evicted_ctx);
 	return 0;
+}
+
+/* A layer's hook (layer_set_evict_hook): the image's. */
+static void layer_evicted(void *ctx)
+{
+	struct image *img = ctx;
+
+	if (img->evicted)
+		img->evicted(img->evicted_ctx);
+}
+
+void image_set_evict_hook(struct image *img, void (*fn)(void *ctx), void *ctx)
+{
+	size_t i;
+
+	img->evicted = fn;
+	img->evicted_ctx = ctx;
+	for (i = 0; i < img->nowned; i++)
+		layer_set_evict_hook(img->owned[i], layer_evicted, img);
 }
 
 void image_set_budget(struct image *img, struct budget *b)

@@ -200,6 +200,8 @@ struct layer {
 	struct budget_unit bu; /* its bytes: what LOADED holds */
 	unsigned pins;         /* l->lock: readers and merges of the loaded state */
 	bool evictable;        /* l->lock; written by the loader before LOADED */
+	void (*evicted)(void *ctx); /* layer_set_evict_hook; set before use */
+	void *evicted_ctx;
 
 	/* Counters (atomic). */
 	uint64_t st_stream, st_range, st_reqs, st_local, st_lblob, st_lidx, st_rej, st_bad;
@@ -329,7 +331,15 @@ static int layer_evict(struct budget_unit *u)
 	pthread_mutex_unlock(&l->lock);
 	count(&l->st_evict, 1);
 	reclaim_retire(&r->rn, retired_free);
+	if (l->evicted)
+		l->evicted(l->evicted_ctx);
 	return 0;
+}
+
+void layer_set_evict_hook(struct layer *l, void (*fn)(void *ctx), void *ctx)
+{
+	l->evicted = fn;
+	l->evicted_ctx = ctx;
 }
 
 /* Bytes the loaded state holds (l->lock held, LOADED). */

@@ -154,6 +154,10 @@ int layer_get_tree(struct layer *l, const struct tree **out);
 struct budget;
 void layer_set_budget(struct layer *l, struct budget *b);
 
+/* After the budget evicted the layer's loaded state: fn(ctx), on the evicting
+ * thread, no lock held (fn must not block). Set before the first load. */
+void layer_set_evict_hook(struct layer *l, void (*fn)(void *ctx), void *ctx);
+
 /* Load if needed and keep the loaded state until layer_unpin (readers and
  * merges do). 0 or layer_load's errors. Blocks. */
 int layer_pin(struct layer *l);

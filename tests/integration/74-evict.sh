@@ -98,6 +98,18 @@ check "the charged bytes stay within the budget after each load (peak $peak, now
 	test "$peak" -le "$MAX"
 blobs=$(wc -l <"$O/layers.txt")
 is "$(blob_gets)" "$blobs" "each layer blob fetched once: rebuilt from index files, not the blob"
+# The kernel is told to drop the entries of evicted trees, so it forgets their inodes
+# and acrfs's inode table shrinks: after the pass, about the last images' entries
+# remain, not the six images' (the kernel answers the invalidations on its own time).
+status_key() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1/.acrfs/status" "$2"; }
+limit=$((2 * (FILES + 20) + 50))
+for ((i = 0; i < 100; i++)); do
+	[ "$(status_key "$M" inodes)" -le "$limit" ] && break
+	sleep 0.1
+done
+inodes=$(status_key "$M" inodes)
+check "evicted trees leave the kernel and the inode table: $inodes inodes after walking $((NIMG * (FILES + 6))) entries (at most $limit)" \
+	test "$inodes" -le "$limit"
 
 # ---- an open file reads right while everything else is walked (its layer is pinned)
 exec 7<"$M/ev-0/v1/rootfs/big.bin"

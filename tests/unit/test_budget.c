@@ -534,13 +534,14 @@ static void test_evict_races_readers(void **state)
 	budget_unit_init(&big.u, r.b, fake_evict);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, race_reader, &r), 0);
-	/* Until the readers did 300 reads. */
-	for (i = 0; __atomic_load_n(&r.rounds, __ATOMIC_SEQ_CST) < 300 || i < 200; i++) {
+	/* Until the readers did 300 reads and 20 units went (a loaded machine
+	 * may starve either side for a while: bounded by iterations, not time). */
+	for (i = 0; i < 5000000; i++) {
 		budget_charge(&big.u, 2u << 20); /* evicts whatever is not pinned */
 		budget_uncharge(&big.u);
 		budget_get_stats(r.b, &st);
-		if (st.evictions < 20 && i > 100000)
-			break; /* fails below */
+		if (__atomic_load_n(&r.rounds, __ATOMIC_SEQ_CST) >= 300 && st.evictions >= 20)
+			break;
 		sched_yield();
 	}
 	__atomic_store_n(&r.stop, 1, __ATOMIC_SEQ_CST);
