@@ -29,7 +29,6 @@ Writes to OUTDIR:
 """
 import argparse
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -47,14 +46,6 @@ MTIME = 1700000000
 
 def repo_tags(i):
     return ["v%d" % (k + 1) for k in range(1 + i % 3)]
-
-
-def seeded_bytes(n, key):
-    out, block = bytearray(), hashlib.sha256(key.encode()).digest()
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block
-    return bytes(out[:n])
 
 
 def add(tar, path, data=None, mode=0o644):
@@ -96,7 +87,7 @@ def small_image(i):
         add(tar, "usr/share/wan/notes.txt",
             ("image %03d of bench/wan.sh\nowner: %s\n" % (i, NEEDLE)).encode())
         add(tar, "usr/share/wan/other.txt", b"nothing to find in image %03d\n" % i)
-        add(tar, "bin/wan-tool", seeded_bytes(4096, "wan-tool-%d" % i), 0o755)
+        add(tar, "bin/wan-tool", seed.seeded_bytes(4096, "wan-tool-%d" % i), 0o755)
     return image_from_tar(buf.getvalue())
 
 

@@ -25,14 +25,6 @@ import seed  # noqa: E402
 MTIME = 1700000000
 
 
-def seeded(n, key):
-    out, block = bytearray(), hashlib.sha256(key.encode()).digest()
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block
-    return bytes(out[:n])
-
-
 def add(tar, files, path, data=None):
     info = tarfile.TarInfo(path)
     info.mtime = MTIME
@@ -72,7 +64,7 @@ def main(argv):
                     add(tar, files, "d%03d" % (i // 100))
                 add(tar, files, "d%03d/f%05d" % (i // 100, i),
                     b"image %d file %d\n" % (n, i))
-            add(tar, files, "big.bin", seeded(3 << 20, "ev-%d" % n))
+            add(tar, files, "big.bin", seed.seeded_bytes(3 << 20, "ev-%d" % n))
 
         def top(tar, files):
             add(tar, files, "d000/.wh.f00000", b"")

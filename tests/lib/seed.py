@@ -53,6 +53,15 @@ def digest_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def seeded_bytes(n, key):
+    """n deterministic, incompressible bytes derived from key (a SHA-256 chain)."""
+    out, block = bytearray(), hashlib.sha256(key.encode()).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:n])
+
+
 def tiny_image(schema):
     """Return (config_bytes, layer_bytes, manifest_template dict)."""
     content = b"seeded by tests/lib/seed.py\n"
