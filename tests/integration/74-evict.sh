@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-weight: 2 (tests/run.sh starts heavier scripts first)
+# test-weight: 4 (tests/run.sh starts heavier scripts first)
 # Issue 11, points 4 and 5: the memory budget (-o mem_max). Six images whose trees
 # together take several times the budget are walked and read; trees are evicted
 # least recently used first and rebuilt from the index files: every answer stays
