@@ -15,7 +15,6 @@
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>

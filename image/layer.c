@@ -355,20 +355,27 @@ void layer_set_budget(struct layer *l, struct budget *b)
 	budget_unit_init(&l->bu, b, layer_evict);
 }
 
-int layer_get_tree(struct layer *l, const struct tree **out)
+/* Load `l` (again, if evicted since) and, under its lock while LOADED, take
+ * its tree (`out`, may be NULL) and a pin (`pin`); a use for the LRU. */
+static int take_loaded(struct layer *l, bool pin, const struct tree **out)
 {
 	int rc, tries;
 
-	*out = NULL;
 	for (tries = 0; tries < 100; tries++) {
+		bool loaded;
+
 		rc = layer_load(l);
 		if (rc)
 			return rc;
 		pthread_mutex_lock(&l->lock);
-		if (l->state == L_LOADED)
-			*out = l->tree;
+		loaded = l->state == L_LOADED;
+		if (loaded) {
+			l->pins += pin;
+			if (out)
+				*out = l->tree;
+		}
 		pthread_mutex_unlock(&l->lock);
-		if (*out) {
+		if (loaded) {
 			budget_touch(&l->bu);
 			return 0;
 		}
@@ -376,28 +383,15 @@ int layer_get_tree(struct layer *l, const struct tree **out)
 	return -EAGAIN; /* evicted 100 times over between load and look: not seen */
 }
 
+int layer_get_tree(struct layer *l, const struct tree **out)
+{
+	*out = NULL;
+	return take_loaded(l, false, out);
+}
+
 int layer_pin(struct layer *l)
 {
-	int rc, tries;
-
-	for (tries = 0; tries < 100; tries++) {
-		bool pinned = false;
-
-		rc = layer_load(l);
-		if (rc)
-			return rc;
-		pthread_mutex_lock(&l->lock);
-		if (l->state == L_LOADED) {
-			l->pins++;
-			pinned = true;
-		}
-		pthread_mutex_unlock(&l->lock);
-		if (pinned) {
-			budget_touch(&l->bu);
-			return 0;
-		}
-	}
-	return -EAGAIN;
+	return take_loaded(l, true, NULL);
 }
 
 void layer_unpin(struct layer *l)
