@@ -89,7 +89,7 @@ bool acrfs_add_dirent(struct fuse_req *req, struct acrfs *fs, struct dirent_buf 
 		      const struct inode *n);
 int acrfs_view_attr(struct acrfs *fs, const struct inode *n, struct stat *st);
 /* views_set_evicted's function: ctx is the struct acrfs (fs/ll_view.c). */
-void acrfs_view_evicted(void *ctx, uint64_t root);
+void acrfs_view_evicted(void *ctx, uint64_t root, const char *name);
 void acrfs_view_lookup(struct fuse_req *req, struct inode *dir, const char *name);
 /* A "sha256:<hex>" name in repository directory `dir`. */
 void acrfs_view_lookup_digest(struct fuse_req *req, struct inode *dir, const char *name);

@@ -400,17 +400,16 @@ static int ref_vnode(struct acrfs *fs, const char *repo, uint64_t root, const st
 }
 
 /*
- * An image's trees were evicted (views_set_evicted): have the kernel drop
- * rootfs/ and layers/ of view root `root`, and with them the entries and
+ * Trees of an image were evicted (views_set_evicted): have the kernel drop
+ * `name` (rootfs or layers) of view root `root`, and with it the entries and
  * inodes below, unless in use; acrfs's inode table then shrinks as the
  * kernel forgets them. Queued (fs/ll_inval.c): this runs inside a request.
  */
-void acrfs_view_evicted(void *ctx, uint64_t root)
+void acrfs_view_evicted(void *ctx, uint64_t root, const char *name)
 {
 	struct acrfs *fs = ctx;
 
-	acrfs_inval_entry(fs->se, root, "rootfs");
-	acrfs_inval_entry(fs->se, root, "layers");
+	acrfs_inval_entry(fs->se, root, name);
 }
 
 /* Reference the K_VROOT of platform / digest `d` named `name` in dir `parent`;

@@ -59,7 +59,7 @@ struct views {
 	struct view_source src;
 	struct pcache *pc;
 	struct budget *budget; /* NULL: none */
-	void (*evicted)(void *ctx, uint64_t root); /* views_set_evicted */
+	void (*evicted)(void *ctx, uint64_t root, const char *name); /* views_set_evicted */
 	void *evicted_ctx;
 	struct dcache *tags; /* "repo:tag" -> [digest] */
 	struct dcache *refs; /* "repo@sha256:<hex>" -> referrer digests + struct referrers */
@@ -145,7 +145,7 @@ static int name_platforms(struct vobj *o)
 }
 
 /* The image's hook (image_set_evict_hook): tell the roots that showed it. */
-static void vobj_evicted(void *ctx)
+static void vobj_evicted(void *ctx, bool rootfs)
 {
 	struct vobj *o = ctx;
 	struct views *v = o->views;
@@ -157,7 +157,7 @@ static void vobj_evicted(void *ctx)
 	memcpy(roots, o->roots, n * sizeof(*roots));
 	pthread_mutex_unlock(&v->lock);
 	for (i = 0; i < n && v->evicted; i++)
-		v->evicted(v->evicted_ctx, roots[i]);
+		v->evicted(v->evicted_ctx, roots[i], rootfs ? "rootfs" : "layers");
 }
 
 /* Build an object from manifest `m` (taken in every case). */
@@ -410,7 +410,8 @@ void views_set_budget(struct views *v, struct budget *b)
 	v->budget = b;
 }
 
-void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root), void *ctx)
+void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root, const char *name),
+		       void *ctx)
 {
 	v->evicted = fn;
 	v->evicted_ctx = ctx;

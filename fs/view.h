@@ -80,14 +80,16 @@ struct budget;
 void views_set_budget(struct views *v, struct budget *b);
 
 /*
- * Under a budget, when an image's trees are evicted, fn(ctx, root) is called
- * for each view root inode that showed its rootfs/ or layers/ (noted with
+ * Under a budget, when an image's merged tree or a layer's state is evicted,
+ * fn(ctx, root, name) is called with name "rootfs" or "layers" for each view
+ * root inode that showed its rootfs/ or layers/ (noted with
  * views_note_root; the last VOBJ_ROOTS of them), on the evicting thread with
- * no lock held: the FUSE edge has the kernel drop those entries, so that it
- * forgets the inodes below them too. Set before the first lookup.
+ * no lock held: the FUSE edge has the kernel drop that entry, so that it
+ * forgets the inodes below it too. Set before the first lookup.
  */
 #define VOBJ_ROOTS 8
-void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root), void *ctx);
+void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root, const char *name),
+		       void *ctx);
 void views_note_root(struct views *v, struct vobj *o, uint64_t root);
 
 /* Take referrer lists from `fn` (a test's fake) instead of the registry

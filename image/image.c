@@ -69,7 +69,7 @@ struct image {
 	struct buf cfg;
 	struct tree *rootfs;
 	struct budget_unit bu; /* the rootfs's bytes */
-	void (*evicted)(void *ctx); /* image_set_evict_hook; set before use */
+	void (*evicted)(void *ctx, bool rootfs); /* image_set_evict_hook; set before use */
 	void *evicted_ctx;
 };
 
@@ -430,7 +430,7 @@ static int rootfs_evict(struct budget_unit *u)
 	pthread_mutex_unlock(&img->lock);
 	reclaim_retire(&r->rn, retired_tree_free);
 	if (img->evicted)
-		img->evicted(img->evicted_ctx);
+		img->evicted(img->evicted_ctx, true);
 	return 0;
 }
 
@@ -440,10 +440,10 @@ static void layer_evicted(void *ctx)
 	struct image *img = ctx;
 
 	if (img->evicted)
-		img->evicted(img->evicted_ctx);
+		img->evicted(img->evicted_ctx, false);
 }
 
-void image_set_evict_hook(struct image *img, void (*fn)(void *ctx), void *ctx)
+void image_set_evict_hook(struct image *img, void (*fn)(void *ctx, bool rootfs), void *ctx)
 {
 	size_t i;
 

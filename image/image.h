@@ -27,6 +27,7 @@
 #ifndef ACRFS_IMAGE_H
 #define ACRFS_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -118,10 +119,11 @@ int image_rootfs(struct image *img, const struct tree **out);
 struct budget;
 void image_set_budget(struct image *img, struct budget *b);
 
-/* After the budget evicted the merged tree or a layer's loaded state:
- * fn(ctx), on the evicting thread, no lock held (fn must not block; the FUSE
- * edge queues kernel invalidations). Set before any load. */
-void image_set_evict_hook(struct image *img, void (*fn)(void *ctx), void *ctx);
+/* After the budget evicted the merged tree (`rootfs` true) or a layer's
+ * loaded state (false): fn(ctx, rootfs), on the evicting thread, no lock
+ * held (fn must not block; the FUSE edge queues kernel invalidations). Set
+ * before any load. */
+void image_set_evict_hook(struct image *img, void (*fn)(void *ctx, bool rootfs), void *ctx);
 
 /* Read a regular file of the rootfs (or of layer a->layer's own tree). */
 ssize_t image_pread(struct image *img, const struct tree_attr *a, void *buf, size_t len,
