@@ -49,16 +49,7 @@ def repo_tags(i):
 
 
 def add(tar, path, data=None, mode=0o644):
-    info = tarfile.TarInfo(path)
-    info.mtime = MTIME
-    if data is None:
-        info.type = tarfile.DIRTYPE
-        info.mode = 0o755
-        tar.addfile(info)
-    else:
-        info.mode = mode
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+    seed.tar_add(tar, path, data, mode, MTIME)
 
 
 def image_from_tar(tar_bytes):

@@ -26,17 +26,9 @@ MTIME = 1700000000
 
 
 def add(tar, files, path, data=None):
-    info = tarfile.TarInfo(path)
-    info.mtime = MTIME
-    if data is None:
-        info.type = tarfile.DIRTYPE
-        info.mode = 0o755
-        tar.addfile(info)
-        return
-    info.mode = 0o644
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-    files[path] = data
+    seed.tar_add(tar, path, data, mtime=MTIME)
+    if data is not None:
+        files[path] = data
 
 
 def layer(build):

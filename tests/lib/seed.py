@@ -62,6 +62,20 @@ def seeded_bytes(n, key):
     return bytes(out[:n])
 
 
+def tar_add(tar, path, data=None, mode=0o644, mtime=1700000000):
+    """Add a directory (data None, 0755) or a regular file to an open tarfile."""
+    info = tarfile.TarInfo(path)
+    info.mtime = mtime
+    if data is None:
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        tar.addfile(info)
+    else:
+        info.mode = mode
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
 def tiny_image(schema):
     """Return (config_bytes, layer_bytes, manifest_template dict)."""
     content = b"seeded by tests/lib/seed.py\n"
