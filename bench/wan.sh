@@ -311,7 +311,7 @@ entries() {
 expect_entries() {
 	case $1 in
 	w1) echo "$WAN_TAGS_TOTAL" ;;
-	w2) echo $((1 + 5 * WAN_BIG_TAGS)) ;; # wanbig, its tags, 4 entries in each
+	w2) echo $((1 + 6 * WAN_BIG_TAGS)) ;; # wanbig, its tags, the 5 entries of each (config.json layers manifest.json referrers rootfs)
 	w3) echo "$WAN_BIG_TAGS" ;;
 	w4) echo "$WAN_IMAGES" ;;
 	w5) echo "$GREP_N" ;;
