@@ -63,7 +63,8 @@ struct prefetch {
 	bool stop;
 	pthread_t threads[PREFETCH_WORKERS_MAX];
 	struct prefetch_stats st;
-	unsigned content_loads; /* atomic: images loading ahead (PREFETCH_CONTENT_LOADS) */
+	unsigned content_loads;	/* images loading ahead (PREFETCH_CONTENT_AHEAD) */
+	uint64_t content_bytes; /* their layer blobs' bytes together */
 };
 
 static void want_clear(struct want *w)
@@ -163,6 +164,7 @@ static void fetch_tag(struct prefetch *p, const char *repo, const char *tag,
 	struct image *img;
 	uint64_t total = 0;
 	size_t i;
+	bool admit;
 
 	if (need < PF_MANIFEST || views_tag(p->views, repo, tag, &o))
 		return;
@@ -178,9 +180,25 @@ static void fetch_tag(struct prefetch *p, const char *repo, const char *tag,
 	}
 	if (total > PREFETCH_CONTENT_MAX)
 		return;
-	if (__atomic_add_fetch(&p->content_loads, 1, __ATOMIC_RELAXED) <= PREFETCH_CONTENT_LOADS)
-		(void)image_rootfs(img, &t); /* (t unused: no read side needed) */
-	__atomic_sub_fetch(&p->content_loads, 1, __ATOMIC_RELAXED);
+	/* Admitted: the first image, or one whose blobs fit in what loads
+	 * ahead already (a walk over small images keeps every worker busy, one
+	 * over fat-tree images loads one at a time). Else left to the walk. */
+	pthread_mutex_lock(&p->lock);
+	admit = !p->content_loads ||
+		(p->content_loads < PREFETCH_WORKERS_MAX &&
+		 p->content_bytes + total <= PREFETCH_CONTENT_AHEAD);
+	if (admit) {
+		p->content_loads++;
+		p->content_bytes += total;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!admit)
+		return;
+	(void)image_rootfs(img, &t); /* (t unused: no read side needed) */
+	pthread_mutex_lock(&p->lock);
+	p->content_loads--;
+	p->content_bytes -= total;
+	pthread_mutex_unlock(&p->lock);
 }
 
 static void run_job(struct prefetch *p, const struct job *j)

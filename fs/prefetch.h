@@ -38,9 +38,13 @@
  * per directory being walked (PREFETCH_CONTENT_WINDOW when layers are
  * fetched ahead); per child at most one tag list, one manifest and, for
  * CONTENT, the layers of its image when they are at most
- * PREFETCH_CONTENT_MAX bytes together (no fat layer is fetched on a guess),
- * PREFETCH_CONTENT_LOADS images at a time (a job finding that many loading
- * leaves its image to the walk).
+ * PREFETCH_CONTENT_MAX bytes together (no fat layer is fetched on a guess);
+ * images load ahead while their blobs together stay within
+ * PREFETCH_CONTENT_AHEAD bytes (always one; a job that finds no room leaves
+ * its image to the walk): building a tree holds memory the budget counts
+ * only afterwards, and it grows with the blob (a 0.7 MB blob of 100,000
+ * empty files builds ~40 MB of trees), so small images load up to a worker
+ * each while big ones load one at a time.
  * For a child repository, its tag list and the manifest of the tag the walk
  * used in the previous one are asked at the same time (a repository
  * without that tag costs one "no such tag" answer). Workers: `workers`
@@ -79,10 +83,7 @@ enum prefetch_need { PF_NONE = 0, PF_TAGS = 1, PF_MANIFEST = 2, PF_CONTENT = 3 }
 #define PREFETCH_STEPS 2
 #define PREFETCH_WINDOW_START 4
 #define PREFETCH_CONTENT_WINDOW 8 /* the window when layers are fetched ahead */
-/* Images whose layers are loaded ahead at once: a load holds about twice its
- * trees while it builds them, outside the memory budget's count, and a small
- * blob may hold 100,000 entries. More are left to the walk. */
-#define PREFETCH_CONTENT_LOADS 2
+#define PREFETCH_CONTENT_AHEAD (1u << 20) /* blob bytes of the images loading ahead */
 
 /* What the module did, for .acrfs/status and tests. */
 struct prefetch_stats {
