@@ -30,6 +30,15 @@
  * recently used, merged again at the next image_rootfs. A merge pins its
  * layers (layer_pin), so they stay loaded while it reads them; the merge
  * is deterministic, so a tree merged again has the same node ids.
+ *
+ * One layer: the common shape of an application image is a single fat
+ * layer, where the merge would copy every node of the layer's tree. When
+ * that tree holds nothing a merge changes (tree_is_plain: no whiteouts, no
+ * links to lower layers), image_rootfs returns the layer's tree itself, on
+ * the layer's own load, pin-free read side and budget unit: half the
+ * memory and no merge. Whether it is plain is decided at the first load and
+ * kept (`plain`): the layer's bytes are content-addressed, so every load of
+ * it builds the same tree, with the same node ids.
  */
 #include "image/image.h"
 
@@ -44,6 +53,9 @@
 #include "image/budget.h"
 
 enum fill { F_NONE, F_LOADING, F_DONE };
+
+/* An image of one layer: is that layer's tree its rootfs? */
+enum plain { PLAIN_UNKNOWN, PLAIN_YES, PLAIN_NO };
 
 struct image {
 	struct digest digest;
@@ -70,6 +82,7 @@ struct image {
 	struct tree *rootfs;
 	struct budget_unit bu; /* the rootfs's bytes */
 	void (*evicted)(void *ctx, bool rootfs); /* image_set_evict_hook; set before use */
+	int plain; /* atomic: enum plain (one layer only) */
 	void *evicted_ctx;
 };
 
@@ -334,15 +347,49 @@ static int load_layers(struct image *img)
 	return ld.err;
 }
 
+/* Log why the rootfs is unavailable; the error for the caller. */
+static int rootfs_failed(const struct image *img, int rc)
+{
+	char ds[DIGEST_STR_SIZE];
+
+	log_error("image %s: rootfs unavailable: %s", digest_format(&img->digest, ds),
+		  strerror(-rc));
+	return rc == -ENOMEM ? rc : -EIO; /* a bound exceeded (-E2BIG) is logged by tree */
+}
+
+/* An image of one plain layer: its tree, loaded (again) if need be. 1 when
+ * *out is the rootfs, 0 when the image needs a merge, or -errno. */
+static int rootfs_shared(struct image *img, const struct tree **out)
+{
+	const struct tree *t;
+	int plain = __atomic_load_n(&img->plain, __ATOMIC_RELAXED), rc;
+
+	if (img->nlayers != 1 || plain == PLAIN_NO)
+		return 0;
+	rc = layer_get_tree(img->layers[0], &t);
+	if (rc)
+		return rootfs_failed(img, rc);
+	if (plain == PLAIN_UNKNOWN) {
+		plain = tree_is_plain(t) ? PLAIN_YES : PLAIN_NO;
+		__atomic_store_n(&img->plain, plain, __ATOMIC_RELAXED);
+	}
+	if (plain == PLAIN_NO)
+		return 0;
+	*out = t;
+	return 1;
+}
+
 int image_rootfs(struct image *img, const struct tree **out)
 {
 	struct tree **trees = NULL;
 	struct tree *merged = NULL;
-	char ds[DIGEST_STR_SIZE];
 	size_t i, n = 0, pinned = 0;
 	int rc;
 
 	*out = NULL;
+	rc = rootfs_shared(img, out);
+	if (rc)
+		return rc < 0 ? rc : 0;
 	pthread_mutex_lock(&img->lock);
 	rc = fill_begin(img, &img->root_state, &img->root_err);
 	if (rc <= 0) {
@@ -379,10 +426,7 @@ int image_rootfs(struct image *img, const struct tree **out)
 	for (i = 0; i < pinned; i++)
 		layer_unpin(img->owned[i]);
 	if (rc)
-		log_error("image %s: rootfs unavailable: %s", digest_format(&img->digest, ds),
-			  strerror(-rc));
-	if (rc && rc != -ENOMEM)
-		rc = -EIO; /* a bound exceeded (-E2BIG) is logged above and by tree */
+		rc = rootfs_failed(img, rc);
 	free(trees);
 
 	pthread_mutex_lock(&img->lock);
@@ -439,8 +483,11 @@ static void layer_evicted(void *ctx)
 {
 	struct image *img = ctx;
 
-	if (img->evicted)
-		img->evicted(img->evicted_ctx, false);
+	if (!img->evicted)
+		return;
+	if (img->nlayers == 1 && __atomic_load_n(&img->plain, __ATOMIC_RELAXED) == PLAIN_YES)
+		img->evicted(img->evicted_ctx, true); /* the rootfs was that tree */
+	img->evicted(img->evicted_ctx, false);
 }
 
 void image_set_evict_hook(struct image *img, void (*fn)(void *ctx, bool rootfs), void *ctx)

@@ -104,7 +104,9 @@ int image_config(struct image *img, const struct buf **out);
  * The merged rootfs (*out borrowed until the image is freed, or, under a
  * memory budget, until the caller leaves the reclaim read side it is in
  * (common/reclaim.h); never modify it). Loads the layers that are not
- * loaded yet, in parallel; merges again after an eviction. 0, -EIO (a
+ * loaded yet, in parallel; merges again after an eviction. An image of one
+ * layer whose tree needs no merge (tree_is_plain) shows that tree itself:
+ * no copy, and its node ids are the layer's. 0, -EIO (a
  * layer failed, see layer_load; or the merged tree would exceed the bounds
  * of tree.h, logged), -ENOMEM. Blocks.
  */
@@ -120,7 +122,8 @@ struct budget;
 void image_set_budget(struct image *img, struct budget *b);
 
 /* After the budget evicted the merged tree (`rootfs` true) or a layer's
- * loaded state (false): fn(ctx, rootfs), on the evicting thread, no lock
+ * loaded state (false; the rootfs too, then a call with true first, when
+ * the rootfs is that layer's tree): fn(ctx, rootfs), on the evicting thread, no lock
  * held (fn must not block; the FUSE edge queues kernel invalidations). Set
  * before any load. */
 void image_set_evict_hook(struct image *img, void (*fn)(void *ctx, bool rootfs), void *ctx);

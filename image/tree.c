@@ -1183,6 +1183,21 @@ size_t tree_memory(const struct tree *t)
 	       (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_used + t->lowers.cap;
 }
 
+bool tree_is_plain(const struct tree *t)
+{
+	uint32_t i;
+
+	if (t->lowers.len)
+		return false;
+	for (i = 1; i < t->ndents; i++) {
+		const char *name = D(t, i)->name;
+
+		if (name && is_whiteout(name))
+			return false;
+	}
+	return true;
+}
+
 /* ---- merge ------------------------------------------------------------ */
 
 struct mframe {

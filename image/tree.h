@@ -135,6 +135,14 @@ int tree_tar_cb(void *ctx, const struct tar_entry *e);
  */
 int tree_merge(struct tree **out, struct tree *const layers[], size_t n);
 
+/*
+ * True when tree_merge of `t` alone would show exactly what `t` shows (the
+ * same names in the same order, the same attributes; node ids aside): it
+ * has no whiteout names (".wh.*") and no hidden hard links to a lower
+ * layer. O(names).
+ */
+bool tree_is_plain(const struct tree *t);
+
 const struct tree_node *tree_root(const struct tree *t);
 
 /* The child `name` of directory `dir`, or NULL. O(1) expected (hashed). */

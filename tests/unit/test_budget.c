@@ -4,7 +4,8 @@
  * only after the readers inside have left; layers and merged trees evicted
  * and rebuilt from the index files with the same node ids and without a
  * blob request; eviction racing with readers (run under ASan in the
- * sanitized pass: a use after free is a failure there).
+ * sanitized pass: a use after free is a failure there); an image of one
+ * plain layer showing that layer's tree as its rootfs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -187,6 +188,10 @@ struct fix {
 	struct buf tar[NL], blob[NL], manifest;
 	struct image_blob layers[NL];
 	struct image_desc desc;
+	struct image_desc desc1;   /* layer 0 alone: plain, its tree is the rootfs */
+	struct buf wtar, wblob, wmanifest;
+	struct image_blob wlayer;
+	struct image_desc descw;   /* one layer holding a whiteout: merged */
 	struct tsrc src;
 	char *dir;
 };
@@ -233,6 +238,24 @@ static int setup(void **state)
 	F.desc.config.media_type = "application/vnd.oci.image.config.v1+json";
 	F.desc.layers = F.layers;
 	F.desc.nlayers = NL;
+
+	F.desc1 = F.desc;
+	F.desc1.nlayers = 1;
+
+	tw_file(&F.wtar, "d0/keep", "k");
+	tw_file(&F.wtar, "d0/.wh.gone", "");
+	tw_end(&F.wtar);
+	gzip_buf(&F.wtar, &F.wblob);
+	F.wlayer.media_type = MT_GZ;
+	F.wlayer.size = F.wblob.len;
+	F.wlayer.digest = tsrc_add(&F.src, &F.wblob, NULL);
+	tw_must(buf_adds(&F.wmanifest, "{\"schemaVersion\":2,\"budget\":\"w\"}"));
+	F.descw = F.desc;
+	tw_must(digest_of_buf(&F.descw.digest, F.wmanifest.data, F.wmanifest.len));
+	F.descw.bytes = F.wmanifest.data;
+	F.descw.len = F.wmanifest.len;
+	F.descw.layers = &F.wlayer;
+	F.descw.nlayers = 1;
 	return 0;
 }
 
@@ -246,6 +269,9 @@ static int teardown(void **state)
 		buf_release(&F.blob[l]);
 	}
 	buf_release(&F.manifest);
+	buf_release(&F.wtar);
+	buf_release(&F.wblob);
+	buf_release(&F.wmanifest);
 	return 0;
 }
 
@@ -267,14 +293,20 @@ static int each_teardown(void **state)
 	return 0;
 }
 
-static struct image *new_image(struct pcache *pc, struct budget *b)
+static struct image *new_image_of(const struct image_desc *d, struct pcache *pc,
+				  struct budget *b)
 {
 	struct blob_source src = tsrc_source(&F.src);
 	struct image *img;
 
-	assert_int_equal(image_new_src(&img, &src, NULL, &F.desc, pc, 0), 0);
+	assert_int_equal(image_new_src(&img, &src, NULL, d, pc, 0), 0);
 	image_set_budget(img, b);
 	return img;
+}
+
+static struct image *new_image(struct pcache *pc, struct budget *b)
+{
+	return new_image_of(&F.desc, pc, b);
 }
 
 /* Every path of `t` with its node id, in readdir order. */
@@ -304,12 +336,19 @@ static void ids_of(const struct tree *t, struct buf *out)
 	tw_must(buf_addch(out, '\0'));
 }
 
-/* The expected content of rootfs file d<i%7>/f<i>. */
-static void expect_read(struct image *img, const struct tree *t, unsigned i)
+/* The layer whose d<i%7>/f<i> the rootfs of an image of `nl` of the
+ * fixture's layers shows. */
+static unsigned top_of(unsigned i, unsigned nl)
+{
+	return i % 3 || nl == 1 ? 0 : nl - 1;
+}
+
+/* The expected content of rootfs file d<i%7>/f<i>, image of `nl` layers. */
+static void expect_read_n(struct image *img, const struct tree *t, unsigned i, unsigned nl)
 {
 	char path[64], want[128], got[128];
 	const struct tree_node *n;
-	unsigned top = i % 3 ? 0 : NL - 1;
+	unsigned top = top_of(i, nl);
 	ssize_t r;
 
 	snprintf(path, sizeof(path), "d%u/f%u", i % 7, i);
@@ -319,6 +358,11 @@ static void expect_read(struct image *img, const struct tree *t, unsigned i)
 	r = image_pread(img, tree_node_attr(n), got, sizeof(got), 0);
 	assert_int_equal(r, (ssize_t)strlen(want));
 	assert_memory_equal(got, want, strlen(want));
+}
+
+static void expect_read(struct image *img, const struct tree *t, unsigned i)
+{
+	expect_read_n(img, t, i, NL);
 }
 
 static void test_evict_rebuild_same_ids(void **state)
@@ -458,12 +502,33 @@ static void test_no_cache_dir_not_evicted(void **state)
 /* Readers walk and read while a thread keeps evicting everything. */
 struct race {
 	struct image *img;
+	unsigned nl; /* layers of the image */
 	struct budget *b;
 	int stop; /* atomic */
 	int errors; /* atomic */
-	int rounds; /* atomic: reads done */
+	int rounds; /* atomic: rounds done */
+	int preads; /* atomic: image_pread calls */
 	unsigned seed;
+	uint64_t pread_epoch; /* atomic: evictions at the last read (one layer) */
 };
+
+/*
+ * With one layer, whether this round reads: once per eviction, by one
+ * reader. A read pins the only unit there is while it inflates (a long
+ * time under ASan), and readers reading in turn would keep it pinned for
+ * good; the pin of a read held across the loop is raced with several
+ * layers.
+ */
+static bool pread_turn(struct race *r)
+{
+	struct budget_stats st;
+	uint64_t seen = __atomic_load_n(&r->pread_epoch, __ATOMIC_SEQ_CST);
+
+	budget_get_stats(r->b, &st);
+	return st.evictions != seen &&
+	       __atomic_compare_exchange_n(&r->pread_epoch, &seen, st.evictions, false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
 
 static void *race_reader(void *arg)
 {
@@ -477,7 +542,7 @@ static void *race_reader(void *arg)
 		struct layer_reader *rd = NULL;
 		char path[64], want[128], got[128];
 		const struct tree_node *n;
-		unsigned top = i % 3 ? 0 : NL - 1;
+		unsigned top = top_of(i, r->nl);
 		int bad = 0;
 
 		rounds++;
@@ -485,6 +550,19 @@ static void *race_reader(void *arg)
 		content_of(want, sizeof(want), top, i);
 		if (image_rootfs(r->img, &t) || !(n = tree_lookup_path(t, path))) {
 			bad = 1;
+		} else if (r->nl == 1 ? pread_turn(r) : rounds % 4 == 0) {
+			/* A read inside the read side, pinned only while it
+			 * reads. */
+			ssize_t k = image_pread(r->img, tree_node_attr(n), got, sizeof(got), 0);
+
+			bad = k != (ssize_t)strlen(want) || memcmp(got, want, strlen(want));
+			__atomic_add_fetch(&r->preads, 1, __ATOMIC_SEQ_CST);
+		} else if (r->nl == 1) {
+			/* With one layer an open file would pin the only unit
+			 * there is, which would then hardly ever go (the pin of
+			 * an open file is raced with several layers): the lookup
+			 * above is this round's use of the tree. */
+			bad = tree_node_attr(n)->layer != 0;
 		} else {
 			struct layer *l = image_layer(r->img, tree_node_attr(n)->layer);
 
@@ -492,7 +570,7 @@ static void *race_reader(void *arg)
 			if (layer_reader_new(&rd, l, tree_node_attr(n)))
 				bad = 1;
 		}
-		if (!bad && layer_get_tree(image_layer(r->img, rand_r(&seed) % NL), &lt))
+		if (!bad && layer_get_tree(image_layer(r->img, rand_r(&seed) % r->nl), &lt))
 			bad = 1;
 		if (!bad)
 			bad = tree_lookup_path(lt, "d0/f0") == NULL;
@@ -503,7 +581,7 @@ static void *race_reader(void *arg)
 		 * read freed memory (ASan). */
 		if (rounds % 2)
 			reclaim_barrier();
-		if (!bad) {
+		if (!bad && rd) {
 			ssize_t k = layer_reader_pread(rd, got, sizeof(got), 0);
 
 			bad = k != (ssize_t)strlen(want) || memcmp(got, want, strlen(want));
@@ -516,7 +594,7 @@ static void *race_reader(void *arg)
 	return NULL;
 }
 
-static void test_evict_races_readers(void **state)
+static void races_readers(const struct image_desc *d)
 {
 	struct pcache *pc;
 	struct budget_stats st;
@@ -525,11 +603,12 @@ static void test_evict_races_readers(void **state)
 	pthread_t th[4];
 	int i;
 
-	(void)state;
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(pcache_open(&pc, F.dir, 0), 0);
 	assert_int_equal(budget_new(&r.b, 1u << 20), 0);
-	r.img = new_image(pc, r.b);
+	r.nl = (unsigned)d->nlayers;
+	r.pread_epoch = UINT64_MAX;
+	r.img = new_image_of(d, pc, r.b);
 	memset(&big, 0, sizeof(big));
 	budget_unit_init(&big.u, r.b, fake_evict);
 	for (i = 0; i < 4; i++)
@@ -550,11 +629,113 @@ static void test_evict_races_readers(void **state)
 	assert_int_equal(r.errors, 0);
 	budget_get_stats(r.b, &st);
 	assert_true(st.evictions >= 20);
-	assert_int_equal(F.src.stream_calls, NL); /* every reload from an index */
+	assert_true(r.preads >= 10);
+	assert_int_equal(F.src.stream_calls, r.nl); /* every reload from an index */
 	image_unref(r.img);
 	reclaim_barrier();
 	budget_free(r.b);
 	pcache_free(pc);
+}
+
+static void test_evict_races_readers(void **state)
+{
+	(void)state;
+	races_readers(&F.desc);
+}
+
+/* The same with the rootfs being the layer's own tree. */
+static void test_evict_races_readers_shared(void **state)
+{
+	(void)state;
+	races_readers(&F.desc1);
+}
+
+struct hook_calls {
+	int rootfs, layer;
+};
+
+static void count_evicted(void *ctx, bool rootfs)
+{
+	struct hook_calls *h = ctx;
+
+	if (rootfs)
+		h->rootfs++;
+	else
+		h->layer++;
+}
+
+/*
+ * One layer without whiteouts: the rootfs is the layer's tree (no copy, one
+ * budget unit); evicting the layer takes the rootfs with it (the hook says
+ * both), and it comes back from the index file with the same ids. One layer
+ * with a whiteout is merged as before.
+ */
+static void test_single_layer_shared(void **state)
+{
+	struct pcache *pc;
+	struct budget *b;
+	struct budget_stats st;
+	struct image *img;
+	const struct tree *t, *lt;
+	struct buf ids0 = BUF_INIT, ids1 = BUF_INIT;
+	struct hook_calls h = { 0, 0 };
+	struct fake big;
+	unsigned i, tok;
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, F.dir, 1u << 30), 0);
+	assert_int_equal(budget_new(&b, 1u << 20), 0);
+	img = new_image_of(&F.desc1, pc, b);
+	image_set_evict_hook(img, count_evicted, &h);
+	tok = reclaim_enter();
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(layer_get_tree(image_layer(img, 0), &lt), 0);
+	assert_ptr_equal(t, lt);
+	ids_of(t, &ids0);
+	for (i = 0; i < NFILES; i += 5)
+		expect_read_n(img, t, i, 1);
+	reclaim_leave(tok);
+	budget_get_stats(b, &st);
+	assert_int_equal(st.units, 1); /* the layer only: nothing merged */
+
+	memset(&big, 0, sizeof(big));
+	budget_unit_init(&big.u, b, fake_evict);
+	budget_charge(&big.u, 2u << 20);
+	budget_uncharge(&big.u);
+	assert_null(layer_tree(image_layer(img, 0)));
+	assert_int_equal(h.rootfs, 1);
+	assert_int_equal(h.layer, 1);
+	reclaim_barrier();
+
+	tok = reclaim_enter();
+	assert_int_equal(image_rootfs(img, &t), 0);
+	ids_of(t, &ids1);
+	assert_string_equal(ids0.data, ids1.data);
+	for (i = 1; i < NFILES; i += 5)
+		expect_read_n(img, t, i, 1);
+	reclaim_leave(tok);
+	assert_int_equal(F.src.stream_calls, 1);
+	image_unref(img);
+
+	/* A whiteout in the layer: merged, the whiteout not shown. */
+	img = new_image_of(&F.descw, pc, b);
+	tok = reclaim_enter();
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_int_equal(layer_get_tree(image_layer(img, 0), &lt), 0);
+	assert_ptr_not_equal(t, lt);
+	assert_non_null(tree_lookup_path(lt, "d0/.wh.gone"));
+	assert_null(tree_lookup_path(t, "d0/.wh.gone"));
+	assert_non_null(tree_lookup_path(t, "d0/keep"));
+	reclaim_leave(tok);
+	budget_get_stats(b, &st);
+	assert_int_equal(st.units, 2);
+	image_unref(img);
+
+	reclaim_barrier();
+	budget_free(b);
+	pcache_free(pc);
+	buf_release(&ids0);
+	buf_release(&ids1);
 }
 
 int main(void)
@@ -567,6 +748,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_cache_dir_not_evicted, each_setup,
 						each_teardown),
 		cmocka_unit_test_setup_teardown(test_evict_races_readers, each_setup,
+						each_teardown),
+		cmocka_unit_test_setup_teardown(test_single_layer_shared, each_setup,
+						each_teardown),
+		cmocka_unit_test_setup_teardown(test_evict_races_readers_shared, each_setup,
 						each_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);

@@ -1035,6 +1035,121 @@ static void test_merge_big(void **s)
 	free_all(l, 2);
 }
 
+/*
+ * Every node in readdir order (depth first) with all its attributes but
+ * the id: what a layer shown as the rootfs must share with the merge of it.
+ */
+static void listing(const struct tree *t, const struct tree_node *dir, const char *prefix,
+		    struct buf *out)
+{
+	uint64_t cookie = 0;
+	const char *name;
+	const struct tree_node *c;
+
+	while (tree_readdir(t, dir, &cookie, &name, &c)) {
+		const struct tree_attr *a = tree_node_attr(c);
+		char path[512];
+		size_t i;
+
+		snprintf(path, sizeof(path), "%s%s", prefix, name);
+		tw_must(buf_addf(out, "%s %o %u:%u %u %" PRId64 ".%u %u,%u L%u %" PRIu64
+				 " @%" PRIu64 "+%" PRIu64 " s%zu x%zu %s %s\n",
+				 path, a->mode, a->uid, a->gid, a->nlink, a->mtime_sec,
+				 a->mtime_nsec, a->rdev_major, a->rdev_minor, a->layer, a->size,
+				 a->data_offset, a->stored_size, a->nsparse, a->nxattrs,
+				 a->symlink ? a->symlink : "-", a->implicit ? "i" : "-"));
+		for (i = 0; i < a->nxattrs; i++)
+			tw_must(buf_addf(out, "  %s=%zu\n", a->xattrs[i].name,
+					 a->xattrs[i].value_len));
+		assert_ptr_equal(tree_lookup(t, dir, name), c);
+		if (S_ISDIR(a->mode)) {
+			strcat(path, "/");
+			listing(t, c, path, out);
+		}
+	}
+}
+
+static char *listing_of(const struct tree *t)
+{
+	struct buf out = BUF_INIT;
+
+	listing(t, tree_root(t), "", &out);
+	tw_must(buf_addch(&out, '\0'));
+	return buf_detach(&out, NULL);
+}
+
+/*
+ * A layer without whiteouts or links to lower layers is "plain": the image
+ * of it alone shows the layer's own tree, so tree_merge of it must show
+ * exactly the same (names, readdir order, attributes). A whiteout, an
+ * opaque marker or a link to a file the layer lacks makes it not plain.
+ */
+static void test_plain(void **s)
+{
+	static const char val[] = "abc";
+	struct tar_xattr x = { "user.k", val, 3 };
+	struct tar_entry e;
+	struct tree *l, *m;
+	char *a, *b;
+
+	(void)s;
+	l = layer();
+	add(l, "z/deep/er/file", TAR_REG, 0);    /* implicit parents */
+	add(l, "etc", TAR_DIR, 0);
+	add(l, "etc/passwd", TAR_REG, 0);
+	add(l, "etc/passwd", TAR_REG, 0);        /* replaced */
+	add(l, "bin/busybox", TAR_REG, 0);
+	add_link(l, "bin/sh", TAR_HARDLINK, "bin/busybox", 0);
+	add_link(l, "usr/bin/ls", TAR_HARDLINK, "bin/busybox", 0);
+	add_link(l, "s", TAR_SYMLINK, "bin/sh", 0);
+	add(l, "d/x/y", TAR_REG, 0);
+	add(l, "d/x", TAR_REG, 0);               /* a file over a directory */
+	add(l, "a", TAR_REG, 0);
+	add(l, "a", TAR_DIR, 0);                 /* a directory over a file */
+	e = ent("dev/null", TAR_CHR, 0666);
+	e.devmajor = 1;
+	e.devminor = 3;
+	assert_int_equal(tree_add(l, &e, 0), 0);
+	e = ent("cap", TAR_REG, 0755);
+	e.size = 9;
+	e.stored_size = 9;
+	e.data_offset = 4096;
+	e.uid = 5;
+	e.gid = 6;
+	e.mtime_nsec = 7;
+	e.xattrs = &x;
+	e.nxattrs = 1;
+	assert_int_equal(tree_add(l, &e, 0), 0);
+	assert_true(tree_is_plain(l));
+	m = merge(&l, 1);
+	a = listing_of(l);
+	b = listing_of(m);
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "z/deep/er/file"));
+	assert_int_equal(tree_node_count(l), tree_node_count(m));
+	free(a);
+	free(b);
+	tree_free(m);
+
+	/* Each of these makes it not plain. */
+	add(l, "etc/.wh.passwd", TAR_REG, 0);
+	assert_false(tree_is_plain(l));
+	tree_free(l);
+	l = layer();
+	add(l, "d/f", TAR_REG, 0);
+	add(l, "d/.wh..wh..opq", TAR_REG, 0);
+	assert_false(tree_is_plain(l));
+	tree_free(l);
+	l = layer();
+	add(l, "f", TAR_REG, 1);
+	add_link(l, "link", TAR_HARDLINK, "lower/file", 1);
+	assert_false(tree_is_plain(l));
+	tree_free(l);
+	l = layer();
+	assert_true(tree_is_plain(l)); /* an empty layer */
+	tree_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1056,6 +1171,7 @@ int main(void)
 		cmocka_unit_test(test_merge_big),
 		cmocka_unit_test(test_merge_ids_golden),
 		cmocka_unit_test(test_merge_deterministic),
+		cmocka_unit_test(test_plain),
 	};
 
 	log_init(getenv("TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERROR, false);
