@@ -2,13 +2,23 @@
  * Design: two chained hash tables over the same nodes (by ino, by key),
  * both guarded by `lock`, a leaf lock. Tables grow by doubling when the
  * load passes 1.
+ *
+ * Memory: one allocation per node (the struct, then its strings; a `b`
+ * that is a suffix of the key is not copied again: image nodes' payload is
+ * their key past the kind prefix), counted in `bytes` as malloc would
+ * round it. The budget charge (itable_charge) follows `bytes` in steps, so
+ * that a walk creating thousands of inodes a second takes the budget's lock
+ * a few times, not once per inode.
  */
 #include "fs/itable.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "image/budget.h"
 
 struct itable {
 	pthread_mutex_t lock; /* guards everything below and inode.nlookup */
@@ -16,7 +26,27 @@ struct itable {
 	size_t nbuckets;
 	uint64_t count;
 	uint64_t next_ino;
+	uint64_t bytes; /* written under lock, read atomically: itable_bytes */
+
+	pthread_mutex_t charge_lock; /* one charge at a time (trylock) */
+	struct budget_unit unit;     /* charge_lock: the table's bytes in the budget */
+	uint64_t charged;	     /* atomic: bytes at the last charge */
 };
+
+/* What malloc takes for a request of `n` bytes (glibc: a 8-byte header,
+ * 16-byte granules, 32 bytes at least). */
+static uint64_t chunk(size_t n)
+{
+	uint64_t c = ((uint64_t)n + 8 + 15) & ~(uint64_t)15;
+
+	return c < 32 ? 32 : c;
+}
+
+/* t->lock held. */
+static void add_bytes(struct itable *t, int64_t d)
+{
+	__atomic_store_n(&t->bytes, t->bytes + (uint64_t)d, __ATOMIC_RELAXED);
+}
 
 static size_t hash_str(const char *s)
 {
@@ -32,16 +62,29 @@ static size_t hash_ino(uint64_t ino)
 	return (size_t)(ino * 0x9e3779b97f4a7c15ull >> 16);
 }
 
-/* One allocation per node: the struct, then key, a and b. */
+/* One allocation per node: the struct, then key, a and b (b may point into
+ * the key). */
 static void node_free(struct inode *n)
 {
 	free(n);
 }
 
+/* The bytes node_new allocated for `n`. */
+static uint64_t node_bytes(const struct inode *n)
+{
+	size_t len = sizeof(*n) + strlen(n->key) + 1 + strlen(n->a) + 1;
+
+	if (n->b && (n->b < n->key || n->b > n->key + strlen(n->key)))
+		len += strlen(n->b) + 1;
+	return chunk(len);
+}
+
 static struct inode *node_new(uint64_t ino, const char *key, int kind, const char *a,
 			      const char *b)
 {
-	size_t kl = strlen(key) + 1, al = strlen(a ? a : "") + 1, bl = b ? strlen(b) + 1 : 0;
+	size_t kl = strlen(key) + 1, al = strlen(a ? a : "") + 1;
+	bool in_key = b && b >= key && b < key + kl;
+	size_t bl = b && !in_key ? strlen(b) + 1 : 0;
 	struct inode *n = malloc(sizeof(*n) + kl + al + bl);
 	char *p;
 
@@ -53,7 +96,10 @@ static struct inode *node_new(uint64_t ino, const char *key, int kind, const cha
 	p = (char *)(n + 1);
 	n->key = memcpy(p, key, kl);
 	n->a = memcpy(p + kl, a ? a : "", al);
-	n->b = b ? memcpy(p + kl + al, b, bl) : NULL;
+	if (in_key)
+		n->b = n->key + (b - key);
+	else
+		n->b = b ? memcpy(p + kl + al, b, bl) : NULL;
 	return n;
 }
 
@@ -82,6 +128,7 @@ static int grow(struct itable *t)
 	t->by_ino = ni;
 	t->by_key = nk;
 	t->nbuckets = old * 2;
+	add_bytes(t, (int64_t)(chunk(old * 2 * sizeof(*ni)) * 2 - chunk(old * sizeof(*ni)) * 2));
 	t->count = 0;
 	for (i = 0; i < old; i++) {
 		struct inode *n = oi[i], *next;
@@ -117,7 +164,11 @@ int itable_new(struct itable **out, int root_kind, const char *root_key)
 	}
 	root->nlookup = 1;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->charge_lock, NULL);
+	budget_unit_init(&t->unit, NULL, NULL);
 	t->next_ino = 2;
+	t->bytes = chunk(sizeof(*t)) + 2 * chunk(t->nbuckets * sizeof(*t->by_ino)) +
+		   node_bytes(root);
 	insert(t, root);
 	*out = t;
 	return 0;
@@ -139,6 +190,8 @@ void itable_free(struct itable *t)
 	}
 	free(t->by_ino);
 	free(t->by_key);
+	budget_uncharge(&t->unit);
+	pthread_mutex_destroy(&t->charge_lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -166,6 +219,7 @@ int itable_ref(struct itable *t, const char *key, int kind, const char *a, const
 		}
 		t->next_ino++;
 		insert(t, n);
+		add_bytes(t, (int64_t)node_bytes(n));
 	}
 	n->nlookup++;
 	*out = n;
@@ -215,6 +269,7 @@ void itable_forget(struct itable *t, uint64_t ino, uint64_t nl)
 		n->nlookup = n->nlookup > nl ? n->nlookup - nl : 0;
 		if (!n->nlookup && n->ino != 1) {
 			unlink_node(t, n);
+			add_bytes(t, -(int64_t)node_bytes(n));
 			dead = n;
 		}
 	}
@@ -230,4 +285,40 @@ uint64_t itable_count(struct itable *t)
 	c = t->count;
 	pthread_mutex_unlock(&t->lock);
 	return c;
+}
+
+uint64_t itable_bytes(struct itable *t)
+{
+	return __atomic_load_n(&t->bytes, __ATOMIC_RELAXED);
+}
+
+void itable_set_budget(struct itable *t, struct budget *b)
+{
+	budget_unit_init(&t->unit, b, NULL); /* never evicted: the kernel holds it */
+	__atomic_store_n(&t->charged, 0, __ATOMIC_RELAXED);
+	itable_charge(t);
+}
+
+/* What the budget counts of the table now. */
+static uint64_t counted(struct itable *t)
+{
+	uint64_t b = itable_bytes(t);
+
+	return b > ITABLE_UNCOUNTED ? b - ITABLE_UNCOUNTED : 0;
+}
+
+void itable_charge(struct itable *t)
+{
+	uint64_t now = counted(t), was = __atomic_load_n(&t->charged, __ATOMIC_RELAXED);
+
+	if (!t->unit.b || (now < was + ITABLE_CHARGE_STEP && was < now + ITABLE_CHARGE_STEP))
+		return;
+	/* Another thread charging takes a value at most a step old: the next
+	 * change past a step charges again. */
+	if (pthread_mutex_trylock(&t->charge_lock))
+		return;
+	now = counted(t);
+	budget_charge(&t->unit, now);
+	__atomic_store_n(&t->charged, now, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&t->charge_lock);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct itable;
+struct budget;
 
 struct inode {
 	uint64_t ino;
@@ -47,5 +48,34 @@ void itable_forget(struct itable *t, uint64_t ino, uint64_t n);
 
 /* Number of live inodes (for tests). */
 uint64_t itable_count(struct itable *t);
+
+/*
+ * The table's memory (nodes with their strings, hash slots), in bytes.
+ * Approximate: malloc's own rounding and headers are estimated.
+ */
+uint64_t itable_bytes(struct itable *t);
+
+/*
+ * Count the table's memory in budget `b` (image/budget.h) as memory it
+ * cannot give back on demand (the kernel holds the inodes): when the table
+ * grows, other units are evicted, and their owners tell the kernel to drop
+ * their entries, whose inodes it then forgets. Once, before any other use;
+ * NULL: not counted. itable_free uncharges it.
+ *
+ * The first ITABLE_UNCOUNTED bytes (the root's buckets and some 7,000
+ * names) are not counted: they belong to the daemon's fixed overhead, as
+ * its threads and buffers do.
+ *
+ * itable_charge brings the charge up to date when what is counted moved by
+ * ITABLE_CHARGE_STEP bytes or more since the last charge (else it returns
+ * at once): called by the FUSE edge after a request that may have added or
+ * dropped inodes, with no lock held (a charge may run evictions). Never
+ * from itable_ref or itable_forget themselves, whose callers may hold
+ * locks an eviction takes.
+ */
+#define ITABLE_UNCOUNTED (1u << 20)
+#define ITABLE_CHARGE_STEP (256u << 10)
+void itable_set_budget(struct itable *t, struct budget *b);
+void itable_charge(struct itable *t);
 
 #endif

@@ -174,9 +174,12 @@ negative:
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct acrfs *fs = ctx_of(req);
+
 	acrfs_req_enter("lookup", parent, name);
 	do_lookup(req, parent, name);
 	acrfs_req_leave();
+	itable_charge(fs->inodes); /* after the reply, no lock held: fs/itable.h */
 }
 
 /* After the kernel forgot `ino`: when its inode is gone, so is its listing. */
@@ -193,6 +196,7 @@ static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	itable_forget(fs->inodes, ino, nlookup);
 	forgotten(fs, ino);
 	fuse_reply_none(req);
+	itable_charge(fs->inodes);
 }
 
 static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
@@ -205,6 +209,7 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 		forgotten(fs, forgets[i].ino);
 	}
 	fuse_reply_none(req);
+	itable_charge(fs->inodes);
 }
 
 static void do_getattr(fuse_req_t req, fuse_ino_t ino)
@@ -366,10 +371,13 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	struct acrfs *fs = ctx_of(req);
+
 	(void)fi;
 	acrfs_req_enter("readdir", ino, NULL);
 	do_readdir(req, ino, size, off, true);
 	acrfs_req_leave();
+	itable_charge(fs->inodes);
 }
 
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -349,6 +349,7 @@ static int render_status(struct acrfs *fs, struct buf *out)
 		cJSON_AddNumberToObject(x, "dropped", (double)pf.dropped);
 	}
 	cJSON_AddNumberToObject(root, "inodes", (double)itable_count(fs->inodes));
+	cJSON_AddNumberToObject(root, "inode_bytes", (double)itable_bytes(fs->inodes));
 	cJSON_AddNumberToObject(root, "errors", (double)errlog_total());
 	if ((x = add_obj(root, "memory"))) {
 		cJSON_AddNumberToObject(x, "rss_bytes", (double)rss_bytes());

@@ -326,6 +326,7 @@ int main(int argc, char *argv[])
 		goto out_ns;
 	}
 	views_set_budget(fs.views, fs.budget);
+	itable_set_budget(fs.inodes, fs.budget); /* fs/ll.c charges it as it grows */
 	views_set_evicted(fs.views, acrfs_view_evicted, &fs);
 	if (fuse_set_signal_handlers(fs.se))
 		goto out_ns;

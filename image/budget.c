@@ -84,8 +84,8 @@ static void list_del(struct budget *b, struct budget_unit *u)
 	b->units--;
 }
 
-/* b->lock held: the least recently used listed unit other than `keep` and
- * those trim `trim` found busy. */
+/* b->lock held: the least recently used listed unit other than `keep`,
+ * those trim `trim` found busy and those that cannot be evicted. */
 static struct budget_unit *oldest(struct budget *b, const struct budget_unit *keep,
 				  uint64_t trim)
 {
@@ -95,7 +95,7 @@ static struct budget_unit *oldest(struct budget *b, const struct budget_unit *ke
 	for (u = b->head; u; u = u->next) {
 		uint64_t t = __atomic_load_n(&u->tick, __ATOMIC_RELAXED);
 
-		if (u != keep && u->skip != trim && (!best || t < bt)) {
+		if (u != keep && u->evict && u->skip != trim && (!best || t < bt)) {
 			best = u;
 			bt = t;
 		}

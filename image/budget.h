@@ -4,7 +4,9 @@
  * used when the total goes over the bound.
  *
  * An owner embeds a struct budget_unit per thing, sets its evict function
- * (budget_unit_init), charges the unit's bytes once the thing is loaded
+ * (budget_unit_init; NULL for memory that is counted but cannot be given
+ * back on demand, e.g. the inode table the kernel holds: charging it makes
+ * the other units go), charges the unit's bytes once the thing is loaded
  * (budget_charge: this may evict other units, never the one charged), marks
  * each use (budget_touch: one atomic store) and uncharges it when it frees
  * the thing on its own (budget_uncharge). The evict function runs without

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "fs/dcache.h"
 #include "fs/itable.h"
+#include "image/budget.h"
 
 struct counter {
 	int calls; /* atomic */
@@ -253,6 +255,85 @@ static void test_itable(void **s)
 	itable_free(t);
 }
 
+/* A unit the budget may evict: counts the evictions. */
+struct tree_unit {
+	struct budget_unit u;
+	int evicted;
+};
+
+static int tree_unit_evict(struct budget_unit *u)
+{
+	((struct tree_unit *)u)->evicted++;
+	return 0;
+}
+
+/*
+ * The inode table's memory is charged to the budget in steps (never
+ * evicted itself): growing it evicts other units, forgetting shrinks the
+ * charge; a payload that is a suffix of the key costs no copy.
+ */
+static void test_itable_budget(void **s)
+{
+	struct itable *t;
+	struct budget *b;
+	struct budget_stats st;
+	struct tree_unit tu;
+	struct inode *n, *m;
+	uint64_t before, per, i, ninodes = 20000;
+	char key[64], k7[] = "V1|sha256:ab|R:7";
+
+	(void)s;
+	assert_int_equal(itable_new(&t, 1, "D/"), 0);
+	assert_int_equal(budget_new(&b, 2u << 20), 0);
+	itable_set_budget(t, b);
+	memset(&tu, 0, sizeof(tu));
+	budget_unit_init(&tu.u, b, tree_unit_evict);
+	budget_charge(&tu.u, 1u << 20); /* a tree: half the budget */
+
+	/* b inside the key: not copied; elsewhere: copied. */
+	before = itable_bytes(t);
+	assert_int_equal(itable_ref(t, k7, 4, "repo", k7 + 2, &n), 0);
+	assert_ptr_equal(n->b, n->key + 2);
+	per = itable_bytes(t) - before;
+	assert_int_equal(itable_ref(t, "V1|sha256:ab|R:8", 4, "repo", "1|sha256:ab|R:8", &m), 0);
+	assert_ptr_not_equal(m->b, m->key + 2);
+	assert_string_equal(m->b, "1|sha256:ab|R:8");
+	assert_true(itable_bytes(t) - before - per > per - 16); /* ~16 more bytes */
+	itable_forget(t, n->ino, 1);
+	itable_forget(t, m->ino, 1);
+	assert_int_equal(itable_bytes(t), before);
+
+	/* Growing past the budget (with the tree): the tree goes, not the table. */
+	for (i = 0; i < ninodes; i++) {
+		snprintf(key, sizeof(key), "V1|sha256:abcdef|R:%" PRIu64, i);
+		assert_int_equal(itable_ref(t, key, 4, "some/repo", key + 2, &n), 0);
+		itable_charge(t);
+	}
+	budget_get_stats(b, &st);
+	assert_true(itable_bytes(t) > 2u << 20); /* > 100 bytes each, with slots */
+	assert_true(itable_bytes(t) < ninodes * 200);
+	assert_int_equal(tu.evicted, 1);
+	assert_int_equal(st.evictions, 1);
+	assert_int_equal(st.units, 1); /* the table */
+	/* Its first ITABLE_UNCOUNTED bytes are not counted. */
+	assert_true(st.bytes + ITABLE_UNCOUNTED + ITABLE_CHARGE_STEP > itable_bytes(t));
+	assert_true(st.bytes + ITABLE_UNCOUNTED <= itable_bytes(t));
+
+	/* The kernel forgets them: the charge follows. */
+	for (i = 2; i < ninodes + 2; i++)
+		itable_forget(t, i + 2, 1); /* ino 1 root, 2 and 3 the two above */
+	itable_charge(t);
+	assert_int_equal(itable_count(t), 1);
+	budget_get_stats(b, &st);
+	assert_true(itable_bytes(t) < ITABLE_UNCOUNTED); /* the buckets stay */
+	assert_true(st.bytes < ITABLE_CHARGE_STEP);
+	itable_free(t); /* uncharges */
+	budget_get_stats(b, &st);
+	assert_int_equal(st.units, 0);
+	assert_int_equal(st.bytes, 0);
+	budget_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_single_flight_error),
 		cmocka_unit_test(test_invalidate_during_fetch),
 		cmocka_unit_test(test_itable),
+		cmocka_unit_test(test_itable_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
