@@ -13,6 +13,7 @@
  */
 #include "common/reclaim.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
@@ -69,9 +70,11 @@ static void drain(unsigned e)
  * What was freed goes back to the system: glibc keeps freed chunks in its
  * arenas (one per thread that allocated: loads run on many), so evicted
  * trees would leave the RSS where it was. At most every TRIM_EVERY_NS: a
- * trim walks every arena.
+ * trim walks every arena. false: skipped for that bound (the reclaimer
+ * owes one: it trims when the bound has passed, even if nothing else is
+ * freed by then).
  */
-static void trim_heap(void)
+static bool trim_heap(void)
 {
 #ifdef __GLIBC__
 	static long long last;
@@ -81,14 +84,39 @@ static void trim_heap(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 	if (now - last < TRIM_EVERY_NS)
-		return;
+		return false;
 	last = now;
 	malloc_trim(0);
 #endif
+	return true;
+}
+
+/* lock held: wait for work, or until an owed trim is due (then do it). */
+static void wait_work(bool *trim_owed)
+{
+	struct timespec due;
+
+	if (!*trim_owed) {
+		pthread_cond_wait(&wake, &lock);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &due); /* the condition's clock */
+	due.tv_nsec += TRIM_EVERY_NS;
+	if (due.tv_nsec >= 1000000000l) {
+		due.tv_sec++;
+		due.tv_nsec -= 1000000000l;
+	}
+	if (pthread_cond_timedwait(&wake, &lock, &due) == ETIMEDOUT) {
+		pthread_mutex_unlock(&lock);
+		*trim_owed = !trim_heap();
+		pthread_mutex_lock(&lock);
+	}
 }
 
 static void *reclaimer(void *arg)
 {
+	bool trim_owed = false;
+
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	for (;;) {
@@ -97,7 +125,7 @@ static void *reclaimer(void *arg)
 		unsigned old;
 
 		while (!pending && !stopping)
-			pthread_cond_wait(&wake, &lock);
+			wait_work(&trim_owed);
 		if (!pending)
 			break;
 		batch = pending;
@@ -113,7 +141,7 @@ static void *reclaimer(void *arg)
 			it->fn(it);
 			n++;
 		}
-		trim_heap();
+		trim_owed = !trim_heap();
 
 		pthread_mutex_lock(&lock);
 		nfreed += n;
