@@ -1174,13 +1174,48 @@ size_t tree_node_count(const struct tree *t)
 	return t->live;
 }
 
+/*
+ * What a region of `len` bytes whose first `used` are touched holds in
+ * memory. Capacity set aside and never touched costs none, but a region
+ * advised for huge pages is backed 2 MiB at a time when it is touched
+ * (transparent huge pages, "madvise" mode: the default here): up to 2 MiB
+ * more than its bytes in use.
+ */
+static size_t region_resident(size_t used, size_t len)
+{
+#ifndef __SANITIZE_ADDRESS__
+	if (len >= HUGE_SIZE) {
+		size_t r = (used + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+		size_t map = (len + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+
+		return r < map ? r : map;
+	}
+#else
+	(void)len;
+#endif
+	return used;
+}
+
 size_t tree_memory(const struct tree *t)
 {
-	/* What is in use: capacity set aside by a hint and never touched
-	 * costs no memory. */
-	return sizeof(*t) + (size_t)t->nnodes * sizeof(struct tree_node) +
-	       (size_t)t->ndents * sizeof(struct dent) +
-	       (size_t)t->nbuckets * sizeof(uint32_t) + t->arena_used + t->lowers.cap;
+	const struct arena_chunk *c;
+	size_t sum = sizeof(*t) + t->lowers.cap;
+	unsigned k;
+
+	for (k = 0; k < t->nchunks; k++) {
+		uint64_t start = chunk_start(t, k), n = chunk_nodes(t, k);
+		uint64_t used = t->nnodes > start ? t->nnodes - start : 0;
+
+		sum += region_resident((size_t)(used < n ? used : n) * sizeof(struct tree_node),
+				       (size_t)n * sizeof(struct tree_node));
+	}
+	sum += region_resident((size_t)t->ndents * sizeof(struct dent),
+			       t->dents_cap * sizeof(struct dent));
+	sum += region_resident((size_t)t->nbuckets * sizeof(uint32_t),
+			       (size_t)t->nbuckets * sizeof(uint32_t));
+	for (c = t->arena; c; c = c->next)
+		sum += region_resident(sizeof(*c) + c->used, c->bytes);
+	return sum;
 }
 
 bool tree_is_plain(const struct tree *t)

@@ -177,9 +177,11 @@ int tree_readdir(const struct tree *t, const struct tree_node *dir,
 /* Number of live nodes (the root included; hidden ones not). */
 size_t tree_node_count(const struct tree *t);
 
-/* Heap bytes the tree uses (approximate, for tests, benchmarks and memory
- * budgets): its nodes, names, hash table and arena bytes in use; address
- * space set aside by tree_new_hint and never touched is not counted. */
+/* Memory the tree holds (approximate, for tests, benchmarks and memory
+ * budgets): its nodes, names, hash table and arena bytes in use, with the
+ * rest of the huge pages they touch (regions of 2 MiB or more are advised
+ * for huge pages); address space set aside by tree_new_hint and never
+ * touched is not counted. O(regions). */
 size_t tree_memory(const struct tree *t);
 
 #endif
