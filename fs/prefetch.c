@@ -182,11 +182,10 @@ static void fetch_tag(struct prefetch *p, const char *repo, const char *tag,
 		return;
 	/* Admitted: the first image, or one whose blobs fit in what loads
 	 * ahead already (a walk over small images keeps every worker busy, one
-	 * over fat-tree images loads one at a time). Else left to the walk. */
+	 * over fat-tree images loads one at a time). Else left to the walk.
+	 * (Loads are at most the workers: each runs on one.) */
 	pthread_mutex_lock(&p->lock);
-	admit = !p->content_loads ||
-		(p->content_loads < PREFETCH_WORKERS_MAX &&
-		 p->content_bytes + total <= PREFETCH_CONTENT_AHEAD);
+	admit = !p->content_loads || p->content_bytes + total <= PREFETCH_CONTENT_AHEAD;
 	if (admit) {
 		p->content_loads++;
 		p->content_bytes += total;
