@@ -69,12 +69,18 @@ static void node_free(struct inode *n)
 	free(n);
 }
 
+/* Does `b` point into `key` (kl bytes with its NUL)? Then it is not copied. */
+static bool in_key(const char *key, size_t kl, const char *b)
+{
+	return b && b >= key && b < key + kl;
+}
+
 /* The bytes node_new allocated for `n`. */
 static uint64_t node_bytes(const struct inode *n)
 {
-	size_t len = sizeof(*n) + strlen(n->key) + 1 + strlen(n->a) + 1;
+	size_t kl = strlen(n->key) + 1, len = sizeof(*n) + kl + strlen(n->a) + 1;
 
-	if (n->b && (n->b < n->key || n->b > n->key + strlen(n->key)))
+	if (n->b && !in_key(n->key, kl, n->b))
 		len += strlen(n->b) + 1;
 	return chunk(len);
 }
@@ -83,8 +89,8 @@ static struct inode *node_new(uint64_t ino, const char *key, int kind, const cha
 			      const char *b)
 {
 	size_t kl = strlen(key) + 1, al = strlen(a ? a : "") + 1;
-	bool in_key = b && b >= key && b < key + kl;
-	size_t bl = b && !in_key ? strlen(b) + 1 : 0;
+	bool shared = in_key(key, kl, b);
+	size_t bl = b && !shared ? strlen(b) + 1 : 0;
 	struct inode *n = malloc(sizeof(*n) + kl + al + bl);
 	char *p;
 
@@ -96,7 +102,7 @@ static struct inode *node_new(uint64_t ino, const char *key, int kind, const cha
 	p = (char *)(n + 1);
 	n->key = memcpy(p, key, kl);
 	n->a = memcpy(p + kl, a ? a : "", al);
-	if (in_key)
+	if (shared)
 		n->b = n->key + (b - key);
 	else
 		n->b = b ? memcpy(p + kl + al, b, bl) : NULL;
