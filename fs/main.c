@@ -55,6 +55,16 @@ static int src_tags(void *ctx, const char *repo, struct strvec *tags)
 	return registry_tags(ctx, repo, tags);
 }
 
+/* ns_source.tag_probe: the tag's manifest answers, through the view cache
+ * (a walk into the tag needs it next; single-flight with the readahead). */
+static int src_tag_probe(void *ctx, const char *repo, const char *tag)
+{
+	struct acrfs *fs = ctx;
+	struct vobj *o;
+
+	return views_tag(fs->views, repo, tag, &o);
+}
+
 /*
  * A file of credentials named on the command line must be the user's alone:
  * one that group or others may read or write is refused (like s3fs's
@@ -328,8 +338,12 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_MONOTONIC, &fs.started);
 	src.catalog = src_catalog;
 	src.tags = src_tags;
-	if (registry_is_acr(fs.reg))
+	if (registry_is_acr(fs.reg)) {
 		src.tags_meta = acrfs_acr_tags; /* tag times, digests, locks: fs/ll_acr.h */
+	} else {
+		src.tag_probe = src_tag_probe; /* fs.views is set before the first lookup */
+		src.probe_ctx = &fs;
+	}
 	src.ctx = fs.reg;
 	src.what = registry_host(fs.reg);
 	/* Without a usable cache directory acrfs still works, from memory only. */

@@ -184,6 +184,38 @@ static bool may_have_tags(const struct dlist *cat, const char *dir)
 	return is_repo || !is_ns;
 }
 
+/*
+ * Is `tag` a tag of `dir`, asked without its tag list: 0, -ENOENT, or
+ * -ENODATA when the list must decide — it is cached (then it answers
+ * without a request), or there is no probe, or the probe could not tell.
+ */
+static int tag_probe(struct ns *ns, const char *dir, const char *tag)
+{
+	struct dlist *tags = NULL;
+	struct buf key = BUF_INIT;
+	bool cached;
+	int rc;
+
+	if (!ns->src.tag_probe || buf_addf(&key, "tags:%s", dir))
+		goto list;
+	cached = dcache_peek(ns->cache, key.data, &tags) == 0;
+	dlist_put(tags);
+	buf_release(&key);
+	if (cached)
+		goto list;
+	rc = ns->src.tag_probe(ns->src.probe_ctx, dir, tag);
+	if (rc == 0 || rc == -ENOENT)
+		return rc;
+list:
+	buf_release(&key);
+	return -ENODATA;
+}
+
+bool ns_lookup_probes(const struct ns *ns)
+{
+	return ns->src.tag_probe != NULL;
+}
+
 static int found(enum ns_kind k, const char *target, enum ns_kind *kind, char **out)
 {
 	*kind = k;
@@ -237,12 +269,20 @@ int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *ki
 		}
 	}
 	if (*dir && tag_valid(name) && may_have_tags(cat, dir)) {
-		rc = get_tags(ns, dir, &tags);
-		if (rc)
-			goto out;
-		if (dlist_has(tags, name)) {
+		int asked = tag_probe(ns, dir, name);
+
+		if (!asked) {
 			rc = found(NS_TAG, name, kind, target);
 			goto out;
+		}
+		if (asked != -ENOENT) {
+			rc = get_tags(ns, dir, &tags);
+			if (rc)
+				goto out;
+			if (dlist_has(tags, name)) {
+				rc = found(NS_TAG, name, kind, target);
+				goto out;
+			}
 		}
 	}
 	/*

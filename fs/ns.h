@@ -51,6 +51,17 @@ struct ns_source {
 	 */
 	int (*tags_meta)(void *ctx, const char *repo, struct strvec *tags,
 			 struct ns_tag_meta **meta);
+	/*
+	 * Optional: does tag `tag` of `repo` exist? 0 (yes), -ENOENT (the
+	 * registry says there is no such tag or repository), or any other
+	 * -errno (it cannot tell: the tag list decides). ns_lookup asks it,
+	 * with `probe_ctx`, instead of fetching a tag list that is not cached:
+	 * a walk into repo/tag then costs the tag's manifest, which it needs
+	 * anyway, and not the repository's list of every tag as well. Leave
+	 * it NULL with tags_meta (a tag's attributes come from its list).
+	 */
+	int (*tag_probe)(void *probe_ctx, const char *repo, const char *tag);
+	void *probe_ctx;
 };
 
 enum ns_kind { NS_DIR = 1, NS_TAG = 2 };
@@ -71,6 +82,10 @@ void ns_free(struct ns *ns);
  */
 int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *kind,
 	      char **target);
+
+/* Does ns_lookup find a tag without its repository's tag list (the
+ * source's tag_probe)? Then a walk into tags needs no tag lists. */
+bool ns_lookup_probes(const struct ns *ns);
 
 /* The children of `dir`, sorted by name. Caller frees with ns_ents_free(). */
 int ns_list(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);

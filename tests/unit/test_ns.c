@@ -16,6 +16,10 @@ struct fake {
 	const char *const *repos; /* NULL-terminated; NULL pointer: catalog denied */
 	int catalog_err;
 	int ncatalog, ntags;
+	int nprobe;	   /* f_probe calls */
+	int probe_err;	   /* f_probe's answer for every tag when set */
+	const char *watch; /* f_tags calls for this repository go to nwatch too */
+	int nwatch;
 };
 
 static const char *const repos1[] = { "alpha", "alpha/sub", "ns/deep/nested/repo",
@@ -47,6 +51,8 @@ static int f_tags(void *ctx, const char *repo, struct strvec *out)
 	struct fake *f = ctx;
 
 	f->ntags++;
+	if (f->watch && !strcmp(repo, f->watch))
+		f->nwatch++;
 	if (strcmp(repo, "secret/repo") == 0)
 		return -EACCES;
 	if (!has_repo(f, repo) && strcmp(repo, "hidden/repo") != 0)
@@ -57,6 +63,26 @@ static int f_tags(void *ctx, const char *repo, struct strvec *out)
 		assert_int_equal(strvec_push(out, "sub"), 0);
 	strvec_sort_unique(out);
 	return 0;
+}
+
+/* The tag's own answer, from the same data f_tags lists. */
+static int f_probe(void *ctx, const char *repo, const char *tag)
+{
+	struct fake *f = ctx;
+	struct strvec tags = STRVEC_INIT;
+	int rc;
+
+	f->nprobe++;
+	if (f->probe_err)
+		return f->probe_err;
+	rc = f_tags(ctx, repo, &tags);
+	f->ntags--; /* not a tag list request */
+	if (f->watch && !strcmp(repo, f->watch))
+		f->nwatch--;
+	if (!rc && strvec_find(&tags, tag) < 0)
+		rc = -ENOENT;
+	strvec_clear(&tags);
+	return rc;
 }
 
 static struct ns *mk(struct fake *f, unsigned ttl)
@@ -103,7 +129,7 @@ static void expect_lookup(struct ns *ns, const char *dir, const char *name, int 
 
 static void test_listing(void **s)
 {
-	struct fake f = { repos1, 0, 0, 0 };
+	struct fake f = { .repos = repos1, .catalog_err = 0 };
 	struct ns *ns = mk(&f, 60);
 	int err;
 
@@ -123,7 +149,7 @@ static void test_listing(void **s)
 
 static void test_lookup(void **s)
 {
-	struct fake f = { repos1, 0, 0, 0 };
+	struct fake f = { .repos = repos1, .catalog_err = 0 };
 	struct ns *ns = mk(&f, 60);
 
 	(void)s;
@@ -151,7 +177,7 @@ static void test_lookup(void **s)
 
 static void test_no_catalog(void **s)
 {
-	struct fake f = { repos1, -EACCES, 0, 0 };
+	struct fake f = { .repos = repos1, .catalog_err = -EACCES };
 	struct ns *ns = mk(&f, 60);
 	int err;
 
@@ -176,9 +202,76 @@ static void test_no_catalog(void **s)
 	ns_free(ns);
 }
 
+/* A tag probe (the tag's manifest) answers lookups when the tag list is not
+ * cached: a walk into repo/tag costs no list of every tag; the clash rule,
+ * ":tag", refusals and uncertain answers still go by the list. */
+static void test_tag_probe(void **s)
+{
+	struct fake f = { .repos = repos1 };
+	struct ns_source src = { .catalog = f_catalog, .tags = f_tags, .ctx = &f, .what = "fake",
+				 .tag_probe = f_probe, .probe_ctx = &f };
+	struct ns *ns;
+	int err;
+
+	(void)s;
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	assert_true(ns_lookup_probes(ns));
+	f.watch = "ssongman/userlist";
+	expect_lookup(ns, "ssongman/userlist", "v1", 0, NS_TAG, "v1");
+	assert_int_equal(f.nprobe, 1);
+	assert_int_equal(f.nwatch, 0);
+	/* No such tag: the probe's "no" is the answer; only the path's own
+	 * check (a repository the catalog does not show?) follows. */
+	expect_lookup(ns, "ssongman/userlist", "v2", -ENOENT, 0, NULL);
+	assert_int_equal(f.nprobe, 2);
+	assert_int_equal(f.nwatch, 0);
+	/* The catalog decides first: alpha/sub is a repository. */
+	expect_lookup(ns, "alpha", "sub", 0, NS_DIR, "alpha/sub");
+	assert_int_equal(f.nprobe, 2);
+	/* ":tag" goes by the list. */
+	f.watch = "alpha";
+	f.nwatch = 0;
+	expect_lookup(ns, "alpha", ":sub", 0, NS_TAG, "sub");
+	assert_int_equal(f.nprobe, 2);
+	assert_int_equal(f.nwatch, 1);
+	/* A cached list answers without the probe. */
+	f.watch = "ns/deep/nested/repo";
+	f.nwatch = 0;
+	assert_string_equal(names(ns, "ns/deep/nested/repo", &err), "latest v1 ");
+	expect_lookup(ns, "ns/deep/nested/repo", "latest", 0, NS_TAG, "latest");
+	expect_lookup(ns, "ns/deep/nested/repo", "v9", -ENOENT, 0, NULL);
+	assert_int_equal(f.nprobe, 2);
+	assert_int_equal(f.nwatch, 1);
+	/* A refusal or an answer the probe cannot give: the list decides. */
+	expect_lookup(ns, "secret/repo", "v1", -EACCES, 0, NULL);
+	assert_int_equal(f.nprobe, 3);
+	f.watch = "b-x";
+	f.nwatch = 0;
+	f.probe_err = -EIO;
+	expect_lookup(ns, "b-x", "latest", 0, NS_TAG, "latest");
+	assert_int_equal(f.nprobe, 4);
+	assert_int_equal(f.nwatch, 1);
+	f.probe_err = 0;
+	/* Not in the catalog but there: the probe's "no such repository" for
+	 * "hidden" does not hide hidden/repo. */
+	expect_lookup(ns, "hidden", "repo", 0, NS_DIR, "hidden/repo");
+	expect_lookup(ns, "hidden/repo", "latest", 0, NS_TAG, "latest");
+	ns_free(ns);
+
+	/* Without a catalog a clashing name is the tag, with a probe too. */
+	memset(&f, 0, sizeof(f));
+	f.repos = repos1;
+	f.catalog_err = -EACCES;
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	expect_lookup(ns, "alpha", "sub", 0, NS_TAG, "sub");
+	expect_lookup(ns, "secret/repo", "v1", -EACCES, 0, NULL);
+	assert_int_equal(f.nprobe, 2);
+	ns_free(ns);
+}
+
 static void test_ttl_and_invalidate(void **s)
 {
-	struct fake f = { repos1, 0, 0, 0 };
+	struct fake f = { .repos = repos1, .catalog_err = 0 };
 	struct ns *ns = mk(&f, 60), *ns0 = NULL;
 	int err, before;
 
@@ -206,7 +299,7 @@ static void test_ttl_and_invalidate(void **s)
 
 static void test_transport_errors_not_cached(void **s)
 {
-	struct fake f = { repos1, -EIO, 0, 0 };
+	struct fake f = { .repos = repos1, .catalog_err = -EIO };
 	struct ns *ns = mk(&f, 60);
 	int err;
 
@@ -304,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_no_catalog),
+		cmocka_unit_test(test_tag_probe),
 		cmocka_unit_test(test_ttl_and_invalidate),
 		cmocka_unit_test(test_transport_errors_not_cached),
 		cmocka_unit_test(test_tag_meta),
