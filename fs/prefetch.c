@@ -60,6 +60,7 @@ struct prefetch {
 	struct job *head, *tail;
 	size_t queued;
 	unsigned started;
+	unsigned idle; /* workers not running a job (counted from their start) */
 	bool stop;
 	pthread_t threads[PREFETCH_WORKERS_MAX];
 	struct prefetch_stats st;
@@ -229,10 +230,12 @@ static void *worker(void *arg)
 		if (!p->head)
 			p->tail = NULL;
 		p->queued--;
+		p->idle--;
 		pthread_mutex_unlock(&p->lock);
 		run_job(p, j);
 		job_free(j);
 		pthread_mutex_lock(&p->lock);
+		p->idle++;
 		p->st.done++;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -288,7 +291,7 @@ static void queue_child(struct prefetch *p, const struct cursor *c, size_t i,
 			queue_job(p, c->dir, e->target, w->need);
 		return;
 	}
-	if (w->need >= PF_TAGS || w->sub_need)
+	if (w->need >= PF_TAGS)
 		queue_job(p, e->target, NULL, PF_TAGS);
 	if (w->sub_tag && w->sub_need >= PF_MANIFEST)
 		queue_job(p, e->target, w->sub_tag, w->sub_need);
@@ -428,10 +431,14 @@ static void note_child(struct prefetch *p, const char *dir, enum ns_kind kind, c
 	if (end > c->hi)
 		c->hi = end;
 	want_clear(&learned);
-	while (p->started < p->nworkers && p->queued > p->started && !p->stop) {
+	/* A worker more for each job no idle one will take (those running
+	 * jobs are busy: starting only up to the queue's length at one time
+	 * left a walk with as many workers as its first batch of jobs). */
+	while (p->started < p->nworkers && p->queued > p->idle && !p->stop) {
 		if (pthread_create(&p->threads[p->started], NULL, worker, p))
 			break;
 		p->started++;
+		p->idle++; /* it takes the next job: worker() */
 	}
 	pthread_mutex_unlock(&p->lock);
 }
@@ -469,8 +476,11 @@ void prefetch_note_tag(struct prefetch *p, const char *repo, const char *tag,
 	if (!p || !p->window)
 		return;
 	note_child(p, repo, NS_TAG, tag, need, NULL, PF_NONE);
+	/* Looking into a tag needs its repository's tag list only where a
+	 * lookup cannot ask the tag itself (ns_lookup_probes). */
 	if (split(repo, parent, sizeof(parent), &base))
-		note_child(p, parent, NS_DIR, base, PF_TAGS, tag, need);
+		note_child(p, parent, NS_DIR, base,
+			   ns_lookup_probes(p->ns) ? PF_NONE : PF_TAGS, tag, need);
 }
 
 void prefetch_stats(struct prefetch *p, struct prefetch_stats *out)

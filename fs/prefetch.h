@@ -19,9 +19,10 @@
  *   - a note on a child of D, or on something inside it (a tag of a child
  *     repository, a file inside a child tag), makes that child D's current
  *     one and adds to what the walk needed of it: NONE (looked up), TAGS (a
- *     repository listed or looked into), MANIFEST (a tag listed, looked into
- *     or its digest asked), CONTENT (a tag's layers looked into); for a
- *     child repository also which tag was used in it;
+ *     repository listed, or looked into where a tag's lookup needs the tag
+ *     list: !ns_lookup_probes), MANIFEST (a tag listed, looked into or its
+ *     digest asked), CONTENT (a tag's layers looked into); for a child
+ *     repository also which tag was used in it;
  *   - when the walk moves forward from one child to a later one (at most
  *     `window` entries on), what it needed of the previous child is what it
  *     will need of the next ones: the children up to `win` after the current
@@ -45,11 +46,16 @@
  * only afterwards, and it grows with the blob (a 0.7 MB blob of 100,000
  * empty files builds ~40 MB of trees), so small images load up to a worker
  * each while big ones load one at a time.
- * For a child repository, its tag list and the manifest of the tag the walk
- * used in the previous one are asked at the same time (a repository
- * without that tag costs one "no such tag" answer). Workers: `workers`
- * threads, so that many requests in flight besides the walk's own (the
- * HTTP pool gives each its own connection).
+ * For a child repository, the manifest of the tag the walk used in the
+ * previous one is asked — at the same time as its tag list when the walk
+ * needed that list (a repository without that tag costs one "no such tag"
+ * answer). Workers: `workers` threads (started as jobs wait with none
+ * idle), so that many requests in flight besides the walk's own (the HTTP
+ * pool gives each its own connection). A child's job is a chain of round
+ * trips (manifest, then blob), so a walk gets at most workers / (its round
+ * trips per child) children per round trip: 16 workers and a content
+ * window of 16 put a small image every ~4 ms under a 25 ms delay, where 8
+ * and 8 gave one every ~8 ms (bench/wan.md).
  * Queue: PREFETCH_QUEUE_MAX jobs; beyond it, a job is dropped (the walk
  * fetches that child itself). Directories watched: PREFETCH_DIRS, least
  * recently noted forgotten first.
@@ -76,13 +82,13 @@ struct views;
 enum prefetch_need { PF_NONE = 0, PF_TAGS = 1, PF_MANIFEST = 2, PF_CONTENT = 3 };
 
 #define PREFETCH_WINDOW_DEFAULT 32
-#define PREFETCH_WORKERS_MAX 8
+#define PREFETCH_WORKERS_MAX 16
 #define PREFETCH_CONTENT_MAX (4u << 20)
 #define PREFETCH_QUEUE_MAX 1024
 #define PREFETCH_DIRS 64
 #define PREFETCH_STEPS 2
 #define PREFETCH_WINDOW_START 4
-#define PREFETCH_CONTENT_WINDOW 8 /* the window when layers are fetched ahead */
+#define PREFETCH_CONTENT_WINDOW 16 /* the window when layers are fetched ahead */
 #define PREFETCH_CONTENT_AHEAD (1u << 20) /* blob bytes of the images loading ahead */
 
 /* What the module did, for .acrfs/status and tests. */

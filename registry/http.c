@@ -27,7 +27,7 @@
 #include "common/log.h"
 #include "registry/link.h"
 
-#define POOL_MAX 16
+#define POOL_MAX 32
 #define MAX_REDIRECTS 5
 
 struct http {

@@ -5,7 +5,8 @@
  * 4, 8, ... up to its bound and never beyond; a lone look, two looks, a
  * walk backwards or with jumps beyond the window fetch nothing ahead; a walk
  * through repositories using one tag in each gets that tag's manifest ahead
- * with the tag list; window 0 does nothing.
+ * with the tag list, or alone where lookups ask the tag (a tag probe);
+ * later jobs get workers while earlier ones run; window 0 does nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,9 +15,11 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/strvec.h"
@@ -41,15 +44,21 @@ static const char image_json[] =
  * repository and tag. */
 struct fake {
 	pthread_mutex_t lock;
+	pthread_cond_t cond; /* broadcast when inflight or gate changes */
 	int tags[NREPOS];
 	int manifests[NREPOS][NTAGS];
+	bool gate;    /* manifest requests wait while it is set */
+	int inflight; /* manifest requests being answered now */
 };
 
 static int repo_no(const char *repo)
 {
-	int i;
+	int i, end = 0;
 
-	return sscanf(repo, "r%d", &i) == 1 && i >= 0 && i < NREPOS ? i : -1;
+	/* All of it: "r03/t9" is no repository. */
+	if (sscanf(repo, "r%d%n", &i, &end) != 1 || repo[end])
+		return -1;
+	return i >= 0 && i < NREPOS ? i : -1;
 }
 
 static int f_catalog(void *ctx, struct strvec *out)
@@ -92,6 +101,11 @@ static int f_manifest(void *ctx, const char *repo, const char *ref, struct manif
 		return -ENOENT;
 	pthread_mutex_lock(&f->lock);
 	f->manifests[r][t]++;
+	f->inflight++;
+	pthread_cond_broadcast(&f->cond);
+	while (f->gate)
+		pthread_cond_wait(&f->cond, &f->lock);
+	f->inflight--;
 	pthread_mutex_unlock(&f->lock);
 	return manifest_parse(image_json, strlen(image_json), NULL, out);
 }
@@ -104,7 +118,17 @@ struct env {
 	struct prefetch *p;
 };
 
-static struct env *env_new(unsigned window)
+/* ns_source.tag_probe as fs/main.c's: the tag's manifest, through the views. */
+static int f_probe(void *ctx, const char *repo, const char *tag)
+{
+	struct env *e = ctx;
+	struct vobj *o;
+
+	return views_tag(e->v, repo, tag, &o);
+}
+
+/* `probe`: lookups ask a tag's manifest instead of the tag list. */
+static struct env *env_new_how(unsigned window, bool probe, unsigned workers)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct registry_opts ro = { 0 };
@@ -115,6 +139,7 @@ static struct env *env_new(unsigned window)
 
 	assert_non_null(e);
 	pthread_mutex_init(&e->f.lock, NULL);
+	pthread_cond_init(&e->f.cond, NULL);
 	ro.url = "http://127.0.0.1:9"; /* image objects want one; nothing is fetched */
 	ro.max_retries = 0;
 	assert_int_equal(registry_new(&e->r, &ro), 0);
@@ -122,15 +147,24 @@ static struct env *env_new(unsigned window)
 	src.tags = f_tags;
 	src.ctx = &e->f;
 	src.what = "fake";
+	if (probe) {
+		src.tag_probe = f_probe;
+		src.probe_ctx = e; /* e->v is set before the first lookup */
+	}
 	vs.ctx = &e->f;
 	assert_int_equal(ns_new(&e->ns, &src, 60), 0);
 	assert_int_equal(views_new(&e->v, e->r, &vs, NULL, 60), 0);
-	assert_int_equal(prefetch_new(&e->p, e->ns, e->v, window, 4), 0);
+	assert_int_equal(prefetch_new(&e->p, e->ns, e->v, window, workers), 0);
 	/* The walk listed the root first (the catalog is known). */
 	assert_int_equal(ns_list(e->ns, "", &ents, &n), 0);
 	assert_int_equal(n, NREPOS);
 	ns_ents_free(ents, n);
 	return e;
+}
+
+static struct env *env_new(unsigned window)
+{
+	return env_new_how(window, false, 4);
 }
 
 static void env_free(struct env *e)
@@ -139,6 +173,7 @@ static void env_free(struct env *e)
 	views_free(e->v);
 	ns_free(e->ns);
 	registry_free(e->r);
+	pthread_cond_destroy(&e->f.cond);
 	pthread_mutex_destroy(&e->f.lock);
 	free(e);
 }
@@ -288,6 +323,86 @@ static void test_same_tag_in_each_repo(void **st)
 	env_free(e);
 }
 
+/* The same walk where a lookup asks the tag itself (ns_lookup_probes): no
+ * repository's tag list is fetched, by the walk or ahead of it, and each
+ * manifest once. */
+static void test_same_tag_probed(void **st)
+{
+	struct env *e = env_new_how(8, true, 4);
+	struct vobj *o;
+	char name[16];
+	enum ns_kind kind;
+	char *target;
+
+	(void)st;
+	for (int r = 0; r < 3; r++) {
+		snprintf(name, sizeof(name), "r%02d", r);
+		prefetch_note_dir(e->p, name, PF_NONE);
+		assert_int_equal(ns_lookup(e->ns, name, "t2", &kind, &target), 0);
+		assert_int_equal(kind, NS_TAG);
+		free(target);
+		prefetch_note_tag(e->p, name, "t2", PF_NONE);
+		prefetch_note_tag(e->p, name, "t2", PF_MANIFEST);
+		assert_int_equal(views_tag(e->v, name, "t2", &o), 0);
+		drain(e);
+	}
+	assert_int_equal(tag_lists(e, 0, NREPOS - 1), 0);
+	for (int r = 0; r <= 6; r++)
+		assert_int_equal(e->f.manifests[r][2], 1);
+	for (int r = 7; r < NREPOS; r++)
+		assert_int_equal(e->f.manifests[r][2], 0);
+	/* A tag no repository has: the probe's "no", still no tag list. */
+	assert_int_equal(ns_lookup(e->ns, "r03", "t99", &kind, &target), -ENOENT);
+	assert_int_equal(tag_lists(e, 0, NREPOS - 1), 0);
+	env_free(e);
+}
+
+/* Wait (up to 10 s) until `n` manifest requests are being answered at once. */
+static bool wait_inflight(struct env *e, int n)
+{
+	struct timespec until;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&e->f.lock);
+	while (e->f.inflight < n &&
+	       pthread_cond_timedwait(&e->f.cond, &e->f.lock, &until) == 0)
+		;
+	ok = e->f.inflight >= n;
+	pthread_mutex_unlock(&e->f.lock);
+	return ok;
+}
+
+/* Jobs queued while the workers are busy with earlier ones get workers of
+ * their own, up to the bound: 4 jobs running (held in the registry), then
+ * 3 more queued make 7 requests at once with 8 workers (there once were
+ * only as many workers as the largest batch queued at one time). */
+static void test_workers_for_later_jobs(void **st)
+{
+	struct env *e = env_new_how(8, false, 8);
+	char tag[16];
+
+	(void)st;
+	list_repo(e, 0);
+	e->f.gate = true;
+	for (int t = 0; t < 3; t++) {
+		snprintf(tag, sizeof(tag), "t%d", t);
+		prefetch_note_tag(e->p, "r00", tag, PF_MANIFEST);
+	}
+	assert_true(wait_inflight(e, 4)); /* t3..t6 */
+	prefetch_note_tag(e->p, "r00", "t3", PF_MANIFEST); /* the window doubles: t7..t9 */
+	assert_true(wait_inflight(e, 7));
+	pthread_mutex_lock(&e->f.lock);
+	e->f.gate = false;
+	pthread_cond_broadcast(&e->f.cond);
+	pthread_mutex_unlock(&e->f.lock);
+	drain(e);
+	for (int t = 3; t < NTAGS; t++)
+		assert_int_equal(e->f.manifests[0][t], 1);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +410,8 @@ int main(void)
 		cmocka_unit_test(test_no_walk),
 		cmocka_unit_test(test_tags_in_order),
 		cmocka_unit_test(test_same_tag_in_each_repo),
+		cmocka_unit_test(test_same_tag_probed),
+		cmocka_unit_test(test_workers_for_later_jobs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
