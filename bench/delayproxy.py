@@ -41,8 +41,10 @@ Control (a second port, never delayed): GET /stats answers text/plain lines
     <kind> REQUESTS BYTES          one line per kind above
     inflight N                     requests begun and not ended
     peak N                         the most in flight at once since the last reset
-GET /stats?wait=idle[&timeout=S] answers once nothing is in flight (at most S seconds,
-default 120; an extra line "idle 0" says the wait timed out). GET /reset-peak sets the
+GET /stats?wait=idle[&quiet=Q][&timeout=S] answers once nothing is in flight and no
+request began or ended for Q seconds (default 0: a client between two requests of one
+chain is not in flight; Q covers it), at most S seconds (default 120; an extra line
+"idle 0" says the wait timed out). GET /reset-peak sets the
 peak to what is in flight now. Counters only grow: a reader subtracts two snapshots.
 """
 import argparse
@@ -84,12 +86,14 @@ class Stats:
         self.req = dict.fromkeys(KINDS, 0)
         self.bytes = dict.fromkeys(KINDS, 0)
         self.inflight = 0
+        self.changed = time.monotonic()  # when a request last began or ended
         self.peak = 0
         self.log = logfile
 
     def begin(self):
         with self.cond:
             self.inflight += 1
+            self.changed = time.monotonic()
             self.peak = max(self.peak, self.inflight)
 
     def end(self, kind, t0, method, target, status, nbytes):
@@ -98,6 +102,7 @@ class Stats:
             self.req[kind] += 1
             self.bytes[kind] += nbytes
             self.inflight -= 1
+            self.changed = time.monotonic()
             if self.log:
                 self.log.write("%.3f %.1f %s %s %s %s %d\n"
                                % (t0[0], dur, kind, method, target, status, nbytes))
@@ -107,11 +112,19 @@ class Stats:
         with self.cond:
             self.peak = self.inflight
 
-    def text(self, wait_idle=False, timeout=120.0):
+    def text(self, wait_idle=False, timeout=120.0, quiet=0.0):
         with self.cond:
             idle = True
             if wait_idle:
-                idle = self.cond.wait_for(lambda: self.inflight == 0, timeout)
+                until = time.monotonic() + timeout
+                while True:
+                    now = time.monotonic()
+                    if self.inflight == 0 and now - self.changed >= quiet:
+                        break
+                    if now >= until:
+                        idle = False
+                        break
+                    self.cond.wait(min(0.05, until - now))
             lines = ["total %d %d" % (sum(self.req.values()), sum(self.bytes.values()))]
             lines += ["%s %d %d" % (k, self.req[k], self.bytes[k]) for k in KINDS]
             lines += ["inflight %d" % self.inflight, "peak %d" % self.peak]
@@ -375,7 +388,8 @@ def make_control(stats):
             q = urllib.parse.parse_qs(u.query)
             if u.path == "/stats":
                 body = stats.text(q.get("wait", [""])[0] == "idle",
-                                  float(q.get("timeout", ["120"])[0])).encode()
+                                  float(q.get("timeout", ["120"])[0]),
+                                  float(q.get("quiet", ["0"])[0])).encode()
                 code = 200
             elif u.path == "/reset-peak":
                 stats.reset_peak()

@@ -171,7 +171,9 @@ P=http://127.0.0.1:$PPORT
 CTL=http://127.0.0.1:$CPORT
 
 # snap FILE: the proxy's counters once nothing is in flight.
-snap() { curl -sS -f "$CTL/stats?wait=idle&timeout=600" >"$1"; }
+# (quiet: the readahead's jobs chain requests — a manifest, then a blob — and what a walk
+# set going belongs to that walk, not to the next one.)
+snap() { curl -sS -f "$CTL/stats?wait=idle&quiet=0.3&timeout=600" >"$1"; }
 # delta A B → "REQUESTS BYTES catalog tags manifest blob token other" between snapshots.
 delta() {
 	awk 'NR == FNR { r[$1] = $2; b[$1] = $3; next }
