@@ -271,6 +271,8 @@ check "frozen blob: the read fails within the guard (rc $rc: $(errno_text "$O/fb
 rc=$(guarded "$O/sl.out" cat "$MNT_fb/slow/v1/rootfs/slow.bin")
 is "$rc" 0 "a slow blob (~200 KB/s, ~8 s at -o timeout=2) that keeps flowing: read succeeds"
 cmp_files "$O/sl.out" "$O/sref/slow.bin" "… identical bytes"
+# (The proxy logs a request once it has sent all of it: wait for that line.)
+for _ in $(seq 100); do [ "$(proxy_count fb "GET /v2/slow/blobs/$SLOWL")" -ge 1 ] && break; sleep 0.02; done
 is "$(proxy_count fb "GET /v2/slow/blobs/$SLOWL")" 1 "… in one request"
 mnt_stop fb
 

@@ -377,10 +377,13 @@ def main():
                     return
                 try:
                     if action == "slow":
+                        # Pauses between pieces, none after the last: the
+                        # request is logged as the client gets its end.
                         for i in range(0, len(data), 4096):
+                            if i:
+                                time.sleep(0.02)
                             self.wfile.write(data[i:i + 4096])
                             self.wfile.flush()
-                            time.sleep(0.02)
                     elif action == "trickle":
                         for i in range(len(data)):
                             self.wfile.write(data[i:i + 1])
