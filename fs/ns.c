@@ -75,6 +75,16 @@ int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s)
 	return 0;
 }
 
+void ns_set_budget(struct ns *ns, struct budget *b)
+{
+	dcache_set_budget(ns->cache, b, NULL); /* a tag list's meta is one array */
+}
+
+uint64_t ns_bytes(struct ns *ns)
+{
+	return dcache_bytes(ns->cache);
+}
+
 void ns_free(struct ns *ns)
 {
 	if (!ns)

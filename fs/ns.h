@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "common/digest.h"
@@ -64,6 +65,16 @@ struct ns_ent {
 /* `src` is copied; src->ctx and src->what must outlive the ns. */
 int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s);
 void ns_free(struct ns *ns);
+
+/*
+ * Count the cached catalog and tag lists in memory budget `b` (each list a
+ * unit, evicted when least recently used and fetched again at its next use:
+ * fs/dcache.h). `b` must outlive the ns. Call before the first lookup.
+ */
+struct budget;
+void ns_set_budget(struct ns *ns, struct budget *b);
+/* What the cached lists take now, in bytes. */
+uint64_t ns_bytes(struct ns *ns);
 
 /*
  * What is `name` in directory `dir`? 0 with *kind and *target (caller frees),

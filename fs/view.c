@@ -21,6 +21,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/memsize.h"
 #include "common/strvec.h"
 #include "fs/dcache.h"
 #include "fs/image_reg.h"
@@ -324,6 +325,23 @@ static void refs_free(void *meta)
 	free(meta);
 }
 
+/* What a struct referrers (a refs list's meta) takes. */
+static size_t refs_bytes(const void *meta)
+{
+	const struct referrers *l = meta;
+	size_t n = mem_size(l) + mem_size(l->v);
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct referrer *r = &l->v[i];
+
+		n += mem_size(r->media_type) + mem_size(r->artifact_type) +
+		     mem_size(r->annotations);
+		for (size_t j = 0; j < r->nannotations; j++)
+			n += mem_size(r->annotations[j].key) + mem_size(r->annotations[j].value);
+	}
+	return n;
+}
+
 /* Drop the entries of `l` whose digest an earlier entry has (keeps the order). */
 static void refs_unique(struct referrers *l)
 {
@@ -408,6 +426,13 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 void views_set_budget(struct views *v, struct budget *b)
 {
 	v->budget = b;
+	dcache_set_budget(v->tags, b, NULL);
+	dcache_set_budget(v->refs, b, refs_bytes);
+}
+
+uint64_t views_list_bytes(struct views *v)
+{
+	return dcache_bytes(v->tags) + dcache_bytes(v->refs);
 }
 
 void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root, const char *name),
