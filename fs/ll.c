@@ -289,9 +289,11 @@ static void ns_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t off
 		struct ns_ent *ents;
 		size_t n;
 
+		/* At an offset: its listing was evicted (fs/listing.h), or the
+		 * directory forgotten; the reader goes on in a new one. */
 		rc = ns_list(fs->ns, dir->a, &ents, &n);
 		if (!rc)
-			rc = listings_publish(fs->listings, dir->ino, ents, n, &l);
+			rc = listings_publish(fs->listings, dir->ino, ents, n, off != 0, &l);
 	} else if (l->gen != gen) {
 		log_debug("readdir /%s: listing %u is gone, going on in listing %u", dir->a, gen,
 			  l->gen);

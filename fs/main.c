@@ -351,6 +351,7 @@ int main(int argc, char *argv[])
 	}
 	views_set_budget(fs.views, fs.budget);
 	ns_set_budget(fs.ns, fs.budget); /* cached catalog and tag lists */
+	listings_set_budget(fs.listings, fs.budget);
 	if (fs.acr_repos)
 		dcache_set_budget(fs.acr_repos, fs.budget, NULL); /* meta: one struct acr_repo */
 	itable_set_budget(fs.inodes, fs.budget); /* fs/ll.c charges it as it grows */
