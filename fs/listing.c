@@ -23,6 +23,11 @@
  * follow `bytes` with no lock held (budget_follow): the evict function
  * takes `lock`. A state stays allocated while a publish is charging it
  * (`pins`), so listings_forget frees it then only when the last one is done.
+ * A listing holds the tag list with metadata it was made from (`hold`,
+ * ns_list_held): the attributes of its entries, which readdirplus and later
+ * requests make from that metadata, cannot lose it to an eviction of the
+ * list while the listing is kept. The list stays counted in the dirent
+ * cache (not here) while it is the one published there.
  */
 #include "fs/listing.h"
 
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 
 #include "common/memsize.h"
+#include "fs/dcache.h"
 #include "image/budget.h"
 
 struct dstate {
@@ -126,6 +132,7 @@ static void listing_free(struct listing *l)
 {
 	if (l) {
 		ns_ents_free(l->ents, l->n);
+		dlist_put(l->hold);
 		free(l);
 	}
 }
@@ -244,7 +251,7 @@ static void grow(struct listings *t)
 }
 
 int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size_t n,
-		     bool resume, const struct listing **out)
+		     struct dlist *hold, bool resume, const struct listing **out)
 {
 	struct listing *l = calloc(1, sizeof(*l));
 	struct dstate *s;
@@ -252,10 +259,12 @@ int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size
 	*out = NULL;
 	if (!l) {
 		ns_ents_free(ents, n);
+		dlist_put(hold);
 		return -ENOMEM;
 	}
 	l->ents = ents;
 	l->n = n;
+	l->hold = hold;
 	l->refs = 2; /* the table's and the caller's */
 	l->bytes = listing_bytes(l);
 	pthread_mutex_lock(&t->lock);

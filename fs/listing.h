@@ -52,7 +52,8 @@ struct listing {
 	size_t n;
 	/* private */
 	unsigned refs;
-	uint64_t bytes; /* what it takes (the budget's count) */
+	uint64_t bytes;	    /* what it takes (the budget's count) */
+	struct dlist *hold; /* ns_list_held's, dropped with the listing */
 };
 
 /*
@@ -74,17 +75,20 @@ void listings_set_budget(struct listings *t, struct budget *b);
 uint64_t listings_bytes(struct listings *t);
 
 /*
- * Publish `ents` (n of them, as ns_list returned them) as the newest listing
- * of directory `ino`, taken now — or, with `resume`, rebuilt for a reader
- * going on from an offset whose listing is gone: then the directory's
- * listing age stays that of the listing the reader began with (the
- * kernel's copy is that old), unless it has none. Ownership of `ents`
- * passes to the table in every case. 0 with *out (a reference, dropped with
- * listing_put), or -ENOMEM (then `ents` was freed). Charges the budget (no
- * lock may be held that an evict function takes).
+ * Publish `ents` (n of them, as ns_list_held returned them, with its `hold`,
+ * which may be NULL) as the newest listing of directory `ino`, taken now —
+ * or, with `resume`, rebuilt for a reader going on from an offset whose
+ * listing is gone: then the directory's listing age stays that of the
+ * listing the reader began with (the kernel's copy is that old), unless it
+ * has none. Ownership of `ents` and `hold` passes to the table in every
+ * case: `hold` is dropped with the listing (so the metadata the entries'
+ * attributes come from stays while the listing does). 0 with *out (a
+ * reference, dropped with listing_put), or -ENOMEM (then both were freed).
+ * Charges the budget (no lock may be held that an evict function takes).
  */
+struct dlist;
 int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size_t n,
-		     bool resume, const struct listing **out);
+		     struct dlist *hold, bool resume, const struct listing **out);
 
 /*
  * The listing of `ino` with generation `gen` (from a readdir offset); when

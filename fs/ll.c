@@ -287,13 +287,16 @@ static void ns_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t off
 		l = listings_get(fs->listings, dir->ino, gen);
 	if (!l) {
 		struct ns_ent *ents;
+		struct dlist *hold;
 		size_t n;
 
 		/* At an offset: its listing was evicted (fs/listing.h), or the
-		 * directory forgotten; the reader goes on in a new one. */
-		rc = ns_list(fs->ns, dir->a, &ents, &n);
+		 * directory forgotten; the reader goes on in a new one. The
+		 * listing holds the tag list whose metadata (ACR) the entries'
+		 * attributes come from (ns_list_held). */
+		rc = ns_list_held(fs->ns, dir->a, &ents, &n, &hold);
 		if (!rc)
-			rc = listings_publish(fs->listings, dir->ino, ents, n, off != 0, &l);
+			rc = listings_publish(fs->listings, dir->ino, ents, n, hold, off != 0, &l);
 	} else if (l->gen != gen) {
 		log_debug("readdir /%s: listing %u is gone, going on in listing %u", dir->a, gen,
 			  l->gen);

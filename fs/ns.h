@@ -85,6 +85,16 @@ int ns_lookup(struct ns *ns, const char *dir, const char *name, enum ns_kind *ki
 
 /* The children of `dir`, sorted by name. Caller frees with ns_ents_free(). */
 int ns_list(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
+/*
+ * ns_list, and *hold: NULL, or a reference to the tag list of `dir` the
+ * entries were made from when it carries metadata (ns_tag_meta answers
+ * from it). While it is held the memory budget cannot evict it, so the
+ * times and locks of the entries stay known as long as their listing is
+ * kept (fs/listing.h). Drop it with dlist_put (fs/dcache.h).
+ */
+struct dlist;
+int ns_list_held(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n,
+		 struct dlist **hold);
 void ns_ents_free(struct ns_ent *ents, size_t n);
 /*
  * ns_list from what was fetched last (possibly older than the TTL), never

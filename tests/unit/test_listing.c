@@ -77,8 +77,8 @@ static void test_generations(void **s)
 
 	(void)s;
 	assert_null(listings_get(t, 5, 1));
-	assert_int_equal(listings_publish(t, 5, ents_of(2), 2, false, &a), 0);
-	assert_int_equal(listings_publish(t, 5, ents_of(3), 3, false, &b), 0);
+	assert_int_equal(listings_publish(t, 5, ents_of(2), 2, NULL, false, &a), 0);
+	assert_int_equal(listings_publish(t, 5, ents_of(3), 3, NULL, false, &b), 0);
 	assert_int_not_equal(a->gen, b->gen);
 	got = listings_get(t, 5, a->gen);
 	assert_ptr_equal(got, a);
@@ -88,7 +88,7 @@ static void test_generations(void **s)
 	assert_ptr_equal(got, b);
 	listing_put(t, got);
 	/* A third one: the first is no longer kept; its readers get the newest. */
-	assert_int_equal(listings_publish(t, 5, ents_of(4), 4, false, &c), 0);
+	assert_int_equal(listings_publish(t, 5, ents_of(4), 4, NULL, false, &c), 0);
 	got = listings_get(t, 5, a->gen);
 	assert_ptr_equal(got, c);
 	listing_put(t, got);
@@ -115,7 +115,7 @@ static void test_ttl(void **s)
 	listings_attr(t, 9, &m, &to); /* never listed */
 	assert_true(same_time(&m, &T0));
 	assert_true(to == 10);
-	assert_int_equal(listings_publish(t, 9, ents_of(1), 1, false, &l), 0);
+	assert_int_equal(listings_publish(t, 9, ents_of(1), 1, NULL, false, &l), 0);
 	listing_put(t, l);
 	fake_now += 4;
 	listings_attr(t, 9, &m, &to);
@@ -129,7 +129,7 @@ static void test_ttl(void **s)
 	assert_true(same_time(&m, &m1)); /* once per listing */
 	/* The kernel reads again; the new listing keeps the new mtime until it
 	 * is stale in its turn. */
-	assert_int_equal(listings_publish(t, 9, ents_of(1), 1, false, &l), 0);
+	assert_int_equal(listings_publish(t, 9, ents_of(1), 1, NULL, false, &l), 0);
 	listing_put(t, l);
 	listings_attr(t, 9, &m, &to);
 	assert_true(same_time(&m, &m1));
@@ -149,12 +149,12 @@ static void test_ttl0(void **s)
 	double to;
 
 	(void)s;
-	assert_int_equal(listings_publish(t, 2, ents_of(1), 1, false, &l), 0);
+	assert_int_equal(listings_publish(t, 2, ents_of(1), 1, NULL, false, &l), 0);
 	listing_put(t, l);
 	listings_attr(t, 2, &m1, &to);
 	assert_true(to == 0);
 	assert_false(same_time(&m1, &T0));
-	assert_int_equal(listings_publish(t, 2, ents_of(1), 1, false, &l), 0);
+	assert_int_equal(listings_publish(t, 2, ents_of(1), 1, NULL, false, &l), 0);
 	listing_put(t, l);
 	listings_attr(t, 2, &m2, &to);
 	assert_false(same_time(&m2, &m1));
@@ -172,7 +172,7 @@ static void test_forget(void **s)
 	double to;
 
 	(void)s;
-	assert_int_equal(listings_publish(t, 3, ents_of(2), 2, false, &l), 0);
+	assert_int_equal(listings_publish(t, 3, ents_of(2), 2, NULL, false, &l), 0);
 	fake_now += 100;
 	listings_attr(t, 3, &m, &to);
 	assert_false(same_time(&m, &T0));
@@ -194,7 +194,7 @@ static void test_many(void **s)
 
 	(void)s;
 	for (uint64_t ino = 1; ino <= 1000; ino++) {
-		assert_int_equal(listings_publish(t, ino, ents_of(ino % 3), ino % 3, false, &l), 0);
+		assert_int_equal(listings_publish(t, ino, ents_of(ino % 3), ino % 3, NULL, false, &l), 0);
 		listing_put(t, l);
 	}
 	for (uint64_t ino = 1; ino <= 1000; ino += 7) {
@@ -232,7 +232,7 @@ static uint64_t listing_size(size_t n)
 	const struct listing *l;
 	uint64_t bytes;
 
-	assert_int_equal(listings_publish(t, 1, ents_of(n), n, false, &l), 0);
+	assert_int_equal(listings_publish(t, 1, ents_of(n), n, NULL, false, &l), 0);
 	listing_put(t, l);
 	bytes = listings_bytes(t);
 	listings_free(t);
@@ -261,9 +261,9 @@ static void test_budget_evict(void **s)
 	assert_true(one > 10 * 2 * 16);
 	assert_int_equal(budget_new(&b, 4 * one), 0);
 	listings_set_budget(t, b);
-	assert_int_equal(listings_publish(t, 1, ents_of(10), 10, false, &held), 0);
+	assert_int_equal(listings_publish(t, 1, ents_of(10), 10, NULL, false, &held), 0);
 	for (uint64_t ino = 2; ino <= 40; ino++) {
-		assert_int_equal(listings_publish(t, ino, ents_of(10), 10, false, &l), 0);
+		assert_int_equal(listings_publish(t, ino, ents_of(10), 10, NULL, false, &l), 0);
 		listing_put(t, l);
 		assert_true(charged(b, NULL) <= 4 * one + one);
 		assert_int_equal(charged(b, NULL), listings_bytes(t));
@@ -295,7 +295,7 @@ static void test_budget_evict(void **s)
 	fake_now -= 10;
 	fake_now += 6;
 	assert_null(listings_get(t, 3, 1));
-	assert_int_equal(listings_publish(t, 3, ents_of(10), 10, true, &l), 0);
+	assert_int_equal(listings_publish(t, 3, ents_of(10), 10, NULL, true, &l), 0);
 	listing_put(t, l);
 	listings_attr(t, 3, &m, &to);
 	assert_true(to > 3.99 && to < 4.01);
@@ -341,7 +341,7 @@ static void *stress_thread(void *p)
 		if (op < 4) {
 			size_t n = 1 + ino % 5;
 
-			if (listings_publish(x->t, ino, ents_of(n), n, op == 0, &l) || l->n != n)
+			if (listings_publish(x->t, ino, ents_of(n), n, NULL, op == 0, &l) || l->n != n)
 				x->bad++;
 			listing_put(x->t, l);
 		} else if (op < 9) {
