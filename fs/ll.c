@@ -297,6 +297,10 @@ static void ns_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t off
 		rc = ns_list_held(fs->ns, dir->a, &ents, &n, &hold);
 		if (!rc)
 			rc = listings_publish(fs->listings, dir->ino, ents, n, hold, off != 0, &l);
+		if (!rc && off)
+			log_debug("readdir /%s: listing %u is not kept (evicted), going on at "
+				  "entry %llu of a new one, listing %u",
+				  dir->a, gen, (unsigned long long)k, l->gen);
 	} else if (l->gen != gen) {
 		log_debug("readdir /%s: listing %u is gone, going on in listing %u", dir->a, gen,
 			  l->gen);
