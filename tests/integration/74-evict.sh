@@ -62,9 +62,10 @@ EOF
 
 # What the trees of the largest image take (a layer's with its index; the last image
 # also has its second layer's and the merged tree; the others show their one layer's
-# tree as the rootfs): a probe mount without a bound, walking one image after the
-# other. The budget is 1.25 times that: the six images need more than twice the
-# budget.
+# tree as the rootfs; with them, counted in the budget too, the image's tag list,
+# listings and view object, a few KiB): a probe mount without a bound, walking one
+# image after the other. The budget is 1.25 times that: the six images need more than
+# twice the budget.
 mnt_start p "$REG_r_URL" -o mem_max=0,prefetch=0,cache_dir="$TEST_TMP/cache" || fail "probe mount"
 ONE=0 before=$(mem_stat "$MNT_p" bytes) sizes=
 for ((n = 0; n < NIMG; n++)); do
