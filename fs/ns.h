@@ -99,7 +99,8 @@ void ns_ents_free(struct ns_ent *ents, size_t n);
 /*
  * ns_list from what was fetched last (possibly older than the TTL), never
  * fetching: -ENODATA when the catalog or the tags it needs were never
- * fetched (or were invalidated since). For speculation (fs/prefetch.h).
+ * fetched (or were invalidated or evicted by the memory budget since). For
+ * speculation (fs/prefetch.h).
  */
 int ns_list_cached(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
 
@@ -110,8 +111,10 @@ bool ns_catalog_has(struct ns *ns, const char *repo);
  * What the tag listing said of `tag` of `repo`, from the last tag list
  * fetched (by a listing or a lookup; possibly older than the TTL, so that
  * readdirplus and getattr never cost a request — also with ttl=0): 0,
- * -ENODATA when there is none or the source gives no metadata (the
- * distribution path), -ENOENT when the list does not have the tag.
+ * -ENODATA when there is none (never fetched, invalidated, or evicted by
+ * the memory budget: a listing that holds it, ns_list_held, keeps it) or
+ * the source gives no metadata (the distribution path), -ENOENT when the
+ * list does not have the tag.
  */
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out);
 
