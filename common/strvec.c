@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/memsize.h"
+
 int strvec_push_owned(struct strvec *sv, char *s)
 {
 	if (!s)
@@ -96,4 +98,13 @@ int strvec_copy(struct strvec *dst, const struct strvec *src)
 		}
 	}
 	return 0;
+}
+
+size_t strvec_memsize(const struct strvec *sv)
+{
+	size_t i, n = mem_size(sv->v);
+
+	for (i = 0; i < sv->n; i++)
+		n += mem_size(sv->v[i]);
+	return n;
 }

@@ -28,5 +28,7 @@ size_t strvec_lower_bound(const struct strvec *sv, const char *s);
 void strvec_clear(struct strvec *sv);
 /* Deep copy. 0 or -ENOMEM (dst left empty). */
 int strvec_copy(struct strvec *dst, const struct strvec *src);
+/* The heap bytes the vector holds: its array and every string (common/memsize.h). */
+size_t strvec_memsize(const struct strvec *sv);
 
 #endif

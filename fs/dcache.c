@@ -6,8 +6,21 @@
  * waited and finds an error returns it instead of fetching in turn, and
  * so does a caller arriving within DCACHE_FAIL_HOLD_S of the failure (the
  * kernel may hand a directory's readers over one after the other).
- * Lock order: dcache.lock is a leaf (nothing else is taken while it is
- * held, and it is never held across the fetch callback).
+ *
+ * Memory budget (dcache_set_budget): each entry is a budget unit of its
+ * own, charged with what its published list takes (`bytes`, c->lock).
+ * Every change of `bytes` (a publish, an invalidation) is followed, with
+ * no lock held, by budget_follow(), which reads `bytes` under c->lock and
+ * charges without it: budget_charge may run evict functions, entry_evict
+ * among them, which take c->lock. The eviction of an entry detaches its
+ * list when nobody else holds it (else -EBUSY) and sets `bytes` to 0; it
+ * does not bump `gen`: an evicted list is not stale, so a fill in flight
+ * still publishes. Entries are never freed before dcache_free, so a
+ * pointer to one stays valid after c->lock is dropped.
+ *
+ * Lock order: dcache.lock, then ref_lock (a leaf); nothing else is taken
+ * while dcache.lock is held, and it is never held across the fetch
+ * callback or a budget call.
  */
 #include "fs/dcache.h"
 
@@ -18,6 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "common/memsize.h"
+#include "image/budget.h"
 
 #define NBUCKETS 1024
 /* How long a failed fill's error answers later callers without a fetch. */
@@ -33,6 +49,11 @@ struct entry {
 	uint64_t fills;	    /* fills completed (published or not) */
 	int fill_err;	    /* the last completed fill's uncached error, or 0 */
 	double failed_at;   /* when that fill failed (monotonic seconds) */
+	uint64_t bytes;	    /* what `list` takes, 0 without one (see Design) */
+	struct dcache *cache;	  /* for entry_evict */
+	struct budget_unit unit;  /* charged with `bytes` (budget_follow) */
+	struct entry *sync_next;  /* on an invalidation's list to follow, */
+	bool sync_queued;	  /* while this is set */
 };
 
 struct dcache {
@@ -41,10 +62,19 @@ struct dcache {
 	dcache_fetch_meta_fn fetch_meta; /* NULL: fetch */
 	void (*meta_free)(void *meta);
 	void *ctx;
-	pthread_mutex_t lock; /* guards everything below and dlist refs */
+	struct budget *budget; /* NULL: none (dcache_set_budget) */
+	size_t (*meta_bytes)(const void *meta);
+	pthread_mutex_t lock; /* guards everything below and the entries */
 	pthread_cond_t cond;
+	uint64_t bytes; /* the entries' bytes */
 	struct entry *buckets[NBUCKETS];
 };
+
+/*
+ * dlist refs are guarded by a global lock rather than the owning cache's
+ * so that dlist_put() needs no cache pointer; it is a leaf lock.
+ */
+static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_s(void)
 {
@@ -85,6 +115,34 @@ void dcache_set_meta(struct dcache *c, dcache_fetch_meta_fn fetch, void (*meta_f
 	c->meta_free = meta_free;
 }
 
+void dcache_set_budget(struct dcache *c, struct budget *b, size_t (*meta_bytes)(const void *meta))
+{
+	c->budget = b;
+	c->meta_bytes = meta_bytes;
+}
+
+/* What list `l` takes (see dcache.h); no lock needed, `l` is not shared yet. */
+static uint64_t list_bytes(const struct dcache *c, const struct dlist *l)
+{
+	uint64_t n = mem_size(l) + strvec_memsize(&l->names);
+
+	if (l->meta)
+		n += c->meta_bytes ? c->meta_bytes(l->meta) : mem_size(l->meta);
+	return n;
+}
+
+uint64_t dcache_bytes(struct dcache *c)
+{
+	uint64_t n;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	n = c->bytes;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static void list_free(struct dlist *l)
 {
 	if (l->meta && l->meta_free)
@@ -104,6 +162,7 @@ void dcache_free(struct dcache *c)
 
 		for (; e; e = n) {
 			n = e->next;
+			budget_uncharge(&e->unit); /* waits for an eviction of it */
 			dlist_put(e->list);
 			free(e->key);
 			free(e);
@@ -113,12 +172,6 @@ void dcache_free(struct dcache *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
-
-/*
- * dlist refs are guarded by a global lock rather than the owning cache's
- * so that dlist_put() needs no cache pointer; it is a leaf lock.
- */
-static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void dlist_put(struct dlist *l)
 {
@@ -146,6 +199,42 @@ int dlist_has(const struct dlist *l, const char *name)
 	return !l->err && strvec_find(&l->names, name) >= 0;
 }
 
+/* The budget's evict function: drop the entry's list unless someone holds it. */
+static int entry_evict(struct budget_unit *u)
+{
+	struct entry *e = (struct entry *)((char *)u - offsetof(struct entry, unit));
+	struct dcache *c = e->cache;
+	struct dlist *l;
+
+	pthread_mutex_lock(&c->lock);
+	l = e->list;
+	if (l) {
+		bool held;
+
+		/* Only c->lock hands out references: none can appear now. */
+		pthread_mutex_lock(&ref_lock);
+		held = l->refs > 1;
+		pthread_mutex_unlock(&ref_lock);
+		if (held) {
+			pthread_mutex_unlock(&c->lock);
+			return -EBUSY;
+		}
+		e->list = NULL;
+	}
+	c->bytes -= e->bytes;
+	e->bytes = 0;
+	pthread_mutex_unlock(&c->lock);
+	dlist_put(l);
+	return 0;
+}
+
+/* Bring the entry's charge to its bytes; no lock held (see Design). */
+static void follow(struct dcache *c, struct entry *e)
+{
+	if (c->budget)
+		budget_follow(&e->unit, &c->lock, &e->bytes);
+}
+
 static struct entry *find(struct dcache *c, const char *key, bool create)
 {
 	unsigned h = hash(key);
@@ -164,6 +253,8 @@ static struct entry *find(struct dcache *c, const char *key, bool create)
 		free(e);
 		return NULL;
 	}
+	e->cache = c;
+	budget_unit_init(&e->unit, c->budget, entry_evict);
 	e->next = c->buckets[h];
 	c->buckets[h] = e;
 	return e;
@@ -189,6 +280,7 @@ int dcache_peek(struct dcache *c, const char *key, struct dlist **out)
 	e = find(c, key, false);
 	if (e && fresh(c, e)) {
 		*out = list_ref(e->list);
+		budget_touch(&e->unit);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -205,6 +297,7 @@ int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out)
 	e = find(c, key, false);
 	if (e && e->list) {
 		*out = list_ref(e->list);
+		budget_touch(&e->unit);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -214,10 +307,11 @@ int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out)
 int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 {
 	struct strvec names = STRVEC_INIT;
-	struct dlist *l;
+	struct dlist *l = NULL, *old = NULL;
 	struct entry *e;
 	void *meta = NULL;
-	uint64_t gen;
+	uint64_t gen, lb = 0;
+	bool published = false;
 	int rc;
 
 	*out = NULL;
@@ -230,6 +324,7 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	for (;;) {
 		if (fresh(c, e)) {
 			*out = list_ref(e->list);
+			budget_touch(&e->unit);
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
@@ -257,6 +352,7 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 			/* With ttl=0 nothing is fresh: share the result just fetched. */
 			if (e->list && (e->list != before || e->gen != g) && !c->ttl) {
 				*out = list_ref(e->list);
+				budget_touch(&e->unit);
 				pthread_mutex_unlock(&c->lock);
 				return 0;
 			}
@@ -269,54 +365,60 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out)
 	rc = c->fetch_meta ? c->fetch_meta(c->ctx, key, &names, &meta) :
 			     c->fetch(c->ctx, key, &names);
 
-	l = calloc(1, sizeof(*l));
-	pthread_mutex_lock(&c->lock);
-	e->loading = false;
-	e->fills++;
-	if (!l && cacheable(rc))
-		rc = -ENOMEM;
-	e->fill_err = cacheable(rc) ? 0 : rc;
-	e->failed_at = now_s();
+	/* The list is made (and measured) before the lock is taken again. */
 	if (cacheable(rc)) {
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			rc = -ENOMEM;
+	}
+	if (l) {
 		l->err = rc;
 		if (!rc) {
 			l->names = names;
 			l->meta = meta;
 			l->meta_free = c->meta_free;
+			names = (struct strvec)STRVEC_INIT;
 			meta = NULL;
-		} else {
-			strvec_clear(&names);
 		}
-		names = (struct strvec)STRVEC_INIT;
 		l->refs = 1; /* the caller's */
+		lb = list_bytes(c, l);
+	}
+	pthread_mutex_lock(&c->lock);
+	e->loading = false;
+	e->fills++;
+	e->fill_err = l ? 0 : rc;
+	e->failed_at = now_s();
+	if (l) {
 		if (e->gen == gen) {
 			list_ref(l);
-			if (e->list)
-				dlist_put(e->list);
+			old = e->list;
 			e->list = l;
+			c->bytes += lb - e->bytes;
+			e->bytes = lb;
 			e->fetched_at = now_s();
+			published = true;
 		}
 		*out = l;
 		rc = 0;
-	} else {
-		free(l);
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+	dlist_put(old);
 	strvec_clear(&names);
 	if (meta && c->meta_free)
 		c->meta_free(meta);
+	if (published)
+		follow(c, e);
 	return rc;
 }
 
 void dcache_invalidate(struct dcache *c, const char *key)
 {
+	struct entry *todo = NULL, *e;
 	size_t i;
 
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < NBUCKETS; i++) {
-		struct entry *e;
-
 		for (e = c->buckets[i]; e; e = e->next) {
 			if (key && strcmp(e->key, key) != 0)
 				continue;
@@ -325,8 +427,26 @@ void dcache_invalidate(struct dcache *c, const char *key)
 			if (e->list) {
 				dlist_put(e->list);
 				e->list = NULL;
+				c->bytes -= e->bytes;
+				e->bytes = 0;
+				/* Its charge follows below; an invalidation that
+				 * queued it already and has not taken it off its
+				 * list yet will read the bytes set here. */
+				if (c->budget && !e->sync_queued) {
+					e->sync_queued = true;
+					e->sync_next = todo;
+					todo = e;
+				}
 			}
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	while (todo) {
+		e = todo;
+		pthread_mutex_lock(&c->lock);
+		todo = e->sync_next;
+		e->sync_queued = false;
+		pthread_mutex_unlock(&c->lock);
+		follow(c, e);
+	}
 }

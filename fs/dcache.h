@@ -18,11 +18,22 @@
  * dcache_invalidate() from being published as fresh (its caller still gets
  * its result).
  *
+ * Under a memory budget (dcache_set_budget) each entry's list counts
+ * against it and is evicted, least recently used first, when nobody holds
+ * it (a list a caller holds is not: -EBUSY to the budget). An evicted key
+ * is fetched again at its next dcache_get; dcache_peek and
+ * dcache_peek_stale answer -ENOENT for it, as after an invalidation.
+ *
  * Thread-safe. dcache_get() blocks while a fetch runs (no lock is held
- * during the fetch).
+ * during the fetch). dcache_get() and dcache_invalidate() may run the
+ * budget's evictions (of any owner's units): their callers must hold no
+ * lock an evict function takes.
  */
 #ifndef ACRFS_DCACHE_H
 #define ACRFS_DCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "common/strvec.h"
 
@@ -58,6 +69,20 @@ void dcache_free(struct dcache *c);
 void dcache_set_meta(struct dcache *c, dcache_fetch_meta_fn fetch, void (*meta_free)(void *));
 
 /*
+ * Count the lists in memory budget `b` (image/budget.h; must outlive the
+ * cache), one unit per key, charged with what its list takes: the struct
+ * dlist, the names (array and strings) and the metadata, measured by
+ * meta_bytes (NULL: mem_size(meta), for a meta that is one allocation).
+ * Call before the first dcache_get (not thread-safe against it).
+ * dcache_free uncharges everything.
+ */
+struct budget;
+void dcache_set_budget(struct dcache *c, struct budget *b, size_t (*meta_bytes)(const void *meta));
+
+/* What the published lists take now (as charged), budget or not. 0 for NULL. */
+uint64_t dcache_bytes(struct dcache *c);
+
+/*
  * The list for `key`: from the cache when fresh, else fetched. On 0, *out is
  * a reference the caller drops with dlist_put(); (*out)->err may be a cached
  * -ENOENT/-EACCES. Returns -errno only for failures that were not cached
@@ -69,10 +94,13 @@ int dcache_get(struct dcache *c, const char *key, struct dlist **out);
 int dcache_peek(struct dcache *c, const char *key, struct dlist **out);
 
 /* The last list published for `key`, fresh or not (none after an
- * invalidation): for what may be shown late but must cost no request. */
+ * invalidation or an eviction by the memory budget: -ENOENT): for what may
+ * be shown late but must cost no request. */
 int dcache_peek_stale(struct dcache *c, const char *key, struct dlist **out);
 
-/* Forget `key` (NULL: everything). Never blocks on a fetch. */
+/* Forget `key` (NULL: everything). Never blocks on a fetch; uncharges
+ * what it dropped before it returns (unless another invalidation of the
+ * same entry in flight does it). */
 void dcache_invalidate(struct dcache *c, const char *key);
 
 void dlist_put(struct dlist *l);

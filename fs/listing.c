@@ -10,31 +10,62 @@
  * the attributes first when they have expired. So the attribute timeout
  * given out here ends when the newest listing turns `ttl` old, and the first
  * attribute request after that gets a new mtime.
+ *
+ * Memory budget (listings_set_budget): a directory's state is one unit,
+ * charged with what its kept listings take (`bytes`, under `lock`). The
+ * eviction of a directory drops both of its listings when no reader holds
+ * either (else -EBUSY) and keeps the rest of the state: the mtime and when
+ * the newest listing was taken (`listed`, `listed_at`), so the kernel's copy
+ * goes stale on time although nothing is kept here. A reader going on from
+ * an offset of an evicted listing gets one rebuilt from the dirent cache
+ * (ll.c): the same names, unless the registry changed meanwhile, which is
+ * what it gets today when two newer listings came (see listing.h). Charges
+ * follow `bytes` with no lock held (budget_follow): the evict function
+ * takes `lock`. A state stays allocated while a publish is charging it
+ * (`pins`), so listings_forget frees it then only when the last one is done.
+ * A listing holds the tag list with metadata it was made from (`hold`,
+ * ns_list_held): the attributes of its entries, which readdirplus and later
+ * requests make from that metadata, cannot lose it to an eviction of the
+ * list while the listing is kept. The list stays counted in the dirent
+ * cache (not here) while it is the one published there.
  */
 #include "fs/listing.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
+
+#include "common/memsize.h"
+#include "fs/dcache.h"
+#include "image/budget.h"
 
 struct dstate {
 	struct dstate *next;
 	uint64_t ino;
 	struct timespec mtime;
-	double listed_at; /* monotonic time `cur` was taken */
-	bool stale;	  /* `cur` turned ttl old and the mtime moved on */
+	double listed_at; /* monotonic time the newest listing was taken */
+	bool listed;	  /* one was: listed_at holds (its listing may be evicted) */
+	bool stale;	  /* it turned ttl old and the mtime moved on */
 	struct listing *cur, *prev;
+	uint64_t bytes;	  /* what cur and prev take */
+	struct listings *t;	 /* for state_evict */
+	struct budget_unit unit; /* charged with `bytes` */
+	unsigned pins;		 /* publishes charging it now */
+	bool gone;		 /* forgotten: the last unpin frees it */
 };
 
 struct listings {
-	pthread_mutex_t lock; /* guards everything below and listing.refs */
+	pthread_mutex_t lock; /* guards everything below, the states and listing.refs */
 	struct dstate **buckets;
 	size_t nbuckets, count;
 	uint32_t gen; /* of the last listing published */
 	double ttl;
 	struct timespec mtime0;
 	double (*clock)(void);
+	struct budget *budget; /* NULL: none */
+	uint64_t bytes;	       /* the states' bytes */
 };
 
 static double mono_now(void)
@@ -82,17 +113,61 @@ int listings_new(struct listings **out, double ttl, const struct timespec *mtime
 	return 0;
 }
 
-/* Drop a reference; the caller holds the lock. */
-static void unref(struct listing *l)
+void listings_set_budget(struct listings *t, struct budget *b)
 {
-	if (l && !--l->refs) {
+	t->budget = b;
+}
+
+uint64_t listings_bytes(struct listings *t)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->bytes;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+static void listing_free(struct listing *l)
+{
+	if (l) {
 		ns_ents_free(l->ents, l->n);
+		dlist_put(l->hold);
 		free(l);
 	}
 }
 
+/* Drop a reference; the caller holds the lock. */
+static void unref(struct listing *l)
+{
+	if (l && !--l->refs)
+		listing_free(l);
+}
+
+/* What listing `l` takes: the struct, the entries and their strings. */
+static uint64_t listing_bytes(const struct listing *l)
+{
+	uint64_t n = mem_size(l) + mem_size(l->ents);
+
+	for (size_t i = 0; i < l->n; i++)
+		n += mem_size(l->ents[i].name) + mem_size(l->ents[i].target);
+	return n;
+}
+
+/* Detach cur and prev (the lock held); their bytes leave the count. */
+static void state_drop(struct listings *t, struct dstate *s)
+{
+	unref(s->cur);
+	unref(s->prev);
+	s->cur = s->prev = NULL;
+	t->bytes -= s->bytes;
+	s->bytes = 0;
+}
+
+/* Free a state nobody can reach any more; no lock held. */
 static void state_free(struct dstate *s)
 {
+	budget_uncharge(&s->unit); /* waits for an eviction of it */
 	unref(s->cur);
 	unref(s->prev);
 	free(s);
@@ -110,6 +185,48 @@ void listings_free(struct listings *t)
 	free(t->buckets);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+/* The budget's evict function: drop the directory's listings unless a
+ * reader holds one. */
+static int state_evict(struct budget_unit *u)
+{
+	struct dstate *s = (struct dstate *)((char *)u - offsetof(struct dstate, unit));
+	struct listings *t = s->t;
+	struct listing *cur, *prev;
+
+	pthread_mutex_lock(&t->lock);
+	if (s->gone) { /* being freed: nothing is left to give back */
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	if ((s->cur && s->cur->refs > 1) || (s->prev && s->prev->refs > 1)) {
+		pthread_mutex_unlock(&t->lock);
+		return -EBUSY;
+	}
+	cur = s->cur;
+	prev = s->prev;
+	s->cur = s->prev = NULL;
+	t->bytes -= s->bytes;
+	s->bytes = 0;
+	pthread_mutex_unlock(&t->lock);
+	listing_free(cur); /* their only reference was the table's */
+	listing_free(prev);
+	return 0;
+}
+
+/* Bring the charge of `s` (pinned) to its bytes, then unpin it; no lock held. */
+static void follow_unpin(struct listings *t, struct dstate *s)
+{
+	bool last;
+
+	if (t->budget)
+		budget_follow(&s->unit, &t->lock, &s->bytes);
+	pthread_mutex_lock(&t->lock);
+	last = !--s->pins && s->gone;
+	pthread_mutex_unlock(&t->lock);
+	if (last)
+		state_free(s);
 }
 
 /* Double the table (best effort: on -ENOMEM chains just get longer). */
@@ -134,7 +251,7 @@ static void grow(struct listings *t)
 }
 
 int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size_t n,
-		     const struct listing **out)
+		     struct dlist *hold, bool resume, const struct listing **out)
 {
 	struct listing *l = calloc(1, sizeof(*l));
 	struct dstate *s;
@@ -142,23 +259,27 @@ int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size
 	*out = NULL;
 	if (!l) {
 		ns_ents_free(ents, n);
+		dlist_put(hold);
 		return -ENOMEM;
 	}
 	l->ents = ents;
 	l->n = n;
+	l->hold = hold;
 	l->refs = 2; /* the table's and the caller's */
+	l->bytes = listing_bytes(l);
 	pthread_mutex_lock(&t->lock);
 	s = find(t, ino);
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s) {
 			pthread_mutex_unlock(&t->lock);
-			ns_ents_free(ents, n);
-			free(l);
+			listing_free(l);
 			return -ENOMEM;
 		}
 		s->ino = ino;
 		s->mtime = t->mtime0;
+		s->t = t;
+		budget_unit_init(&s->unit, t->budget, state_evict);
 		if (t->count >= t->nbuckets)
 			grow(t);
 		s->next = t->buckets[bucket_of(t, ino)];
@@ -168,13 +289,26 @@ int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size
 	/* Generations stay below 2^31: offsets are positive. */
 	t->gen = t->gen >= 0x7fffffffu ? 1 : t->gen + 1;
 	l->gen = t->gen;
-	unref(s->prev);
+	if (s->prev) {
+		s->bytes -= s->prev->bytes;
+		t->bytes -= s->prev->bytes;
+		unref(s->prev);
+	}
 	s->prev = s->cur;
 	s->cur = l;
-	s->listed_at = t->clock();
-	s->stale = false;
+	s->bytes += l->bytes;
+	t->bytes += l->bytes;
+	/* A listing rebuilt for a reader going on is not a new listing to the
+	 * kernel: its copy is as old as the listing it began with. */
+	if (!resume || !s->listed) {
+		s->listed_at = t->clock();
+		s->listed = true;
+		s->stale = false;
+	}
+	s->pins++;
 	pthread_mutex_unlock(&t->lock);
 	*out = l;
+	follow_unpin(t, s);
 	return 0;
 }
 
@@ -187,8 +321,10 @@ const struct listing *listings_get(struct listings *t, uint64_t ino, uint32_t ge
 	s = find(t, ino);
 	if (s) {
 		l = s->prev && s->prev->gen == gen ? s->prev : s->cur;
-		if (l)
+		if (l) {
 			l->refs++;
+			budget_touch(&s->unit);
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return l;
@@ -224,7 +360,7 @@ void listings_attr(struct listings *t, uint64_t ino, struct timespec *mtime, dou
 	*timeout = t->ttl;
 	pthread_mutex_lock(&t->lock);
 	s = find(t, ino);
-	if (s && s->cur && !s->stale) {
+	if (s && s->listed && !s->stale) {
 		double age = t->clock() - s->listed_at;
 
 		if (age >= t->ttl) {
@@ -241,6 +377,7 @@ void listings_attr(struct listings *t, uint64_t ino, struct timespec *mtime, dou
 void listings_forget(struct listings *t, uint64_t ino)
 {
 	struct dstate **pp, *s = NULL;
+	bool now = false;
 
 	pthread_mutex_lock(&t->lock);
 	for (pp = &t->buckets[bucket_of(t, ino)]; *pp; pp = &(*pp)->next)
@@ -250,9 +387,14 @@ void listings_forget(struct listings *t, uint64_t ino)
 			t->count--;
 			break;
 		}
-	if (s)
-		state_free(s);
+	if (s) {
+		state_drop(t, s);
+		s->gone = true;
+		now = !s->pins; /* else the last publish charging it frees it */
+	}
 	pthread_mutex_unlock(&t->lock);
+	if (now)
+		state_free(s);
 }
 
 uint64_t listing_offset(uint32_t gen, uint64_t next)

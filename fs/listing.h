@@ -17,11 +17,26 @@
  * With ttl 0 the mtime moves on at every attribute request after a listing:
  * every listing asks (the kernel asks for the attributes first).
  *
+ * Memory budget (listings_set_budget): the listings count against it, one
+ * unit per directory, and are evicted, least recently used first, when no
+ * reader holds them — the newest too: the kernel keeps its own copy, and
+ * what a listing here is for is a reader that goes on from an offset. Such
+ * a reader finds no listing and gets one rebuilt from the dirent cache
+ * (listings_publish with `resume`), in which it goes on at its index: right
+ * as long as the directory's names did not change; if they did, it may miss
+ * or repeat a name — as it may today when two newer listings were published
+ * before it went on (only the newest two are kept). Counting them without
+ * evicting (like the inode table) would leave a bound of their own making:
+ * every directory the kernel remembers keeps its newest listing. The mtime
+ * and listing age are kept through an eviction, so the kernel's copy still
+ * goes stale on time.
+ *
  * Thread-safe (one mutex, never held while calling out).
  */
 #ifndef ACRFS_LISTING_H
 #define ACRFS_LISTING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -37,6 +52,8 @@ struct listing {
 	size_t n;
 	/* private */
 	unsigned refs;
+	uint64_t bytes;	    /* what it takes (the budget's count) */
+	struct dlist *hold; /* ns_list_held's, dropped with the listing */
 };
 
 /*
@@ -46,21 +63,37 @@ struct listing {
  */
 int listings_new(struct listings **out, double ttl, const struct timespec *mtime0,
 		 double (*clock)(void));
-void listings_free(struct listings *t); /* NULL is fine */
+void listings_free(struct listings *t); /* NULL is fine; uncharges everything */
 
 /*
- * Publish `ents` (n of them, as ns_list returned them) as the newest listing
- * of directory `ino`, taken now. Ownership of `ents` passes to the table in
- * every case. 0 with *out (a reference, dropped with listing_put), or
- * -ENOMEM (then `ents` was freed).
+ * Count the listings in memory budget `b` (image/budget.h; must outlive the
+ * table): see above. Call before the first publish.
  */
+struct budget;
+void listings_set_budget(struct listings *t, struct budget *b);
+/* What the kept listings take now, in bytes (budget or not). */
+uint64_t listings_bytes(struct listings *t);
+
+/*
+ * Publish `ents` (n of them, as ns_list_held returned them, with its `hold`,
+ * which may be NULL) as the newest listing of directory `ino`, taken now —
+ * or, with `resume`, rebuilt for a reader going on from an offset whose
+ * listing is gone: then the directory's listing age stays that of the
+ * listing the reader began with (the kernel's copy is that old), unless it
+ * has none. Ownership of `ents` and `hold` passes to the table in every
+ * case: `hold` is dropped with the listing (so the metadata the entries'
+ * attributes come from stays while the listing does). 0 with *out (a
+ * reference, dropped with listing_put), or -ENOMEM (then both were freed).
+ * Charges the budget (no lock may be held that an evict function takes).
+ */
+struct dlist;
 int listings_publish(struct listings *t, uint64_t ino, struct ns_ent *ents, size_t n,
-		     const struct listing **out);
+		     struct dlist *hold, bool resume, const struct listing **out);
 
 /*
  * The listing of `ino` with generation `gen` (from a readdir offset); when
  * that one is no longer kept, the newest. A reference, or NULL when `ino`
- * has none.
+ * has none (never listed, forgotten, or its listings evicted).
  */
 const struct listing *listings_get(struct listings *t, uint64_t ino, uint32_t gen);
 void listing_put(struct listings *t, const struct listing *l); /* NULL is fine */

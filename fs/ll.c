@@ -287,11 +287,20 @@ static void ns_readdir(fuse_req_t req, struct inode *dir, size_t size, off_t off
 		l = listings_get(fs->listings, dir->ino, gen);
 	if (!l) {
 		struct ns_ent *ents;
+		struct dlist *hold;
 		size_t n;
 
-		rc = ns_list(fs->ns, dir->a, &ents, &n);
+		/* At an offset: its listing was evicted (fs/listing.h), or the
+		 * directory forgotten; the reader goes on in a new one. The
+		 * listing holds the tag list whose metadata (ACR) the entries'
+		 * attributes come from (ns_list_held). */
+		rc = ns_list_held(fs->ns, dir->a, &ents, &n, &hold);
 		if (!rc)
-			rc = listings_publish(fs->listings, dir->ino, ents, n, &l);
+			rc = listings_publish(fs->listings, dir->ino, ents, n, hold, off != 0, &l);
+		if (!rc && off)
+			log_debug("readdir /%s: listing %u is not kept (evicted), going on at "
+				  "entry %llu of a new one, listing %u",
+				  dir->a, gen, (unsigned long long)k, l->gen);
 	} else if (l->gen != gen) {
 		log_debug("readdir /%s: listing %u is gone, going on in listing %u", dir->a, gen,
 			  l->gen);

@@ -31,7 +31,10 @@ int acrfs_acr_tags(void *ctx, const char *repo, struct strvec *tags, struct ns_t
 
 /*
  * fs->acr_repos for registry `r` (which must outlive it): a dcache of
- * repositories' attributes with the mount's TTL. 0 or -ENOMEM.
+ * repositories' attributes with the mount's TTL. 0 or -ENOMEM. Under the
+ * memory budget (main sets it) an entry may be evicted like any list:
+ * then a repository's lock shows in its mode again only after the next
+ * getxattr asked for its attributes.
  */
 struct dcache;
 struct registry;

@@ -38,7 +38,10 @@
 #include "fs/errlog.h"
 #include "fs/itable.h"
 #include "common/reclaim.h"
+#include "fs/dcache.h"
+#include "fs/listing.h"
 #include "fs/ll.h"
+#include "fs/ns.h"
 #include "fs/opts.h"
 #include "fs/prefetch.h"
 #include "fs/view.h"
@@ -350,6 +353,13 @@ static int render_status(struct acrfs *fs, struct buf *out)
 	}
 	cJSON_AddNumberToObject(root, "inodes", (double)itable_count(fs->inodes));
 	cJSON_AddNumberToObject(root, "inode_bytes", (double)itable_bytes(fs->inodes));
+	/* What the cached lists (catalog, tags, tag resolutions, referrers, ACR
+	 * repositories) and the directories' listings take, and the view objects:
+	 * all counted in the memory budget too. */
+	cJSON_AddNumberToObject(root, "listing_bytes",
+				(double)(ns_bytes(fs->ns) + views_list_bytes(fs->views) +
+					 dcache_bytes(fs->acr_repos) + listings_bytes(fs->listings)));
+	cJSON_AddNumberToObject(root, "view_bytes", (double)views_object_bytes(fs->views));
 	cJSON_AddNumberToObject(root, "errors", (double)errlog_total());
 	if ((x = add_obj(root, "memory"))) {
 		cJSON_AddNumberToObject(x, "rss_bytes", (double)rss_bytes());

@@ -373,6 +373,10 @@ int main(int argc, char *argv[])
 		goto out_ns;
 	}
 	views_set_budget(fs.views, fs.budget);
+	ns_set_budget(fs.ns, fs.budget); /* cached catalog and tag lists */
+	listings_set_budget(fs.listings, fs.budget);
+	if (fs.acr_repos)
+		dcache_set_budget(fs.acr_repos, fs.budget, NULL); /* meta: one struct acr_repo */
 	itable_set_budget(fs.inodes, fs.budget); /* fs/ll.c charges it as it grows */
 	views_set_evicted(fs.views, acrfs_view_evicted, &fs);
 	if (fuse_set_signal_handlers(fs.se))
@@ -417,9 +421,9 @@ out_ns:
 	listings_free(fs.listings);
 	itable_free(fs.inodes);
 	views_free(fs.views);
+	ns_free(fs.ns); /* before the budget: its lists are charged there */
 	reclaim_shutdown(); /* what evictions retired; no request is left */
 	budget_free(fs.budget);
-	ns_free(fs.ns);
 	pcache_free(fs.pcache);
 out_reg:
 	registry_free(fs.reg);

@@ -75,6 +75,16 @@ int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s)
 	return 0;
 }
 
+void ns_set_budget(struct ns *ns, struct budget *b)
+{
+	dcache_set_budget(ns->cache, b, NULL); /* a tag list's meta is one array */
+}
+
+uint64_t ns_bytes(struct ns *ns)
+{
+	return dcache_bytes(ns->cache);
+}
+
 void ns_free(struct ns *ns)
 {
 	if (!ns)
@@ -334,7 +344,7 @@ void ns_ents_free(struct ns_ent *ents, size_t n)
 }
 
 static int list_how(struct ns *ns, const char *dir, bool cached_only, struct ns_ent **out,
-		    size_t *nout)
+		    size_t *nout, struct dlist **hold)
 {
 	struct dlist *cat = NULL, *tags = NULL;
 	struct strvec dirs = STRVEC_INIT;
@@ -411,6 +421,10 @@ static int list_how(struct ns *ns, const char *dir, bool cached_only, struct ns_
 	*nout = n;
 	ents = NULL;
 	n = 0;
+	if (hold && tags && !tags->err && tags->meta) {
+		*hold = tags;
+		tags = NULL;
+	}
 out:
 	ns_ents_free(ents, n);
 	strvec_clear(&dirs);
@@ -421,12 +435,19 @@ out:
 
 int ns_list(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
 {
-	return list_how(ns, dir, false, out, nout);
+	return list_how(ns, dir, false, out, nout, NULL);
+}
+
+int ns_list_held(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout,
+		 struct dlist **hold)
+{
+	*hold = NULL;
+	return list_how(ns, dir, false, out, nout, hold);
 }
 
 int ns_list_cached(struct ns *ns, const char *dir, struct ns_ent **out, size_t *nout)
 {
-	return list_how(ns, dir, true, out, nout);
+	return list_how(ns, dir, true, out, nout, NULL);
 }
 
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out)

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "common/digest.h"
@@ -77,6 +78,16 @@ int ns_new(struct ns **out, const struct ns_source *src, unsigned ttl_s);
 void ns_free(struct ns *ns);
 
 /*
+ * Count the cached catalog and tag lists in memory budget `b` (each list a
+ * unit, evicted when least recently used and fetched again at its next use:
+ * fs/dcache.h). `b` must outlive the ns. Call before the first lookup.
+ */
+struct budget;
+void ns_set_budget(struct ns *ns, struct budget *b);
+/* What the cached lists take now, in bytes. */
+uint64_t ns_bytes(struct ns *ns);
+
+/*
  * What is `name` in directory `dir`? 0 with *kind and *target (caller frees),
  * or -ENOENT, -EACCES (the registry denied the question), -EIO, ...
  */
@@ -89,11 +100,22 @@ bool ns_lookup_probes(const struct ns *ns);
 
 /* The children of `dir`, sorted by name. Caller frees with ns_ents_free(). */
 int ns_list(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
+/*
+ * ns_list, and *hold: NULL, or a reference to the tag list of `dir` the
+ * entries were made from when it carries metadata (ns_tag_meta answers
+ * from it). While it is held the memory budget cannot evict it, so the
+ * times and locks of the entries stay known as long as their listing is
+ * kept (fs/listing.h). Drop it with dlist_put (fs/dcache.h).
+ */
+struct dlist;
+int ns_list_held(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n,
+		 struct dlist **hold);
 void ns_ents_free(struct ns_ent *ents, size_t n);
 /*
  * ns_list from what was fetched last (possibly older than the TTL), never
  * fetching: -ENODATA when the catalog or the tags it needs were never
- * fetched (or were invalidated since). For speculation (fs/prefetch.h).
+ * fetched (or were invalidated or evicted by the memory budget since). For
+ * speculation (fs/prefetch.h).
  */
 int ns_list_cached(struct ns *ns, const char *dir, struct ns_ent **ents, size_t *n);
 
@@ -104,8 +126,10 @@ bool ns_catalog_has(struct ns *ns, const char *repo);
  * What the tag listing said of `tag` of `repo`, from the last tag list
  * fetched (by a listing or a lookup; possibly older than the TTL, so that
  * readdirplus and getattr never cost a request — also with ttl=0): 0,
- * -ENODATA when there is none or the source gives no metadata (the
- * distribution path), -ENOENT when the list does not have the tag.
+ * -ENODATA when there is none (never fetched, invalidated, or evicted by
+ * the memory budget: a listing that holds it, ns_list_held, keeps it) or
+ * the source gives no metadata (the distribution path), -ENOENT when the
+ * list does not have the tag.
  */
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out);
 

@@ -9,6 +9,13 @@
  * Referrer lists live in a second dcache keyed "repo@sha256:<hex>" (the
  * subject); its names are the referrers' digests (sorted, for lookups) and
  * its metadata the struct referrers in the registry's order.
+ *
+ * Memory: both dcaches are under the budget like every cached list. The
+ * objects are counted in it as one unit that is never evicted (`unit`,
+ * charged with `obj_bytes`): their pointers are handed out without
+ * references until views_free, so none can be freed on demand. Their
+ * layers' trees and indexes and their merged trees are the images' own
+ * units (image_set_budget).
  */
 #include "fs/view.h"
 
@@ -21,9 +28,11 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/memsize.h"
 #include "common/strvec.h"
 #include "fs/dcache.h"
 #include "fs/image_reg.h"
+#include "image/budget.h"
 #include "image/image.h"
 #include "registry/manifest.h"
 #include "registry/referrers.h"
@@ -52,6 +61,7 @@ struct vobj {
 	 * told when its trees are evicted (views_set_evicted). v->lock. */
 	uint64_t roots[VOBJ_ROOTS];
 	size_t nroots, next_root;
+	uint64_t bytes; /* what it takes (vobj_memory) */
 };
 
 struct views {
@@ -66,7 +76,9 @@ struct views {
 	bool no_api;	     /* atomic: the registry answered the referrers API with 404 */
 	view_referrers_fn refs_fn; /* NULL: registry_refs */
 	void *refs_ctx;
-	pthread_mutex_t lock; /* guards buckets */
+	pthread_mutex_t lock; /* guards buckets and obj_bytes */
+	uint64_t obj_bytes;	  /* the objects' bytes */
+	struct budget_unit unit;  /* charged with obj_bytes, never evicted */
 	struct vobj *buckets[NBUCKETS];
 };
 
@@ -160,6 +172,38 @@ static void vobj_evicted(void *ctx, bool rootfs)
 		v->evicted(v->evicted_ctx, roots[i], rootfs ? "rootfs" : "layers");
 }
 
+/* What a manifest kept by an index object takes. */
+static size_t manifest_memory(const struct manifest *m)
+{
+	size_t n = mem_size(m) + mem_size(m->media_type) + mem_size(m->bytes) +
+		   mem_size(m->layers) + mem_size(m->manifests);
+
+	for (size_t i = 0; i < m->nmanifests; i++) {
+		const struct descriptor *d = &m->manifests[i];
+
+		n += mem_size(d->media_type) + mem_size(d->os) + mem_size(d->architecture) +
+		     mem_size(d->variant) + mem_size(d->urls);
+		for (size_t j = 0; j < d->nurls; j++)
+			n += mem_size(d->urls[j]);
+	}
+	return n;
+}
+
+/* What object `o` takes (see Memory). */
+static uint64_t vobj_memory(const struct vobj *o)
+{
+	uint64_t n = mem_size(o) + mem_size(o->key) + mem_size(o->media_type) +
+		     mem_size(o->plats);
+
+	for (size_t i = 0; i < o->nplats; i++)
+		n += mem_size(o->plats[i].name);
+	if (o->m)
+		n += manifest_memory(o->m);
+	if (o->img)
+		n += image_memory(o->img);
+	return n;
+}
+
 /* Build an object from manifest `m` (taken in every case). */
 static int vobj_build(struct views *v, const char *repo, struct manifest *m, struct vobj **out)
 {
@@ -194,6 +238,7 @@ static int vobj_build(struct views *v, const char *repo, struct manifest *m, str
 	}
 	if (rc)
 		goto fail;
+	o->bytes = vobj_memory(o);
 	*out = o;
 	return 0;
 fail:
@@ -212,7 +257,7 @@ static struct vobj *find_locked(struct views *v, const char *key)
 }
 
 /* Insert `o` unless an object with its key exists: then free `o` and give
- * that one. Returns the object to use. */
+ * that one. Returns the object to use. Charges the budget (no lock held). */
 static struct vobj *insert(struct views *v, struct vobj *o)
 {
 	struct vobj *have;
@@ -223,11 +268,15 @@ static struct vobj *insert(struct views *v, struct vobj *o)
 	if (!have) {
 		o->next = v->buckets[b];
 		v->buckets[b] = o;
+		v->obj_bytes += o->bytes;
 		have = o;
 		o = NULL;
 	}
 	pthread_mutex_unlock(&v->lock);
-	vobj_free(o);
+	if (o)
+		vobj_free(o);
+	else
+		budget_follow(&v->unit, &v->lock, &v->obj_bytes);
 	return have;
 }
 
@@ -324,6 +373,23 @@ static void refs_free(void *meta)
 	free(meta);
 }
 
+/* What a struct referrers (a refs list's meta) takes. */
+static size_t refs_bytes(const void *meta)
+{
+	const struct referrers *l = meta;
+	size_t n = mem_size(l) + mem_size(l->v);
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct referrer *r = &l->v[i];
+
+		n += mem_size(r->media_type) + mem_size(r->artifact_type) +
+		     mem_size(r->annotations);
+		for (size_t j = 0; j < r->nannotations; j++)
+			n += mem_size(r->annotations[j].key) + mem_size(r->annotations[j].value);
+	}
+	return n;
+}
+
 /* Drop the entries of `l` whose digest an earlier entry has (keeps the order). */
 static void refs_unique(struct referrers *l)
 {
@@ -392,6 +458,7 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 	}
 	v->pc = pc;
 	pthread_mutex_init(&v->lock, NULL);
+	budget_unit_init(&v->unit, NULL, NULL);
 	rc = dcache_new(&v->tags, ttl_s, fetch_tag, v);
 	if (!rc)
 		rc = dcache_new(&v->refs, ttl_s, NULL, v);
@@ -408,6 +475,24 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 void views_set_budget(struct views *v, struct budget *b)
 {
 	v->budget = b;
+	budget_unit_init(&v->unit, b, NULL); /* objects are never evicted */
+	dcache_set_budget(v->tags, b, NULL);
+	dcache_set_budget(v->refs, b, refs_bytes);
+}
+
+uint64_t views_list_bytes(struct views *v)
+{
+	return dcache_bytes(v->tags) + dcache_bytes(v->refs);
+}
+
+uint64_t views_object_bytes(struct views *v)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&v->lock);
+	n = v->obj_bytes;
+	pthread_mutex_unlock(&v->lock);
+	return n;
 }
 
 void views_set_evicted(struct views *v, void (*fn)(void *ctx, uint64_t root, const char *name),
@@ -451,6 +536,7 @@ void views_free(struct views *v)
 		return;
 	dcache_free(v->tags);
 	dcache_free(v->refs);
+	budget_uncharge(&v->unit);
 	for (b = 0; b < NBUCKETS; b++) {
 		struct vobj *o = v->buckets[b], *next;
 

@@ -74,10 +74,22 @@ int views_new(struct views **out, struct registry *r, const struct view_source *
 void views_free(struct views *v); /* NULL is fine */
 
 /* Put every image built from now on under memory budget `b`
- * (image_set_budget; `b` must outlive the views). Call before the first
+ * (image_set_budget; `b` must outlive the views), and the tag resolutions
+ * and referrer lists cached (each a unit evicted when least recently used,
+ * fetched again at its next use: fs/dcache.h). Call before the first
  * lookup. */
 struct budget;
 void views_set_budget(struct views *v, struct budget *b);
+
+/* What the cached tag resolutions and referrer lists take now, in bytes. */
+uint64_t views_list_bytes(struct views *v);
+/*
+ * What the view objects take now, in bytes: their manifests, platforms and
+ * images (image_memory: not the trees, which count on their own). Under a
+ * budget they count as memory that cannot be given back (the objects live
+ * until views_free): the more there are, the less room for trees.
+ */
+uint64_t views_object_bytes(struct views *v);
 
 /*
  * Under a budget, when an image's merged tree or a layer's state is evicted,

@@ -168,6 +168,29 @@ void budget_uncharge(struct budget_unit *u)
 	pthread_mutex_unlock(&b->lock);
 }
 
+void budget_follow(struct budget_unit *u, pthread_mutex_t *lock, const uint64_t *bytes)
+{
+	uint64_t want, now;
+
+	if (!u->b)
+		return;
+	pthread_mutex_lock(lock);
+	want = *bytes;
+	pthread_mutex_unlock(lock);
+	for (;;) {
+		if (want)
+			budget_charge(u, want);
+		else
+			budget_uncharge(u);
+		pthread_mutex_lock(lock);
+		now = *bytes;
+		pthread_mutex_unlock(lock);
+		if (now == want)
+			return;
+		want = now;
+	}
+}
+
 void budget_get_stats(struct budget *b, struct budget_stats *st)
 {
 	pthread_mutex_lock(&b->lock);

@@ -26,6 +26,7 @@
 #ifndef ACRFS_BUDGET_H
 #define ACRFS_BUDGET_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +71,19 @@ void budget_touch(struct budget_unit *u);
 /* The owner unloads or frees the thing itself: stop counting it. Waits
  * for an eviction of it in progress. */
 void budget_uncharge(struct budget_unit *u);
+
+/*
+ * For owners whose things change size under their own lock `lock` and
+ * whose evict function sets *bytes to 0 under it: bring the unit's charge
+ * to *bytes (budget_charge, or budget_uncharge when 0). Reads *bytes under
+ * `lock`, charges without it, reads again and goes on while it moved
+ * meanwhile (a change or an eviction between the read and the charge).
+ * Call it with no lock held after every change the owner makes to *bytes;
+ * concurrent calls for one unit need no serializing: whichever charges
+ * last reads *bytes after its charge, so the charge ends up right (an
+ * eviction leaves both at 0). Blocks only as budget_charge does.
+ */
+void budget_follow(struct budget_unit *u, pthread_mutex_t *lock, const uint64_t *bytes);
 
 void budget_get_stats(struct budget *b, struct budget_stats *st);
 

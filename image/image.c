@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/memsize.h"
 #include "common/reclaim.h"
 #include "image/budget.h"
 
@@ -202,6 +203,16 @@ int image_new_src(struct image **out, const struct blob_source *src,
 fail:
 	image_destroy(img);
 	return rc;
+}
+
+size_t image_memory(const struct image *img)
+{
+	size_t n = mem_size(img) + mem_size(img->media_type) + mem_size(img->bytes) +
+		   mem_size(img->config.media_type) + mem_size(img->layers) + mem_size(img->owned);
+
+	for (size_t i = 0; i < img->nowned; i++)
+		n += layer_memory(img->owned[i]);
+	return n;
 }
 
 const struct digest *image_digest(const struct image *img)

@@ -80,6 +80,14 @@ int image_new_src(struct image **out, const struct blob_source *src,
 struct image *image_ref(struct image *img);
 void image_unref(struct image *img);
 
+/*
+ * The image's own memory: the struct, the manifest's bytes and the layer
+ * objects (layer_memory); not the config (fetched on demand), nor the
+ * loaded states and the merged tree, which a budget counts on their own
+ * (image_set_budget). Constant over the image's life.
+ */
+size_t image_memory(const struct image *img);
+
 const struct digest *image_digest(const struct image *img);
 const char *image_media_type(const struct image *img);
 /* The manifest's exact bytes. */

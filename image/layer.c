@@ -125,6 +125,7 @@
 #include <zstd.h>
 
 #include "common/log.h"
+#include "common/memsize.h"
 #include "common/reclaim.h"
 #include "image/budget.h"
 #include "image/blockhash.h"
@@ -275,6 +276,11 @@ void layer_free(struct layer *l)
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
+}
+
+size_t layer_memory(const struct layer *l)
+{
+	return mem_size(l) + mem_size(l->media_type);
 }
 
 void layer_own_source(struct layer *l, void (*release)(void *ctx))

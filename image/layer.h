@@ -115,6 +115,10 @@ int layer_new_src(struct layer **out, const struct blob_source *src, const char 
 /* NULL is fine. No reader may be left. */
 void layer_free(struct layer *l);
 
+/* The layer object's own memory (the struct, its media type), without its
+ * loaded state (which a budget counts on its own: layer_set_budget). */
+size_t layer_memory(const struct layer *l);
+
 /* From now on the layer owns its source's ctx: layer_free calls
  * release(src->ctx). For a standalone layer with a source of its own. */
 void layer_own_source(struct layer *l, void (*release)(void *ctx));

@@ -7,6 +7,11 @@
 # blob is fetched once (the registry's access log), an open file keeps reading right
 # while its layer would be evicted, a directory the kernel holds lists right after
 # its tree was rebuilt (same node ids), and readers racing with evictions read right.
+# The cached listings are under the budget too: with a budget of a few KiB a walk of a
+# registry of many repositories and tags evicts them, and every listing stays right
+# (against the registry's own catalog and tag lists), a reader that goes on in a
+# directory whose listing was evicted meanwhile included; without evictions a second
+# walk sends no request.
 # shellcheck disable=SC2154 # REG_r_*, MNT_* are exported by reg_start / mnt_start
 set -u
 . "$TESTS_LIB/tap.sh"
@@ -57,9 +62,10 @@ EOF
 
 # What the trees of the largest image take (a layer's with its index; the last image
 # also has its second layer's and the merged tree; the others show their one layer's
-# tree as the rootfs): a probe mount without a bound, walking one image after the
-# other. The budget is 1.25 times that: the six images need more than twice the
-# budget.
+# tree as the rootfs; with them, counted in the budget too, the image's tag list,
+# listings and view object, a few KiB): a probe mount without a bound, walking one
+# image after the other. The budget is 1.25 times that: the six images need more than
+# twice the budget.
 mnt_start p "$REG_r_URL" -o mem_max=0,prefetch=0,cache_dir="$TEST_TMP/cache" || fail "probe mount"
 ONE=0 before=$(mem_stat "$MNT_p" bytes) sizes=
 for ((n = 0; n < NIMG; n++)); do
@@ -194,5 +200,116 @@ for ((n = 0; n < NIMG; n++)); do find "$MNT_b/ev-$n/v1/rootfs" >/dev/null; done
 is "$(mem_stat "$MNT_b" evictions)" 0 "mem_max=0: nothing evicted"
 is "$(mem_stat "$MNT_b" max_bytes)" 0 "… and the status says there is no bound"
 mnt_stop b
+
+# ---- cached listings under the budget
+reg_start l || exit 1
+if "$PY" "$TESTS_LIB/seed.py" repos "$REG_l_URL" --count 240 --prefix ls --out /dev/null \
+	2>"$O/seed.err" &&
+	"$PY" "$TESTS_LIB/seed.py" tags "$REG_l_URL" ls/big --count 600 --out /dev/null \
+		2>>"$O/seed.err"; then
+	ok "fixtures: 240 repositories and one of 600 tags"
+else
+	fail "seed the listing registry" "$(cat "$O/seed.err")"
+fi
+"$PY" "$TESTS_LIB/nsoracle.py" "$REG_l_URL" --tags-out "$O/ls-tags.all" >"$O/ls-tree.want" ||
+	fail "oracle"
+reg_tags l ls/big | sort >"$O/big.want"
+nswalk() { # MOUNT → relative paths, not descending into tag directories (10-namespace)
+	"$PY" -c 'import os, sys
+root, tags = sys.argv[1], set(open(sys.argv[2]).read().split("\n"))
+def walk(rel):
+    with os.scandir(os.path.join(root, rel)) as it:
+        for e in it:
+            p = rel + "/" + e.name if rel else e.name
+            print(p)
+            if p not in tags and e.is_dir(follow_symlinks=False):
+                walk(p)
+walk("")' "$1" "$O/ls-tags.all" | sort
+}
+list_gets() { reg_count_requests l '"GET /v2/(_catalog|[^ ]*/tags/list)[^ ]* HTTP'; }
+# A key of .acrfs/status, or of its "memory" object.
+status_of() {
+	"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(d.get(sys.argv[2], d["memory"].get(sys.argv[2])))' "$1/.acrfs/status" "$2"
+}
+
+mnt_start_fg s "$REG_l_URL" -d -o mem_max=8K,prefetch=0,ttl=600,cache_dir="$TEST_TMP/cache-l" || {
+	fail "mount with mem_max=8K"
+	tap_done
+	exit 1
+}
+S=$MNT_s
+# A reader takes the first entries of ls/big (one READDIR), then other directories are
+# listed (each listing charges the budget and evicts what nobody holds, ls/big's
+# listing too), then it reads on from its offset: into a listing rebuilt from the
+# registry's tag list, which must go on exactly where it stopped.
+"$PY" - "$S" >"$O/big.got.raw" 2>"$O/big.err" <<'PYEOF'
+import ctypes, os, platform, struct, sys
+mnt = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+NR = {"x86_64": 217, "aarch64": 61}[platform.machine()]
+def getdents(fd, size):
+    buf = ctypes.create_string_buffer(size)
+    n = libc.syscall(NR, fd, buf, size)
+    if n < 0:
+        raise OSError(ctypes.get_errno(), "getdents64")
+    out, pos = [], 0
+    while pos < n:
+        _, _, reclen, _ = struct.unpack_from("QqHB", buf.raw, pos)
+        out.append(buf.raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode())
+        pos += reclen
+    return out
+fd = os.open(os.path.join(mnt, "ls/big"), os.O_RDONLY | os.O_DIRECTORY)
+names = getdents(fd, 1024)
+others = [n for n in sorted(os.listdir(os.path.join(mnt, "ls"))) if n.startswith("repo")]
+for n in others[:30]:
+    os.listdir(os.path.join(mnt, "ls", n))
+while True:
+    more = getdents(fd, 1024)
+    if not more:
+        break
+    names += more
+os.close(fd)
+print("\n".join(n for n in names if n not in (".", "..")))
+PYEOF
+sort "$O/big.got.raw" >"$O/big.got"
+cmp_files "$O/big.got" "$O/big.want" \
+	"mem_max=8K: a reader of ls/big going on after other listings evicted its listing reads all $(wc -l <"$O/big.want") tags, each once"
+check "… and it went on in a listing rebuilt after the eviction (debug log)" \
+	grep -q 'readdir /ls/big: listing [0-9]* is not kept (evicted), going on at entry' "$TEST_TMP/mnt-s.log"
+nswalk "$S" >"$O/ls-tree.got"
+cmp_files "$O/ls-tree.got" "$O/ls-tree.want" \
+	"mem_max=8K: a walk of $(wc -l <"$O/ls-tree.want") repositories, namespaces and tags = the registry's catalog and tag lists"
+lb=$(status_of "$S" listing_bytes)
+ev=$(status_of "$S" evictions)
+check "listings were counted (listing_bytes $lb) and evicted ($ev evictions)" \
+	test "$lb" -gt 0 -a "$ev" -gt 100
+before=$(list_gets)
+drop_kernel_caches
+nswalk "$S" >"$O/ls-tree.got2"
+cmp_files "$O/ls-tree.got2" "$O/ls-tree.want" "… walked again once the kernel dropped its copy: the same"
+after=$(list_gets)
+check "… the evicted lists were asked of the registry again ($((after - before)) catalog and tag list requests)" \
+	test "$after" -gt "$before"
+cat "$S/ls/big/t00000/manifest.json" >/dev/null
+vb=$(status_of "$S" view_bytes)
+check "view_bytes counts the manifest looked at ($vb)" test "$vb" -gt 0
+check "the daemon logged no error" test -z "$(grep -i ' error' "$TEST_TMP/mnt-s.log")"
+mnt_stop s
+
+# Within the default budget nothing is evicted: a second walk is served from the caches.
+mnt_start n "$REG_l_URL" -o prefetch=0,ttl=600,cache_dir="$TEST_TMP/cache-l" || fail "mount n"
+nswalk "$MNT_n" >"$O/ls-tree.got3"
+cmp_files "$O/ls-tree.got3" "$O/ls-tree.want" "default mem_max: the walk = the registry's lists"
+before=$(list_gets)
+drop_kernel_caches
+nswalk "$MNT_n" >"$O/ls-tree.got4"
+cmp_files "$O/ls-tree.got4" "$O/ls-tree.want" "… walked again: the same"
+is "$(($(list_gets) - before))" 0 "… without a catalog or tag list request (nothing evicted)"
+is "$(status_of "$MNT_n" evictions)" 0 "… memory.evictions 0"
+lb=$(status_of "$MNT_n" listing_bytes)
+check "listing_bytes counts the kept lists and listings ($lb)" test "$lb" -gt 50000
+mnt_stop n
 
 tap_done

@@ -5,12 +5,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/strvec.h"
+#include "fs/dcache.h"
 #include "fs/ns.h"
+#include "image/budget.h"
 
 struct fake {
 	const char *const *repos; /* NULL-terminated; NULL pointer: catalog denied */
@@ -391,6 +394,87 @@ static void test_tag_meta(void **s)
 	ns_free(ns);
 }
 
+/*
+ * Under a memory budget tag lists are evicted least recently used (and
+ * fetched again); a list ns_list_held handed out stays while held, so the
+ * metadata of a kept listing's entries stays known; without metadata
+ * nothing is held.
+ */
+static void test_budget_hold(void **s)
+{
+	static char rn[30][8];
+	const char *many[31];
+	struct fake f = { .repos = many };
+	struct ns_source src = { .catalog = f_catalog, .tags = f_tags, .ctx = &f, .what = "fake" };
+	struct budget_stats st;
+	struct ns_tag_meta m;
+	struct ns_ent *ents;
+	struct dlist *hold;
+	struct budget *b;
+	uint64_t one, cat;
+	struct ns *ns;
+	size_t n;
+	int err, i;
+
+	(void)s;
+	for (i = 0; i < 30; i++) {
+		snprintf(rn[i], sizeof(rn[i]), "r%02d", i);
+		many[i] = rn[i];
+	}
+	many[30] = NULL;
+	src.tags_meta = f_tags_meta;
+	/* What the catalog and one tag list take. */
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	names(ns, "r00", &err);
+	cat = ns_bytes(ns);
+	names(ns, "r01", &err);
+	one = ns_bytes(ns) - cat;
+	cat -= one;
+	ns_free(ns);
+
+	assert_int_equal(budget_new(&b, cat + 3 * one), 0);
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	ns_set_budget(ns, b);
+	f.ntags = 0;
+	assert_int_equal(ns_list_held(ns, "r00", &ents, &n, &hold), 0);
+	assert_non_null(hold);
+	assert_int_equal(n, 2);
+	ns_ents_free(ents, n);
+	for (i = 1; i < 20; i++) {
+		names(ns, rn[i], &err);
+		assert_int_equal(err, 0);
+	}
+	budget_get_stats(b, &st);
+	assert_true(st.evictions >= 15);
+	assert_true(st.bytes <= cat + 4 * one);
+	assert_int_equal(st.bytes, ns_bytes(ns));
+	assert_int_equal(ns_tag_meta(ns, "r00", "v1", &m), 0); /* held */
+	assert_false(m.delete_enabled);
+	assert_int_equal(ns_tag_meta(ns, "r01", "v1", &m), -ENODATA); /* evicted */
+	assert_int_equal(ns_repo_times(ns, "r01", &m.updated, &m.created), -ENODATA);
+	dlist_put(hold);
+	for (i = 20; i < 25; i++)
+		names(ns, rn[i], &err);
+	assert_int_equal(ns_tag_meta(ns, "r00", "v1", &m), -ENODATA); /* dropped, evicted */
+	assert_int_equal(f.ntags, 25);
+	assert_string_equal(names(ns, "r01", &err), "latest v1 "); /* fetched again */
+	assert_int_equal(f.ntags, 26);
+	assert_int_equal(ns_tag_meta(ns, "r01", "v1", &m), 0);
+	ns_free(ns);
+	budget_get_stats(b, &st);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.units, 0);
+
+	/* No metadata: nothing to hold. */
+	src.tags_meta = NULL;
+	assert_int_equal(ns_new(&ns, &src, 60), 0);
+	assert_int_equal(ns_list_held(ns, "r00", &ents, &n, &hold), 0);
+	assert_null(hold);
+	ns_ents_free(ents, n);
+	ns_free(ns);
+	budget_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_ttl_and_invalidate),
 		cmocka_unit_test(test_transport_errors_not_cached),
 		cmocka_unit_test(test_tag_meta),
+		cmocka_unit_test(test_budget_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,10 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/dcache.h"
+#include "image/budget.h"
 #include "image/image.h"
 #include "fs/view.h"
 #include "common/digest.h"
 #include "registry/manifest.h"
+#include "registry/referrers.h"
 #include "registry/registry.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -282,6 +285,107 @@ static void test_index_platforms(void **state)
 	assert_string_equal(digest_format(vobj_platform_digest(o, 1), ds), D2);
 }
 
+/* A referrer list of one referrer with a 5000-byte annotation. */
+static int f_refs(void *ctx, const char *repo, const struct digest *subject,
+		  struct referrers *out)
+{
+	struct referrer *r;
+
+	(void)ctx;
+	(void)repo;
+	(void)subject;
+	out->v = calloc(1, sizeof(*out->v));
+	assert_non_null(out->v);
+	out->n = out->cap = 1;
+	r = &out->v[0];
+	assert_int_equal(digest_parse(&r->digest, D3), 0);
+	r->media_type = strdup(MEDIA_OCI_MANIFEST);
+	r->annotations = calloc(1, sizeof(*r->annotations));
+	assert_non_null(r->annotations);
+	r->nannotations = 1;
+	r->annotations[0].key = strdup("org.example.note");
+	r->annotations[0].value = calloc(1, 5000);
+	memset(r->annotations[0].value, 'x', 4999);
+	return 0;
+}
+
+static uint64_t charged(struct budget *b, uint64_t *units)
+{
+	struct budget_stats st;
+
+	budget_get_stats(b, &st);
+	if (units)
+		*units = st.units;
+	return st.bytes;
+}
+
+/*
+ * Under a budget the view objects count (one unit, never evicted) with the
+ * cached tag resolutions and referrer lists (a unit each, evicted least
+ * recently used: a tag is then resolved again with a request); views_free
+ * uncharges everything.
+ */
+static void test_budget(void **state)
+{
+	struct env *e = *state;
+	struct vobj *a, *b;
+	struct dlist *hold;
+	const struct referrers *refs;
+	struct budget *bud;
+	struct digest d;
+	uint64_t units, objs;
+
+	/* No bound: everything counted, nothing evicted. */
+	views_free(e->v);
+	assert_int_equal(budget_new(&bud, 0), 0);
+	{
+		struct view_source src = { f_manifest, &e->f };
+
+		assert_int_equal(views_new(&e->v, e->r, &src, NULL, 60), 0);
+	}
+	views_set_budget(e->v, bud);
+	views_set_referrers_source(e->v, f_refs, NULL);
+	assert_int_equal(views_tag(e->v, "app", "v1", &a), 0);
+	objs = views_object_bytes(e->v);
+	assert_true(objs > strlen(image_json) + 200); /* the object, its image, its layer */
+	assert_true(objs < strlen(image_json) + 4096);
+	assert_int_equal(views_tag(e->v, "app", "multi", &b), 0);
+	assert_true(views_object_bytes(e->v) > objs + strlen(index_json));
+	digest_of_buf(&d, image_json, strlen(image_json));
+	assert_int_equal(views_referrers(e->v, "app", &d, &hold, &refs), 0);
+	assert_int_equal(refs->n, 1);
+	dlist_put(hold);
+	assert_true(views_list_bytes(e->v) > 5000); /* the annotation counts */
+	assert_int_equal(charged(bud, &units),
+			 views_object_bytes(e->v) + views_list_bytes(e->v));
+	assert_int_equal(units, 1 + 2 + 1); /* the objects, two tags, one referrer list */
+	views_free(e->v);
+	assert_int_equal(charged(bud, &units), 0);
+	assert_int_equal(units, 0);
+	budget_free(bud);
+
+	/* A bound below the objects alone: they stay, the cached tags go. */
+	assert_int_equal(budget_new(&bud, 1), 0);
+	{
+		struct view_source src = { f_manifest, &e->f };
+
+		assert_int_equal(views_new(&e->v, e->r, &src, NULL, 60), 0);
+	}
+	views_set_budget(e->v, bud);
+	e->f.fetches = 0;
+	assert_int_equal(views_tag(e->v, "app", "v1", &a), 0);
+	assert_int_equal(views_tag(e->v, "app", "multi", &b), 0); /* evicts app:v1 */
+	assert_int_equal(views_tag(e->v, "app", "v1", &b), 0);
+	assert_ptr_equal(b, a); /* resolved again, the same object */
+	assert_int_equal(e->f.fetches, 3);
+	assert_true(charged(bud, NULL) >= views_object_bytes(e->v));
+	views_free(e->v);
+	e->v = NULL;
+	assert_int_equal(charged(bud, &units), 0);
+	assert_int_equal(units, 0);
+	budget_free(bud);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_failure_fetches_once, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_index_platforms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
