@@ -432,10 +432,10 @@ mem_step() {
 	# What the daemon counts: the budget (-o mem_max), evictions, its inodes.
 	python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); m = s["memory"]
 mib = lambda v: "%.1f MiB" % (v / 1048576.0) if v is not None else "?"
-print("  mem: budget %s, counted %s (peak %s), %s evictions (%s refused: in use), inodes %s (%s), RSS now %s (heap in use %s, free %s)" % (
+print("  mem: budget %s, counted %s (peak %s), %s evictions (%s refused: in use), inodes %s (%s), listings %s, view objects %s, RSS now %s (heap in use %s, free %s)" % (
     m.get("max_bytes"), m.get("bytes"), m.get("peak_bytes"), m.get("evictions"), m.get("busy"),
-    s.get("inodes"), mib(s.get("inode_bytes")), mib(m["rss_bytes"]), mib(m.get("heap_in_use_bytes")),
-    mib(m.get("heap_free_bytes"))))' "$MNT/.acrfs/status" || true
+    s.get("inodes"), mib(s.get("inode_bytes")), mib(s.get("listing_bytes")), mib(s.get("view_bytes")),
+    mib(m["rss_bytes"]), mib(m.get("heap_in_use_bytes")), mib(m.get("heap_free_bytes"))))' "$MNT/.acrfs/status" || true
 	[ -n "${ACRFS_WAN_SMAPS:-}" ] && cp "/proc/$MNT_a_PID/smaps" "$ACRFS_WAN_SMAPS"
 	umount_a
 	d=$(delta "$s0" "$s1")
