@@ -84,18 +84,8 @@ check "acrfs read the catalog over more than one page ($pages)" test "$pages" -g
 # reads every directory the namespace has.
 $PY "$TESTS_LIB/nsoracle.py" "$URL" --tags-out "$TEST_TMP/tags.all" >"$TEST_TMP/tree.want" ||
 	fail "oracle"
-nswalk() { # MOUNT → relative paths, not descending into tag directories
-	$PY -c 'import os, sys
-root, tags = sys.argv[1], set(open(sys.argv[2]).read().split("\n"))
-def walk(rel):
-    with os.scandir(os.path.join(root, rel)) as it:
-        for e in it:
-            p = rel + "/" + e.name if rel else e.name
-            print(p)
-            if p not in tags and e.is_dir(follow_symlinks=False):
-                walk(p)
-walk("")' "$1" "$TEST_TMP/tags.all"
-}
+# MOUNT → relative paths, not descending into tag directories
+nswalk() { $PY "$TESTS_LIB/nswalk.py" "$1" "$TEST_TMP/tags.all"; }
 nswalk "$M" | sort >"$TEST_TMP/tree.got"
 cmp_files "$TEST_TMP/tree.got" "$TEST_TMP/tree.want" \
 	"a walk shows every repository, namespace and tag ($(wc -l <"$TEST_TMP/tree.want") entries)"

@@ -214,18 +214,8 @@ fi
 "$PY" "$TESTS_LIB/nsoracle.py" "$REG_l_URL" --tags-out "$O/ls-tags.all" >"$O/ls-tree.want" ||
 	fail "oracle"
 reg_tags l ls/big | sort >"$O/big.want"
-nswalk() { # MOUNT → relative paths, not descending into tag directories (10-namespace)
-	"$PY" -c 'import os, sys
-root, tags = sys.argv[1], set(open(sys.argv[2]).read().split("\n"))
-def walk(rel):
-    with os.scandir(os.path.join(root, rel)) as it:
-        for e in it:
-            p = rel + "/" + e.name if rel else e.name
-            print(p)
-            if p not in tags and e.is_dir(follow_symlinks=False):
-                walk(p)
-walk("")' "$1" "$O/ls-tags.all" | sort
-}
+# MOUNT → relative paths, sorted, not descending into tag directories
+nswalk() { "$PY" "$TESTS_LIB/nswalk.py" "$1" "$O/ls-tags.all" | sort; }
 list_gets() { reg_count_requests l '"GET /v2/(_catalog|[^ ]*/tags/list)[^ ]* HTTP'; }
 # A key of .acrfs/status, or of its "memory" object.
 status_of() {

@@ -295,25 +295,33 @@ static void test_tags_in_order(void **st)
 /* cat rNN/t2/rootfs/f for NN in order: lookups only (no listing of the
  * repositories): the next repositories' tags and t2's manifest come ahead,
  * at the same time. */
-static void test_same_tag_in_each_repo(void **st)
+/* What ll.c does for `cat rNN/t2/rootfs/f`, NN = 0 .. n - 1: lookups only. */
+static void walk_t2(struct env *e, int n)
 {
-	struct env *e = env_new(8);
 	struct vobj *o;
 	char name[16];
 	enum ns_kind kind;
 	char *target;
 
-	(void)st;
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < n; r++) {
 		snprintf(name, sizeof(name), "r%02d", r);
 		prefetch_note_dir(e->p, name, PF_NONE); /* lookup rNN in the root */
-		prefetch_note_tag(e->p, name, "t2", PF_NONE); /* lookup t2 in it */
 		assert_int_equal(ns_lookup(e->ns, name, "t2", &kind, &target), 0);
+		assert_int_equal(kind, NS_TAG);
 		free(target);
+		prefetch_note_tag(e->p, name, "t2", PF_NONE); /* lookup t2 in it */
 		prefetch_note_tag(e->p, name, "t2", PF_MANIFEST); /* lookup inside t2 */
 		assert_int_equal(views_tag(e->v, name, "t2", &o), 0);
 		drain(e);
 	}
+}
+
+static void test_same_tag_in_each_repo(void **st)
+{
+	struct env *e = env_new(8);
+
+	(void)st;
+	walk_t2(e, 3);
 	for (int r = 3; r <= 6; r++) {
 		assert_int_equal(e->f.tags[r], 1);
 		assert_int_equal(e->f.manifests[r][2], 1);
@@ -329,23 +337,11 @@ static void test_same_tag_in_each_repo(void **st)
 static void test_same_tag_probed(void **st)
 {
 	struct env *e = env_new_how(8, true, 4);
-	struct vobj *o;
-	char name[16];
 	enum ns_kind kind;
 	char *target;
 
 	(void)st;
-	for (int r = 0; r < 3; r++) {
-		snprintf(name, sizeof(name), "r%02d", r);
-		prefetch_note_dir(e->p, name, PF_NONE);
-		assert_int_equal(ns_lookup(e->ns, name, "t2", &kind, &target), 0);
-		assert_int_equal(kind, NS_TAG);
-		free(target);
-		prefetch_note_tag(e->p, name, "t2", PF_NONE);
-		prefetch_note_tag(e->p, name, "t2", PF_MANIFEST);
-		assert_int_equal(views_tag(e->v, name, "t2", &o), 0);
-		drain(e);
-	}
+	walk_t2(e, 3);
 	assert_int_equal(tag_lists(e, 0, NREPOS - 1), 0);
 	for (int r = 0; r <= 6; r++)
 		assert_int_equal(e->f.manifests[r][2], 1);
