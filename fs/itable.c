@@ -5,8 +5,8 @@
  *
  * Memory: one allocation per node (the struct, then its strings; a `b`
  * that is a suffix of the key is not copied again: image nodes' payload is
- * their key past the kind prefix), counted in `bytes` as malloc would
- * round it. The budget charge (itable_charge) follows `bytes` in steps, so
+ * their key past the kind prefix), counted in `bytes` as the allocator
+ * reports it (common/memsize.h), like the table's arrays. The budget charge (itable_charge) follows `bytes` in steps, so
  * that a walk creating thousands of inodes a second takes the budget's lock
  * a few times, not once per inode.
  */
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/memsize.h"
 #include "image/budget.h"
 
 struct itable {
@@ -32,15 +33,6 @@ struct itable {
 	struct budget_unit unit;     /* charge_lock: the table's bytes in the budget */
 	uint64_t charged;	     /* atomic: bytes at the last charge */
 };
-
-/* What malloc takes for a request of `n` bytes (glibc: a 8-byte header,
- * 16-byte granules, 32 bytes at least). */
-static uint64_t chunk(size_t n)
-{
-	uint64_t c = ((uint64_t)n + 8 + 15) & ~(uint64_t)15;
-
-	return c < 32 ? 32 : c;
-}
 
 /* t->lock held. */
 static void add_bytes(struct itable *t, int64_t d)
@@ -73,16 +65,6 @@ static void node_free(struct inode *n)
 static bool in_key(const char *key, size_t kl, const char *b)
 {
 	return b && b >= key && b < key + kl;
-}
-
-/* The bytes node_new allocated for `n`. */
-static uint64_t node_bytes(const struct inode *n)
-{
-	size_t kl = strlen(n->key) + 1, len = sizeof(*n) + kl + strlen(n->a) + 1;
-
-	if (n->b && !in_key(n->key, kl, n->b))
-		len += strlen(n->b) + 1;
-	return chunk(len);
 }
 
 static struct inode *node_new(uint64_t ino, const char *key, int kind, const char *a,
@@ -134,7 +116,7 @@ static int grow(struct itable *t)
 	t->by_ino = ni;
 	t->by_key = nk;
 	t->nbuckets = old * 2;
-	add_bytes(t, (int64_t)(chunk(old * 2 * sizeof(*ni)) * 2 - chunk(old * sizeof(*ni)) * 2));
+	add_bytes(t, (int64_t)(mem_size(ni) + mem_size(nk)) - (int64_t)(mem_size(oi) + mem_size(ok)));
 	t->count = 0;
 	for (i = 0; i < old; i++) {
 		struct inode *n = oi[i], *next;
@@ -173,8 +155,7 @@ int itable_new(struct itable **out, int root_kind, const char *root_key)
 	pthread_mutex_init(&t->charge_lock, NULL);
 	budget_unit_init(&t->unit, NULL, NULL);
 	t->next_ino = 2;
-	t->bytes = chunk(sizeof(*t)) + 2 * chunk(t->nbuckets * sizeof(*t->by_ino)) +
-		   node_bytes(root);
+	t->bytes = mem_size(t) + mem_size(t->by_ino) + mem_size(t->by_key) + mem_size(root);
 	insert(t, root);
 	*out = t;
 	return 0;
@@ -225,7 +206,7 @@ int itable_ref(struct itable *t, const char *key, int kind, const char *a, const
 		}
 		t->next_ino++;
 		insert(t, n);
-		add_bytes(t, (int64_t)node_bytes(n));
+		add_bytes(t, (int64_t)mem_size(n));
 	}
 	n->nlookup++;
 	*out = n;
@@ -275,7 +256,7 @@ void itable_forget(struct itable *t, uint64_t ino, uint64_t nl)
 		n->nlookup = n->nlookup > nl ? n->nlookup - nl : 0;
 		if (!n->nlookup && n->ino != 1) {
 			unlink_node(t, n);
-			add_bytes(t, -(int64_t)node_bytes(n));
+			add_bytes(t, -(int64_t)mem_size(n));
 			dead = n;
 		}
 	}
