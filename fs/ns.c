@@ -206,19 +206,16 @@ static int tag_probe(struct ns *ns, const char *dir, const char *tag)
 	bool cached;
 	int rc;
 
-	if (!ns->src.tag_probe || buf_addf(&key, "tags:%s", dir))
-		goto list;
-	cached = dcache_peek(ns->cache, key.data, &tags) == 0;
+	if (!ns->src.tag_probe)
+		return -ENODATA;
+	rc = buf_addf(&key, "tags:%s", dir);
+	cached = !rc && dcache_peek(ns->cache, key.data, &tags) == 0;
 	dlist_put(tags);
 	buf_release(&key);
-	if (cached)
-		goto list;
+	if (rc || cached)
+		return -ENODATA;
 	rc = ns->src.tag_probe(ns->src.probe_ctx, dir, tag);
-	if (rc == 0 || rc == -ENOENT)
-		return rc;
-list:
-	buf_release(&key);
-	return -ENODATA;
+	return rc == 0 || rc == -ENOENT ? rc : -ENODATA;
 }
 
 bool ns_lookup_probes(const struct ns *ns)
