@@ -31,6 +31,15 @@
  * layers (layer_pin), so they stay loaded while it reads them; the merge
  * is deterministic, so a tree merged again has the same node ids.
  *
+ * The rootfs file (image/lindex.h): a merge saves its tree in the cache
+ * directory, named by rootfs_key_of the layer list, and image_rootfs reads
+ * it before loading any layer. The restored tree has the merge's node ids
+ * and readdir cookies, so it can stand in for a merge at any time, after an
+ * eviction too. Its layers load when a file is read (image_pread pins the
+ * layer, which loads it) or when layers/<i> is opened. The file is written
+ * in the merging thread before the tree is published: a few milliseconds
+ * on a load that took the layers' whole inflate.
+ *
  * One layer: the common shape of an application image is a single fat
  * layer, where the merge would copy every node of the layer's tree. When
  * that tree holds nothing a merge changes (tree_is_plain: no whiteouts, no
@@ -52,6 +61,7 @@
 #include "common/memsize.h"
 #include "common/reclaim.h"
 #include "image/budget.h"
+#include "image/lindex.h"
 
 enum fill { F_NONE, F_LOADING, F_DONE };
 
@@ -70,6 +80,9 @@ struct image {
 	size_t nowned;
 	struct blob_source src;
 	void (*src_release)(void *ctx);
+	struct pcache *pc;	  /* NULL: no rootfs file */
+	struct digest rootfs_key; /* its name: rootfs_key_of the layer list */
+	uint64_t st_rfs_load, st_rfs_rej; /* atomic: rootfs files read, rejected */
 
 	struct imgcache *cache; /* NULL if not in a cache */
 	unsigned refs;          /* c->lock if cached, else lock */
@@ -144,6 +157,30 @@ static size_t same_blob(const struct image_desc *d, size_t i)
 	return i;
 }
 
+/*
+ * What the merged tree is made of: every position's blob (digest, size and
+ * media type, as same_blob tells them apart), in order. Two images with the
+ * same layers share a rootfs file.
+ */
+static int rootfs_key_of(const struct image_desc *d, struct digest *out)
+{
+	struct buf b = BUF_INIT;
+	int rc = buf_adds(&b, "acrfs rootfs\n");
+
+	for (size_t i = 0; !rc && i < d->nlayers; i++) {
+		const struct image_blob *l = &d->layers[i];
+
+		rc = buf_add(&b, l->digest.raw, DIGEST_RAW_LEN);
+		if (!rc)
+			rc = buf_addf(&b, " %llu %s\n", (unsigned long long)l->size,
+				      l->media_type ? l->media_type : "");
+	}
+	if (!rc)
+		rc = digest_of_buf(out, b.data, b.len);
+	buf_release(&b);
+	return rc;
+}
+
 int image_new_src(struct image **out, const struct blob_source *src,
 		  void (*src_release)(void *ctx), const struct image_desc *d, struct pcache *pc,
 		  uint32_t span)
@@ -184,6 +221,10 @@ int image_new_src(struct image **out, const struct blob_source *src,
 	if (d->len)
 		memcpy(img->bytes, d->bytes, d->len);
 	img->len = d->len;
+	img->pc = pc;
+	rc = rootfs_key_of(d, &img->rootfs_key);
+	if (rc)
+		goto fail;
 	img->nlayers = d->nlayers;
 	for (i = 0; i < d->nlayers; i++) {
 		size_t j = same_blob(d, i);
@@ -390,29 +431,14 @@ static int rootfs_shared(struct image *img, const struct tree **out)
 	return 1;
 }
 
-int image_rootfs(struct image *img, const struct tree **out)
+/* Load every layer and merge their trees into *out. */
+static int merge_layers(struct image *img, struct tree **out)
 {
 	struct tree **trees = NULL;
-	struct tree *merged = NULL;
 	size_t i, n = 0, pinned = 0;
 	int rc;
 
 	*out = NULL;
-	rc = rootfs_shared(img, out);
-	if (rc)
-		return rc < 0 ? rc : 0;
-	pthread_mutex_lock(&img->lock);
-	rc = fill_begin(img, &img->root_state, &img->root_err);
-	if (rc <= 0) {
-		if (rc == 0)
-			*out = img->rootfs;
-		pthread_mutex_unlock(&img->lock);
-		if (rc == 0)
-			budget_touch(&img->bu);
-		return rc;
-	}
-	pthread_mutex_unlock(&img->lock);
-
 	rc = load_layers(img);
 	if (!rc) {
 		trees = calloc(img->nlayers ? img->nlayers : 1, sizeof(*trees));
@@ -433,12 +459,96 @@ int image_rootfs(struct image *img, const struct tree **out)
 			rc = -EIO;
 	}
 	if (!rc)
-		rc = tree_merge(&merged, trees, n);
+		rc = tree_merge(out, trees, n);
 	for (i = 0; i < pinned; i++)
 		layer_unpin(img->owned[i]);
+	free(trees);
+	return rc;
+}
+
+/*
+ * The merged tree from the rootfs file a merge of the same layers wrote: no
+ * layer is loaded (a read loads its layer). 0, -ENOENT (none, or invalid:
+ * logged and removed), -ENOMEM.
+ */
+static int rootfs_from_file(struct image *img, struct tree **out)
+{
+	struct buf file = BUF_INIT;
+	char ds[DIGEST_STR_SIZE];
+	const char *why = "unreadable";
+	int rc;
+
+	*out = NULL;
+	if (!img->pc)
+		return -ENOENT;
+	rc = pcache_rootfs_load(img->pc, &img->rootfs_key, &file);
+	if (rc == -ENOENT)
+		goto out;
+	if (!rc)
+		rc = lindex_rootfs_parse(&img->rootfs_key, img->nlayers, file.data, file.len, out,
+					 &why);
+	if (rc && rc != -ENOMEM) {
+		log_warn("image %s: rootfs file in %s is invalid (%s); merging the layers again",
+			 digest_format(&img->digest, ds), pcache_dir(img->pc), why);
+		__atomic_add_fetch(&img->st_rfs_rej, 1, __ATOMIC_RELAXED);
+		(void)pcache_rootfs_remove(img->pc, &img->rootfs_key);
+		rc = -ENOENT;
+	}
+	if (!rc)
+		__atomic_add_fetch(&img->st_rfs_load, 1, __ATOMIC_RELAXED);
+out:
+	buf_release(&file);
+	return rc;
+}
+
+/* Save merged tree `t` as the rootfs file of the image's layers. Failures
+ * are logged (pcache) and change nothing else. */
+static void rootfs_to_file(struct image *img, const struct tree *t)
+{
+	struct buf file = BUF_INIT;
+	char ds[DIGEST_STR_SIZE];
+	int rc;
+
+	if (!img->pc)
+		return;
+	rc = lindex_rootfs_build(&img->rootfs_key, img->nlayers, t, &file);
+	if (!rc)
+		(void)pcache_rootfs_store(img->pc, &img->rootfs_key, file.data, file.len);
+	else
+		log_info("image %s: rootfs not saved: %s", digest_format(&img->digest, ds),
+			 strerror(-rc));
+	buf_release(&file);
+}
+
+int image_rootfs(struct image *img, const struct tree **out)
+{
+	struct tree *merged = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = rootfs_shared(img, out);
+	if (rc)
+		return rc < 0 ? rc : 0;
+	pthread_mutex_lock(&img->lock);
+	rc = fill_begin(img, &img->root_state, &img->root_err);
+	if (rc <= 0) {
+		if (rc == 0)
+			*out = img->rootfs;
+		pthread_mutex_unlock(&img->lock);
+		if (rc == 0)
+			budget_touch(&img->bu);
+		return rc;
+	}
+	pthread_mutex_unlock(&img->lock);
+
+	rc = rootfs_from_file(img, &merged);
+	if (rc == -ENOENT) {
+		rc = merge_layers(img, &merged);
+		if (!rc)
+			rootfs_to_file(img, merged);
+	}
 	if (rc)
 		rc = rootfs_failed(img, rc);
-	free(trees);
 
 	pthread_mutex_lock(&img->lock);
 	if (rc) {
@@ -518,6 +628,12 @@ void image_set_budget(struct image *img, struct budget *b)
 	budget_unit_init(&img->bu, b, rootfs_evict);
 	for (i = 0; i < img->nowned; i++)
 		layer_set_budget(img->owned[i], b);
+}
+
+void image_rootfs_stats(const struct image *img, uint64_t *loaded, uint64_t *rejected)
+{
+	*loaded = __atomic_load_n(&img->st_rfs_load, __ATOMIC_RELAXED);
+	*rejected = __atomic_load_n(&img->st_rfs_rej, __ATOMIC_RELAXED);
 }
 
 ssize_t image_pread(struct image *img, const struct tree_attr *a, void *buf, size_t len,

@@ -10,6 +10,13 @@
  * to IMAGE_LOAD_THREADS at a time, each layer single-flight) and merges their
  * trees with OCI whiteouts (single-flight; the merged tree is kept).
  *
+ * With a persistent cache, the merged tree is saved as a rootfs file
+ * (image/lindex.h, named by a key of the layer list: digests, sizes and
+ * media types in order) and a later image_rootfs of the same layers, in
+ * this mount or the next, reads it instead: no layer is loaded until a
+ * file is read (image_pread loads its layer). A file that does not decode
+ * is logged, removed and replaced by a new merge.
+ *
  * One blob listed at several positions of the manifest (same digest, media
  * type and size) is one layer object, loaded once, with one tree: a hostile
  * manifest listing a layer thousands of times costs one tree, not thousands.
@@ -112,13 +119,18 @@ int image_config(struct image *img, const struct buf **out);
  * The merged rootfs (*out borrowed until the image is freed, or, under a
  * memory budget, until the caller leaves the reclaim read side it is in
  * (common/reclaim.h); never modify it). Loads the layers that are not
- * loaded yet, in parallel; merges again after an eviction. An image of one
+ * loaded yet, in parallel (unless the rootfs file is there); merges again
+ * (or reads the file) after an eviction. An image of one
  * layer whose tree needs no merge (tree_is_plain) shows that tree itself:
  * no copy, and its node ids are the layer's. 0, -EIO (a
  * layer failed, see layer_load; or the merged tree would exceed the bounds
  * of tree.h, logged), -ENOMEM. Blocks.
  */
 int image_rootfs(struct image *img, const struct tree **out);
+
+/* Rootfs files read (image_rootfs without a merge) and rejected (invalid:
+ * merged again), since the image was made. */
+void image_rootfs_stats(const struct image *img, uint64_t *loaded, uint64_t *rejected);
 
 /*
  * Put the image's merged tree and its layers' loaded states under memory

@@ -41,6 +41,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "image/decomp.h"
 
@@ -653,4 +654,249 @@ void lindex_content_release(struct lindex_content *c)
 	blocksums_release(&c->cblocks);
 	blocksums_release(&c->ublocks);
 	memset(c, 0, sizeof(*c));
+}
+
+/* ---- the rootfs file ------------------------------------------------------ */
+
+/*
+ * Layout (little-endian), RFS_HDR_LEN bytes of header: magic[8], version
+ * u32, zero u32, key[32], nlayers u64, nnodes u64, ndents u64, body_len
+ * u64. The body: per node in id order a flags byte (RFS_LIVE,
+ * RFS_IMPLICIT; 0: removed) and for a live node its layer (varint) and its
+ * attributes as an entry (lindex_entry_encode, path ""); then per name
+ * index from 1 its directory's id (varint; 0: removed) and, unless
+ * removed, its node's id and the name (length-prefixed). Then a SHA-256 of
+ * every preceding byte, checked like an index file's.
+ *
+ * The file holds what tree_merge built, so RFS_VERSION must change with any
+ * change of what a merge builds (ids, names, attributes), like IDX_VERSION
+ * with the entries: an older file is then rejected and merged again.
+ */
+#define RFS_MAGIC "ACRFSRFS"
+#define RFS_VERSION 1u
+#define RFS_HDR_LEN 80
+#define RFS_LIVE 1u
+#define RFS_IMPLICIT 2u
+
+static enum tar_type attr_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return TAR_DIR;
+	case S_IFLNK:
+		return TAR_SYMLINK;
+	case S_IFCHR:
+		return TAR_CHR;
+	case S_IFBLK:
+		return TAR_BLK;
+	case S_IFIFO:
+		return TAR_FIFO;
+	default:
+		return TAR_REG;
+	}
+}
+
+/* The entry tree_restore_node turns back into attributes `a`. */
+static void attr_entry(const struct tree_attr *a, struct tar_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->path = "";
+	e->linkname = a->symlink ? a->symlink : "";
+	e->type = attr_type(a->mode);
+	e->typeflag = '0';
+	e->mode = a->mode & 07777;
+	e->uid = a->uid;
+	e->gid = a->gid;
+	e->mtime_sec = a->mtime_sec;
+	e->mtime_nsec = a->mtime_nsec;
+	e->devmajor = a->rdev_major;
+	e->devminor = a->rdev_minor;
+	e->xattrs = a->xattrs;
+	e->nxattrs = a->nxattrs;
+	if (e->type == TAR_REG) {
+		e->size = a->size;
+		e->data_offset = a->data_offset;
+		e->stored_size = a->stored_size;
+		e->sparse = a->sparse;
+		e->nsparse = a->nsparse;
+	}
+}
+
+static void set_u64le(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int lindex_rootfs_build(const struct digest *key, size_t nlayers, const struct tree *t,
+			struct buf *out)
+{
+	size_t start = out->len, nnodes = tree_nnodes(t), ndents = tree_ndents(t), i;
+	unsigned char *h;
+	struct digest sum;
+	int rc = 0;
+
+	if (!tree_saveable(t))
+		return -ENOTSUP;
+	rc |= buf_add(out, RFS_MAGIC, 8);
+	rc |= buf_add(out, "\1\0\0\0\0\0\0\0", 8); /* RFS_VERSION, zero */
+	rc |= buf_add(out, key->raw, DIGEST_RAW_LEN);
+	rc |= put_u64le(out, nlayers);
+	rc |= put_u64le(out, nnodes);
+	rc |= put_u64le(out, ndents);
+	rc |= put_u64le(out, 0); /* body_len, below */
+	for (i = 1; !rc && i <= nnodes; i++) {
+		const struct tree_node *n = tree_node_by_id(t, i);
+		const struct tree_attr *a;
+		struct tar_entry e;
+
+		if (!n) {
+			rc = buf_addch(out, 0);
+			continue;
+		}
+		a = tree_node_attr(n);
+		attr_entry(a, &e);
+		rc |= buf_addch(out, (char)(RFS_LIVE | (a->implicit ? RFS_IMPLICIT : 0)));
+		rc |= put_uv(out, a->layer);
+		rc |= lindex_entry_encode(out, &e);
+	}
+	for (i = 1; !rc && i < ndents; i++) {
+		uint64_t parent, node;
+		const char *name;
+
+		if (!tree_dent(t, i, &parent, &node, &name)) {
+			rc = put_uv(out, 0);
+			continue;
+		}
+		rc |= put_uv(out, parent);
+		rc |= put_uv(out, node);
+		rc |= put_bytes(out, name, strlen(name));
+	}
+	if (rc) {
+		out->len = start;
+		return -ENOMEM;
+	}
+	h = (unsigned char *)out->data + start;
+	set_u64le(h + 72, out->len - start - RFS_HDR_LEN);
+	rc = digest_of_buf(&sum, h, out->len - start);
+	if (!rc)
+		rc = buf_add(out, sum.raw, DIGEST_RAW_LEN);
+	if (rc)
+		out->len = start;
+	return rc;
+}
+
+/* lindex_rootfs_parse after the magic, beside the checksum's check. */
+static int rootfs_parse(const struct digest *key, size_t nlayers, const unsigned char *d,
+			size_t len, struct tree **out, const char **why)
+{
+	struct rd r = { d + 8, d + len - DIGEST_RAW_LEN, false };
+	struct scratch s;
+	struct tree *t = NULL;
+	uint64_t nnodes, ndents, blen, i;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	if (get_u64le(&r) != RFS_VERSION) { /* version and the zero word */
+		*why = "unknown version";
+		return -EBADMSG;
+	}
+	if (memcmp(r.p, key->raw, DIGEST_RAW_LEN)) {
+		*why = "written for other layers";
+		return -EBADMSG;
+	}
+	r.p += DIGEST_RAW_LEN;
+	if (get_u64le(&r) != nlayers) {
+		*why = "written for other layers";
+		return -EBADMSG;
+	}
+	nnodes = get_u64le(&r);
+	ndents = get_u64le(&r);
+	blen = get_u64le(&r);
+	/* A node takes a byte at least, a name too. */
+	if (r.bad || blen != (uint64_t)(r.end - r.p) || nnodes == 0 || nnodes > blen ||
+	    nnodes > TREE_MAX_NODES || ndents == 0 || ndents - 1 > blen) {
+		*why = "bad sizes";
+		return -EBADMSG;
+	}
+	rc = tree_restore_new(&t, (size_t)nnodes, (size_t)blen);
+	for (i = 0; !rc && i < nnodes; i++) {
+		struct tar_entry e;
+		unsigned flags;
+		uint64_t layer;
+
+		if (r.p == r.end) {
+			rc = -EBADMSG;
+			break;
+		}
+		flags = *r.p++;
+		if (flags == 0) {
+			rc = tree_restore_node(t, NULL, 0, false);
+			continue;
+		}
+		layer = get_uv(&r);
+		if (r.bad || layer >= nlayers || (flags & ~(RFS_LIVE | RFS_IMPLICIT)) ||
+		    !(flags & RFS_LIVE)) {
+			rc = -EBADMSG;
+			break;
+		}
+		rc = decode_entry(&r, &s, &e);
+		if (!rc)
+			rc = tree_restore_node(t, &e, (unsigned)layer, flags & RFS_IMPLICIT);
+	}
+	for (i = 1; !rc && i < ndents; i++) {
+		uint64_t parent = get_uv(&r), node;
+		const unsigned char *name;
+		size_t n;
+
+		if (parent == 0) {
+			rc = r.bad ? -EBADMSG : tree_restore_dent(t, 0, 0, NULL, 0);
+			continue;
+		}
+		node = get_uv(&r);
+		name = get_bytes(&r, &n);
+		rc = r.bad ? -EBADMSG : tree_restore_dent(t, parent, node, (const char *)name, n);
+	}
+	if (!rc && r.p != r.end)
+		rc = -EBADMSG;
+	if (!rc)
+		rc = tree_restore_done(t);
+	scratch_free(&s);
+	if (rc) {
+		if (rc == -EBADMSG)
+			*why = "bad tree";
+		tree_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+int lindex_rootfs_parse(const struct digest *key, size_t nlayers, const void *data,
+			size_t len, struct tree **out, const char **why)
+{
+	const unsigned char *d = data;
+	struct check chk;
+	int rc, crc;
+
+	*out = NULL;
+	if (len < RFS_HDR_LEN + DIGEST_RAW_LEN) {
+		*why = "truncated";
+		return -EBADMSG;
+	}
+	if (memcmp(d, RFS_MAGIC, 8)) {
+		*why = "bad magic";
+		return -EBADMSG;
+	}
+	check_start(&chk, d, len);
+	rc = chk.running || !chk.rc ? rootfs_parse(key, nlayers, d, len, out, why) : 0;
+	crc = check_wait(&chk);
+	if (crc) {
+		if (crc == -EBADMSG)
+			*why = "checksum mismatch";
+		tree_free(*out);
+		*out = NULL;
+		return crc;
+	}
+	return rc;
 }

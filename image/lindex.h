@@ -82,4 +82,24 @@ int lindex_parse(const struct lindex_key *k, const void *data, size_t len,
 /* Free what *c holds and zero it. */
 void lindex_content_release(struct lindex_content *c);
 
+/*
+ * The rootfs file: a merged tree (tree_merge of an image's layers), saved
+ * so that a later mount shows the image's rootfs without loading its layers
+ * or merging them again (image/image.c). `key` names the layer list it was
+ * merged from (the image's rootfs key) and `nlayers` its length: every
+ * node's layer is below it.
+ *
+ * lindex_rootfs_build appends the file for tree `t` to `out`: 0, -ENOTSUP
+ * (tree_saveable says no: nothing appended) or -ENOMEM.
+ * lindex_rootfs_parse rebuilds the tree (*out, caller frees; NULL on
+ * failure) with the same node ids, names, attributes and readdir cookies,
+ * treating the bytes as untrusted like lindex_parse: -EBADMSG with *why for
+ * anything wrong (another key or layer count, a bad tree, a checksum
+ * mismatch), -ENOMEM, -E2BIG.
+ */
+int lindex_rootfs_build(const struct digest *key, size_t nlayers, const struct tree *t,
+			struct buf *out);
+int lindex_rootfs_parse(const struct digest *key, size_t nlayers, const void *data,
+			size_t len, struct tree **out, const char **why);
+
 #endif

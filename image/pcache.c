@@ -49,6 +49,7 @@ struct entry {
 struct pcache {
 	char *dir;       /* DIR */
 	char *index_dir; /* DIR/v1/index */
+	char *rootfs_dir; /* DIR/v1/rootfs */
 	char *blob_dir;  /* DIR/v1/blobs */
 	uint64_t max;
 
@@ -435,8 +436,9 @@ int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
 	pc->dir = strdup(dir);
 	v1 = path_join(dir, "v1");
 	pc->index_dir = path_join(dir, "v1/index");
+	pc->rootfs_dir = path_join(dir, "v1/rootfs");
 	pc->blob_dir = path_join(dir, "v1/blobs");
-	if (!pc->dir || !v1 || !pc->index_dir || !pc->blob_dir) {
+	if (!pc->dir || !v1 || !pc->index_dir || !pc->rootfs_dir || !pc->blob_dir) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -448,10 +450,14 @@ int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
 	if (!rc)
 		rc = ensure_dir(pc->index_dir);
 	if (!rc)
+		rc = ensure_dir(pc->rootfs_dir);
+	if (!rc)
 		rc = ensure_dir(pc->blob_dir);
 	if (rc)
 		goto fail;
 	rc = scan_dir(pc->index_dir, NULL, NULL);
+	if (!rc)
+		rc = scan_dir(pc->rootfs_dir, NULL, NULL);
 	if (!rc)
 		rc = scan_dir(pc->blob_dir, &files, &nfiles);
 	if (rc)
@@ -487,6 +493,7 @@ void pcache_free(struct pcache *pc)
 	free(pc->entries);
 	free(pc->dir);
 	free(pc->index_dir);
+	free(pc->rootfs_dir);
 	free(pc->blob_dir);
 	free(pc);
 }
@@ -498,24 +505,30 @@ const char *pcache_dir(const struct pcache *pc)
 
 /* ---- index files -------------------------------------------------------- */
 
-static int index_name(char out[NAME_MAX_LEN], const struct digest *d)
+/* The name of the file for `d` (index or rootfs files): "<hex>.<ext>". */
+static void small_name(char name[NAME_MAX_LEN], const struct digest *d, const char *ext)
 {
 	char hex[DIGEST_HEX_LEN + 1];
 
-	snprintf(out, NAME_MAX_LEN, "%s.idx", digest_hex(d, hex));
-	return 0;
+	snprintf(name, NAME_MAX_LEN, "%s.%s", digest_hex(d, hex), ext);
 }
 
-int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out)
+static char *small_path(const char *dir, const struct digest *d, const char *ext,
+			char name[NAME_MAX_LEN])
+{
+	small_name(name, d, ext);
+	return path_join(dir, name);
+}
+
+static int small_load(const char *dir, const struct digest *d, const char *ext,
+		      struct buf *out)
 {
 	char name[NAME_MAX_LEN];
-	char *path;
+	char *path = small_path(dir, d, ext, name);
 	struct stat st;
 	size_t got = 0;
-	int fd, rc = 0;
+	int fd = -1, rc = 0;
 
-	index_name(name, d);
-	path = path_join(pc->index_dir, name);
 	if (!path)
 		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -557,15 +570,15 @@ out:
 	return rc;
 }
 
-int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
-		       size_t len)
+static int small_store(const char *dir, const struct digest *d, const char *ext,
+		       const void *data, size_t len)
 {
 	char name[NAME_MAX_LEN];
 	char *tmp = NULL;
 	int fd, rc;
 
-	index_name(name, d);
-	fd = open_tmp(pc->index_dir, name, &tmp);
+	small_name(name, d, ext);
+	fd = open_tmp(dir, name, &tmp);
 	if (fd < 0)
 		return fd;
 	rc = write_all(fd, data, len);
@@ -574,26 +587,56 @@ int pcache_index_store(struct pcache *pc, const struct digest *d, const void *da
 		close(fd);
 		unlink(tmp);
 	} else {
-		rc = publish(fd, tmp, pc->index_dir, name);
+		rc = publish(fd, tmp, dir, name);
 	}
 	free(tmp);
 	return rc;
 }
 
-int pcache_index_remove(struct pcache *pc, const struct digest *d)
+static int small_remove(const char *dir, const struct digest *d, const char *ext)
 {
 	char name[NAME_MAX_LEN];
-	char *path;
+	char *path = small_path(dir, d, ext, name);
 	int rc = 0;
 
-	index_name(name, d);
-	path = path_join(pc->index_dir, name);
 	if (!path)
 		return -ENOMEM;
 	if (unlink(path))
 		rc = -errno;
 	free(path);
 	return rc;
+}
+
+int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out)
+{
+	return small_load(pc->index_dir, d, "idx", out);
+}
+
+int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
+		       size_t len)
+{
+	return small_store(pc->index_dir, d, "idx", data, len);
+}
+
+int pcache_index_remove(struct pcache *pc, const struct digest *d)
+{
+	return small_remove(pc->index_dir, d, "idx");
+}
+
+int pcache_rootfs_load(struct pcache *pc, const struct digest *key, struct buf *out)
+{
+	return small_load(pc->rootfs_dir, key, "rfs", out);
+}
+
+int pcache_rootfs_store(struct pcache *pc, const struct digest *key, const void *data,
+			size_t len)
+{
+	return small_store(pc->rootfs_dir, key, "rfs", data, len);
+}
+
+int pcache_rootfs_remove(struct pcache *pc, const struct digest *key)
+{
+	return small_remove(pc->rootfs_dir, key, "rfs");
 }
 
 /* ---- blob files --------------------------------------------------------- */

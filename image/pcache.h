@@ -5,6 +5,8 @@
  *
  *   DIR/                      0700, must be owned by the effective user
  *   DIR/v1/index/<hex>.idx    one layer index file per blob digest (0600)
+ *   DIR/v1/rootfs/<hex>.rfs   one rootfs file per list of layers (0600;
+ *                             named by image.c's key of the list)
  *   DIR/v1/blobs/<hex>        a local copy of a compressed blob (0600)
  *   DIR/v1/blobs/<hex>.<sfx>  a derived copy (e.g. ".tar": the decompressed
  *                             bytes of a zstd layer), same accounting
@@ -15,7 +17,7 @@
  * pcache_open removes once it is an hour old (younger ones may belong to
  * another acrfs sharing the directory).
  *
- * Index files are small and never evicted (their content is checked by the
+ * Index and rootfs files are small and never evicted (their content is checked by the
  * reader, not here). Blob files are bounded by `max_blob_bytes` (cache_max):
  * an in-memory LRU table, rebuilt at open from the files' mtimes, orders them
  * by last use; pcache_blob_pread touches an entry (in memory; on disk the
@@ -80,6 +82,12 @@ int pcache_index_store(struct pcache *pc, const struct digest *d, const void *da
 		       size_t len);
 /* Remove it (a corrupt one). 0 or -ENOENT. */
 int pcache_index_remove(struct pcache *pc, const struct digest *d);
+
+/* The same for rootfs files (image/lindex.h), named by `key`. */
+int pcache_rootfs_load(struct pcache *pc, const struct digest *key, struct buf *out);
+int pcache_rootfs_store(struct pcache *pc, const struct digest *key, const void *data,
+			size_t len);
+int pcache_rootfs_remove(struct pcache *pc, const struct digest *key);
 
 /* ---- blob files --------------------------------------------------------- */
 

@@ -127,6 +127,7 @@ struct tree {
 	struct buf pdir_path;
 	uint32_t pdir;
 	bool pdir_ok;
+	uint32_t restored; /* tree_restore_node: nodes given so far */
 };
 
 /* ---- memory ------------------------------------------------------------ */
@@ -1099,6 +1100,158 @@ int tree_tar_cb(void *ctx, const struct tar_entry *e)
 	struct tree_tar_ctx *c = ctx;
 
 	return tree_add(c->tree, e, c->layer_index);
+}
+
+/* ---- saving and restoring ----------------------------------------------- */
+
+/*
+ * A tree is saved as its node and name tables in index order (the rootfs
+ * file, image/lindex.c) and restored by replaying them: node ids are the
+ * indexes, and readdir cookies the name indexes, so both come back the same
+ * when every name is appended to its directory in index order, which is how
+ * the builders made them (add_dent_h appends; nothing inserts or moves). The
+ * link counts follow from the names, as they did when the tree was built.
+ * tree_saveable checks the properties the replay relies on; trees that lack
+ * one are not saved. The hash key is new: only chains differ.
+ */
+bool tree_saveable(const struct tree *t)
+{
+	uint32_t i;
+
+	if (t->lowers.len)
+		return false;
+	for (i = 1; i < t->nnodes; i++) {
+		const struct tree_node *n = N(t, i);
+
+		if (n->lower)
+			return false;
+		if (n->dead)
+			continue;
+		if (is_dir(n) ? n->self == NIL || n->parent >= i : n->a.nlink == 0)
+			return false; /* unnamed, or named by a later directory */
+	}
+	for (i = 1; i < t->ndents; i++) {
+		const struct dent *d = D(t, i);
+
+		if (d->name && (d->prev >= i || N(t, d->node)->dead))
+			return false; /* a list out of index order */
+	}
+	return true;
+}
+
+size_t tree_nnodes(const struct tree *t)
+{
+	return t->nnodes;
+}
+
+size_t tree_ndents(const struct tree *t)
+{
+	return t->ndents ? t->ndents : 1;
+}
+
+bool tree_dent(const struct tree *t, size_t i, uint64_t *parent, uint64_t *node,
+	       const char **name)
+{
+	const struct dent *d;
+
+	if (i == 0 || i >= t->ndents || !D(t, (uint32_t)i)->name)
+		return false;
+	d = D(t, (uint32_t)i);
+	*parent = (uint64_t)d->parent + 1;
+	*node = (uint64_t)d->node + 1;
+	*name = d->name;
+	return true;
+}
+
+size_t tree_arena_used(const struct tree *t)
+{
+	return t->arena_used;
+}
+
+int tree_restore_new(struct tree **out, size_t nodes, size_t arena)
+{
+	return tree_new_hint(out, nodes, arena);
+}
+
+int tree_restore_node(struct tree *t, const struct tar_entry *e, unsigned layer,
+		      bool implicit)
+{
+	uint32_t i = t->restored;
+	struct tree_node *n;
+	int rc;
+
+	if (i == 0 && (!e || e->type != TAR_DIR))
+		return -EBADMSG; /* the root: a directory */
+	if (e && (e->type == TAR_HARDLINK || (implicit && e->type != TAR_DIR) ||
+		  (e->type == TAR_SYMLINK &&
+		   (!e->linkname[0] || strlen(e->linkname) > TREE_PATH_MAX))))
+		return -EBADMSG;
+	if (i) {
+		rc = node_alloc(t, &i);
+		if (rc)
+			return rc;
+	}
+	t->restored++;
+	n = N(t, i);
+	if (!e) {
+		kill_node(t, n);
+		return 0;
+	}
+	rc = attr_from_entry(t, n, e, layer);
+	n->a.implicit = implicit;
+	if (i)
+		n->a.nlink = is_dir(n) ? 2 : 0;
+	return rc;
+}
+
+int tree_restore_dent(struct tree *t, uint64_t parent, uint64_t node, const char *name,
+		      size_t len)
+{
+	struct tree_node *p, *c;
+	uint32_t pi, ci, h;
+	int rc;
+
+	if (parent == 0) { /* a removed name: keep its index */
+		if (t->ndents == 0)
+			t->ndents = 1; /* index 0 = NIL (dents_reserve zeroes) */
+		if (t->ndents >= MAX_INDEX || t->ndents > t->max_nodes)
+			return over(t, "names", t->max_nodes, "TREE_MAX_NODES");
+		rc = dents_reserve(t, (size_t)t->ndents + 1);
+		if (rc)
+			return rc;
+		memset(D(t, t->ndents), 0, sizeof(struct dent));
+		t->ndents++;
+		return 0;
+	}
+	if (parent > t->nnodes || node < 2 || node > t->nnodes || len == 0 ||
+	    len > TREE_NAME_MAX || memchr(name, '/', len) || memchr(name, '\0', len) ||
+	    (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))))
+		return -EBADMSG;
+	pi = (uint32_t)(parent - 1);
+	ci = (uint32_t)(node - 1);
+	p = N(t, pi);
+	c = N(t, ci);
+	if (p->dead || !is_dir(p) || c->dead || (is_dir(c) && (c->self != NIL || pi >= ci)))
+		return -EBADMSG; /* a directory named twice, or by a later one: a cycle */
+	h = hash_name(t, pi, name, len);
+	if (find_dent_h(t, pi, name, len, h))
+		return -EBADMSG;
+	return add_dent_h(t, pi, name, len, ci, h);
+}
+
+int tree_restore_done(struct tree *t)
+{
+	uint32_t i;
+
+	if (t->restored != t->nnodes)
+		return -EBADMSG;
+	for (i = 1; i < t->nnodes; i++) {
+		const struct tree_node *n = N(t, i);
+
+		if (!n->dead && (is_dir(n) ? n->self == NIL : n->a.nlink == 0))
+			return -EBADMSG; /* a node no name reaches */
+	}
+	return 0;
 }
 
 /* ---- reading ---------------------------------------------------------- */

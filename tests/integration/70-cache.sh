@@ -92,6 +92,8 @@ is "$(find "$C" -type d ! -perm 700 | wc -l) $(find "$C" -type f ! -perm 600 | w
 	"every directory below it is 0700 and every file 0600"
 is "$(ls "$C/v1/index" | sort | tr '\n' ' ')" "${L0#sha256:}.idx ${L1#sha256:}.idx " \
 	"one index file per layer, named by digest"
+is "$(ls "$C/v1/rootfs" | grep -c '^[0-9a-f]\{64\}\.rfs$') $(ls "$C/v1/rootfs" | wc -l)" "1 1" \
+	"one rootfs file: the merged tree of the image's layers"
 is "$(ls "$C/v1/blobs" | sort | tr '\n' ' ')" "$(printf '%s\n' "${L0#sha256:}" "${L1#sha256:}" | sort | tr '\n' ' ')" \
 	"a local copy of each blob (cache_max defaults to 4G)"
 
@@ -152,7 +154,24 @@ check "… and at most one GETATTR per directory ($((g1 - g0)) for $ndirs direct
 	test "$((g1 - g0))" -le "$ndirs"
 mnt_stop l
 
+# ---------------------------------------------------------------- a corrupt rootfs file
+RF=$(ls "$C"/v1/rootfs/*.rfs)
+szr=$(stat -c %s "$RF")
+printf 'garbage' | dd of="$RF" bs=1 seek=$((szr / 2)) conv=notrunc status=none
+mnt_start_fg r "$URL" -d -o cache_dir="$C" || fail "mount over a corrupt rootfs file"
+same_listing "$MNT_r" 5 "a corrupt rootfs file: find rootfs still lists the right tree" 0 \
+	"… merged again from the index files, without a blob request"
+is "$(grep -c 'rootfs file in .* is invalid (checksum mismatch)' "$TEST_TMP/mnt-r.log")" 1 \
+	"… and the log says the rootfs file was rejected"
+mnt_stop r
+mnt_start_fg s "$URL" -d -o cache_dir="$C" || fail "mount over the rewritten rootfs file"
+same_listing "$MNT_s" 6 "the rewritten rootfs file serves the next mount" 0 "… without a blob request"
+is "$(grep -c 'is invalid' "$TEST_TMP/mnt-s.log")" 0 "… and nothing in it is rejected"
+mnt_stop s
+
 # ---------------------------------------------------------------- corrupt index files
+# Without the rootfs file, so that the listing needs the layers' trees.
+rm -f "$C"/v1/rootfs/*.rfs
 I0=$C/v1/index/${L0#sha256:}.idx
 I1=$C/v1/index/${L1#sha256:}.idx
 sz0=$(stat -c %s "$I0")

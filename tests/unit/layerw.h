@@ -328,6 +328,30 @@ static inline void list_tree(const struct tree *t, struct buf *out)
 	list_dir(t, tree_root(t), "", out);
 }
 
+/* ---- files ----------------------------------------------------------------- */
+
+static inline void file_read(const char *path, struct buf *out)
+{
+	FILE *f = fopen(path, "rb");
+	char tmp[65536];
+	size_t n;
+
+	if (!f)
+		abort();
+	buf_reset(out);
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		tw_must(buf_add(out, tmp, n));
+	fclose(f);
+}
+
+static inline void file_write(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(data, 1, len, f) != len || fclose(f))
+		abort();
+}
+
 /* ---- scratch directories ------------------------------------------------- */
 
 static inline char *tmpdir_new(void)

@@ -166,6 +166,61 @@ static void test_accessors_lazy(void **state)
 	image_unref(img);
 }
 
+static void same_list(const struct tree *t, const struct buf *want)
+{
+	struct buf got = BUF_INIT;
+
+	list_tree(t, &got);
+	assert_string_equal(got.data, want->data);
+	buf_release(&got);
+}
+
+static void expect_rootfs_stats(const struct image *img, uint64_t loaded, uint64_t rejected)
+{
+	uint64_t l, r;
+
+	image_rootfs_stats(img, &l, &r);
+	assert_int_equal(l, loaded);
+	assert_int_equal(r, rejected);
+}
+
+/* Layers 0, 1 and 2 loaded from their index files that many times (never
+ * from the blob). */
+static void expect_layer_loads(struct image *img, uint64_t l0, uint64_t l1, uint64_t l2)
+{
+	const uint64_t want[3] = { l0, l1, l2 };
+
+	for (size_t i = 0; i < 3; i++) {
+		struct layer_stats st;
+
+		layer_stats(image_layer(img, i), &st);
+		assert_int_equal(st.loads_blob, 0);
+		assert_int_equal(st.loads_index, want[i]);
+	}
+}
+
+/* The one rootfs file in the cache directory. */
+static void rootfs_file(struct buf *path)
+{
+	struct buf dir = BUF_INIT;
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	tw_must(buf_addf(&dir, "%s/v1/rootfs", F.dir));
+	d = opendir(dir.data);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			buf_reset(path);
+			tw_must(buf_addf(path, "%s/%s", dir.data, de->d_name));
+			n++;
+		}
+	closedir(d);
+	assert_int_equal(n, 1);
+	buf_release(&dir);
+}
+
 static void test_rootfs_merge(void **state)
 {
 	struct pcache *pc;
@@ -199,19 +254,43 @@ static void test_rootfs_merge(void **state)
 	list_tree(t, &list);
 	image_unref(img);
 
-	/* A second image object over the same cache: layers from index files. */
+	/* A second image object over the same cache: the rootfs file, no layer
+	 * loaded until a file is read (then from its index file). */
 	img = new_image(pc);
 	assert_int_equal(image_rootfs(img, &t), 0);
 	assert_int_equal(F.src.stream_calls, 3);
-	{
-		struct buf list2 = BUF_INIT;
-
-		list_tree(t, &list2);
-		assert_string_equal(list.data, list2.data);
-		buf_release(&list2);
-	}
+	same_list(t, &list);
+	expect_rootfs_stats(img, 1, 0);
+	expect_layer_loads(img, 0, 0, 0);
 	expect_file(img, t, "a/f1", "ONE!", 2);
+	expect_layer_loads(img, 0, 0, 1);
 	image_unref(img);
+
+	/* A damaged rootfs file: logged, removed, merged again from the index
+	 * files, and written anew for the next one. */
+	{
+		struct buf path = BUF_INIT, bytes = BUF_INIT;
+
+		rootfs_file(&path);
+		file_read(path.data, &bytes);
+		bytes.data[bytes.len / 2] ^= 0x20;
+		file_write(path.data, bytes.data, bytes.len);
+		img = new_image(pc);
+		assert_int_equal(image_rootfs(img, &t), 0);
+		expect_rootfs_stats(img, 0, 1);
+		expect_layer_loads(img, 1, 1, 1);
+		same_list(t, &list);
+		image_unref(img);
+		img = new_image(pc);
+		assert_int_equal(image_rootfs(img, &t), 0);
+		expect_rootfs_stats(img, 1, 0);
+		same_list(t, &list);
+		expect_file(img, t, "keep", "kept from layer 0", 0);
+		image_unref(img);
+		buf_release(&path);
+		buf_release(&bytes);
+	}
+	assert_int_equal(F.src.stream_calls, 3);
 	pcache_free(pc);
 	buf_release(&list);
 }

@@ -391,28 +391,6 @@ static void test_local_copy(void **state)
 	}
 }
 
-static void read_file(const char *path, struct buf *out)
-{
-	FILE *f = fopen(path, "rb");
-	char tmp[65536];
-	size_t n;
-
-	assert_non_null(f);
-	buf_reset(out);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		tw_must(buf_add(out, tmp, n));
-	fclose(f);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
 /* Capture what the logger writes to stderr during fn(arg). */
 static void capture_stderr(void (*fn)(void *), void *arg, struct buf *out)
 {
@@ -427,7 +405,7 @@ static void capture_stderr(void (*fn)(void *), void *arg, struct buf *out)
 	dup2(saved, 2);
 	close(saved);
 	close(fd);
-	read_file(path, out);
+	file_read(path, out);
 	unlink(path);
 }
 
@@ -520,7 +498,7 @@ static void damaged_index(enum damage how)
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);
 	assert_int_equal(layer_load(l), 0);
 	layer_free(l);
-	read_file(path, &idx);
+	file_read(path, &idx);
 	assert_true(idx.len > 200);
 	switch (how) {
 	case FLIP_MID:
@@ -557,7 +535,7 @@ static void damaged_index(enum damage how)
 		fix_checksum(&idx);
 		break;
 	}
-	write_file(path, idx.data, idx.len);
+	file_write(path, idx.data, idx.len);
 
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);
 	c.l = l;
@@ -575,7 +553,7 @@ static void damaged_index(enum damage how)
 	check_contents(l);
 	layer_free(l);
 	/* It was rebuilt: the next load uses it again. */
-	read_file(path, &again);
+	file_read(path, &again);
 	assert_true(again.len > 200);
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);
 	assert_int_equal(layer_load(l), 0);
@@ -643,8 +621,8 @@ static void test_index_other_blob(void **state)
 	l = new_layer(&s, MT_TAR, &fx.tar, pc);
 	assert_int_equal(layer_load(l), 0);
 	layer_free(l);
-	read_file(ptar, &idx);
-	write_file(pgz, idx.data, idx.len);
+	file_read(ptar, &idx);
+	file_write(pgz, idx.data, idx.len);
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);
 	assert_int_equal(layer_load(l), 0);
 	layer_stats(l, &st);

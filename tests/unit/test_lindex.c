@@ -248,12 +248,218 @@ static void test_big_file_checksum(void **state)
 	buf_release(&b);
 }
 
+/* ---- the rootfs file, written by hand ---------------------------------- */
+
+/* A node of a hand-made rootfs file: flags (0 removed, 1 live, 3 live and
+ * implicit), its layer, type and, for a symlink, its target. */
+struct rnode {
+	unsigned flags, layer;
+	enum tar_type type;
+	const char *link;
+};
+
+/* A name: its directory's and node's ids (parent 0: a removed name). */
+struct rdent {
+	uint64_t parent, node;
+	const char *name;
+};
+
+static void put_v(struct buf *b, uint64_t v)
+{
+	do {
+		tw_must(buf_addch(b, (char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0))));
+		v >>= 7;
+	} while (v);
+}
+
+static void put_le(struct buf *b, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		tw_must(buf_addch(b, (char)(v >> (8 * i))));
+}
+
+static const struct digest rkey = { { 0x5a } };
+
+/* The rootfs file of nodes n[nn] and names d[nd] (image/lindex.c's layout),
+ * `extra` bytes of garbage after the body, the checksum right. */
+static void rfs_make(struct buf *out, uint64_t nlayers, const struct rnode *n, size_t nn,
+		     const struct rdent *d, size_t nd, size_t extra)
+{
+	struct buf body = BUF_INIT;
+	struct digest sum;
+	size_t i;
+
+	for (i = 0; i < nn; i++) {
+		struct tar_entry e;
+
+		tw_must(buf_addch(&body, (char)n[i].flags));
+		if (!n[i].flags)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.path = "";
+		e.linkname = n[i].link ? n[i].link : "";
+		e.type = n[i].type;
+		e.mode = 0644;
+		put_v(&body, n[i].layer);
+		tw_must(lindex_entry_encode(&body, &e));
+	}
+	for (i = 0; i < nd; i++) {
+		put_v(&body, d[i].parent);
+		if (!d[i].parent)
+			continue;
+		put_v(&body, d[i].node);
+		put_v(&body, strlen(d[i].name));
+		tw_must(buf_adds(&body, d[i].name));
+	}
+	for (i = 0; i < extra; i++)
+		tw_must(buf_addch(&body, 'x'));
+	buf_reset(out);
+	tw_must(buf_add(out, "ACRFSRFS\1\0\0\0\0\0\0\0", 16));
+	tw_must(buf_add(out, rkey.raw, DIGEST_RAW_LEN));
+	put_le(out, nlayers);
+	put_le(out, nn);
+	put_le(out, nd + 1);
+	put_le(out, body.len);
+	tw_must(buf_add(out, body.data, body.len));
+	tw_must(digest_of_buf(&sum, out->data, out->len));
+	tw_must(buf_add(out, sum.raw, DIGEST_RAW_LEN));
+	buf_release(&body);
+}
+
+/* rfs_make, then lindex_rootfs_parse: 0 with the tree, or -errno with why. */
+static int rfs_parse(const struct rnode *n, size_t nn, const struct rdent *d, size_t nd,
+		     size_t extra, struct tree **t, const char **why)
+{
+	struct buf f = BUF_INIT;
+	int rc;
+
+	rfs_make(&f, 2, n, nn, d, nd, extra);
+	*why = NULL;
+	rc = lindex_rootfs_parse(&rkey, 2, f.data, f.len, t, why);
+	buf_release(&f);
+	if (rc)
+		assert_null(*t);
+	return rc;
+}
+
+#define NN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A rootfs file is untrusted like an index file (the cache directory can be
+ * damaged or written by someone else): a well-formed one gives its tree,
+ * with removed nodes and names keeping their ids and cookies; anything that
+ * would make a tree other than one a merge builds is refused.
+ */
+static void test_rootfs_file_checks(void **state)
+{
+	const struct rnode ok[] = {
+		{ 1, 0, TAR_DIR, NULL }, { 1, 1, TAR_DIR, NULL },	/* 1 root, 2 dir */
+		{ 0, 0, TAR_REG, NULL }, { 1, 1, TAR_REG, NULL },	/* 3 removed, 4 file */
+		{ 1, 0, TAR_SYMLINK, "../x" }, { 3, 0, TAR_DIR, NULL }, /* 5 link, 6 implicit */
+	};
+	const struct rdent okd[] = {
+		{ 1, 2, "d" }, { 0, 0, NULL }, { 2, 4, "f" }, { 2, 5, "l" }, { 1, 4, "hard" },
+		{ 1, 6, "i" },
+	};
+	const struct tree_node *c;
+	struct tree *t = NULL;
+	const char *why, *name;
+	uint64_t cookie = 0;
+	struct buf f = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(rfs_parse(ok, NN(ok), okd, NN(okd), 0, &t, &why), 0);
+	assert_null(tree_node_by_id(t, 3));
+	assert_int_equal(tree_node_attr(tree_lookup_path(t, "d/f"))->id, 4);
+	assert_int_equal(tree_node_attr(tree_lookup_path(t, "hard"))->nlink, 2);
+	assert_int_equal(tree_node_attr(tree_lookup_path(t, "d"))->layer, 1);
+	assert_string_equal(tree_node_attr(tree_lookup_path(t, "d/l"))->symlink, "../x");
+	assert_true(tree_node_attr(tree_lookup_path(t, "i"))->implicit);
+	assert_int_equal(tree_node_attr(tree_root(t))->nlink, 4);
+	assert_int_equal(tree_readdir(t, tree_lookup_path(t, "d"), &cookie, &name, &c), 1);
+	assert_int_equal(cookie, 3); /* after the removed name 2 */
+	assert_int_equal(tree_node_count(t), 5);
+	tree_free(t);
+
+	/* The same file, one byte damaged: the checksum. */
+	rfs_make(&f, 2, ok, NN(ok), okd, NN(okd), 0);
+	f.data[100] ^= 1;
+	assert_int_equal(lindex_rootfs_parse(&rkey, 2, f.data, f.len, &t, &why), -EBADMSG);
+	assert_string_equal(why, "checksum mismatch");
+	buf_release(&f);
+
+	/* Sizes: garbage after the body. */
+	assert_int_equal(rfs_parse(ok, NN(ok), okd, NN(okd), 1, &t, &why), -EBADMSG);
+	assert_string_equal(why, "bad tree");
+	{
+		/* The root removed, or not a directory; a layer past the image's;
+		 * a hard-link entry; a symlink to nothing. */
+		static const struct rnode bad[][2] = {
+			{ { 0, 0, TAR_DIR, NULL }, { 1, 0, TAR_REG, NULL } },
+			{ { 1, 0, TAR_REG, NULL }, { 1, 0, TAR_REG, NULL } },
+			{ { 1, 0, TAR_DIR, NULL }, { 1, 2, TAR_REG, NULL } },
+			{ { 1, 0, TAR_DIR, NULL }, { 1, 0, TAR_HARDLINK, "x" } },
+			{ { 1, 0, TAR_DIR, NULL }, { 1, 0, TAR_SYMLINK, "" } },
+			{ { 1, 0, TAR_DIR, NULL }, { 3, 0, TAR_REG, NULL } },
+		};
+		const struct rdent one[] = { { 1, 2, "n" } };
+
+		for (size_t i = 0; i < NN(bad); i++)
+			assert_int_equal(rfs_parse(bad[i], 2, one, 1, 0, &t, &why), -EBADMSG);
+	}
+	{
+		/* Names: each set breaks one rule over nodes 1 root, 2 and 3
+		 * directories, 4 a file, 5 removed. */
+		static const struct rnode nodes[] = {
+			{ 1, 0, TAR_DIR, NULL }, { 1, 0, TAR_DIR, NULL }, { 1, 0, TAR_DIR, NULL },
+			{ 1, 0, TAR_REG, NULL }, { 0, 0, TAR_REG, NULL },
+		};
+		static const struct rdent bad[][4] = {
+			/* a cycle: 2 in 3 and 3 in 2, nothing from the root */
+			{ { 3, 2, "a" }, { 2, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			/* a directory named twice */
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 2, 3, "c" }, { 1, 4, "f" } },
+			/* a directory in a directory of a higher id */
+			{ { 1, 3, "b" }, { 3, 2, "a" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			/* the same name twice in a directory */
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "a" }, { 0, 0, NULL } },
+			/* names that are no names */
+			{ { 1, 2, "a/b" }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			{ { 1, 2, "." }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			{ { 1, 2, ".." }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			{ { 1, 2, "" }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			/* a name in a file, of the root, of a removed node, of no node */
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 4, 2, "x" } },
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 2, 1, "r" } },
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 1, 5, "gone" } },
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 1, 6, "none" } },
+			/* a live node no name reaches */
+			{ { 1, 2, "a" }, { 1, 3, "b" }, { 0, 0, NULL }, { 0, 0, NULL } },
+		};
+
+		for (size_t i = 0; i < NN(bad); i++) {
+			/* (trailing removed names are padding, not given) */
+			size_t nd = bad[i][3].parent ? 4 : bad[i][2].parent ? 3 : 2;
+
+			assert_int_equal(rfs_parse(nodes, NN(nodes), bad[i], nd, 0, &t, &why),
+					 -EBADMSG);
+			assert_string_equal(why, "bad tree");
+		}
+		/* The same nodes named right. */
+		assert_int_equal(rfs_parse(nodes, NN(nodes), (const struct rdent[]){ { 1, 2, "a" },
+			{ 2, 3, "b" }, { 3, 4, "f" } }, 3, 0, &t, &why), 0);
+		assert_non_null(tree_lookup_path(t, "a/b/f"));
+		tree_free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids_tar),
 		cmocka_unit_test(test_ids_gzip),
 		cmocka_unit_test(test_big_file_checksum),
+		cmocka_unit_test(test_rootfs_file_checks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
