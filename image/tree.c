@@ -1225,8 +1225,9 @@ int tree_restore_dent(struct tree *t, uint64_t parent, uint64_t node, const char
 	}
 	if (parent > t->nnodes || node < 2 || node > t->nnodes || len == 0 ||
 	    len > TREE_NAME_MAX || memchr(name, '/', len) || memchr(name, '\0', len) ||
-	    (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))))
-		return -EBADMSG;
+	    (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))) ||
+	    (len >= 4 && !memcmp(name, ".wh.", 4)))
+		return -EBADMSG; /* (a merge leaves no whiteout names) */
 	pi = (uint32_t)(parent - 1);
 	ci = (uint32_t)(node - 1);
 	p = N(t, pi);

@@ -164,9 +164,9 @@ bool tree_is_plain(const struct tree *t);
  * its type not a hard link); tree_restore_dent for every name in index
  * order (parent 0: a removed name; else a live directory, a live node that
  * is not the root, and a valid name (no '/', not "." or "..", at most
- * TREE_NAME_MAX bytes) not yet in that directory; a directory only once,
- * and only in a directory of a lower id); tree_restore_done (every node
- * given, every live node named). Each returns 0, -EBADMSG for input that
+ * TREE_NAME_MAX bytes, not a whiteout ".wh.*") not yet in that directory;
+ * a directory only once, and only in a directory of a lower id);
+ * tree_restore_done (every node given, every live node named). Each returns 0, -EBADMSG for input that
  * breaks a rule, -ENOMEM or -E2BIG (a bound); the caller frees the tree
  * on failure.
  */

@@ -10,6 +10,10 @@
  *   mkindex zran N OUT
  *       Write the zran index (zran_index_save) of fuzz_gzip_sample(N), the
  *       gzip the zran target reads through.
+ *   mkindex rootfs TARS OUT
+ *       Merge the layers of TARS (tar files separated by FUZZ_LAYER_SEP, the
+ *       bottom first) and write the rootfs file of the merged tree (key:
+ *       the SHA-256 of TARS), as the seed of the rootfs target.
  *
  * Exit status 0, or 1 with a message.
  */
@@ -20,6 +24,7 @@
 
 #include "common/log.h"
 #include "image/layer.h"
+#include "image/lindex.h"
 #include "image/pcache.h"
 #include "image/zran.h"
 #include "tests/fuzz/fuzz.h"
@@ -100,6 +105,49 @@ static int cmd_zran(unsigned which, const char *out)
 	return rc;
 }
 
+static int cmd_rootfs(const char *tars, const char *out)
+{
+	struct fuzz_part parts[16];
+	struct tree *t[16] = { NULL }, *m = NULL;
+	struct buf data = BUF_INIT, file = BUF_INIT;
+	struct digest key;
+	size_t n = 0, i;
+	int rc;
+
+	rc = fuzz_read_file(tars, &data);
+	if (!rc)
+		rc = digest_of_buf(&key, data.data, data.len);
+	if (!rc)
+		n = fuzz_split_layers((const uint8_t *)data.data, data.len, parts, 16);
+	for (i = 0; !rc && i < n; i++) {
+		struct tree_tar_ctx c;
+		struct tar_parser *p = NULL;
+
+		rc = tree_new(&t[i]);
+		c.tree = t[i];
+		c.layer_index = (unsigned)i;
+		if (!rc)
+			rc = tar_parser_new(&p, tree_tar_cb, &c);
+		if (!rc)
+			rc = tar_parser_feed(p, parts[i].p, parts[i].n);
+		if (!rc)
+			rc = tar_parser_finish(p);
+		tar_parser_free(p);
+	}
+	if (!rc)
+		rc = tree_merge(&m, t, n);
+	if (!rc)
+		rc = lindex_rootfs_build(&key, n, m, &file);
+	if (!rc)
+		rc = write_file(out, &file);
+	tree_free(m);
+	for (i = 0; i < n; i++)
+		tree_free(t[i]);
+	buf_release(&data);
+	buf_release(&file);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -109,9 +157,12 @@ int main(int argc, char **argv)
 		rc = cmd_layer(argv[2], argv[3], argv[4]);
 	} else if (argc == 4 && !strcmp(argv[1], "zran")) {
 		rc = cmd_zran((unsigned)atoi(argv[2]), argv[3]);
+	} else if (argc == 4 && !strcmp(argv[1], "rootfs")) {
+		rc = cmd_rootfs(argv[2], argv[3]);
 	} else {
 		fprintf(stderr, "usage: mkindex layer MEDIA_TYPE BLOB OUT\n"
-				"       mkindex zran N OUT\n");
+				"       mkindex zran N OUT\n"
+				"       mkindex rootfs TARS OUT\n");
 		return 1;
 	}
 	if (rc)

@@ -573,6 +573,18 @@ def index_seeds(mkindex, tars, tmp):
         subprocess.run([mkindex, "layer", mt, src, dst], check=True)
         with open(dst, "rb") as f:
             put("lindex", name, f.read())
+    # Rootfs files: merges of one to three layers.
+    for name, layers in (("layers-whiteouts", [tars["layers-whiteouts"]]),
+                         ("pax", [tars["pax"]]),
+                         ("sparse-over-gnu", [tars["gnu"], tars["gnu-sparse"]]),
+                         ("hostile-paths", [tars["hostile-paths"]])):
+        src = os.path.join(tmp, "tars")
+        dst = os.path.join(tmp, "rootfs")
+        with open(src, "wb") as f:
+            f.write(LAYER_SEP.join(layers))
+        subprocess.run([mkindex, "rootfs", src, dst], check=True)
+        with open(dst, "rb") as f:
+            put("rootfs", name, f.read())
     for i in range(2):  # FUZZ_GZIP_SAMPLES
         dst = os.path.join(tmp, "zran")
         subprocess.run([mkindex, "zran", str(i), dst], check=True)

@@ -428,6 +428,7 @@ static void test_rootfs_file_checks(void **state)
 			{ { 1, 2, "." }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
 			{ { 1, 2, ".." }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
 			{ { 1, 2, "" }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
+			{ { 1, 2, ".wh.a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 0, 0, NULL } },
 			/* a name in a file, of the root, of a removed node, of no node */
 			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 4, 2, "x" } },
 			{ { 1, 2, "a" }, { 1, 3, "b" }, { 1, 4, "f" }, { 2, 1, "r" } },
