@@ -13,8 +13,10 @@
  *   - when the layer parsed cleanly (every entry's data inside the input),
  *     round-trip its entries through a layer index file (lindex_entry_encode,
  *     lindex_build, lindex_parse) and require the same tree.
- * Then merge the layer trees (whiteouts, opaque markers, replacements) and
- * check the rootfs.
+ * Then merge the layer trees (whiteouts, opaque markers, replacements),
+ * check the rootfs, save it as a rootfs file (lindex_rootfs_build) and
+ * require the file to restore the same tree (lindex_rootfs_parse): whatever
+ * a merge builds, the next mount can read back.
  *
  * The custom mutator repairs the header checksums of libFuzzer's mutations
  * (15 times in 16), or nearly every mutated header would be rejected before
@@ -194,6 +196,23 @@ static void roundtrip(const struct pass *ps, const uint8_t *data, size_t n, uint
 	buf_release(&file);
 }
 
+/* Merged tree `m` of `nl` layers (fuzz_check_tree hash `h`) saved as a
+ * rootfs file and read back: the same tree. */
+static void rootfs_roundtrip(const struct tree *m, size_t nl, uint64_t h)
+{
+	struct digest key = { { 1 } };
+	struct buf file = BUF_INIT;
+	struct tree *r = NULL;
+	const char *why = NULL;
+
+	FUZZ_CHECK(lindex_rootfs_build(&key, nl, m, &file) == 0);
+	if (lindex_rootfs_parse(&key, nl, file.data, file.len, &r, &why))
+		fuzz_fail(__FILE__, __LINE__, why ? why : "lindex_rootfs_parse failed");
+	FUZZ_CHECK(fuzz_check_tree(r, true, (unsigned)(nl - 1), UINT64_MAX) == h);
+	tree_free(r);
+	buf_release(&file);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_part parts[MAX_LAYERS];
@@ -222,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_release(&a.ents);
 	}
 	FUZZ_CHECK(tree_merge(&merged, trees, nl) == 0);
-	fuzz_check_tree(merged, true, (unsigned)(nl - 1), UINT64_MAX);
+	rootfs_roundtrip(merged, nl, fuzz_check_tree(merged, true, (unsigned)(nl - 1), UINT64_MAX));
 	tree_free(merged);
 	for (i = 0; i < nl; i++)
 		tree_free(trees[i]);
