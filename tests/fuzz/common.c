@@ -100,6 +100,36 @@ static uint64_t hash_str(uint64_t h, const char *s)
 	return fuzz_hash(h, s, strlen(s) + 1);
 }
 
+uint64_t fuzz_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+unsigned char *fuzz_dup(const uint8_t *data, size_t size)
+{
+	unsigned char *d = malloc(size ? size : 1);
+
+	if (!d)
+		abort();
+	memcpy(d, data, size);
+	return d;
+}
+
+void fuzz_fix_sha256(unsigned char *d, size_t size)
+{
+	struct digest sum;
+
+	if (size < DIGEST_RAW_LEN)
+		return;
+	FUZZ_CHECK(digest_of_buf(&sum, d, size - DIGEST_RAW_LEN) == 0);
+	memcpy(d + size - DIGEST_RAW_LEN, sum.raw, DIGEST_RAW_LEN);
+}
+
 size_t fuzz_split_layers(const uint8_t *data, size_t size, struct fuzz_part *parts,
 			 size_t max)
 {

@@ -47,6 +47,15 @@ void fuzz_setup(void);
 /* Append the whole file `path` to `b`. 0 or -errno. */
 int fuzz_read_file(const char *path, struct buf *b);
 
+/* The little-endian u64 at p (the cache files' header fields). */
+uint64_t fuzz_le64(const unsigned char *p);
+
+/* A writable copy of the input (free it). */
+unsigned char *fuzz_dup(const uint8_t *data, size_t size);
+/* Set the SHA-256 that ends a cache file (of all bytes before it) right, so
+ * that mutations reach the decoder. Inputs shorter than it are left. */
+void fuzz_fix_sha256(unsigned char *d, size_t size);
+
 /*
  * A zran_read_fn serving the `n` bytes at `p` (ctx: a struct fuzz_src) and
  * recording the range of compressed offsets asked for in [lo, hi) (set lo to

@@ -27,16 +27,6 @@
 
 #define HDR_LEN 80 /* magic, version, kind, digest, csize, usize, nents, elen */
 
-static uint64_t le64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Recompute the CRC-32 that ends the zran index inside a gzip index file. */
 static void fix_zran_crc(unsigned char *d, size_t len)
 {
@@ -45,11 +35,11 @@ static void fix_zran_crc(unsigned char *d, size_t len)
 
 	if (len < HDR_LEN + 8 + DIGEST_RAW_LEN)
 		return;
-	elen = le64(d + 72);
+	elen = fuzz_le64(d + 72);
 	if (elen > len - HDR_LEN - 8 - DIGEST_RAW_LEN)
 		return;
 	at = HDR_LEN + elen;
-	alen = le64(d + at);
+	alen = fuzz_le64(d + at);
 	at += 8;
 	if (alen < 4 || alen > len - DIGEST_RAW_LEN - at)
 		return;
@@ -91,27 +81,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lindex_key k = { .layer = 2 };
 	struct lindex_content c;
-	struct digest sum;
 	const char *why = NULL;
 	unsigned char *d;
 	int rc;
 
 	fuzz_setup();
-	d = malloc(size ? size : 1);
-	if (!d)
-		abort();
-	memcpy(d, data, size);
+	d = fuzz_dup(data, size);
 	if (size >= HDR_LEN) {
 		k.kind = (int)(d[12] | d[13] << 8 | d[14] << 16 | (unsigned)d[15] << 24);
 		memcpy(k.digest.raw, d + 16, DIGEST_RAW_LEN);
-		k.csize = le64(d + 48);
+		k.csize = fuzz_le64(d + 48);
 	}
 	if (k.kind == DECOMP_GZIP)
 		fix_zran_crc(d, size);
-	if (size >= DIGEST_RAW_LEN) {
-		FUZZ_CHECK(digest_of_buf(&sum, d, size - DIGEST_RAW_LEN) == 0);
-		memcpy(d + size - DIGEST_RAW_LEN, sum.raw, DIGEST_RAW_LEN);
-	}
+	fuzz_fix_sha256(d, size);
 	rc = lindex_parse(&k, d, size, &c, &why);
 	if (rc) {
 		FUZZ_CHECK(rc == -EBADMSG && why && *why);
