@@ -50,15 +50,17 @@ static void add_bytes(struct itable *t, int64_t d)
 }
 
 /*
- * The hash of a key: FNV-1a of the key up to its trailing decimal digits,
- * mixed and cut to 32 bits, plus the number those digits spell (mod 2^32).
- * Keys that differ only in a trailing number, as the entries of one
- * readdirplus do ("X/<root>|<object>|R:<node id>", ids given in tar order),
- * then take neighbouring slots instead of a random one each: a walk
- * creating them reads and writes the table's arrays a cache line at a time,
- * and finds their slots empty rather than walking another key's chain.
- * Keys with other prefixes still spread like any hash. Leading zeros make
- * equal hashes ("R:7", "R:07"), which the key comparison tells apart.
+ * The hash of a key: FNV-1a of the key up to its trailing decimal digits
+ * and of how many there are, mixed and cut to 32 bits, plus the number
+ * those digits spell (mod 2^32). Keys that differ only in a trailing
+ * number, as the entries of one readdirplus do ("X/<root>|<object>|R:<node
+ * id>", ids given in tar order), then take neighbouring slots instead of a
+ * random one each: a walk creating them reads and writes the table's arrays
+ * a cache line at a time, and finds their slots empty rather than walking
+ * another key's chain. Keys with other prefixes or another count of digits
+ * (ids 99 and 100) spread like any hash; the count keeps names that differ
+ * only in leading zeros ("t7", "t07": a registry chooses them) off one
+ * chain.
  */
 static uint32_t hash_key(const char *s)
 {
@@ -70,6 +72,7 @@ static uint32_t hash_key(const char *s)
 		digits--;
 	for (; s < digits; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h = (h ^ (uint64_t)(end - digits)) * 1099511628211ull;
 	for (; s < end; s++)
 		num = num * 10 + (uint32_t)(*s - '0');
 	/* FNV-1a's last byte barely moves the low bits ("D/f", "D/g"): mix

@@ -16,12 +16,27 @@
 
 #include "fs/itable.h"
 
-/* Key `i` of a family whose members share one hash under fs/itable.c's
- * hash_key (a prefix, then a number: leading zeros do not change it), so
- * that they make one chain. Any hash must still tell them apart. */
-static void zero_key(char *key, size_t size, int i)
+/*
+ * `n` keys of 10-digit ids after distinct prefixes that all hash to
+ * `target`, for one chain of them. White box: fs/itable.c's hash_key is a
+ * hash of the prefix and digit count plus the number, so a probe key's hash
+ * (struct inode.hash) gives the number to use after its prefix. The test
+ * asserts the collisions, so that a new hash fails here, not silently.
+ */
+static void colliding_keys(struct itable *t, char (*keys)[32], int n, uint32_t target)
 {
-	snprintf(key, size, "X/1|abc|R:%0*d", i + 1, 7);
+	for (int j = 1, k = 0; k < n; j++) {
+		char probe[32];
+		struct inode *p;
+		uint32_t num;
+
+		snprintf(probe, sizeof(probe), "X/%d|abc|R:1000000000", j);
+		assert_int_equal(itable_ref(t, probe, 4, "repo", probe + 2, &p), 0);
+		num = target - (p->hash - 1000000000u);
+		itable_forget(t, p->ino, 1);
+		if (num >= 1000000000u)
+			snprintf(keys[k++], sizeof(keys[0]), "X/%d|abc|R:%" PRIu32, j, num);
+	}
 }
 
 /* Reference `key` again: the same inode, with one lookup more; then give
@@ -51,7 +66,7 @@ static void test_colliding_keys(void **s)
 	enum { NZ = 40, NOTHER = 5000 };
 	struct itable *t;
 	struct inode *z[NZ], *other[NOTHER];
-	char key[64];
+	char key[64], zk[NZ][32];
 	uint64_t bytes0;
 	/* Forget order: middle, last, first, then the rest. */
 	int order[NZ], k = 0;
@@ -59,9 +74,10 @@ static void test_colliding_keys(void **s)
 	(void)s;
 	assert_int_equal(itable_new(&t, 1, "D/"), 0);
 	bytes0 = itable_bytes(t);
+	colliding_keys(t, zk, NZ, 0x9abcdef0u);
 	for (int i = 0; i < NZ; i++) {
-		zero_key(key, sizeof(key), i);
-		assert_int_equal(itable_ref(t, key, 4, "repo", key + 2, &z[i]), 0);
+		assert_int_equal(itable_ref(t, zk[i], 4, "repo", zk[i] + 2, &z[i]), 0);
+		assert_int_equal(z[i]->hash, 0x9abcdef0u);
 		for (int j = 0; j < i; j++)
 			assert_int_not_equal(z[i]->ino, z[j]->ino);
 		assert_ptr_equal(z[i]->b, z[i]->key + 2);
@@ -72,10 +88,8 @@ static void test_colliding_keys(void **s)
 		assert_int_equal(itable_ref(t, key, 4, "repo", key + 2, &other[i]), 0);
 	}
 	assert_int_equal(itable_count(t), 1 + NZ + NOTHER);
-	for (int i = 0; i < NZ; i++) {
-		zero_key(key, sizeof(key), i);
-		assert_found(t, key, z[i]);
-	}
+	for (int i = 0; i < NZ; i++)
+		assert_found(t, zk[i], z[i]);
 	for (int i = 0; i < NOTHER; i += 7) {
 		snprintf(key, sizeof(key), "X/1|abc|R:%d", i + 100);
 		assert_found(t, key, other[i]);
@@ -94,15 +108,12 @@ static void test_colliding_keys(void **s)
 		assert_null(itable_get(t, ino));
 		z[order[k]] = NULL;
 		for (int i = 0; i < NZ; i++) {
-			if (!z[i])
-				continue;
-			zero_key(key, sizeof(key), i);
-			assert_found(t, key, z[i]);
+			if (z[i])
+				assert_found(t, zk[i], z[i]);
 		}
 	}
 	/* A forgotten key comes back as a new inode. */
-	zero_key(key, sizeof(key), NZ / 2);
-	assert_int_equal(itable_ref(t, key, 4, "repo", key + 2, &z[0]), 0);
+	assert_int_equal(itable_ref(t, zk[NZ / 2], 4, "repo", zk[NZ / 2] + 2, &z[0]), 0);
 	assert_true(z[0]->ino > other[NOTHER - 1]->ino);
 	itable_forget(t, z[0]->ino, 1);
 
@@ -156,6 +167,25 @@ static void test_odd_keys(void **s)
 	for (int i = 0; i < N; i++)
 		itable_forget(t, n[i]->ino, 2);
 	assert_int_equal(itable_count(t), 1);
+	itable_free(t);
+}
+
+/* Names a registry chooses that differ only in leading zeros do not share
+ * a hash (and a chain): hash_key counts the digits. */
+static void test_leading_zeros(void **s)
+{
+	struct itable *t;
+	struct inode *n[6];
+	char key[32];
+
+	(void)s;
+	assert_int_equal(itable_new(&t, 1, "D/"), 0);
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "T/repo:t%0*d", i + 1, 7);
+		assert_int_equal(itable_ref(t, key, 2, "repo", NULL, &n[i]), 0);
+		for (int j = 0; j < i; j++)
+			assert_int_not_equal(n[i]->hash, n[j]->hash);
+	}
 	itable_free(t);
 }
 
@@ -270,6 +300,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_colliding_keys),
 		cmocka_unit_test(test_odd_keys),
+		cmocka_unit_test(test_leading_zeros),
 		cmocka_unit_test(test_inos_far_apart),
 		cmocka_unit_test(test_concurrent_refs),
 	};
