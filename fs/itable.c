@@ -1,7 +1,15 @@
 /*
  * Design: two chained hash tables over the same nodes (by ino, by key),
- * both guarded by `lock`, a leaf lock. Tables grow by doubling when the
- * load passes 1.
+ * both guarded by `lock`, a leaf lock. Tables have a power of two of
+ * buckets and grow by doubling when the load passes 1.
+ *
+ * Inode numbers are handed out in sequence, so the ino table indexes by the
+ * number's low bits (slot_ino): a readdirplus creating inodes one after
+ * another fills neighbouring slots (eight to a cache line) instead of a
+ * random one each; hash_key does the same for their keys. A node keeps its
+ * key's hash: the key is hashed once per itable_ref, a chain is walked
+ * comparing hashes (no string of another node is read but on a match), and
+ * grow and unlink never rehash a string.
  *
  * Memory: one allocation per node (the struct, then its strings; a `b`
  * that is a suffix of the key is not copied again: image nodes' payload is
@@ -24,7 +32,8 @@
 struct itable {
 	pthread_mutex_t lock; /* guards everything below and inode.nlookup */
 	struct inode **by_ino, **by_key;
-	size_t nbuckets;
+	size_t nbuckets; /* 1 << bits */
+	unsigned bits;
 	uint64_t count;
 	uint64_t next_ino;
 	uint64_t bytes; /* written under lock, read atomically: itable_bytes */
@@ -40,18 +49,53 @@ static void add_bytes(struct itable *t, int64_t d)
 	__atomic_store_n(&t->bytes, t->bytes + (uint64_t)d, __ATOMIC_RELAXED);
 }
 
-static size_t hash_str(const char *s)
+/*
+ * The hash of a key: FNV-1a of the key up to its trailing decimal digits
+ * and of how many there are, mixed and cut to 32 bits, plus the number
+ * those digits spell (mod 2^32). Keys that differ only in a trailing
+ * number, as the entries of one readdirplus do ("X/<root>|<object>|R:<node
+ * id>", ids given in tar order), then take neighbouring slots instead of a
+ * random one each: a walk creating them reads and writes the table's arrays
+ * a cache line at a time, and finds their slots empty rather than walking
+ * another key's chain. Keys with other prefixes or another count of digits
+ * (ids 99 and 100) spread like any hash; the count keeps names that differ
+ * only in leading zeros ("t7", "t07": a registry chooses them) off one
+ * chain.
+ */
+static uint32_t hash_key(const char *s)
 {
+	const char *end = s + strlen(s), *digits = end;
 	uint64_t h = 1469598103934665603ull;
+	uint32_t num = 0;
 
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return (size_t)h;
+	while (digits > s && digits[-1] >= '0' && digits[-1] <= '9')
+		digits--;
+	for (; s < digits; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h = (h ^ (uint64_t)(end - digits)) * 1099511628211ull;
+	for (; s < end; s++)
+		num = num * 10 + (uint32_t)(*s - '0');
+	/* FNV-1a's last byte barely moves the low bits ("D/f", "D/g"): mix
+	 * (murmur3's finaliser) so that the runs of two prefixes do not overlap
+	 * more often than any two hashes would. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h + num;
 }
 
-static size_t hash_ino(uint64_t ino)
+/* The ino's low bits, XORed with the bits above them: neighbours stay
+ * neighbours (the XOR maps an aligned run of eight slots onto another), and
+ * live inodes that happen to be a multiple of the table's size apart do not
+ * all share one chain. */
+static size_t slot_ino(const struct itable *t, uint64_t ino)
 {
-	return (size_t)(ino * 0x9e3779b97f4a7c15ull >> 16);
+	return (size_t)(ino ^ ino >> t->bits) & (t->nbuckets - 1);
+}
+
+static size_t slot_key(const struct itable *t, uint32_t hash)
+{
+	return hash & (t->nbuckets - 1);
 }
 
 /* One allocation per node: the struct, then key, a and b (b may point into
@@ -67,8 +111,8 @@ static bool in_key(const char *key, size_t kl, const char *b)
 	return b && b >= key && b < key + kl;
 }
 
-static struct inode *node_new(uint64_t ino, const char *key, int kind, const char *a,
-			      const char *b)
+static struct inode *node_new(uint64_t ino, const char *key, uint32_t hash, int kind,
+			      const char *a, const char *b)
 {
 	size_t kl = strlen(key) + 1, al = strlen(a ? a : "") + 1;
 	bool shared = in_key(key, kl, b);
@@ -81,6 +125,7 @@ static struct inode *node_new(uint64_t ino, const char *key, int kind, const cha
 	memset(n, 0, sizeof(*n));
 	n->ino = ino;
 	n->kind = kind;
+	n->hash = hash;
 	p = (char *)(n + 1);
 	n->key = memcpy(p, key, kl);
 	n->a = memcpy(p + kl, a ? a : "", al);
@@ -93,7 +138,7 @@ static struct inode *node_new(uint64_t ino, const char *key, int kind, const cha
 
 static void insert(struct itable *t, struct inode *n)
 {
-	size_t hi = hash_ino(n->ino) % t->nbuckets, hk = hash_str(n->key) % t->nbuckets;
+	size_t hi = slot_ino(t, n->ino), hk = slot_key(t, n->hash);
 
 	n->next_ino = t->by_ino[hi];
 	t->by_ino[hi] = n;
@@ -116,6 +161,7 @@ static int grow(struct itable *t)
 	t->by_ino = ni;
 	t->by_key = nk;
 	t->nbuckets = old * 2;
+	t->bits++;
 	add_bytes(t, (int64_t)(mem_size(ni) + mem_size(nk)) - (int64_t)(mem_size(oi) + mem_size(ok)));
 	t->count = 0;
 	for (i = 0; i < old; i++) {
@@ -139,10 +185,11 @@ int itable_new(struct itable **out, int root_kind, const char *root_key)
 	*out = NULL;
 	if (!t)
 		return -ENOMEM;
-	t->nbuckets = 1024;
+	t->bits = 10;
+	t->nbuckets = (size_t)1 << t->bits;
 	t->by_ino = calloc(t->nbuckets, sizeof(*t->by_ino));
 	t->by_key = calloc(t->nbuckets, sizeof(*t->by_key));
-	root = node_new(1, root_key, root_kind, "", NULL);
+	root = node_new(1, root_key, hash_key(root_key), root_kind, "", NULL);
 	if (!t->by_ino || !t->by_key || !root) {
 		free(t->by_ino);
 		free(t->by_key);
@@ -186,20 +233,21 @@ void itable_free(struct itable *t)
 int itable_ref(struct itable *t, const char *key, int kind, const char *a, const char *b,
 	       struct inode **out)
 {
+	uint32_t h = hash_key(key);
 	struct inode *n;
 	int rc = 0;
 
 	*out = NULL;
 	pthread_mutex_lock(&t->lock);
-	for (n = t->by_key[hash_str(key) % t->nbuckets]; n; n = n->next_key)
-		if (strcmp(n->key, key) == 0)
+	for (n = t->by_key[slot_key(t, h)]; n; n = n->next_key)
+		if (n->hash == h && strcmp(n->key, key) == 0)
 			break;
 	if (!n) {
 		if (t->count >= t->nbuckets && grow(t)) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		n = node_new(t->next_ino, key, kind, a, b);
+		n = node_new(t->next_ino, key, h, kind, a, b);
 		if (!n) {
 			rc = -ENOMEM;
 			goto out;
@@ -220,7 +268,7 @@ struct inode *itable_get(struct itable *t, uint64_t ino)
 	struct inode *n;
 
 	pthread_mutex_lock(&t->lock);
-	for (n = t->by_ino[hash_ino(ino) % t->nbuckets]; n; n = n->next_ino)
+	for (n = t->by_ino[slot_ino(t, ino)]; n; n = n->next_ino)
 		if (n->ino == ino)
 			break;
 	pthread_mutex_unlock(&t->lock);
@@ -231,12 +279,12 @@ static void unlink_node(struct itable *t, struct inode *n)
 {
 	struct inode **pp;
 
-	for (pp = &t->by_ino[hash_ino(n->ino) % t->nbuckets]; *pp; pp = &(*pp)->next_ino)
+	for (pp = &t->by_ino[slot_ino(t, n->ino)]; *pp; pp = &(*pp)->next_ino)
 		if (*pp == n) {
 			*pp = n->next_ino;
 			break;
 		}
-	for (pp = &t->by_key[hash_str(n->key) % t->nbuckets]; *pp; pp = &(*pp)->next_key)
+	for (pp = &t->by_key[slot_key(t, n->hash)]; *pp; pp = &(*pp)->next_key)
 		if (*pp == n) {
 			*pp = n->next_key;
 			break;
@@ -249,7 +297,7 @@ void itable_forget(struct itable *t, uint64_t ino, uint64_t nl)
 	struct inode *n, *dead = NULL;
 
 	pthread_mutex_lock(&t->lock);
-	for (n = t->by_ino[hash_ino(ino) % t->nbuckets]; n; n = n->next_ino)
+	for (n = t->by_ino[slot_ino(t, ino)]; n; n = n->next_ino)
 		if (n->ino == ino)
 			break;
 	if (n) {

@@ -22,6 +22,7 @@ struct budget;
 struct inode {
 	uint64_t ino;
 	int kind;      /* caller-defined */
+	uint32_t hash; /* private: of key, for the key chains */
 	char *key;     /* identity, unique in the table */
 	char *a;       /* caller payload (e.g. registry path / repository) */
 	char *b;       /* caller payload (e.g. tag), may be NULL */
