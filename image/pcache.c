@@ -38,6 +38,7 @@
 #define TOUCH_INTERVAL 60    /* seconds between on-disk mtime refreshes */
 #define STALE_TMP_AGE 3600   /* seconds before a temporary file is stale */
 #define WRITEBACK_STEP (8u << 20) /* blob bytes written between writeback starts */
+#define WRITE_BATCH (1u << 20)    /* blob bytes gathered for one write */
 
 struct entry {
 	char name[NAME_MAX_LEN];
@@ -70,6 +71,8 @@ struct pcache_writer {
 	uint64_t written;
 	uint64_t flushed; /* bytes handed to writeback (sync_file_range) */
 	int err;
+	char *batch; /* bytes not written yet (fewer, bigger writes) */
+	size_t nbatch, batch_cap;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -657,6 +660,8 @@ int pcache_blob_begin(struct pcache *pc, const struct digest *d, const char *sfx
 		return -ENOMEM;
 	w->pc = pc;
 	w->fd = -1;
+	/* A small blob needs no more than its size. */
+	w->batch_cap = size_hint && size_hint < WRITE_BATCH ? (size_t)size_hint : WRITE_BATCH;
 	rc = blob_name(w->name, d, sfx);
 	if (rc)
 		goto fail;
@@ -672,7 +677,8 @@ fail:
 	return rc;
 }
 
-int pcache_blob_write(struct pcache_writer *w, const void *data, size_t len)
+/* Write and account `len` bytes. */
+static int write_through(struct pcache_writer *w, const void *data, size_t len)
 {
 	struct pcache *pc = w->pc;
 	int rc;
@@ -712,8 +718,41 @@ int pcache_blob_write(struct pcache_writer *w, const void *data, size_t len)
 	return rc;
 }
 
+/* Write what the batch holds. */
+static int flush_batch(struct pcache_writer *w)
+{
+	int rc = w->nbatch ? write_through(w, w->batch, w->nbatch) : w->err;
+
+	w->nbatch = 0;
+	return rc;
+}
+
+int pcache_blob_write(struct pcache_writer *w, const void *data, size_t len)
+{
+	int rc;
+
+	if (w->err)
+		return w->err;
+	if (!w->batch) {
+		w->batch = malloc(w->batch_cap);
+		if (!w->batch)
+			return write_through(w, data, len);
+	}
+	if (w->nbatch + len > w->batch_cap) {
+		rc = flush_batch(w);
+		if (rc)
+			return rc;
+	}
+	if (len >= w->batch_cap)
+		return write_through(w, data, len);
+	memcpy(w->batch + w->nbatch, data, len);
+	w->nbatch += len;
+	return 0;
+}
+
 static void writer_free(struct pcache_writer *w)
 {
+	free(w->batch);
 	if (w->fd >= 0) {
 		close(w->fd);
 		unlink(w->tmp_path);
@@ -730,7 +769,7 @@ static void writer_free(struct pcache_writer *w)
 int pcache_blob_commit(struct pcache_writer *w)
 {
 	struct pcache *pc = w->pc;
-	int rc = w->err;
+	int rc = flush_batch(w);
 
 	if (!rc) {
 		rc = publish(w->fd, w->tmp_path, pc->blob_dir, w->name);

@@ -101,8 +101,10 @@ int pcache_rootfs_remove(struct pcache *pc, const struct digest *key);
 int pcache_blob_begin(struct pcache *pc, const struct digest *d, const char *sfx,
 		      uint64_t size_hint, struct pcache_writer **out);
 /*
- * Append bytes, evicting LRU blobs as needed. 0, or -EFBIG once the file
- * would exceed the budget (the temporary file is dropped at once; commit will
+ * Append bytes, evicting LRU blobs as needed. Bytes are gathered into writes
+ * of up to 1 MiB (at most the size hint): accounting, eviction and errors
+ * come as a batch is written, at the latest at commit. 0, or -EFBIG once
+ * the file would exceed the budget (the temporary file is dropped at once; commit will
  * fail), or a write error. Errors are sticky. Give a size hint when the size
  * is known: a file of unknown size that turns out too large may have evicted
  * other blobs before it was refused.

@@ -396,6 +396,55 @@ static void test_blob_remove(void **state)
 	pcache_free(pc);
 }
 
+/*
+ * Writes are gathered into batches: a stream of small pieces, big ones and
+ * pieces that straddle a batch's end, with and without a size hint, comes
+ * out byte for byte; a budget crossed inside a batch still fails the file
+ * and keeps nothing of it.
+ */
+static void test_blob_batches(void **state)
+{
+	const size_t size = (3u << 20) + 12345;
+	unsigned char *data = malloc(size), got[4096];
+	struct pcache_writer *w;
+	struct pcache *pc;
+	struct digest d = dig(7);
+	size_t off, n, step;
+	int hint;
+
+	(void)state;
+	for (off = 0; off < size; off++)
+		data[off] = (unsigned char)(off * 7 + off / 4093);
+	assert_int_equal(pcache_open(&pc, dir, 64u << 20), 0);
+	for (hint = 0; hint < 2; hint++) {
+		assert_int_equal(pcache_blob_begin(pc, &d, "", hint ? size : 0, &w), 0);
+		/* 1 to 16 KiB pieces, then one of 2 MiB, then the rest. */
+		for (off = 0, step = 1; off < size; off += n, step = step * 5 % 16381 + 1) {
+			n = off >= (1u << 20) && off < (1u << 20) + 16384 ? (2u << 20) : step;
+			if (n > size - off)
+				n = size - off;
+			assert_int_equal(pcache_blob_write(w, data + off, n), 0);
+		}
+		assert_int_equal(pcache_blob_commit(w), 0);
+		for (off = 0; off < size; off += n) {
+			n = size - off < sizeof(got) ? size - off : sizeof(got);
+			assert_int_equal(pcache_blob_pread(pc, &d, "", got, n, off), (ssize_t)n);
+			assert_memory_equal(got, data + off, n);
+		}
+		assert_int_equal(pcache_blob_remove(pc, &d, ""), 0);
+	}
+	pcache_free(pc);
+	/* A 100 KiB budget crossed in small pieces: the commit fails, no file. */
+	assert_int_equal(pcache_open(&pc, dir, 100u << 10), 0);
+	assert_int_equal(pcache_blob_begin(pc, &d, "", 0, &w), 0);
+	for (off = 0; off < (200u << 10); off += 1000)
+		(void)pcache_blob_write(w, data + off, 1000);
+	assert_int_not_equal(pcache_blob_commit(w), 0);
+	assert_int_equal(pcache_blob_pread(pc, &d, "", got, 1, 0), -ENOENT);
+	pcache_free(pc);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +457,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_abort, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_blob_remove, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_blob_batches, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
