@@ -19,23 +19,12 @@ ROOT=$PWD
 	exit 2
 }
 RUNS=$1 KIND=$2
-export TEST_TMP=$ROOT/.test-tmp/bench-coldab-$$ TESTS_LIB=$ROOT/tests/lib
-CACHE=${CONTENT_CACHE:-$ROOT/.test-tmp/bench-content-cache}
-mkdir -p "$TEST_TMP"
-. "$TESTS_LIB/registry.sh"
-. "$TESTS_LIB/acrfs.sh"
-cleanup() {
-	mnt_stop_all
-	reg_stop_all
-	rm -rf "$TEST_TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/lib.sh
+bench_init coldab
 
 cp "$3" "$TEST_TMP/acrfsA"
 cp "$5" "$TEST_TMP/acrfsB"
 OPTS_A=$4 OPTS_B=$6
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 eval "$(/usr/bin/python3 bench/mkcontent.py --cache "$CACHE" --kind "$KIND")"
 reg_start c >/dev/null
 skopeo copy -q --dest-tls-verify=false "oci:$IMG_LAYOUT:v1" "docker://$REG_c_HOST/bench/ab:v1" \
@@ -50,8 +39,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		ACRFS=$TEST_TMP/acrfs$c mnt_start a "$REG_c_URL" \
 			-o "cache_dir=$TEST_TMP/cd${!opts:+,${!opts}}" >/dev/null
 		pid=$(_mnt_pid_of "$MNT_a")
-		sync
-		echo 3 >/proc/sys/vm/drop_caches
+		drop_caches
 		t0=$EPOCHREALTIME
 		find "$MNT_a/bench/ab/v1/rootfs" | wc -l >/dev/null
 		t1=$EPOCHREALTIME

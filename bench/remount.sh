@@ -28,24 +28,8 @@ BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=("$ROOT/acrfs")
 REPO=bench/content
 TAG=v1
-export TEST_TMP=$ROOT/.test-tmp/bench-remount-$$ TESTS_LIB=$ROOT/tests/lib
-CACHE=${CONTENT_CACHE:-$ROOT/.test-tmp/bench-content-cache}
-mkdir -p "$TEST_TMP"
-. "$TESTS_LIB/registry.sh"
-. "$TESTS_LIB/acrfs.sh"
-cleanup() {
-	mnt_stop_all
-	reg_stop_all
-	rm -rf "$TEST_TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "" }'; }
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "(page cache not dropped: not root)" >&2
-}
+. bench/lib.sh
+bench_init remount
 # timed FILE CMD...: run CMD (output discarded), append its seconds to FILE.
 timed() {
 	local file=$1 t0 t1
