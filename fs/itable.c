@@ -25,6 +25,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/memsize.h"
 #include "image/budget.h"
@@ -34,6 +37,7 @@ struct itable {
 	struct inode **by_ino, **by_key;
 	size_t nbuckets; /* 1 << bits */
 	unsigned bits;
+	uint64_t seed;   /* hash_key's, random per table */
 	uint64_t count;
 	uint64_t next_ino;
 	uint64_t bytes; /* written under lock, read atomically: itable_bytes */
@@ -60,12 +64,13 @@ static void add_bytes(struct itable *t, int64_t d)
  * another key's chain. Keys with other prefixes or another count of digits
  * (ids 99 and 100) spread like any hash; the count keeps names that differ
  * only in leading zeros ("t7", "t07": a registry chooses them) off one
- * chain.
+ * chain. The prefix's hash starts from a random seed per table, so that a
+ * registry cannot choose names whose prefixes share a chain.
  */
-static uint32_t hash_key(const char *s)
+static uint32_t hash_key(const struct itable *t, const char *s)
 {
 	const char *end = s + strlen(s), *digits = end;
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 1469598103934665603ull ^ t->seed;
 	uint32_t num = 0;
 
 	while (digits > s && digits[-1] >= '0' && digits[-1] <= '9')
@@ -82,6 +87,19 @@ static uint32_t hash_key(const char *s)
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
 	return (uint32_t)h + num;
+}
+
+/* A random seed; without entropy yet (early boot), one that differs per
+ * table and process. */
+static void new_seed(uint64_t *seed)
+{
+	struct timespec ts;
+
+	if (getrandom(seed, sizeof(*seed), GRND_NONBLOCK) == (ssize_t)sizeof(*seed))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	*seed = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)seed ^
+		(uint64_t)getpid() << 32;
 }
 
 /* The ino's low bits, XORed with the bits above them: neighbours stay
@@ -189,7 +207,8 @@ int itable_new(struct itable **out, int root_kind, const char *root_key)
 	t->nbuckets = (size_t)1 << t->bits;
 	t->by_ino = calloc(t->nbuckets, sizeof(*t->by_ino));
 	t->by_key = calloc(t->nbuckets, sizeof(*t->by_key));
-	root = node_new(1, root_key, hash_key(root_key), root_kind, "", NULL);
+	new_seed(&t->seed);
+	root = node_new(1, root_key, hash_key(t, root_key), root_kind, "", NULL);
 	if (!t->by_ino || !t->by_key || !root) {
 		free(t->by_ino);
 		free(t->by_key);
@@ -233,7 +252,7 @@ void itable_free(struct itable *t)
 int itable_ref(struct itable *t, const char *key, int kind, const char *a, const char *b,
 	       struct inode **out)
 {
-	uint32_t h = hash_key(key);
+	uint32_t h = hash_key(t, key);
 	struct inode *n;
 	int rc = 0;
 

@@ -295,6 +295,38 @@ static void test_concurrent_refs(void **s)
 	itable_free(t);
 }
 
+/*
+ * The hash is keyed per table: the same names hash differently in two
+ * tables (a registry cannot pick names that share a chain without knowing
+ * the seed), while names differing in a trailing number stay neighbours.
+ */
+static void test_seeded(void **s)
+{
+	struct itable *t[2];
+	struct inode *n[2][3];
+	const char *keys[3] = { "T/library/alpine:latest", "D/some/repo", "T/r:v1" };
+	int differ = 0;
+
+	(void)s;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(itable_new(&t[i], 1, "D/"), 0);
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(itable_ref(t[i], keys[k], 2, "r", NULL, &n[i][k]), 0);
+	}
+	for (int k = 0; k < 3; k++)
+		differ += n[0][k]->hash != n[1][k]->hash;
+	assert_true(differ >= 2); /* 32-bit hashes: equal by chance ~2^-32 each */
+	{
+		struct inode *a, *b;
+
+		assert_int_equal(itable_ref(t[0], "X/1|abc|R:41", 3, "r", NULL, &a), 0);
+		assert_int_equal(itable_ref(t[0], "X/1|abc|R:42", 3, "r", NULL, &b), 0);
+		assert_int_equal(b->hash - a->hash, 1);
+	}
+	itable_free(t[0]);
+	itable_free(t[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_leading_zeros),
 		cmocka_unit_test(test_inos_far_apart),
 		cmocka_unit_test(test_concurrent_refs),
+		cmocka_unit_test(test_seeded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
