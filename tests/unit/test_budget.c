@@ -613,13 +613,16 @@ static void races_readers(const struct image_desc *d)
 	budget_unit_init(&big.u, r.b, fake_evict);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, race_reader, &r), 0);
-	/* Until the readers did 300 reads and 20 units went (a loaded machine
-	 * may starve either side for a while: bounded by iterations, not time). */
+	/* Until the readers did 300 rounds and 10 reads and 20 units went (a
+	 * loaded machine may starve either side for a while: bounded by
+	 * iterations, not time; with one layer a read waits for an eviction the
+	 * readers have not seen yet, so 20 evictions need not give 10 reads). */
 	for (i = 0; i < 5000000; i++) {
 		budget_charge(&big.u, 2u << 20); /* evicts whatever is not pinned */
 		budget_uncharge(&big.u);
 		budget_get_stats(r.b, &st);
-		if (__atomic_load_n(&r.rounds, __ATOMIC_SEQ_CST) >= 300 && st.evictions >= 20)
+		if (__atomic_load_n(&r.rounds, __ATOMIC_SEQ_CST) >= 300 && st.evictions >= 20 &&
+		    __atomic_load_n(&r.preads, __ATOMIC_SEQ_CST) >= 10)
 			break;
 		sched_yield();
 	}
