@@ -819,7 +819,7 @@ static int rootfs_parse(const struct digest *key, size_t nlayers, const unsigned
 		*why = "bad sizes";
 		return -EBADMSG;
 	}
-	rc = tree_restore_new(&t, (size_t)nnodes, (size_t)blen);
+	rc = tree_new_hint(&t, (size_t)nnodes, (size_t)blen);
 	for (i = 0; !rc && i < nnodes; i++) {
 		struct tar_entry e;
 		unsigned flags;

@@ -521,6 +521,23 @@ static uint32_t find_dent(const struct tree *t, uint32_t dir, const char *name,
 	return find_dent_h(t, dir, name, len, hash_name(t, dir, name, len));
 }
 
+/* Room for the next dentry, index t->ndents (index 0, NIL, set up first). */
+static int dent_room(struct tree *t)
+{
+	int rc;
+
+	if (t->ndents == 0) {
+		rc = dents_reserve(t, 1);
+		if (rc)
+			return rc;
+		memset(D(t, 0), 0, sizeof(struct dent)); /* index 0 = NIL */
+		t->ndents = 1;
+	}
+	if (t->ndents >= MAX_INDEX || t->ndents > t->max_nodes)
+		return over(t, "names", t->max_nodes, "TREE_MAX_NODES");
+	return dents_reserve(t, (size_t)t->ndents + 1);
+}
+
 /* Link a new name `name[len]` in `dir`, whose hash_name is `h`, to node
  * `node`. */
 static int add_dent_h(struct tree *t, uint32_t dir, const char *name, size_t len,
@@ -531,15 +548,9 @@ static int add_dent_h(struct tree *t, uint32_t dir, const char *name, size_t len
 	uint32_t i;
 	int rc;
 
-	if (t->ndents == 0) {
-		rc = dents_reserve(t, 1);
-		if (rc)
-			return rc;
-		memset(D(t, 0), 0, sizeof(d)); /* index 0 = NIL */
-		t->ndents = 1;
-	}
-	if (t->ndents >= MAX_INDEX || t->ndents > t->max_nodes)
-		return over(t, "names", t->max_nodes, "TREE_MAX_NODES");
+	rc = dent_room(t);
+	if (rc)
+		return rc;
 	if (t->ndents >= t->nbuckets) {
 		rc = rehash(t, 0);
 		if (rc)
@@ -552,9 +563,6 @@ static int add_dent_h(struct tree *t, uint32_t dir, const char *name, size_t len
 	d.node = node;
 	d.hash = h;
 	d.prev = p->last;
-	rc = dents_reserve(t, (size_t)t->ndents + 1);
-	if (rc)
-		return rc;
 	*D(t, t->ndents) = d;
 	i = t->ndents++;
 	if (p->last)
@@ -1104,6 +1112,12 @@ int tree_tar_cb(void *ctx, const struct tar_entry *e)
 
 /* ---- saving and restoring ----------------------------------------------- */
 
+/* Has live node `n` (not the root) no name? */
+static bool unnamed(const struct tree_node *n)
+{
+	return is_dir(n) ? n->self == NIL : n->a.nlink == 0;
+}
+
 /*
  * A tree is saved as its node and name tables in index order (the rootfs
  * file, image/lindex.c) and restored by replaying them: node ids are the
@@ -1127,7 +1141,7 @@ bool tree_saveable(const struct tree *t)
 			return false;
 		if (n->dead)
 			continue;
-		if (is_dir(n) ? n->self == NIL || n->parent >= i : n->a.nlink == 0)
+		if (unnamed(n) || (is_dir(n) && n->parent >= i))
 			return false; /* unnamed, or named by a later directory */
 	}
 	for (i = 1; i < t->ndents; i++) {
@@ -1161,16 +1175,6 @@ bool tree_dent(const struct tree *t, size_t i, uint64_t *parent, uint64_t *node,
 	*node = (uint64_t)d->node + 1;
 	*name = d->name;
 	return true;
-}
-
-size_t tree_arena_used(const struct tree *t)
-{
-	return t->arena_used;
-}
-
-int tree_restore_new(struct tree **out, size_t nodes, size_t arena)
-{
-	return tree_new_hint(out, nodes, arena);
 }
 
 int tree_restore_node(struct tree *t, const struct tar_entry *e, unsigned layer,
@@ -1212,16 +1216,10 @@ int tree_restore_dent(struct tree *t, uint64_t parent, uint64_t node, const char
 	int rc;
 
 	if (parent == 0) { /* a removed name: keep its index */
-		if (t->ndents == 0)
-			t->ndents = 1; /* index 0 = NIL (dents_reserve zeroes) */
-		if (t->ndents >= MAX_INDEX || t->ndents > t->max_nodes)
-			return over(t, "names", t->max_nodes, "TREE_MAX_NODES");
-		rc = dents_reserve(t, (size_t)t->ndents + 1);
-		if (rc)
-			return rc;
-		memset(D(t, t->ndents), 0, sizeof(struct dent));
-		t->ndents++;
-		return 0;
+		rc = dent_room(t);
+		if (!rc)
+			memset(D(t, t->ndents++), 0, sizeof(struct dent));
+		return rc;
 	}
 	if (parent > t->nnodes || node < 2 || node > t->nnodes || len == 0 ||
 	    len > TREE_NAME_MAX || memchr(name, '/', len) || memchr(name, '\0', len) ||
@@ -1249,7 +1247,7 @@ int tree_restore_done(struct tree *t)
 	for (i = 1; i < t->nnodes; i++) {
 		const struct tree_node *n = N(t, i);
 
-		if (!n->dead && (is_dir(n) ? n->self == NIL : n->a.nlink == 0))
+		if (!n->dead && unnamed(n))
 			return -EBADMSG; /* a node no name reaches */
 	}
 	return 0;

@@ -155,28 +155,25 @@ bool tree_is_plain(const struct tree *t);
  * tree_nnodes: node ids run from 1 to it (removed ones included; ids that
  * tree_node_by_id does not return are removed). tree_ndents: name indexes
  * run from 1 to below it. tree_dent: name i's directory id, node id and
- * name; false for a removed name. tree_arena_used: bytes of names, targets,
- * xattrs and sparse maps (a hint for tree_restore_new).
+ * name; false for a removed name.
  *
- * Restoring (untrusted input; every step checks what it is given):
- * tree_restore_new; tree_restore_node for every node in id order (NULL
+ * Restoring (untrusted input; every step checks what it is given): a
+ * tree_new_hint tree; tree_restore_node for every node in id order (NULL
  * `e`: a removed node; the root first, a directory; `e`'s path is unused,
  * its type not a hard link); tree_restore_dent for every name in index
  * order (parent 0: a removed name; else a live directory, a live node that
  * is not the root, and a valid name (no '/', not "." or "..", at most
  * TREE_NAME_MAX bytes, not a whiteout ".wh.*") not yet in that directory;
  * a directory only once, and only in a directory of a lower id);
- * tree_restore_done (every node given, every live node named). Each returns 0, -EBADMSG for input that
- * breaks a rule, -ENOMEM or -E2BIG (a bound); the caller frees the tree
- * on failure.
+ * tree_restore_done (every node given, every live node named). Each
+ * returns 0, -EBADMSG for input that breaks a rule, -ENOMEM or -E2BIG (a
+ * bound); the caller frees the tree on failure.
  */
 bool tree_saveable(const struct tree *t);
 size_t tree_nnodes(const struct tree *t);
 size_t tree_ndents(const struct tree *t);
 bool tree_dent(const struct tree *t, size_t i, uint64_t *parent, uint64_t *node,
 	       const char **name);
-size_t tree_arena_used(const struct tree *t);
-int tree_restore_new(struct tree **out, size_t nodes, size_t arena);
 int tree_restore_node(struct tree *t, const struct tar_entry *e, unsigned layer,
 		      bool implicit);
 int tree_restore_dent(struct tree *t, uint64_t parent, uint64_t node, const char *name,
