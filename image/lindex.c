@@ -53,13 +53,17 @@
 #define LINDEX_ENTRY_MIN 16u
 #define CHECK_ASIDE ((size_t)1 << 20) /* checksum on a thread from this size */
 
+static void set_u64le(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
 static int put_u64le(struct buf *b, uint64_t v)
 {
 	unsigned char x[8];
-	int i;
 
-	for (i = 0; i < 8; i++)
-		x[i] = (unsigned char)(v >> (8 * i));
+	set_u64le(x, v);
 	return buf_add(b, x, 8);
 }
 
@@ -720,12 +724,6 @@ static void attr_entry(const struct tree_attr *a, struct tar_entry *e)
 		e->sparse = a->sparse;
 		e->nsparse = a->nsparse;
 	}
-}
-
-static void set_u64le(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
 }
 
 int lindex_rootfs_build(const struct digest *key, size_t nlayers, const struct tree *t,
