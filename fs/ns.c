@@ -450,16 +450,12 @@ int ns_list_cached(struct ns *ns, const char *dir, struct ns_ent **out, size_t *
 int ns_tag_meta(struct ns *ns, const char *repo, const char *tag, struct ns_tag_meta *out)
 {
 	struct dlist *tags = NULL;
-	struct buf key = BUF_INIT;
 	long i;
 	int rc;
 
 	if (!ns->src.tags_meta)
 		return -ENODATA;
-	rc = buf_addf(&key, "tags:%s", repo);
-	if (!rc && dcache_peek_stale(ns->cache, key.data, &tags))
-		rc = -ENODATA;
-	buf_release(&key);
+	rc = get_tags_how(ns, repo, true, &tags);
 	if (rc)
 		return rc;
 	i = tags->err ? -1 : strvec_find(&tags->names, tag);
@@ -479,15 +475,13 @@ int ns_repo_times(struct ns *ns, const char *repo, struct timespec *updated,
 		  struct timespec *created)
 {
 	struct dlist *tags = NULL;
-	struct buf key = BUF_INIT;
 	const struct ns_tag_meta *m;
 	int rc = -ENODATA;
 
 	memset(updated, 0, sizeof(*updated));
 	memset(created, 0, sizeof(*created));
-	if (!ns->src.tags_meta || buf_addf(&key, "tags:%s", repo))
-		goto out;
-	if (dcache_peek_stale(ns->cache, key.data, &tags) || tags->err || !tags->meta)
+	if (!ns->src.tags_meta || get_tags_how(ns, repo, true, &tags) || tags->err ||
+	    !tags->meta)
 		goto out;
 	m = tags->meta;
 	for (size_t i = 0; i < tags->names.n; i++) {
@@ -504,7 +498,6 @@ int ns_repo_times(struct ns *ns, const char *repo, struct timespec *updated,
 		rc = 0;
 out:
 	dlist_put(tags);
-	buf_release(&key);
 	return rc;
 }
 
