@@ -9,7 +9,9 @@
 # pushed to a loopback docker-registry. OPTS: extra -o options ("" for none, e.g.
 # "cache_max=0"). Per run and configuration: a fresh mount with an empty cache_dir, the
 # page cache dropped (root), the walk timed, and the daemon's user and system CPU time
-# (from /proc). Medians at the end. Binaries are copied first.
+# (from /proc). Medians at the end. Binaries are copied first. CACHE_ON_A, CACHE_ON_B: a
+# directory to put that configuration's cache_dir in (default: the test directory, on
+# the disk the registry reads from), e.g. /dev/shm to keep the copies off that disk.
 # shellcheck disable=SC2154 # REG_c_* are set by reg_start, MNT_a by mnt_start
 set -euo pipefail
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
@@ -35,9 +37,11 @@ for ((run = 1; run <= RUNS; run++)); do
 	line="run $run:"
 	for c in A B; do
 		opts=OPTS_$c
-		rm -rf "$TEST_TMP/cd"
+		on=CACHE_ON_$c
+		cd_dir=${!on:-$TEST_TMP}/coldab-cd
+		rm -rf "$cd_dir"
 		ACRFS=$TEST_TMP/acrfs$c mnt_start a "$REG_c_URL" \
-			-o "cache_dir=$TEST_TMP/cd${!opts:+,${!opts}}" >/dev/null
+			-o "cache_dir=$cd_dir${!opts:+,${!opts}}" >/dev/null
 		pid=$(_mnt_pid_of "$MNT_a")
 		drop_caches
 		t0=$EPOCHREALTIME
@@ -46,6 +50,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		read -r ut st < <(awk -v k="$TICK" '{ printf "%.2f %.2f\n", $14 / k, $15 / k }' \
 			"/proc/$pid/stat")
 		mnt_stop a
+		rm -rf "$cd_dir"
 		w=$(awk "BEGIN { printf \"%.3f\", $t1 - $t0 }")
 		echo "$w" >>"$TEST_TMP/$c.wall"
 		line="$line $c ${w} s (CPU user $ut s, system $st s)"
