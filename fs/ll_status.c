@@ -318,6 +318,7 @@ static int render_status(struct acrfs *fs, struct buf *out)
 		add_str(x, "docker_config", o->docker_config);
 		add_str(x, "cache_dir", fs->pcache ? pcache_dir(fs->pcache) : o->cache_dir);
 		cJSON_AddNumberToObject(x, "cache_max", (double)o->cache_max);
+		cJSON_AddNumberToObject(x, "index_max", (double)o->index_max);
 		add_str(x, "fuse", o->fuse_argv.n > 2 ? o->fuse_argv.v[2] : "");
 	}
 	gmtime_r(&fs->mounted_at.tv_sec, &tm);
@@ -335,6 +336,10 @@ static int render_status(struct acrfs *fs, struct buf *out)
 		cJSON_AddNumberToObject(x, "blob_files", (double)ps.blob_files);
 		cJSON_AddNumberToObject(x, "max_blob_bytes", (double)ps.max_blob_bytes);
 		cJSON_AddNumberToObject(x, "evictions", (double)ps.evictions);
+		cJSON_AddNumberToObject(x, "index_bytes", (double)ps.index_bytes);
+		cJSON_AddNumberToObject(x, "index_files", (double)ps.index_files);
+		cJSON_AddNumberToObject(x, "max_index_bytes", (double)ps.max_index_bytes);
+		cJSON_AddNumberToObject(x, "index_evictions", (double)ps.index_evictions);
 	} else if (!fs->pcache) {
 		cJSON_AddNullToObject(root, "cache");
 	}

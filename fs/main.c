@@ -357,6 +357,8 @@ int main(int argc, char *argv[])
 	src.what = registry_host(fs.reg);
 	/* Without a usable cache directory acrfs still works, from memory only. */
 	rc = pcache_open(&fs.pcache, o.cache_dir, o.cache_max);
+	if (!rc)
+		pcache_set_index_max(fs.pcache, o.index_max);
 	if (rc)
 		log_warn("no persistent cache (%s): layers are indexed again after a remount",
 			 strerror(-rc));

@@ -66,6 +66,9 @@ static const char usage[] =
 	"                           else ~/.cache/acrfs)\n"
 	"    -o cache_max=SIZE      bound on blob bytes kept in cache_dir, with K/M/G\n"
 	"                           suffixes (default: 4G)\n"
+	"    -o index_max=SIZE      bound on the index and rootfs files kept in\n"
+	"                           cache_dir, least recently used evicted first\n"
+	"                           (default: 1G; 0 keeps none)\n"
 	"    -o mem_max=SIZE        bound on the memory image trees, layer indexes\n"
 	"                           and cached listings take; the least recently\n"
 	"                           used are dropped and rebuilt when needed (trees\n"
@@ -277,6 +280,12 @@ static int one_opt(struct acrfs_opts *o, const char *item, struct buf *fuse, str
 			return fail(err, "cache_max=%s: expected a size like 512M or 4G", v);
 		return 0;
 	}
+	if (IS("index_max")) {
+		NEEDV();
+		if (parse_size(v, &o->index_max))
+			return fail(err, "index_max=%s: expected a size like 256M or 1G", v);
+		return 0;
+	}
 	if (IS("mem_max")) {
 		NEEDV();
 		if (parse_size(v, &o->mem_max))
@@ -364,6 +373,7 @@ int opts_parse(int argc, const char *const argv[], struct acrfs_opts *o, struct 
 	o->prefetch = PREFETCH_WINDOW_DEFAULT;
 	o->threads = 16;
 	o->cache_max = 4ull << 30;
+	o->index_max = 1ull << 30;
 	o->mem_max = ACRFS_MEM_MAX_DEFAULT;
 	for (i = 1; i < argc && !rc; i++) {
 		const char *a = argv[i];

@@ -43,6 +43,7 @@ struct acrfs_opts {
 	char *tenant;	  /* -o tenant=ID */
 	char *cache_dir;  /* -o cache_dir=DIR */
 	uint64_t cache_max; /* -o cache_max=SIZE (bytes; K/M/G suffixes) */
+	uint64_t index_max; /* -o index_max=SIZE: index and rootfs files */
 	uint64_t mem_max;   /* -o mem_max=SIZE (bytes), default 512M, 0 = no bound */
 	unsigned threads; /* -o threads=N, default 16 */
 	bool has_fsname;  /* -o fsname= given (else fsname=REGISTRY is added) */

@@ -24,7 +24,10 @@
  *     entries as the parser reported them, the zran index (gzip) or the
  *     frame table (zstd), sizes, the block sums (below) — plus a SHA-256
  *     over all of it. It is written only after the blob's digest was
- *     verified.
+ *     verified. Index files are bounded by index_max (LRU); a layer whose
+ *     index file is gone is built again from the blob's local copy when
+ *     there is one (stream_local: read back through the same sink, its
+ *     digest checked as it is read), else from the registry.
  *   - the blob's local copy (pcache blob files, bounded by cache_max, LRU):
  *     gzip and tar layers keep the compressed blob as streamed ("<hex>");
  *     zstd layers keep the decompressed tar instead ("<hex>.tar"), because a
@@ -142,6 +145,7 @@
 #define ZSR_IN (64u << 10)
 #ifndef PIPE_MIN
 #define PIPE_MIN (4u << 20) /* blobs from this size decode on a second thread */
+#define LOCAL_CHUNK (1u << 20) /* bytes read at a time from a blob's local copy */
 #endif
 #define PIPE_SLOT (1u << 20)
 #define PIPE_SLOTS 8
@@ -205,7 +209,8 @@ struct layer {
 	void *evicted_ctx;
 
 	/* Counters (atomic). */
-	uint64_t st_stream, st_range, st_reqs, st_local, st_lblob, st_lidx, st_rej, st_bad;
+	uint64_t st_stream, st_range, st_reqs, st_local, st_lblob, st_lidx, st_llocal, st_rej,
+		st_bad;
 	uint64_t st_evict;
 	uint64_t st_cpu_recv, st_cpu_dec; /* µs of CPU of the last load from the blob */
 };
@@ -457,6 +462,7 @@ void layer_stats(const struct layer *l, struct layer_stats *st)
 	st->local_bytes = __atomic_load_n(&l->st_local, __ATOMIC_RELAXED);
 	st->loads_blob = __atomic_load_n(&l->st_lblob, __ATOMIC_RELAXED);
 	st->loads_index = __atomic_load_n(&l->st_lidx, __ATOMIC_RELAXED);
+	st->loads_local = __atomic_load_n(&l->st_llocal, __ATOMIC_RELAXED);
 	st->index_rejected = __atomic_load_n(&l->st_rej, __ATOMIC_RELAXED);
 	st->blocks_rejected = __atomic_load_n(&l->st_bad, __ATOMIC_RELAXED);
 	st->evictions = __atomic_load_n(&l->st_evict, __ATOMIC_RELAXED);
@@ -498,6 +504,7 @@ struct build {
 	uint64_t dec_bytes;  /* blob bytes decoded so far */
 	uint64_t dec_cpu_ns; /* the decoding thread's CPU for them */
 	uint64_t switch_at;        /* where the stream was stopped, or 0 */
+	bool local;                /* the blob comes from its local copy */
 };
 
 static int build_entry_cb(void *ctx, const struct tar_entry *e)
@@ -671,11 +678,48 @@ static int may_switch(struct build *b)
 }
 
 /* Stream the blob; when the sink stopped it to switch, the rest by ranges. */
+/*
+ * The blob from its local copy, through the same sink as a download, its
+ * digest checked as it is read (-EBADMSG at the end when it does not
+ * match; the build is then dropped, nothing of it served). -ENOENT or -EIO
+ * when the copy goes (evicted) or is short.
+ */
+static int stream_local(struct build *b)
+{
+	struct layer *l = b->l;
+	struct digest_hasher *h = NULL;
+	char *buf = malloc(LOCAL_CHUNK);
+	uint64_t off = 0;
+	int rc = buf ? digest_hasher_new(&h) : -ENOMEM;
+
+	while (!rc && off < l->size) {
+		size_t want = l->size - off < LOCAL_CHUNK ? (size_t)(l->size - off) : LOCAL_CHUNK;
+		ssize_t n = pcache_blob_pread(l->pc, &l->digest, "", buf, want, off);
+
+		if (n < 0)
+			rc = (int)n;
+		else if ((size_t)n != want)
+			rc = -EIO;
+		else if (!(rc = digest_hasher_update(h, buf, want)))
+			rc = build_blob_sink(b, buf, want);
+		off += want;
+	}
+	if (!rc)
+		rc = digest_hasher_final(h, &l->digest, NULL);
+	digest_hasher_free(h);
+	free(buf);
+	return rc;
+}
+
 static int fetch_blob(struct build *b)
 {
 	struct layer *l = b->l;
 	char ds[DIGEST_STR_SIZE];
-	int rc = may_switch(b);
+	int rc;
+
+	if (b->local)
+		return stream_local(b);
+	rc = may_switch(b);
 
 	if (!rc)
 		rc = l->src.stream(l->src.ctx, &l->digest, l->size, build_blob_sink, b);
@@ -781,7 +825,9 @@ static void *commit_main(void *arg)
 	return NULL;
 }
 
-static int load_from_blob(struct layer *l, struct lindex_content *o, bool *indexed)
+/* Build the layer's tree from its blob: downloaded, or (local) read from
+ * its local copy. */
+static int build_layer(struct layer *l, struct lindex_content *o, bool *indexed, bool local)
 {
 	struct build b;
 	char ds[DIGEST_STR_SIZE];
@@ -796,6 +842,7 @@ static int load_from_blob(struct layer *l, struct lindex_content *o, bool *index
 	b.rq_fd = -1;
 	memset(o, 0, sizeof(*o));
 	b.l = l;
+	b.local = local;
 	rc = decomp_new(&b.dec, (enum decomp_kind)l->kind, l->span);
 	if (!rc)
 		rc = tar_parser_new(&b.tp, build_entry_cb, &b);
@@ -813,7 +860,7 @@ static int load_from_blob(struct layer *l, struct lindex_content *o, bool *index
 			(void)pcache_blob_begin(l->pc, &l->digest, "tar", 0, &b.uw);
 			if (b.uw && blockhash_new(&b.ubh, LAYER_BLOCK, big))
 				build_drop_ucopy(&b);
-		} else {
+		} else if (!local) {
 			(void)pcache_blob_begin(l->pc, &l->digest, "", l->size, &b.cw);
 		}
 	}
@@ -882,7 +929,7 @@ static int load_from_blob(struct layer *l, struct lindex_content *o, bool *index
 		rc = lindex_build(&k, o, &b.ents, b.nents, &idx);
 		if (!rc)
 			rc = pcache_index_store(l->pc, &l->digest, idx.data, idx.len);
-		if (rc)
+		if (rc && rc != -ENOSPC) /* ENOSPC: -o index_max=0 */
 			log_warn("layer %s: index file not written: %s", short_digest(l, ds),
 				 strerror(-rc));
 		*indexed = rc == 0;
@@ -932,6 +979,33 @@ static int load_from_index(struct layer *l, struct lindex_content *o)
 out:
 	buf_release(&file);
 	return rc;
+}
+
+/*
+ * Build the layer's tree from its blob. When its index file is gone
+ * (index_max evicted it, or it was damaged) but the blob's local copy
+ * stays, the copy is read instead of the registry; a copy that does not
+ * match the digest is removed and the blob downloaded. (A zstd layer keeps
+ * a copy of its decompressed tar, not of its blob: it is downloaded.)
+ */
+static int load_from_blob(struct layer *l, struct lindex_content *o, bool *indexed)
+{
+	char ds[DIGEST_STR_SIZE];
+	uint64_t size;
+	int rc;
+
+	if (l->pc && l->kind != DECOMP_ZSTD &&
+	    pcache_blob_stat(l->pc, &l->digest, "", &size) == 0 && size == l->size) {
+		rc = build_layer(l, o, indexed, true);
+		if (!rc) {
+			count(&l->st_llocal, 1);
+			return 0;
+		}
+		log_warn("layer %s: its local copy could not be indexed; downloading the blob",
+			 short_digest(l, ds));
+		(void)pcache_blob_remove(l->pc, &l->digest, "");
+	}
+	return build_layer(l, o, indexed, false);
 }
 
 /* *indexed: an index file holds what was loaded (an eviction can be undone

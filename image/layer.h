@@ -5,8 +5,8 @@
  * layer_load() is single-flight: the first caller builds the tree, every
  * concurrent caller waits for that result. Building either reads the layer's
  * index file from the persistent cache (pcache; no blob bytes are fetched
- * then) or streams the blob once from its source: digest check (by the
- * source), decompression (tar, gzip with a zran index, zstd with a frame
+ * then) or streams the blob once from its source (or from its local copy
+ * when only the index file is gone): digest check, decompression (tar, gzip with a zran index, zstd with a frame
  * table) and tar parsing in one pass, writing a new index file at the end.
  * A failed load (network, digest mismatch, corrupt data) is remembered for
  * LAYER_RETRY_SEC seconds and reported as -EIO; nothing of the layer is
@@ -210,6 +210,7 @@ struct layer_stats {
 	uint64_t local_bytes;    /* bytes read from local copies in the cache */
 	uint64_t loads_blob;     /* trees built by streaming the blob */
 	uint64_t loads_index;    /* trees built from an index file */
+	uint64_t loads_local;    /* of loads_blob, from the blob's local copy */
 	uint64_t index_rejected; /* index files found corrupt and rebuilt */
 	uint64_t evictions;      /* loaded states evicted under the budget */
 	uint64_t blocks_rejected; /* blocks read that did not match their sums */

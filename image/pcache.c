@@ -13,8 +13,11 @@
  * that cannot fit even after evicting every committed file fails with
  * -EFBIG and drops its temporary file.
  *
- * Lock: pc->lock guards entries, nentries, tick, total, pending, evictions.
- * It is a leaf lock. Eviction unlinks under it (a metadata operation); reads
+ * Index and rootfs files have an LRU table of their own (pc->meta, bound
+ * index_max), kept the same way: a load marks a file used, a store evicts
+ * the least recently used ones until it fits.
+ *
+ * Lock: pc->lock guards both tables and tick. It is a leaf lock. Eviction unlinks under it (a metadata operation); reads
  * and writes of contents happen outside it. A reader racing with eviction
  * just sees -ENOENT and falls back to the registry.
  */
@@ -40,27 +43,35 @@
 #define WRITEBACK_STEP (8u << 20) /* blob bytes written between writeback starts */
 #define WRITE_BATCH (1u << 20)    /* blob bytes gathered for one write */
 
+/* Where a file lives: pc->dirs[where]. */
+enum { W_BLOB, W_INDEX, W_ROOTFS, W_COUNT };
+
 struct entry {
 	char name[NAME_MAX_LEN];
+	unsigned char where;
 	uint64_t size;
 	uint64_t tick;
 	time_t disk_touch;
 };
 
-struct pcache {
-	char *dir;       /* DIR */
-	char *index_dir; /* DIR/v1/index */
-	char *rootfs_dir; /* DIR/v1/rootfs */
-	char *blob_dir;  /* DIR/v1/blobs */
-	uint64_t max;
-
-	pthread_mutex_t lock; /* leaf; guards the fields below */
+/* The files of one bound, least recently used first out. */
+struct lru {
 	struct entry *entries;
 	size_t nentries, cap;
-	uint64_t tick;
-	uint64_t total;   /* bytes of committed blob files */
-	uint64_t pending; /* bytes written by open writers */
+	uint64_t max;
+	uint64_t total;   /* bytes of committed files */
+	uint64_t pending; /* bytes being written */
 	uint64_t evictions;
+};
+
+struct pcache {
+	char *dir;       /* DIR */
+	char *dirs[W_COUNT]; /* DIR/v1/blobs, DIR/v1/index, DIR/v1/rootfs */
+
+	pthread_mutex_t lock; /* leaf; guards the fields below */
+	struct lru blobs;     /* blob files: cache_max */
+	struct lru meta;      /* index and rootfs files: index_max */
+	uint64_t tick;
 };
 
 struct pcache_writer {
@@ -264,38 +275,38 @@ static int is_blob_name(const char *s)
 	return 1;
 }
 
-/* ---- the LRU table (pc->lock held) -------------------------------------- */
+/* ---- the LRU tables (pc->lock held) ------------------------------------- */
 
-static struct entry *find_entry(struct pcache *pc, const char *name)
+static struct entry *find_entry(struct lru *t, int where, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < pc->nentries; i++)
-		if (strcmp(pc->entries[i].name, name) == 0)
-			return &pc->entries[i];
+	for (i = 0; i < t->nentries; i++)
+		if (t->entries[i].where == where && strcmp(t->entries[i].name, name) == 0)
+			return &t->entries[i];
 	return NULL;
 }
 
-static void drop_entry(struct pcache *pc, struct entry *e)
+static void drop_entry(struct lru *t, struct entry *e)
 {
-	pc->total -= e->size;
-	*e = pc->entries[--pc->nentries];
+	t->total -= e->size;
+	*e = t->entries[--t->nentries];
 }
 
-/* Evict least-recently-used files until `need` more bytes fit. */
-static int make_room(struct pcache *pc, uint64_t need)
+/* Evict least-recently-used files of `t` until `need` more bytes fit. */
+static int make_room(struct pcache *pc, struct lru *t, uint64_t need)
 {
-	while (pc->total + pc->pending + need > pc->max) {
+	while (t->total + t->pending + need > t->max) {
 		struct entry *lru = NULL;
 		char *path;
 		size_t i;
 
-		for (i = 0; i < pc->nentries; i++)
-			if (!lru || pc->entries[i].tick < lru->tick)
-				lru = &pc->entries[i];
+		for (i = 0; i < t->nentries; i++)
+			if (!lru || t->entries[i].tick < lru->tick)
+				lru = &t->entries[i];
 		if (!lru)
 			return -EFBIG;
-		path = path_join(pc->blob_dir, lru->name);
+		path = path_join(pc->dirs[lru->where], lru->name);
 		if (path) {
 			if (unlink(path) && errno != ENOENT)
 				log_warn("cache: cannot evict %s: %s", path, strerror(errno));
@@ -304,37 +315,49 @@ static int make_room(struct pcache *pc, uint64_t need)
 					  (unsigned long long)lru->size);
 			free(path);
 		}
-		pc->evictions++;
-		drop_entry(pc, lru);
+		t->evictions++;
+		drop_entry(t, lru);
 	}
 	return 0;
 }
 
-static int add_entry(struct pcache *pc, const char *name, uint64_t size, uint64_t tick,
-		     time_t touched)
+static int add_entry(struct lru *t, int where, const char *name, uint64_t size,
+		     uint64_t tick, time_t touched)
 {
-	struct entry *e = find_entry(pc, name);
+	struct entry *e = find_entry(t, where, name);
 
 	if (e) {
-		pc->total -= e->size;
+		t->total -= e->size;
 	} else {
-		if (pc->nentries == pc->cap) {
-			size_t cap = pc->cap ? 2 * pc->cap : 32;
-			struct entry *v = realloc(pc->entries, cap * sizeof(*v));
+		if (t->nentries == t->cap) {
+			size_t cap = t->cap ? 2 * t->cap : 32;
+			struct entry *v = realloc(t->entries, cap * sizeof(*v));
 
 			if (!v)
 				return -ENOMEM;
-			pc->entries = v;
-			pc->cap = cap;
+			t->entries = v;
+			t->cap = cap;
 		}
-		e = &pc->entries[pc->nentries++];
+		e = &t->entries[t->nentries++];
 		snprintf(e->name, sizeof(e->name), "%s", name);
+		e->where = (unsigned char)where;
 	}
 	e->size = size;
 	e->tick = tick;
 	e->disk_touch = touched;
-	pc->total += size;
+	t->total += size;
 	return 0;
+}
+
+/* Mark `e` used; whether its file's mtime should be refreshed (at most once
+ * a TOUCH_INTERVAL, so that the order survives a remount). */
+static bool use_entry(struct pcache *pc, struct entry *e, time_t now)
+{
+	e->tick = ++pc->tick;
+	if (now - e->disk_touch < TOUCH_INTERVAL)
+		return false;
+	e->disk_touch = now;
+	return true;
 }
 
 /* ---- open / free -------------------------------------------------------- */
@@ -353,6 +376,7 @@ int pcache_default_dir(struct buf *out)
 
 struct scanned {
 	char name[NAME_MAX_LEN];
+	int where;
 	uint64_t size;
 	time_t mtime;
 };
@@ -364,12 +388,13 @@ static int cmp_mtime(const void *a, const void *b)
 	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
 }
 
-/* Remove stale temporary files of `dir`; collect blob files if `out`. */
-static int scan_dir(const char *dir, struct scanned **out, size_t *n)
+/* Remove stale temporary files of `dir` (pc->dirs[where]); append the
+ * files we manage to *out. */
+static int scan_dir(const char *dir, int where, struct scanned **out, size_t *n,
+		    size_t *cap)
 {
 	DIR *dp = opendir(dir);
 	struct dirent *de;
-	size_t cap = 0;
 	time_t now = time(NULL);
 	int rc = 0;
 
@@ -385,12 +410,12 @@ static int scan_dir(const char *dir, struct scanned **out, size_t *n)
 				unlinkat(dirfd(dp), de->d_name, 0);
 			continue;
 		}
-		if (!out || !S_ISREG(st.st_mode) || !is_blob_name(de->d_name))
+		if (!S_ISREG(st.st_mode) || !is_blob_name(de->d_name))
 			continue;
 		if ((st.st_mode & 077) && fchmodat(dirfd(dp), de->d_name, 0600, 0))
 			log_warn("cache: cannot chmod 0600 %s/%s", dir, de->d_name);
-		if (*n == cap) {
-			size_t c = cap ? 2 * cap : 32;
+		if (*n == *cap) {
+			size_t c = *cap ? 2 * *cap : 32;
 			struct scanned *v = realloc(*out, c * sizeof(*v));
 
 			if (!v) {
@@ -398,9 +423,10 @@ static int scan_dir(const char *dir, struct scanned **out, size_t *n)
 				break;
 			}
 			*out = v;
-			cap = c;
+			*cap = c;
 		}
 		snprintf((*out)[*n].name, NAME_MAX_LEN, "%s", de->d_name);
+		(*out)[*n].where = where;
 		(*out)[*n].size = (uint64_t)st.st_size;
 		(*out)[*n].mtime = st.st_mtime;
 		(*n)++;
@@ -415,8 +441,8 @@ int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
 	struct buf def = BUF_INIT;
 	struct scanned *files = NULL;
 	char *v1 = NULL;
-	size_t nfiles = 0, i;
-	int rc;
+	size_t nfiles = 0, cap = 0, i;
+	int rc, w;
 
 	*out = NULL;
 	if (!dir) {
@@ -435,13 +461,14 @@ int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
 		goto fail;
 	}
 	pthread_mutex_init(&pc->lock, NULL);
-	pc->max = max_blob_bytes;
+	pc->blobs.max = max_blob_bytes;
+	pc->meta.max = PCACHE_INDEX_BYTES_DEFAULT;
 	pc->dir = strdup(dir);
 	v1 = path_join(dir, "v1");
-	pc->index_dir = path_join(dir, "v1/index");
-	pc->rootfs_dir = path_join(dir, "v1/rootfs");
-	pc->blob_dir = path_join(dir, "v1/blobs");
-	if (!pc->dir || !v1 || !pc->index_dir || !pc->rootfs_dir || !pc->blob_dir) {
+	pc->dirs[W_BLOB] = path_join(dir, "v1/blobs");
+	pc->dirs[W_INDEX] = path_join(dir, "v1/index");
+	pc->dirs[W_ROOTFS] = path_join(dir, "v1/rootfs");
+	if (!pc->dir || !v1 || !pc->dirs[W_BLOB] || !pc->dirs[W_INDEX] || !pc->dirs[W_ROOTFS]) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -450,30 +477,24 @@ int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
 		rc = ensure_dir(dir);
 	if (!rc)
 		rc = ensure_dir(v1);
-	if (!rc)
-		rc = ensure_dir(pc->index_dir);
-	if (!rc)
-		rc = ensure_dir(pc->rootfs_dir);
-	if (!rc)
-		rc = ensure_dir(pc->blob_dir);
+	for (w = 0; !rc && w < W_COUNT; w++)
+		rc = ensure_dir(pc->dirs[w]);
+	for (w = 0; !rc && w < W_COUNT; w++)
+		rc = scan_dir(pc->dirs[w], w, &files, &nfiles, &cap);
 	if (rc)
 		goto fail;
-	rc = scan_dir(pc->index_dir, NULL, NULL);
-	if (!rc)
-		rc = scan_dir(pc->rootfs_dir, NULL, NULL);
-	if (!rc)
-		rc = scan_dir(pc->blob_dir, &files, &nfiles);
-	if (rc)
-		goto fail;
+	/* The tables in last-use order: what the mtimes say. */
 	if (nfiles)
 		qsort(files, nfiles, sizeof(*files), cmp_mtime);
 	for (i = 0; i < nfiles; i++) {
-		rc = add_entry(pc, files[i].name, files[i].size, ++pc->tick, files[i].mtime);
+		rc = add_entry(files[i].where == W_BLOB ? &pc->blobs : &pc->meta, files[i].where,
+			       files[i].name, files[i].size, ++pc->tick, files[i].mtime);
 		if (rc)
 			goto fail;
 	}
 	pthread_mutex_lock(&pc->lock);
-	(void)make_room(pc, 0);
+	(void)make_room(pc, &pc->blobs, 0);
+	(void)make_room(pc, &pc->meta, 0);
 	pthread_mutex_unlock(&pc->lock);
 	free(files);
 	free(v1);
@@ -493,11 +514,11 @@ void pcache_free(struct pcache *pc)
 	if (!pc)
 		return;
 	pthread_mutex_destroy(&pc->lock);
-	free(pc->entries);
+	free(pc->blobs.entries);
+	free(pc->meta.entries);
 	free(pc->dir);
-	free(pc->index_dir);
-	free(pc->rootfs_dir);
-	free(pc->blob_dir);
+	for (int w = 0; w < W_COUNT; w++)
+		free(pc->dirs[w]);
 	free(pc);
 }
 
@@ -523,13 +544,19 @@ static char *small_path(const char *dir, const struct digest *d, const char *ext
 	return path_join(dir, name);
 }
 
-static int small_load(const char *dir, const struct digest *d, const char *ext,
+/* Read the index or rootfs file (where, d, ext) and mark it used. A file
+ * the table does not know (another acrfs sharing the directory wrote it) is
+ * entered, so that it counts against the bound, and older ones are evicted
+ * if it puts the files over. */
+static int small_load(struct pcache *pc, int where, const struct digest *d, const char *ext,
 		      struct buf *out)
 {
 	char name[NAME_MAX_LEN];
-	char *path = small_path(dir, d, ext, name);
+	char *path = small_path(pc->dirs[where], d, ext, name);
 	struct stat st;
+	struct entry *e;
 	size_t got = 0;
+	bool touch = false;
 	int fd = -1, rc = 0;
 
 	if (!path)
@@ -566,6 +593,16 @@ static int small_load(const char *dir, const struct digest *d, const char *ext,
 	}
 	out->len += got;
 	out->data[out->len] = '\0';
+	pthread_mutex_lock(&pc->lock);
+	e = find_entry(&pc->meta, where, name);
+	if (e)
+		touch = use_entry(pc, e, time(NULL));
+	else if (!add_entry(&pc->meta, where, name, got, ++pc->tick, time(NULL)) &&
+		 !make_room(pc, &pc->meta, 0)) /* this file last: it is the newest */
+		touch = true;
+	pthread_mutex_unlock(&pc->lock);
+	if (touch)
+		(void)futimens(fd, NULL);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -573,73 +610,117 @@ out:
 	return rc;
 }
 
-static int small_store(const char *dir, const struct digest *d, const char *ext,
+/* Store (replace) the file (where, d, ext), evicting the least recently
+ * used index and rootfs files to keep them all within the bound. */
+static int small_store(struct pcache *pc, int where, const struct digest *d, const char *ext,
 		       const void *data, size_t len)
 {
+	const char *dir = pc->dirs[where];
 	char name[NAME_MAX_LEN];
 	char *tmp = NULL;
+	struct entry *e;
 	int fd, rc;
 
 	small_name(name, d, ext);
-	fd = open_tmp(dir, name, &tmp);
-	if (fd < 0)
-		return fd;
-	rc = write_all(fd, data, len);
-	if (rc) {
-		log_error("cache: cannot write %s: %s", tmp, strerror(-rc));
-		close(fd);
-		unlink(tmp);
-	} else {
-		rc = publish(fd, tmp, dir, name);
+	pthread_mutex_lock(&pc->lock);
+	if (!pc->meta.max) {
+		pthread_mutex_unlock(&pc->lock);
+		return -ENOSPC;
 	}
+	if (len > pc->meta.max) {
+		pthread_mutex_unlock(&pc->lock);
+		return -EFBIG;
+	}
+	/* The file it replaces goes first: it is not kept beside the new one. */
+	e = find_entry(&pc->meta, where, name);
+	if (e)
+		drop_entry(&pc->meta, e);
+	rc = make_room(pc, &pc->meta, len);
+	if (!rc)
+		pc->meta.pending += len;
+	pthread_mutex_unlock(&pc->lock);
+	if (rc)
+		return rc;
+	fd = open_tmp(dir, name, &tmp);
+	if (fd < 0) {
+		rc = fd;
+	} else {
+		rc = write_all(fd, data, len);
+		if (rc) {
+			log_error("cache: cannot write %s: %s", tmp, strerror(-rc));
+			close(fd);
+			unlink(tmp);
+		} else {
+			rc = publish(fd, tmp, dir, name);
+		}
+	}
+	pthread_mutex_lock(&pc->lock);
+	pc->meta.pending -= len;
+	if (!rc)
+		rc = add_entry(&pc->meta, where, name, len, ++pc->tick, time(NULL));
+	pthread_mutex_unlock(&pc->lock);
 	free(tmp);
 	return rc;
 }
 
-static int small_remove(const char *dir, const struct digest *d, const char *ext)
+static int small_remove(struct pcache *pc, int where, const struct digest *d, const char *ext)
 {
 	char name[NAME_MAX_LEN];
-	char *path = small_path(dir, d, ext, name);
+	char *path = small_path(pc->dirs[where], d, ext, name);
+	struct entry *e;
 	int rc = 0;
 
 	if (!path)
 		return -ENOMEM;
+	pthread_mutex_lock(&pc->lock);
+	e = find_entry(&pc->meta, where, name);
+	if (e)
+		drop_entry(&pc->meta, e);
 	if (unlink(path))
 		rc = -errno;
+	pthread_mutex_unlock(&pc->lock);
 	free(path);
 	return rc;
 }
 
 int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out)
 {
-	return small_load(pc->index_dir, d, "idx", out);
+	return small_load(pc, W_INDEX, d, "idx", out);
 }
 
 int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
 		       size_t len)
 {
-	return small_store(pc->index_dir, d, "idx", data, len);
+	return small_store(pc, W_INDEX, d, "idx", data, len);
 }
 
 int pcache_index_remove(struct pcache *pc, const struct digest *d)
 {
-	return small_remove(pc->index_dir, d, "idx");
+	return small_remove(pc, W_INDEX, d, "idx");
 }
 
 int pcache_rootfs_load(struct pcache *pc, const struct digest *key, struct buf *out)
 {
-	return small_load(pc->rootfs_dir, key, "rfs", out);
+	return small_load(pc, W_ROOTFS, key, "rfs", out);
 }
 
 int pcache_rootfs_store(struct pcache *pc, const struct digest *key, const void *data,
 			size_t len)
 {
-	return small_store(pc->rootfs_dir, key, "rfs", data, len);
+	return small_store(pc, W_ROOTFS, key, "rfs", data, len);
 }
 
 int pcache_rootfs_remove(struct pcache *pc, const struct digest *key)
 {
-	return small_remove(pc->rootfs_dir, key, "rfs");
+	return small_remove(pc, W_ROOTFS, key, "rfs");
+}
+
+void pcache_set_index_max(struct pcache *pc, uint64_t max)
+{
+	pthread_mutex_lock(&pc->lock);
+	pc->meta.max = max;
+	(void)make_room(pc, &pc->meta, 0);
+	pthread_mutex_unlock(&pc->lock);
 }
 
 /* ---- blob files --------------------------------------------------------- */
@@ -651,9 +732,9 @@ int pcache_blob_begin(struct pcache *pc, const struct digest *d, const char *sfx
 	int rc;
 
 	*out = NULL;
-	if (pc->max == 0)
+	if (pc->blobs.max == 0)
 		return -ENOSPC;
-	if (size_hint > pc->max)
+	if (size_hint > pc->blobs.max)
 		return -EFBIG;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -665,7 +746,7 @@ int pcache_blob_begin(struct pcache *pc, const struct digest *d, const char *sfx
 	rc = blob_name(w->name, d, sfx);
 	if (rc)
 		goto fail;
-	w->fd = open_tmp(pc->blob_dir, w->name, &w->tmp_path);
+	w->fd = open_tmp(pc->dirs[W_BLOB], w->name, &w->tmp_path);
 	if (w->fd < 0) {
 		rc = w->fd;
 		goto fail;
@@ -687,9 +768,9 @@ static int write_through(struct pcache_writer *w, const void *data, size_t len)
 		return w->err;
 	pthread_mutex_lock(&pc->lock);
 	/* Never evict for a file that cannot fit anyway. */
-	rc = w->written + len > pc->max ? -EFBIG : make_room(pc, len);
+	rc = w->written + len > pc->blobs.max ? -EFBIG : make_room(pc, &pc->blobs, len);
 	if (!rc)
-		pc->pending += len;
+		pc->blobs.pending += len;
 	pthread_mutex_unlock(&pc->lock);
 	if (!rc) {
 		w->written += len;
@@ -708,7 +789,7 @@ static int write_through(struct pcache_writer *w, const void *data, size_t len)
 		/* Give the space back and drop the file now: it will not be kept. */
 		w->err = rc;
 		pthread_mutex_lock(&pc->lock);
-		pc->pending -= w->written;
+		pc->blobs.pending -= w->written;
 		pthread_mutex_unlock(&pc->lock);
 		w->written = 0;
 		close(w->fd);
@@ -759,7 +840,7 @@ static void writer_free(struct pcache_writer *w)
 	}
 	if (w->written) {
 		pthread_mutex_lock(&w->pc->lock);
-		w->pc->pending -= w->written;
+		w->pc->blobs.pending -= w->written;
 		pthread_mutex_unlock(&w->pc->lock);
 	}
 	free(w->tmp_path);
@@ -772,13 +853,13 @@ int pcache_blob_commit(struct pcache_writer *w)
 	int rc = flush_batch(w);
 
 	if (!rc) {
-		rc = publish(w->fd, w->tmp_path, pc->blob_dir, w->name);
+		rc = publish(w->fd, w->tmp_path, pc->dirs[W_BLOB], w->name);
 		w->fd = -1;
 	}
 	pthread_mutex_lock(&pc->lock);
-	pc->pending -= w->written;
+	pc->blobs.pending -= w->written;
 	if (!rc)
-		rc = add_entry(pc, w->name, w->written, ++pc->tick, time(NULL));
+		rc = add_entry(&pc->blobs, W_BLOB, w->name, w->written, ++pc->tick, time(NULL));
 	pthread_mutex_unlock(&pc->lock);
 	w->written = 0;
 	writer_free(w);
@@ -805,18 +886,13 @@ ssize_t pcache_blob_pread(struct pcache *pc, const struct digest *d, const char 
 	if (blob_name(name, d, sfx))
 		return -EINVAL;
 	pthread_mutex_lock(&pc->lock);
-	e = find_entry(pc, name);
-	if (e) {
-		e->tick = ++pc->tick;
-		if (now - e->disk_touch >= TOUCH_INTERVAL) {
-			e->disk_touch = now;
-			touch = true;
-		}
-	}
+	e = find_entry(&pc->blobs, W_BLOB, name);
+	if (e)
+		touch = use_entry(pc, e, now);
 	pthread_mutex_unlock(&pc->lock);
 	if (!e)
 		return -ENOENT;
-	path = path_join(pc->blob_dir, name);
+	path = path_join(pc->dirs[W_BLOB], name);
 	if (!path)
 		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -857,13 +933,13 @@ int pcache_blob_remove(struct pcache *pc, const struct digest *d, const char *sf
 
 	if (blob_name(name, d, sfx))
 		return -EINVAL;
-	path = path_join(pc->blob_dir, name);
+	path = path_join(pc->dirs[W_BLOB], name);
 	if (!path)
 		return -ENOMEM;
 	pthread_mutex_lock(&pc->lock);
-	e = find_entry(pc, name);
+	e = find_entry(&pc->blobs, W_BLOB, name);
 	if (e)
-		drop_entry(pc, e);
+		drop_entry(&pc->blobs, e);
 	if (unlink(path))
 		rc = -errno;
 	pthread_mutex_unlock(&pc->lock);
@@ -881,7 +957,7 @@ int pcache_blob_stat(struct pcache *pc, const struct digest *d, const char *sfx,
 	if (blob_name(name, d, sfx))
 		return -EINVAL;
 	pthread_mutex_lock(&pc->lock);
-	e = find_entry(pc, name);
+	e = find_entry(&pc->blobs, W_BLOB, name);
 	if (e) {
 		if (size)
 			*size = e->size;
@@ -894,9 +970,13 @@ int pcache_blob_stat(struct pcache *pc, const struct digest *d, const char *sfx,
 void pcache_stats(struct pcache *pc, struct pcache_stats *st)
 {
 	pthread_mutex_lock(&pc->lock);
-	st->blob_bytes = pc->total;
-	st->blob_files = pc->nentries;
-	st->evictions = pc->evictions;
-	st->max_blob_bytes = pc->max;
+	st->blob_bytes = pc->blobs.total;
+	st->blob_files = pc->blobs.nentries;
+	st->evictions = pc->blobs.evictions;
+	st->max_blob_bytes = pc->blobs.max;
+	st->index_bytes = pc->meta.total;
+	st->index_files = pc->meta.nentries;
+	st->index_evictions = pc->meta.evictions;
+	st->max_index_bytes = pc->meta.max;
 	pthread_mutex_unlock(&pc->lock);
 }

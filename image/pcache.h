@@ -17,15 +17,17 @@
  * pcache_open removes once it is an hour old (younger ones may belong to
  * another acrfs sharing the directory).
  *
- * Index and rootfs files are small and never evicted (their content is checked by the
- * reader, not here). Blob files are bounded by `max_blob_bytes` (cache_max):
- * an in-memory LRU table, rebuilt at open from the files' mtimes, orders them
- * by last use; pcache_blob_pread touches an entry (in memory; on disk the
- * mtime is refreshed at most once a minute so the order survives a remount),
- * and writing a new blob evicts least-recently-used blobs until the new one
- * fits. A blob larger than the whole budget is not cached. Two processes
- * sharing one directory each keep their own table: the bound then holds per
- * process, not jointly.
+ * Blob files are bounded by `max_blob_bytes` (cache_max): an in-memory LRU
+ * table, rebuilt at open from the files' mtimes, orders them by last use;
+ * pcache_blob_pread touches an entry (in memory; on disk the mtime is
+ * refreshed at most once a minute so the order survives a remount), and
+ * writing a new blob evicts least-recently-used blobs until the new one
+ * fits. A blob larger than the whole budget is not cached. Index and rootfs
+ * files have a second table and bound (pcache_set_index_max, index_max),
+ * kept the same way: a load touches the file, a store evicts the least
+ * recently used index and rootfs files until it fits. Their content is
+ * checked by the reader, not here. Two processes sharing one directory each
+ * keep their own tables: the bounds then hold per process, not jointly.
  *
  * Thread-safety: every function is thread-safe. One mutex guards the LRU
  * table and the byte counts; no file I/O happens under it except unlink of
@@ -43,6 +45,8 @@
 
 /* Index files above this size are refused on load (-EFBIG). */
 #define PCACHE_INDEX_MAX (1024ull << 20)
+/* The bound on index and rootfs files together, until pcache_set_index_max. */
+#define PCACHE_INDEX_BYTES_DEFAULT (1024ull << 20)
 
 struct pcache;
 struct pcache_writer;
@@ -66,6 +70,13 @@ int pcache_default_dir(struct buf *out);
 int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes);
 /* NULL is fine. Writers must have been committed or aborted before. */
 void pcache_free(struct pcache *pc);
+/*
+ * Bound the index and rootfs files together to `max` bytes (-o index_max;
+ * PCACHE_INDEX_BYTES_DEFAULT until called), evicting the least recently
+ * used at once if they are over it. 0: keep none (stores fail with
+ * -ENOSPC, old files are evicted).
+ */
+void pcache_set_index_max(struct pcache *pc, uint64_t max);
 
 /* The cache's root directory. Borrowed until pcache_free. */
 const char *pcache_dir(const struct pcache *pc);
@@ -73,11 +84,14 @@ const char *pcache_dir(const struct pcache *pc);
 /* ---- index files -------------------------------------------------------- */
 
 /*
- * Append the index file stored for `d` to `out`. 0, -ENOENT (none),
+ * Append the index file stored for `d` to `out` and mark it used. 0,
+ * -ENOENT (none),
  * -EFBIG (larger than PCACHE_INDEX_MAX), -EIO, -ENOMEM.
  */
 int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out);
-/* Store (atomically replace) the index file for `d`. 0 or -errno (logged). */
+/* Store (atomically replace) the index file for `d`, evicting least
+ * recently used index and rootfs files to stay within the bound. 0, -ENOSPC
+ * (the bound is 0), -EFBIG (the file alone is over it) or -errno (logged). */
 int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
 		       size_t len);
 /* Remove it (a corrupt one). 0 or -ENOENT. */
@@ -138,6 +152,10 @@ struct pcache_stats {
 	uint64_t blob_files;
 	uint64_t evictions;     /* files evicted since open */
 	uint64_t max_blob_bytes;
+	uint64_t index_bytes;	/* index and rootfs files now */
+	uint64_t index_files;
+	uint64_t index_evictions; /* of them, since open */
+	uint64_t max_index_bytes;
 };
 void pcache_stats(struct pcache *pc, struct pcache_stats *st);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-weight: 2 (tests/run.sh starts heavier scripts first)
 # Issue 4, points 6-7 and the read-only view: the persistent cache (-o cache_dir, index
-# files, local blob copies bounded by -o cache_max), a remount that lists rootfs/ without
+# files bounded by -o index_max, local blob copies bounded by -o cache_max), a remount that lists rootfs/ without
 # fetching a blob byte, corrupt and truncated index files rebuilt, sequential reads that
 # never restart inflating, file modes of the cache, mount flags, and what rm/touch/mkdir
 # do inside an image view. Proof comes from the registry's own access log.
@@ -178,8 +178,8 @@ sz0=$(stat -c %s "$I0")
 truncate -s $((sz0 / 2)) "$I0"                                   # truncated
 printf 'garbage' | dd of="$I1" bs=1 seek=200 conv=notrunc status=none # one bit-rot
 mnt_start_fg c "$URL" -d -o cache_dir="$C" || fail "mount over corrupt index files"
-same_listing "$MNT_c" 3 "corrupt index files: find rootfs still lists the right tree" 2 \
-	"… after streaming both blobs again"
+same_listing "$MNT_c" 3 "corrupt index files: find rootfs still lists the right tree" 0 \
+	"… indexed again from the local blob copies, without a blob request"
 is "$(grep -c 'index file .* is invalid' "$TEST_TMP/mnt-c.log")" 2 \
 	"… and the log names each rejected index file"
 is "$(stat -c %s "$I0")" "$sz0" "the truncated index file was rewritten whole"
@@ -200,8 +200,52 @@ cat "$MNT_e/$R/data/big.bin" >/dev/null
 kept=$(du -cb "$C2"/v1/blobs/* 2>/dev/null | awk 'END { print $1 + 0 }')
 check "cache_max=$max: blob copies take $kept bytes, within the bound" test "$kept" -le "$max"
 is "$(ls "$C2/v1/blobs" | wc -l)" 1 "… so only one blob copy is kept"
-is "$(ls "$C2/v1/index" | wc -l)" 2 "… while both index files stay (they are small and never evicted)"
+is "$(ls "$C2/v1/index" | wc -l)" 2 "… while both index files stay (index_max bounds them apart)"
 mnt_stop e
+
+# ---------------------------------------------------------------- index_max
+# Index and rootfs files have a bound of their own: over it, the least recently used go,
+# and what they served comes back from the local blob copies (no blob request).
+cache_stat() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["cache"][sys.argv[2]])' "$1/.acrfs/status" "$2"; }
+meta_bytes() { cat "$1"/v1/index/* "$1"/v1/rootfs/* 2>/dev/null | wc -c; }
+C3=$TEST_TMP/cache3
+mnt_start j "$URL" -o cache_dir="$C3" || fail "mount for index_max"
+find "$MNT_j/$R" >/dev/null
+total=$(meta_bytes "$C3")
+is "$(cache_stat "$MNT_j" index_bytes)|$(cache_stat "$MNT_j" index_files)" "$total|3" 	".acrfs/status counts the 2 index files and the rootfs file ($total bytes)"
+is "$(cache_stat "$MNT_j" max_index_bytes)" "$((1 << 30))" "… against the default index_max, 1G"
+mnt_stop j
+bound=$((total - 1))
+mnt_start k "$URL" -o cache_dir="$C3",index_max="$bound" || fail "mount with index_max=$bound"
+is "$(($(ls "$C3/v1/index" | wc -l) + $(ls "$C3/v1/rootfs" | wc -l)))" 2 	"index_max=$bound: one of the 3 files is evicted at mount"
+check "… they take $(meta_bytes "$C3") bytes, within the bound" test "$(meta_bytes "$C3")" -le "$bound"
+is "$(cache_stat "$MNT_k" index_evictions)" 1 "… and .acrfs/status counts the eviction"
+same_listing "$MNT_k" 7 "… find rootfs still lists the right tree" 0 "… without a blob request"
+g3=$(blob_gets)
+check "… both layers' files read right" cmp -- "$MNT_k/$R/usr/bin/tool" "$O/ref/usr/bin/tool"
+check "… (the other layer's too)" cmp -- "$MNT_k/$R/data/big.bin" "$O/ref/data/big.bin"
+is "$(($(blob_gets) - g3))" 0 "… from the local copies, without a blob request"
+check "… and the files stay within the bound ($(meta_bytes "$C3") bytes)" \
+	test "$(meta_bytes "$C3")" -le "$bound"
+mnt_stop k
+mnt_start l "$URL" -o cache_dir="$C3",index_max=0 || fail "mount with index_max=0"
+is "$(ls "$C3/v1/index" "$C3/v1/rootfs" | grep -c '\.\(idx\|rfs\)$')" 0 \
+	"index_max=0: the index and rootfs files are evicted at mount"
+same_listing "$MNT_l" 8 "… find rootfs still lists the right tree" 0 \
+	"… indexed again from the local copies, without a blob request"
+is "$(ls "$C3/v1/index" "$C3/v1/rootfs" | grep -c '\.\(idx\|rfs\)$')" 0 "… and none is written"
+mnt_stop l
+# A local copy that does not match its digest is not indexed: the blob is downloaded.
+B0=$C3/v1/blobs/${L0#sha256:}
+printf 'garbage' | dd of="$B0" bs=1 seek=100 conv=notrunc status=none
+mnt_start_fg m "$URL" -d -o cache_dir="$C3",index_max=0 || fail "mount over a damaged blob copy"
+same_listing "$MNT_m" 9 "a damaged blob copy: find rootfs still lists the right tree" 1 \
+	"… after downloading that blob (one request)"
+is "$(grep -c 'local copy could not be indexed' "$TEST_TMP/mnt-m.log")" 1 \
+	"… and the log says the copy was not used"
+check "… which is replaced by a good one" \
+	test "sha256:$(sha256sum <"$B0" | cut -d' ' -f1)" = "$L0"
+mnt_stop m
 
 # ---------------------------------------------------------------- streaming reads
 # No local copies (cache_max=0): bytes come by HTTP Range requests. A sequential cat

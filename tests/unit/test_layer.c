@@ -1067,6 +1067,85 @@ static void damage_copy(const struct buf *blob, const char *sfx, uint64_t size)
 }
 
 /*
+ * Without its index file (index_max evicted it), a layer whose blob has a
+ * local copy is indexed from the copy: no blob request, the same tree and
+ * bytes. A copy that does not match the digest is dropped, the blob
+ * downloaded, and a good copy kept. A zstd layer keeps no copy of its blob:
+ * it is downloaded.
+ */
+static void test_index_from_local_copy(void **state)
+{
+	const struct buf *blobs[] = { &fx.tar, &fx.gz, &fx.zst1 };
+	const char *mts[] = { MT_TAR, MT_GZ, MT_ZST };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		struct tsrc s = { 0 };
+		struct pcache *pc;
+		struct layer *l, *l2, *l3;
+		struct layer_stats st;
+		struct buf list1 = BUF_INIT, list2 = BUF_INIT;
+		struct digest d;
+
+		tw_must(digest_of_buf(&d, blobs[i]->data, blobs[i]->len));
+		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
+		l = new_layer(&s, mts[i], blobs[i], pc);
+		assert_int_equal(layer_load(l), 0);
+		list_tree(layer_tree(l), &list1);
+		assert_int_equal(s.stream_calls, 1);
+		assert_int_equal(pcache_index_remove(pc, &d), 0);
+		l2 = new_layer(&s, mts[i], blobs[i], pc);
+		assert_int_equal(layer_load(l2), 0);
+		layer_stats(l2, &st);
+		list_tree(layer_tree(l2), &list2);
+		assert_string_equal(list1.data, list2.data);
+		check_contents(l2);
+		if (i < 2) {
+			assert_int_equal(s.stream_calls, 1); /* from the copy */
+			assert_int_equal(s.pread_calls, 0);
+			assert_int_equal(st.loads_local, 1);
+			assert_int_equal(st.loads_blob, 1);
+		} else {
+			assert_int_equal(s.stream_calls, 2); /* zstd: downloaded */
+			assert_int_equal(st.loads_local, 0);
+		}
+		/* The index file was written again. */
+		assert_int_equal(pcache_index_remove(pc, &d), 0);
+		if (i < 2) {
+			uint64_t size;
+
+			damage_copy(blobs[i], "", blobs[i]->len);
+			l3 = new_layer(&s, mts[i], blobs[i], pc);
+			assert_int_equal(layer_load(l3), 0);
+			layer_stats(l3, &st);
+			assert_int_equal(st.loads_local, 0);
+			assert_int_equal(s.stream_calls, 2); /* downloaded */
+			buf_reset(&list2);
+			list_tree(layer_tree(l3), &list2);
+			assert_string_equal(list1.data, list2.data);
+			check_contents(l3);
+			/* A good copy replaced the damaged one. */
+			assert_int_equal(pcache_blob_stat(pc, &d, "", &size), 0);
+			assert_int_equal(size, blobs[i]->len);
+			layer_free(l3);
+			assert_int_equal(pcache_index_remove(pc, &d), 0);
+			l3 = new_layer(&s, mts[i], blobs[i], pc);
+			assert_int_equal(layer_load(l3), 0);
+			layer_stats(l3, &st);
+			assert_int_equal(st.loads_local, 1);
+			assert_int_equal(s.stream_calls, 2);
+			layer_free(l3);
+		}
+		buf_release(&list1);
+		buf_release(&list2);
+		layer_free(l2);
+		layer_free(l);
+		pcache_free(pc);
+	}
+}
+
+/*
  * A damaged local copy — the compressed blob (tar, gzip) or the decompressed
  * one (zstd) — is never served: the read checks it, logs, drops the copy and
  * reads the blob by range instead (right bytes). When the ranged answers are
@@ -1361,6 +1440,8 @@ int main(void)
 						each_teardown),
 		cmocka_unit_test_setup_teardown(test_no_cache, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_local_copy, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_index_from_local_copy, each_setup,
+						each_teardown),
 		cmocka_unit_test_setup_teardown(test_index_flip, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_index_truncated, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_index_wrong_version, each_setup,

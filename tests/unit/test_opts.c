@@ -94,6 +94,18 @@ static void test_options(void **s)
 	assert_non_null(strstr(buf_cstr(&e), "mem_max=lots"));
 	buf_release(&e);
 
+	assert_int_equal(PARSE(&o, &e, "r", "m"), 0);
+	assert_int_equal(o.index_max, 1ull << 30); /* the default */
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "index_max=64M", "r", "m"), 0);
+	assert_int_equal(o.index_max, 64ull << 20);
+	for (size_t i = 0; i < o.fuse_argv.n; i++) /* ours, not FUSE's */
+		assert_null(strstr(o.fuse_argv.v[i], "index_max"));
+	opts_free(&o);
+	assert_int_equal(PARSE(&o, &e, "-o", "index_max=0", "r", "m"), 0);
+	assert_int_equal(o.index_max, 0);
+	opts_free(&o);
+
 	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=512M,threads=4,username=u,mem_max=2G", "r",
 			       "m"),
 			 0);
@@ -157,6 +169,7 @@ static void test_refusals(void **s)
 	assert_int_equal(PARSE(&o, &e, "--bogus", "r", "m"), -EINVAL);
 	assert_int_equal(PARSE(&o, &e, "-o"), -EINVAL);
 	assert_int_equal(PARSE(&o, &e, "-o", "cache_max=lots", "r", "m"), -EINVAL);
+	assert_int_equal(PARSE(&o, &e, "-o", "index_max=lots", "r", "m"), -EINVAL);
 	assert_int_equal(PARSE(&o, &e, "-o", "password_stdin,password_file=/p", "r", "m"), -EINVAL);
 	buf_release(&e);
 }

@@ -1,7 +1,7 @@
 /*
  * pcache: directory creation and permissions, atomic index files, the blob
  * byte cache with LRU eviction bounded by cache_max, state rebuilt at open,
- * removal of a damaged copy.
+ * removal of a damaged copy, the bound on index and rootfs files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -445,6 +445,147 @@ static void test_blob_batches(void **state)
 	free(data);
 }
 
+/* ---- the bound on index and rootfs files (index_max) --------------------- */
+
+static bool has_small(struct pcache *pc, bool rootfs, int n)
+{
+	struct digest d = dig(n);
+	struct buf b = BUF_INIT;
+	int rc = rootfs ? pcache_rootfs_load(pc, &d, &b) : pcache_index_load(pc, &d, &b);
+
+	buf_release(&b);
+	return rc == 0;
+}
+
+static int put_small(struct pcache *pc, bool rootfs, int n, size_t size)
+{
+	struct digest d = dig(n);
+	char *data = malloc(size);
+	int rc;
+
+	memset(data, 'a' + n, size);
+	rc = rootfs ? pcache_rootfs_store(pc, &d, data, size) : pcache_index_store(pc, &d, data, size);
+	free(data);
+	return rc;
+}
+
+/* Is the file on disk (without loading it, which would mark it used)? */
+static bool small_on_disk(bool rootfs, int n)
+{
+	struct digest d = dig(n);
+	char hex[DIGEST_HEX_LEN + 1];
+
+	return mode_of("%s/v1/%s/%s.%s", dir, rootfs ? "rootfs" : "index", digest_hex(&d, hex),
+		       rootfs ? "rfs" : "idx") != (mode_t)-1;
+}
+
+static void set_small_mtime(bool rootfs, int n, time_t t)
+{
+	struct digest d = dig(n);
+	char path[4200], hex[DIGEST_HEX_LEN + 1];
+	struct timeval tv[2] = { { t, 0 }, { t, 0 } };
+
+	snprintf(path, sizeof(path), "%s/v1/%s/%s.%s", dir, rootfs ? "rootfs" : "index",
+		 digest_hex(&d, hex), rootfs ? "rfs" : "idx");
+	assert_int_equal(utimes(path, tv), 0);
+}
+
+static void test_index_bound(void **state)
+{
+	struct pcache *pc;
+	struct pcache_stats st;
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.max_index_bytes, PCACHE_INDEX_BYTES_DEFAULT);
+	pcache_set_index_max(pc, 10000);
+	assert_int_equal(put_small(pc, false, 1, 4000), 0);
+	assert_int_equal(put_small(pc, true, 2, 4000), 0);
+	/* Replacing a file counts it once. */
+	assert_int_equal(put_small(pc, false, 1, 4000), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 8000);
+	assert_int_equal(st.index_files, 2);
+	/* A load marks a file used: the rootfs file is now the oldest, and a
+	 * third file evicts it, whichever kind it is. */
+	assert_true(has_small(pc, false, 1));
+	assert_int_equal(put_small(pc, false, 3, 4000), 0);
+	assert_false(small_on_disk(true, 2));
+	assert_true(small_on_disk(false, 1));
+	assert_true(small_on_disk(false, 3));
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 8000);
+	assert_int_equal(st.index_evictions, 1);
+	/* A file over the whole bound is refused and evicts nothing; a file it
+	 * would have replaced stays. */
+	assert_int_equal(put_small(pc, false, 1, 10001), -EFBIG);
+	assert_true(small_on_disk(false, 1));
+	assert_true(small_on_disk(false, 3));
+	/* Removing one gives its bytes back. */
+	{
+		struct digest d = dig(3);
+
+		assert_int_equal(pcache_index_remove(pc, &d), 0);
+	}
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 4000);
+	/* Blob files have their own bound: none of this touched them. */
+	assert_int_equal(st.blob_bytes, 0);
+	pcache_free(pc);
+
+	/* At open the order comes from the mtimes; a lower bound evicts the
+	 * oldest at once. A file the table did not know (another process wrote
+	 * it) is counted when it is loaded. */
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	assert_int_equal(put_small(pc, true, 4, 3000), 0);
+	assert_int_equal(put_small(pc, false, 5, 2000), 0);
+	pcache_free(pc);
+	set_small_mtime(false, 1, 1000); /* oldest */
+	set_small_mtime(true, 4, 3000);
+	set_small_mtime(false, 5, 2000);
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 9000);
+	assert_int_equal(st.index_files, 3);
+	pcache_set_index_max(pc, 5500);
+	assert_false(small_on_disk(false, 1));
+	assert_true(small_on_disk(true, 4));
+	assert_true(small_on_disk(false, 5));
+	assert_int_equal(put_small(pc, false, 6, 600), 0); /* evicts 5, the oldest left */
+	assert_false(small_on_disk(false, 5));
+	pcache_free(pc);
+	assert_int_equal(pcache_open(&pc, dir, 0), 0);
+	pcache_set_index_max(pc, 5500);
+	{
+		struct pcache *other;
+
+		assert_int_equal(pcache_open(&other, dir, 0), 0);
+		assert_int_equal(put_small(other, false, 7, 2000), 0);
+		pcache_free(other);
+	}
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 3600);
+	/* Counted, it puts the files over the bound: the oldest goes. */
+	assert_true(has_small(pc, false, 7));
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 2600);
+	assert_int_equal(st.index_files, 2);
+	assert_false(small_on_disk(true, 4));
+	assert_true(small_on_disk(false, 6));
+
+	/* 0 keeps none: old files go at once, stores fail with -ENOSPC. */
+	pcache_set_index_max(pc, 0);
+	assert_false(small_on_disk(false, 6));
+	assert_false(small_on_disk(false, 7));
+	assert_int_equal(put_small(pc, false, 8, 10), -ENOSPC);
+	assert_false(small_on_disk(false, 8));
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_bytes, 0);
+	assert_int_equal(st.index_files, 0);
+	pcache_free(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_abort, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_blob_remove, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_blob_batches, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_index_bound, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
