@@ -512,8 +512,8 @@ static void rootfs_to_file(struct image *img, const struct tree *t)
 	if (!img->pc)
 		return;
 	rc = lindex_rootfs_build(&img->rootfs_key, img->nlayers, t, &file);
-	if (!rc)
-		(void)pcache_rootfs_store(img->pc, &img->rootfs_key, file.data, file.len);
+	if (!rc) /* the disk's part in the background */
+		(void)pcache_rootfs_store_async(img->pc, &img->rootfs_key, &file);
 	else
 		log_info("image %s: rootfs not saved: %s", digest_format(&img->digest, ds),
 			 strerror(-rc));

@@ -809,22 +809,6 @@ out:
 	return rc;
 }
 
-struct commit_job {
-	struct layer *l;
-	struct pcache_writer *w;
-};
-
-/* Keep the blob's local copy (its digest is verified). */
-static void *commit_main(void *arg)
-{
-	struct commit_job *j = arg;
-	char ds[DIGEST_STR_SIZE];
-
-	if (pcache_blob_commit(j->w))
-		log_warn("layer %s: could not keep a local copy", short_digest(j->l, ds));
-	return NULL;
-}
-
 /* Build the layer's tree from its blob: downloaded, or (local) read from
  * its local copy. */
 static int build_layer(struct layer *l, struct lindex_content *o, bool *indexed, bool local)
@@ -832,10 +816,8 @@ static int build_layer(struct layer *l, struct lindex_content *o, bool *indexed,
 	struct build b;
 	char ds[DIGEST_STR_SIZE];
 	struct buf idx = BUF_INIT;
-	bool big = l->size >= PIPE_MIN, committing = false;
+	bool big = l->size >= PIPE_MIN;
 	double cpu0 = thread_cpu(), cpu_recv;
-	struct commit_job commit;
-	pthread_t committer;
 	int rc;
 
 	memset(&b, 0, sizeof(b));
@@ -907,16 +889,14 @@ static int build_layer(struct layer *l, struct lindex_content *o, bool *indexed,
 	o->tree = b.tree;
 	b.tree = NULL;
 	/* The digest is verified: the copies, the sums and the index may be kept.
-	 * The blob copy's commit waits for its fsync (0.1-0.3 s for 300 MB
-	 * here): a helper thread does it while this one writes the index file.
-	 * The index does not depend on it (it does on the zstd copy's). */
+	 * The blob copy's commit and the index file's store wait for the disk
+	 * (fsync: 0.02-0.17 s and 0.02-0.14 s here while the copies of a
+	 * 3-layer image were written): both are done in the background and the
+	 * tree is served at once. The index does not depend on the blob copy
+	 * (it does on the zstd copy's, committed here). */
 	if (b.cw) {
-		commit.w = b.cw;
-		commit.l = l;
+		pcache_blob_commit_async(b.cw);
 		b.cw = NULL;
-		committing = pthread_create(&committer, NULL, commit_main, &commit) == 0;
-		if (!committing)
-			commit_main(&commit);
 	}
 	if (b.uw && pcache_blob_commit(b.uw)) {
 		log_warn("layer %s: could not keep a local copy", short_digest(l, ds));
@@ -928,15 +908,13 @@ static int build_layer(struct layer *l, struct lindex_content *o, bool *indexed,
 
 		rc = lindex_build(&k, o, &b.ents, b.nents, &idx);
 		if (!rc)
-			rc = pcache_index_store(l->pc, &l->digest, idx.data, idx.len);
+			rc = pcache_index_store_async(l->pc, &l->digest, &idx);
 		if (rc && rc != -ENOSPC) /* ENOSPC: -o index_max=0 */
 			log_warn("layer %s: index file not written: %s", short_digest(l, ds),
 				 strerror(-rc));
 		*indexed = rc == 0;
 		rc = 0;
 	}
-	if (committing)
-		pthread_join(committer, NULL);
 out:
 	if (rc)
 		lindex_content_release(o);

@@ -64,6 +64,18 @@ struct lru {
 	uint64_t evictions;
 };
 
+/* A file being stored in the background (pcache_*_async). */
+struct job {
+	struct job *next;
+	struct pcache *pc;
+	int where;
+	char name[NAME_MAX_LEN];
+	struct pcache_writer *w; /* a blob copy to commit, or: */
+	struct digest d;	 /* an index or rootfs file to store */
+	const char *ext;
+	struct buf data;
+};
+
 struct pcache {
 	char *dir;       /* DIR */
 	char *dirs[W_COUNT]; /* DIR/v1/blobs, DIR/v1/index, DIR/v1/rootfs */
@@ -72,6 +84,9 @@ struct pcache {
 	struct lru blobs;     /* blob files: cache_max */
 	struct lru meta;      /* index and rootfs files: index_max */
 	uint64_t tick;
+	struct job *jobs;	/* background stores not done */
+	unsigned njobs;		/* their threads still running */
+	pthread_cond_t job_done;
 };
 
 struct pcache_writer {
@@ -461,6 +476,7 @@ int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes)
 		goto fail;
 	}
 	pthread_mutex_init(&pc->lock, NULL);
+	pthread_cond_init(&pc->job_done, NULL);
 	pc->blobs.max = max_blob_bytes;
 	pc->meta.max = PCACHE_INDEX_BYTES_DEFAULT;
 	pc->dir = strdup(dir);
@@ -513,6 +529,8 @@ void pcache_free(struct pcache *pc)
 {
 	if (!pc)
 		return;
+	pcache_flush(pc);
+	pthread_cond_destroy(&pc->job_done);
 	pthread_mutex_destroy(&pc->lock);
 	free(pc->blobs.entries);
 	free(pc->meta.entries);
@@ -530,6 +548,83 @@ const char *pcache_dir(const struct pcache *pc)
 /* ---- index files -------------------------------------------------------- */
 
 /* The name of the file for `d` (index or rootfs files): "<hex>.<ext>". */
+/* ---- background stores ------------------------------------------------- */
+
+/* pc->lock held. Wait while the file (where, name) is being stored in the
+ * background: whoever reads, replaces or removes it then sees it stored. */
+static void wait_job(struct pcache *pc, int where, const char *name)
+{
+	const struct job *j = pc->jobs;
+
+	while (j) {
+		if (j->where == where && strcmp(j->name, name) == 0) {
+			pthread_cond_wait(&pc->job_done, &pc->lock);
+			j = pc->jobs;
+		} else {
+			j = j->next;
+		}
+	}
+}
+
+static int store_now(struct pcache *pc, int where, const struct digest *d, const char *ext,
+		     const void *data, size_t len);
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg, **p;
+	struct pcache *pc = j->pc;
+	int rc;
+
+	if (j->w) {
+		rc = pcache_blob_commit(j->w);
+		if (rc)
+			log_warn("cache: could not keep %s: %s", j->name, strerror(-rc));
+	} else {
+		(void)store_now(pc, j->where, &j->d, j->ext, j->data.data, j->data.len);
+	}
+	pthread_mutex_lock(&pc->lock);
+	for (p = &pc->jobs; *p != j; p = &(*p)->next)
+		;
+	*p = j->next;
+	pc->njobs--;
+	pthread_cond_broadcast(&pc->job_done);
+	pthread_mutex_unlock(&pc->lock);
+	buf_release(&j->data);
+	free(j);
+	return NULL;
+}
+
+void pcache_flush(struct pcache *pc)
+{
+	pthread_mutex_lock(&pc->lock);
+	while (pc->njobs)
+		pthread_cond_wait(&pc->job_done, &pc->lock);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+/* Run job j on a thread of its own (in the caller when there is none). */
+static void start_job(struct pcache *pc, struct job *j)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+
+	j->pc = pc;
+	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, j->where, j->name); /* one store of a file at a time, in order */
+	j->next = pc->jobs;
+	pc->jobs = j;
+	pc->njobs++;
+	pthread_mutex_unlock(&pc->lock);
+	if (!pthread_attr_init(&attr)) {
+		started = !pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) &&
+			  !pthread_create(&t, &attr, job_main, j);
+		pthread_attr_destroy(&attr);
+	}
+	if (!started)
+		job_main(j);
+}
+
 static void small_name(char name[NAME_MAX_LEN], const struct digest *d, const char *ext)
 {
 	char hex[DIGEST_HEX_LEN + 1];
@@ -561,6 +656,9 @@ static int small_load(struct pcache *pc, int where, const struct digest *d, cons
 
 	if (!path)
 		return -ENOMEM;
+	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, where, name);
+	pthread_mutex_unlock(&pc->lock);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
@@ -611,9 +709,10 @@ out:
 }
 
 /* Store (replace) the file (where, d, ext), evicting the least recently
- * used index and rootfs files to keep them all within the bound. */
-static int small_store(struct pcache *pc, int where, const struct digest *d, const char *ext,
-		       const void *data, size_t len)
+ * used index and rootfs files to keep them all within the bound. No store of
+ * it may be in the background. */
+static int store_now(struct pcache *pc, int where, const struct digest *d, const char *ext,
+		     const void *data, size_t len)
 {
 	const char *dir = pc->dirs[where];
 	char name[NAME_MAX_LEN];
@@ -663,6 +762,46 @@ static int small_store(struct pcache *pc, int where, const struct digest *d, con
 	return rc;
 }
 
+static int small_store(struct pcache *pc, int where, const struct digest *d, const char *ext,
+		       const void *data, size_t len)
+{
+	char name[NAME_MAX_LEN];
+
+	small_name(name, d, ext);
+	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, where, name);
+	pthread_mutex_unlock(&pc->lock);
+	return store_now(pc, where, d, ext, data, len);
+}
+
+/* small_store in the background; `data` is taken (left empty). -ENOSPC or
+ * -EFBIG at once when the bound refuses the file, else 0. */
+static int small_store_async(struct pcache *pc, int where, const struct digest *d,
+			     const char *ext, struct buf *data)
+{
+	struct job *j;
+	int rc;
+
+	pthread_mutex_lock(&pc->lock);
+	rc = !pc->meta.max ? -ENOSPC : data->len > pc->meta.max ? -EFBIG : 0;
+	pthread_mutex_unlock(&pc->lock);
+	j = rc ? NULL : calloc(1, sizeof(*j));
+	if (!j) {
+		if (!rc)
+			rc = small_store(pc, where, d, ext, data->data, data->len);
+		buf_release(data);
+		return rc;
+	}
+	j->where = where;
+	small_name(j->name, d, ext);
+	j->d = *d;
+	j->ext = ext;
+	j->data = *data;
+	*data = (struct buf)BUF_INIT;
+	start_job(pc, j);
+	return 0;
+}
+
 static int small_remove(struct pcache *pc, int where, const struct digest *d, const char *ext)
 {
 	char name[NAME_MAX_LEN];
@@ -673,6 +812,7 @@ static int small_remove(struct pcache *pc, int where, const struct digest *d, co
 	if (!path)
 		return -ENOMEM;
 	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, where, name);
 	e = find_entry(&pc->meta, where, name);
 	if (e)
 		drop_entry(&pc->meta, e);
@@ -694,6 +834,11 @@ int pcache_index_store(struct pcache *pc, const struct digest *d, const void *da
 	return small_store(pc, W_INDEX, d, "idx", data, len);
 }
 
+int pcache_index_store_async(struct pcache *pc, const struct digest *d, struct buf *data)
+{
+	return small_store_async(pc, W_INDEX, d, "idx", data);
+}
+
 int pcache_index_remove(struct pcache *pc, const struct digest *d)
 {
 	return small_remove(pc, W_INDEX, d, "idx");
@@ -708,6 +853,11 @@ int pcache_rootfs_store(struct pcache *pc, const struct digest *key, const void 
 			size_t len)
 {
 	return small_store(pc, W_ROOTFS, key, "rfs", data, len);
+}
+
+int pcache_rootfs_store_async(struct pcache *pc, const struct digest *key, struct buf *data)
+{
+	return small_store_async(pc, W_ROOTFS, key, "rfs", data);
 }
 
 int pcache_rootfs_remove(struct pcache *pc, const struct digest *key)
@@ -866,6 +1016,20 @@ int pcache_blob_commit(struct pcache_writer *w)
 	return rc;
 }
 
+void pcache_blob_commit_async(struct pcache_writer *w)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		(void)pcache_blob_commit(w);
+		return;
+	}
+	j->where = W_BLOB;
+	memcpy(j->name, w->name, sizeof(j->name));
+	j->w = w;
+	start_job(w->pc, j);
+}
+
 void pcache_blob_abort(struct pcache_writer *w)
 {
 	if (w)
@@ -886,6 +1050,7 @@ ssize_t pcache_blob_pread(struct pcache *pc, const struct digest *d, const char 
 	if (blob_name(name, d, sfx))
 		return -EINVAL;
 	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, W_BLOB, name);
 	e = find_entry(&pc->blobs, W_BLOB, name);
 	if (e)
 		touch = use_entry(pc, e, now);
@@ -937,6 +1102,7 @@ int pcache_blob_remove(struct pcache *pc, const struct digest *d, const char *sf
 	if (!path)
 		return -ENOMEM;
 	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, W_BLOB, name);
 	e = find_entry(&pc->blobs, W_BLOB, name);
 	if (e)
 		drop_entry(&pc->blobs, e);
@@ -957,6 +1123,7 @@ int pcache_blob_stat(struct pcache *pc, const struct digest *d, const char *sfx,
 	if (blob_name(name, d, sfx))
 		return -EINVAL;
 	pthread_mutex_lock(&pc->lock);
+	wait_job(pc, W_BLOB, name);
 	e = find_entry(&pc->blobs, W_BLOB, name);
 	if (e) {
 		if (size)

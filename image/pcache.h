@@ -68,8 +68,12 @@ int pcache_default_dir(struct buf *out);
  * *out = NULL on failure. Blocks (disk).
  */
 int pcache_open(struct pcache **out, const char *dir, uint64_t max_blob_bytes);
-/* NULL is fine. Writers must have been committed or aborted before. */
+/* NULL is fine. Writers must have been committed or aborted before; the
+ * stores of the *_async functions are waited for. */
 void pcache_free(struct pcache *pc);
+/* Wait until every store of the *_async functions begun so far is done
+ * (their files are on disk, or their failures logged). */
+void pcache_flush(struct pcache *pc);
 /*
  * Bound the index and rootfs files together to `max` bytes (-o index_max;
  * PCACHE_INDEX_BYTES_DEFAULT until called), evicting the least recently
@@ -94,6 +98,15 @@ int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out
  * (the bound is 0), -EFBIG (the file alone is over it) or -errno (logged). */
 int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
 		       size_t len);
+/*
+ * pcache_index_store on a thread of its own, taking `data` (left empty):
+ * the caller does not wait for the disk (the fsync of a 6.5 MB index file
+ * took 0.13 s here while a load's blob copy was being written). -ENOSPC or
+ * -EFBIG at once when the bound refuses the file, else 0. Until the store
+ * is done, loads, stores and removals of that file wait for it, and
+ * pcache_free waits for it. A later failure is logged and leaves no file.
+ */
+int pcache_index_store_async(struct pcache *pc, const struct digest *d, struct buf *data);
 /* Remove it (a corrupt one). 0 or -ENOENT. */
 int pcache_index_remove(struct pcache *pc, const struct digest *d);
 
@@ -101,6 +114,7 @@ int pcache_index_remove(struct pcache *pc, const struct digest *d);
 int pcache_rootfs_load(struct pcache *pc, const struct digest *key, struct buf *out);
 int pcache_rootfs_store(struct pcache *pc, const struct digest *key, const void *data,
 			size_t len);
+int pcache_rootfs_store_async(struct pcache *pc, const struct digest *key, struct buf *data);
 int pcache_rootfs_remove(struct pcache *pc, const struct digest *key);
 
 /* ---- blob files --------------------------------------------------------- */
@@ -127,6 +141,13 @@ int pcache_blob_write(struct pcache_writer *w, const void *data, size_t len);
 /* fsync + rename into place + enter the LRU table; frees the writer
  * (also on failure, which removes the temporary file). 0 or -errno. */
 int pcache_blob_commit(struct pcache_writer *w);
+/*
+ * pcache_blob_commit on a thread of its own (its fsync took 0.02-0.17 s for
+ * 300 MB here): until it is done, pcache_blob_pread, _stat and _remove of
+ * the blob wait for it, and pcache_free waits for it. A failure is logged
+ * and leaves no file.
+ */
+void pcache_blob_commit_async(struct pcache_writer *w);
 /* Drop the temporary file and the writer. NULL is fine. */
 void pcache_blob_abort(struct pcache_writer *w);
 

@@ -271,6 +271,7 @@ static void test_rootfs_merge(void **state)
 	{
 		struct buf path = BUF_INIT, bytes = BUF_INIT;
 
+		pcache_flush(pc); /* the rootfs file is stored in the background */
 		rootfs_file(&path);
 		file_read(path.data, &bytes);
 		bytes.data[bytes.len / 2] ^= 0x20;

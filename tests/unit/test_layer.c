@@ -498,6 +498,7 @@ static void damaged_index(enum damage how)
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);
 	assert_int_equal(layer_load(l), 0);
 	layer_free(l);
+	pcache_flush(pc); /* the index file is stored in the background */
 	file_read(path, &idx);
 	assert_true(idx.len > 200);
 	switch (how) {
@@ -553,6 +554,7 @@ static void damaged_index(enum damage how)
 	check_contents(l);
 	layer_free(l);
 	/* It was rebuilt: the next load uses it again. */
+	pcache_flush(pc);
 	file_read(path, &again);
 	assert_true(again.len > 200);
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);
@@ -621,6 +623,7 @@ static void test_index_other_blob(void **state)
 	l = new_layer(&s, MT_TAR, &fx.tar, pc);
 	assert_int_equal(layer_load(l), 0);
 	layer_free(l);
+	pcache_flush(pc);
 	file_read(ptar, &idx);
 	file_write(pgz, idx.data, idx.len);
 	l = new_layer(&s, MT_GZ, &fx.gz, pc);

@@ -586,6 +586,99 @@ static void test_index_bound(void **state)
 	pcache_free(pc);
 }
 
+/* Stores done in the background: whoever reads, replaces or removes a file
+ * after asking for it to be stored sees it stored; pcache_free and
+ * pcache_flush wait for them all; a bound that refuses a file says so at
+ * once. */
+static void test_async_stores(void **state)
+{
+	struct pcache *pc;
+	struct pcache_stats st;
+	struct pcache_writer *w;
+	struct buf b = BUF_INIT, got = BUF_INIT;
+	struct digest d1 = dig(1), d2 = dig(2);
+	char c[4];
+	int i;
+
+	(void)state;
+	assert_int_equal(pcache_open(&pc, dir, 1 << 20), 0);
+	tw_must(buf_add(&b, "first", 5));
+	assert_int_equal(pcache_index_store_async(pc, &d1, &b), 0);
+	assert_int_equal(b.len, 0); /* taken */
+	assert_null(b.data);
+	assert_int_equal(pcache_index_load(pc, &d1, &got), 0);
+	assert_string_equal(got.data, "first");
+	/* Two stores of one file land in order. */
+	tw_must(buf_add(&b, "second", 6));
+	assert_int_equal(pcache_index_store_async(pc, &d1, &b), 0);
+	tw_must(buf_add(&b, "third", 5));
+	assert_int_equal(pcache_index_store_async(pc, &d1, &b), 0);
+	buf_reset(&got);
+	assert_int_equal(pcache_index_load(pc, &d1, &got), 0);
+	assert_string_equal(got.data, "third");
+	tw_must(buf_add(&b, "gone", 4));
+	assert_int_equal(pcache_index_store_async(pc, &d2, &b), 0);
+	assert_int_equal(pcache_index_remove(pc, &d2), 0);
+	assert_int_equal(pcache_index_load(pc, &d2, &got), -ENOENT);
+	tw_must(buf_add(&b, "rootfs", 6));
+	assert_int_equal(pcache_rootfs_store_async(pc, &d2, &b), 0);
+	buf_reset(&got);
+	assert_int_equal(pcache_rootfs_load(pc, &d2, &got), 0);
+	assert_string_equal(got.data, "rootfs");
+	/* A blob copy committed in the background reads at once. */
+	assert_int_equal(pcache_blob_begin(pc, &d1, "", 4, &w), 0);
+	assert_int_equal(pcache_blob_write(w, "blob", 4), 0);
+	pcache_blob_commit_async(w);
+	assert_int_equal(pcache_blob_pread(pc, &d1, "", c, 4, 0), 4);
+	assert_memory_equal(c, "blob", 4);
+	/* Refused at once by the bound; the buffer is released either way. */
+	pcache_set_index_max(pc, 3);
+	tw_must(buf_add(&b, "toolong", 7));
+	assert_int_equal(pcache_index_store_async(pc, &d1, &b), -EFBIG);
+	assert_null(b.data);
+	pcache_set_index_max(pc, 0);
+	tw_must(buf_add(&b, "none", 4));
+	assert_int_equal(pcache_rootfs_store_async(pc, &d1, &b), -ENOSPC);
+	assert_null(b.data);
+	pcache_set_index_max(pc, 1 << 20);
+	/* Many at once: pcache_flush waits for all. */
+	for (i = 10; i < 40; i++) {
+		struct digest d = dig(i);
+
+		tw_must(buf_addf(&b, "file %d", i));
+		assert_int_equal(pcache_index_store_async(pc, &d, &b), 0);
+	}
+	pcache_flush(pc);
+	pcache_stats(pc, &st);
+	assert_int_equal(st.index_files, 30); /* the bound of 3 bytes evicted the others */
+	for (i = 10; i < 40; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "file %d", i);
+		assert_true(has_small(pc, false, i));
+		buf_reset(&got);
+		{
+			struct digest d = dig(i);
+
+			assert_int_equal(pcache_index_load(pc, &d, &got), 0);
+		}
+		assert_string_equal(got.data, want);
+	}
+	/* And pcache_free too. */
+	for (i = 40; i < 50; i++) {
+		struct digest d = dig(i);
+
+		tw_must(buf_addf(&b, "late %d", i));
+		assert_int_equal(pcache_index_store_async(pc, &d, &b), 0);
+	}
+	pcache_free(pc);
+	assert_int_equal(pcache_open(&pc, dir, 1 << 20), 0);
+	for (i = 40; i < 50; i++)
+		assert_true(small_on_disk(false, i));
+	pcache_free(pc);
+	buf_release(&got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +693,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_remove, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_blob_batches, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_index_bound, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_async_stores, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
