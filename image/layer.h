@@ -6,8 +6,9 @@
  * concurrent caller waits for that result. Building either reads the layer's
  * index file from the persistent cache (pcache; no blob bytes are fetched
  * then) or streams the blob once from its source (or from its local copy
- * when only the index file is gone): digest check, decompression (tar, gzip with a zran index, zstd with a frame
- * table) and tar parsing in one pass, writing a new index file at the end.
+ * when only the index file is gone): digest check, decompression (tar,
+ * gzip with a zran index, zstd with a frame table) and tar parsing in one
+ * pass, writing a new index file at the end (in the background).
  * A failed load (network, digest mismatch, corrupt data) is remembered for
  * LAYER_RETRY_SEC seconds and reported as -EIO; nothing of the layer is
  * served. A media type acrfs cannot decode gives an empty tree and one log

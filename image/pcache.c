@@ -17,9 +17,15 @@
  * index_max), kept the same way: a load marks a file used, a store evicts
  * the least recently used ones until it fits.
  *
- * Lock: pc->lock guards both tables and tick. It is a leaf lock. Eviction unlinks under it (a metadata operation); reads
- * and writes of contents happen outside it. A reader racing with eviction
- * just sees -ENOENT and falls back to the registry.
+ * Stores that wait for the disk can run in the background (the *_async
+ * functions: a detached thread per store, listed in pc->jobs); a load,
+ * store or removal of a file waits for its store, pcache_flush and
+ * pcache_free for all of them.
+ *
+ * Lock: pc->lock guards both tables, tick and the job list. It is a leaf
+ * lock. Eviction unlinks under it (a metadata operation); reads and writes
+ * of contents happen outside it. A reader racing with eviction just sees
+ * -ENOENT and falls back to the registry.
  */
 #include "image/pcache.h"
 

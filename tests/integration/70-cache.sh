@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # test-weight: 2 (tests/run.sh starts heavier scripts first)
 # Issue 4, points 6-7 and the read-only view: the persistent cache (-o cache_dir, index
-# files bounded by -o index_max, local blob copies bounded by -o cache_max), a remount that lists rootfs/ without
-# fetching a blob byte, corrupt and truncated index files rebuilt, sequential reads that
-# never restart inflating, file modes of the cache, mount flags, and what rm/touch/mkdir
-# do inside an image view. Proof comes from the registry's own access log.
+# files bounded by -o index_max, local blob copies bounded by -o cache_max), a remount
+# that lists rootfs/ without fetching a blob byte, corrupt and truncated index files
+# rebuilt, sequential reads that never restart inflating, file modes of the cache, mount
+# flags, and what rm/touch/mkdir do inside an image view. Proof comes from the registry's
+# own access log.
 # shellcheck disable=SC2154 # REG_r_*, MNT_* are exported by reg_start / mnt_start
 set -u
 . "$TESTS_LIB/tap.sh"
@@ -206,19 +207,25 @@ mnt_stop e
 # ---------------------------------------------------------------- index_max
 # Index and rootfs files have a bound of their own: over it, the least recently used go,
 # and what they served comes back from the local blob copies (no blob request).
-cache_stat() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["cache"][sys.argv[2]])' "$1/.acrfs/status" "$2"; }
+cache_stat() { # MNT KEY → .acrfs/status's cache.KEY
+	"$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["cache"][sys.argv[2]])' \
+		"$1/.acrfs/status" "$2"
+}
 meta_bytes() { cat "$1"/v1/index/* "$1"/v1/rootfs/* 2>/dev/null | wc -c; }
 C3=$TEST_TMP/cache3
 mnt_start j "$URL" -o cache_dir="$C3" || fail "mount for index_max"
 find "$MNT_j/$R" >/dev/null
 total=$(meta_bytes "$C3")
-is "$(cache_stat "$MNT_j" index_bytes)|$(cache_stat "$MNT_j" index_files)" "$total|3" 	".acrfs/status counts the 2 index files and the rootfs file ($total bytes)"
+is "$(cache_stat "$MNT_j" index_bytes)|$(cache_stat "$MNT_j" index_files)" "$total|3" \
+	".acrfs/status counts the 2 index files and the rootfs file ($total bytes)"
 is "$(cache_stat "$MNT_j" max_index_bytes)" "$((1 << 30))" "… against the default index_max, 1G"
 mnt_stop j
 bound=$((total - 1))
 mnt_start k "$URL" -o cache_dir="$C3",index_max="$bound" || fail "mount with index_max=$bound"
-is "$(($(ls "$C3/v1/index" | wc -l) + $(ls "$C3/v1/rootfs" | wc -l)))" 2 	"index_max=$bound: one of the 3 files is evicted at mount"
-check "… they take $(meta_bytes "$C3") bytes, within the bound" test "$(meta_bytes "$C3")" -le "$bound"
+is "$(($(ls "$C3/v1/index" | wc -l) + $(ls "$C3/v1/rootfs" | wc -l)))" 2 \
+	"index_max=$bound: one of the 3 files is evicted at mount"
+check "… they take $(meta_bytes "$C3") bytes, within the bound" \
+	test "$(meta_bytes "$C3")" -le "$bound"
 is "$(cache_stat "$MNT_k" index_evictions)" 1 "… and .acrfs/status counts the eviction"
 same_listing "$MNT_k" 7 "… find rootfs still lists the right tree" 0 "… without a blob request"
 g3=$(blob_gets)

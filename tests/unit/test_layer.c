@@ -32,6 +32,11 @@ struct fixture {
 
 static struct fixture fx;
 
+/* The layer kinds with a local copy of their own: tar, gzip (the blob) and
+ * zstd (its decompressed tar), by blob and media type. */
+static const struct buf *const kind_blobs[] = { &fx.tar, &fx.gz, &fx.zst1 };
+static const char *const kind_mts[] = { MT_TAR, MT_GZ, MT_ZST };
+
 static void make_tar(struct buf *b, const struct buf *big)
 {
 	struct buf r = BUF_INIT, map = BUF_INIT;
@@ -360,27 +365,25 @@ static void test_no_cache(void **state)
 /* With a budget, the local copy serves reads: no ranged read at all. */
 static void test_local_copy(void **state)
 {
-	const struct buf *blobs[] = { &fx.tar, &fx.gz, &fx.zst1 };
-	const char *mts[] = { MT_TAR, MT_GZ, MT_ZST };
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(kind_mts) / sizeof(kind_mts[0]); i++) {
 		struct tsrc s = { 0 };
 		struct pcache *pc;
 		struct layer *l, *l2;
 		struct layer_stats st;
 
 		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
-		l = new_layer(&s, mts[i], blobs[i], pc);
+		l = new_layer(&s, kind_mts[i], kind_blobs[i], pc);
 		assert_int_equal(layer_load(l), 0);
 		check_contents(l);
 		read_big_sequential(l);
 		assert_int_equal(s.pread_calls, 0);
 		layer_stats(l, &st);
-		assert_true(st.local_bytes >= blobs[i]->len * 9 / 10);
+		assert_true(st.local_bytes >= kind_blobs[i]->len * 9 / 10);
 		/* After a remount too. */
-		l2 = new_layer(&s, mts[i], blobs[i], pc);
+		l2 = new_layer(&s, kind_mts[i], kind_blobs[i], pc);
 		assert_int_equal(layer_load(l2), 0);
 		check_contents(l2);
 		assert_int_equal(s.pread_calls, 0);
@@ -1078,12 +1081,10 @@ static void damage_copy(const struct buf *blob, const char *sfx, uint64_t size)
  */
 static void test_index_from_local_copy(void **state)
 {
-	const struct buf *blobs[] = { &fx.tar, &fx.gz, &fx.zst1 };
-	const char *mts[] = { MT_TAR, MT_GZ, MT_ZST };
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(kind_mts) / sizeof(kind_mts[0]); i++) {
 		struct tsrc s = { 0 };
 		struct pcache *pc;
 		struct layer *l, *l2, *l3;
@@ -1091,14 +1092,14 @@ static void test_index_from_local_copy(void **state)
 		struct buf list1 = BUF_INIT, list2 = BUF_INIT;
 		struct digest d;
 
-		tw_must(digest_of_buf(&d, blobs[i]->data, blobs[i]->len));
+		tw_must(digest_of_buf(&d, kind_blobs[i]->data, kind_blobs[i]->len));
 		assert_int_equal(pcache_open(&pc, fx.dir, 1ull << 30), 0);
-		l = new_layer(&s, mts[i], blobs[i], pc);
+		l = new_layer(&s, kind_mts[i], kind_blobs[i], pc);
 		assert_int_equal(layer_load(l), 0);
 		list_tree(layer_tree(l), &list1);
 		assert_int_equal(s.stream_calls, 1);
 		assert_int_equal(pcache_index_remove(pc, &d), 0);
-		l2 = new_layer(&s, mts[i], blobs[i], pc);
+		l2 = new_layer(&s, kind_mts[i], kind_blobs[i], pc);
 		assert_int_equal(layer_load(l2), 0);
 		layer_stats(l2, &st);
 		list_tree(layer_tree(l2), &list2);
@@ -1118,8 +1119,8 @@ static void test_index_from_local_copy(void **state)
 		if (i < 2) {
 			uint64_t size;
 
-			damage_copy(blobs[i], "", blobs[i]->len);
-			l3 = new_layer(&s, mts[i], blobs[i], pc);
+			damage_copy(kind_blobs[i], "", kind_blobs[i]->len);
+			l3 = new_layer(&s, kind_mts[i], kind_blobs[i], pc);
 			assert_int_equal(layer_load(l3), 0);
 			layer_stats(l3, &st);
 			assert_int_equal(st.loads_local, 0);
@@ -1130,10 +1131,10 @@ static void test_index_from_local_copy(void **state)
 			check_contents(l3);
 			/* A good copy replaced the damaged one. */
 			assert_int_equal(pcache_blob_stat(pc, &d, "", &size), 0);
-			assert_int_equal(size, blobs[i]->len);
+			assert_int_equal(size, kind_blobs[i]->len);
 			layer_free(l3);
 			assert_int_equal(pcache_index_remove(pc, &d), 0);
-			l3 = new_layer(&s, mts[i], blobs[i], pc);
+			l3 = new_layer(&s, kind_mts[i], kind_blobs[i], pc);
 			assert_int_equal(layer_load(l3), 0);
 			layer_stats(l3, &st);
 			assert_int_equal(st.loads_local, 1);
