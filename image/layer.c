@@ -702,6 +702,7 @@ static int stream_local(struct build *b)
 			rc = -EIO;
 		else if (!(rc = digest_hasher_update(h, buf, want)))
 			rc = build_blob_sink(b, buf, want);
+		count(&l->st_local, want);
 		off += want;
 	}
 	if (!rc)

@@ -215,11 +215,13 @@ meta_bytes() { cat "$1"/v1/index/* "$1"/v1/rootfs/* 2>/dev/null | wc -c; }
 C3=$TEST_TMP/cache3
 mnt_start j "$URL" -o cache_dir="$C3" || fail "mount for index_max"
 find "$MNT_j/$R" >/dev/null
+mnt_stop j # the files are stored in the background; the daemon waits for them at exit
 total=$(meta_bytes "$C3")
-is "$(cache_stat "$MNT_j" index_bytes)|$(cache_stat "$MNT_j" index_files)" "$total|3" \
+mnt_start j2 "$URL" -o cache_dir="$C3" || fail "remount for index_max"
+is "$(cache_stat "$MNT_j2" index_bytes)|$(cache_stat "$MNT_j2" index_files)" "$total|3" \
 	".acrfs/status counts the 2 index files and the rootfs file ($total bytes)"
-is "$(cache_stat "$MNT_j" max_index_bytes)" "$((1 << 30))" "… against the default index_max, 1G"
-mnt_stop j
+is "$(cache_stat "$MNT_j2" max_index_bytes)" "$((1 << 30))" "… against the default index_max, 1G"
+mnt_stop j2
 bound=$((total - 1))
 mnt_start k "$URL" -o cache_dir="$C3",index_max="$bound" || fail "mount with index_max=$bound"
 is "$(($(ls "$C3/v1/index" | wc -l) + $(ls "$C3/v1/rootfs" | wc -l)))" 2 \

@@ -1110,6 +1110,7 @@ static void test_index_from_local_copy(void **state)
 			assert_int_equal(s.pread_calls, 0);
 			assert_int_equal(st.loads_local, 1);
 			assert_int_equal(st.loads_blob, 1);
+			assert_int_equal(st.local_bytes, kind_blobs[i]->len); /* read once */
 		} else {
 			assert_int_equal(s.stream_calls, 2); /* zstd: downloaded */
 			assert_int_equal(st.loads_local, 0);
