@@ -145,8 +145,8 @@
 #define ZSR_IN (64u << 10)
 #ifndef PIPE_MIN
 #define PIPE_MIN (4u << 20) /* blobs from this size decode on a second thread */
-#define LOCAL_CHUNK (1u << 20) /* bytes read at a time from a blob's local copy */
 #endif
+#define LOCAL_CHUNK (1u << 20) /* bytes read at a time from a blob's local copy */
 #define PIPE_SLOT (1u << 20)
 #define PIPE_SLOTS 8
 #ifndef PFETCH_MIN
@@ -677,7 +677,6 @@ static int may_switch(struct build *b)
 	return digest_hasher_new(&b->sha);
 }
 
-/* Stream the blob; when the sink stopped it to switch, the rest by ranges. */
 /*
  * The blob from its local copy, through the same sink as a download, its
  * digest checked as it is read (-EBADMSG at the end when it does not
@@ -712,6 +711,8 @@ static int stream_local(struct build *b)
 	return rc;
 }
 
+/* Stream the blob (b->local: from its local copy); when the sink stopped it
+ * to switch, the rest by ranges. */
 static int fetch_blob(struct build *b)
 {
 	struct layer *l = b->l;

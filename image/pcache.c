@@ -551,10 +551,7 @@ const char *pcache_dir(const struct pcache *pc)
 	return pc->dir;
 }
 
-/* ---- index files -------------------------------------------------------- */
-
-/* The name of the file for `d` (index or rootfs files): "<hex>.<ext>". */
-/* ---- background stores ------------------------------------------------- */
+/* ---- background stores -------------------------------------------------- */
 
 /* pc->lock held. Wait while the file (where, name) is being stored in the
  * background: whoever reads, replaces or removes it then sees it stored. */
@@ -631,6 +628,9 @@ static void start_job(struct pcache *pc, struct job *j)
 		job_main(j);
 }
 
+/* ---- index and rootfs files --------------------------------------------- */
+
+/* The name of the file for `d` (index or rootfs files): "<hex>.<ext>". */
 static void small_name(char name[NAME_MAX_LEN], const struct digest *d, const char *ext)
 {
 	char hex[DIGEST_HEX_LEN + 1];
