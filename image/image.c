@@ -47,7 +47,11 @@
  * the layer's own load, pin-free read side and budget unit: half the
  * memory and no merge. Whether it is plain is decided at the first load and
  * kept (`plain`): the layer's bytes are content-addressed, so every load of
- * it builds the same tree, with the same node ids.
+ * it builds the same tree, with the same node ids. That tree is saved as the
+ * image's rootfs file too: before the layer is loaded, image_rootfs reads
+ * the file (280 KB against a 3.9 MB index file for a 1 GB layer of 5,850
+ * entries, whose zran access points a listing does not need) and keeps the
+ * restored tree, with the same ids, until it is evicted.
  */
 #include "image/image.h"
 
@@ -520,15 +524,34 @@ static void rootfs_to_file(struct image *img, const struct tree *t)
 	buf_release(&file);
 }
 
+/* An image of one layer that may be plain. */
+static bool one_layer(struct image *img)
+{
+	return img->nlayers == 1 && __atomic_load_n(&img->plain, __ATOMIC_RELAXED) != PLAIN_NO;
+}
+
 int image_rootfs(struct image *img, const struct tree **out)
 {
 	struct tree *merged = NULL;
 	int rc;
 
 	*out = NULL;
-	rc = rootfs_shared(img, out);
-	if (rc)
-		return rc < 0 ? rc : 0;
+	/* One plain layer: its own tree once it is loaded; before that, the
+	 * rootfs file (a remount lists without loading the layer's index file,
+	 * whose access points it does not need), else the layer, loaded. */
+	if (!one_layer(img) || !img->pc || layer_tree(img->layers[0])) {
+		pthread_mutex_lock(&img->lock);
+		if (one_layer(img) && img->root_state == F_DONE) { /* restored: kept */
+			*out = img->rootfs;
+			pthread_mutex_unlock(&img->lock);
+			budget_touch(&img->bu);
+			return 0;
+		}
+		pthread_mutex_unlock(&img->lock);
+		rc = rootfs_shared(img, out);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
 	pthread_mutex_lock(&img->lock);
 	rc = fill_begin(img, &img->root_state, &img->root_err);
 	if (rc <= 0) {
@@ -542,6 +565,19 @@ int image_rootfs(struct image *img, const struct tree **out)
 	pthread_mutex_unlock(&img->lock);
 
 	rc = rootfs_from_file(img, &merged);
+	if (rc == -ENOENT && one_layer(img)) {
+		/* No file: share the layer's tree, and save it for the next mount. */
+		pthread_mutex_lock(&img->lock);
+		img->root_state = F_NONE;
+		pthread_cond_broadcast(&img->cond);
+		pthread_mutex_unlock(&img->lock);
+		rc = rootfs_shared(img, out);
+		if (rc > 0)
+			rootfs_to_file(img, *out);
+		if (rc)
+			return rc < 0 ? rc : 0;
+		return image_rootfs(img, out); /* not plain after all: merged */
+	}
 	if (rc == -ENOENT) {
 		rc = merge_layers(img, &merged);
 		if (!rc)

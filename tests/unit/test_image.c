@@ -480,6 +480,12 @@ static void test_empty_xattr_name_keeps_index(void **state)
 	assert_int_equal(pcache_open(&pc, F.dir, 0), 0);
 	for (round = 0; round < 2; round++) {
 		assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+		/* The layer's own tree (the rootfs of the second round comes
+		 * from the rootfs file). */
+		assert_int_equal(layer_get_tree(image_layer(img, 0), &t), 0);
+		a = tree_node_attr(tree_lookup_path(t, "etc/file"));
+		assert_int_equal(a->nxattrs, 1);
+		assert_string_equal(a->xattrs[0].name, "user.kept");
 		assert_int_equal(image_rootfs(img, &t), 0);
 		a = tree_node_attr(tree_lookup_path(t, "etc/file"));
 		assert_int_equal(a->nxattrs, 1);
@@ -493,6 +499,86 @@ static void test_empty_xattr_name_keeps_index(void **state)
 	pcache_free(pc);
 	buf_release(&r);
 	buf_release(&tar);
+}
+
+/*
+ * One plain layer: on the cold load the rootfs is the layer's own tree,
+ * and it is saved as a rootfs file; the next image object over the cache
+ * lists from that file without loading the layer (its index file holds
+ * access points a listing does not need), keeps that tree, and loads the
+ * layer when a file is read. One layer with whiteouts is merged as before.
+ */
+static void test_one_layer(void **state)
+{
+	struct blob_source src = tsrc_source(&F.src);
+	struct image_desc d = F.desc;
+	struct buf list = BUF_INIT, path = BUF_INIT;
+	struct layer_stats st;
+	struct pcache *pc;
+	struct image *img;
+	const struct tree *t, *t2;
+
+	(void)state;
+	d.layers = &F.layers[0]; /* gzip, no whiteouts: plain */
+	d.nlayers = 1;
+	assert_int_equal(pcache_open(&pc, F.dir, 0), 0);
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_ptr_equal(t, layer_tree(image_layer(img, 0))); /* shared, no merge */
+	assert_int_equal(F.src.stream_calls, 1);
+	expect_rootfs_stats(img, 0, 0);
+	list_tree(t, &list);
+	expect_file(img, t, "a/f2", "two", 0);
+	image_unref(img);
+	pcache_flush(pc);
+	rootfs_file(&path); /* saved */
+
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	expect_rootfs_stats(img, 1, 0);
+	assert_null(layer_tree(image_layer(img, 0))); /* not loaded */
+	same_list(t, &list);
+	expect_file(img, t, "a/f2", "two", 0); /* now it loads, from its index file */
+	layer_stats(image_layer(img, 0), &st);
+	assert_int_equal(st.loads_index, 1);
+	assert_int_equal(F.src.stream_calls, 1);
+	assert_int_equal(image_rootfs(img, &t2), 0);
+	assert_ptr_equal(t2, t); /* the restored tree is kept */
+	image_unref(img);
+
+	/* A damaged file: merged again from the layer, shared, rewritten. */
+	{
+		struct buf bytes = BUF_INIT;
+
+		file_read(path.data, &bytes);
+		bytes.data[bytes.len / 2] ^= 0x20;
+		file_write(path.data, bytes.data, bytes.len);
+		assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+		assert_int_equal(image_rootfs(img, &t), 0);
+		expect_rootfs_stats(img, 0, 1);
+		assert_ptr_equal(t, layer_tree(image_layer(img, 0)));
+		same_list(t, &list);
+		image_unref(img);
+		pcache_flush(pc);
+		buf_reset(&bytes);
+		file_read(path.data, &bytes);
+		assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+		assert_int_equal(image_rootfs(img, &t), 0);
+		expect_rootfs_stats(img, 1, 0);
+		image_unref(img);
+		buf_release(&bytes);
+	}
+
+	/* One layer with whiteouts is not plain: merged, not shared. */
+	d.layers = &F.layers[1];
+	assert_int_equal(image_new_src(&img, &src, NULL, &d, pc, 0), 0);
+	assert_int_equal(image_rootfs(img, &t), 0);
+	assert_ptr_not_equal(t, layer_tree(image_layer(img, 0)));
+	assert_null(tree_lookup_path(t, "a/.wh.f2"));
+	image_unref(img);
+	pcache_free(pc);
+	buf_release(&list);
+	buf_release(&path);
 }
 
 static int released;
@@ -558,6 +644,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_accessors_lazy, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_rootfs_merge, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_one_layer, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_failures, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_imgcache, each_setup, each_teardown),
