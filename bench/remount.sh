@@ -5,11 +5,11 @@
 #
 #   bench/remount.sh [RUNS] BIN...     (default 3 runs; BINs default to ./acrfs)
 #
-# Uses bench/content.sh's 3-layer image (bench/mkcontent.py, cached in
-# .test-tmp/bench-content-cache, or CONTENT_CACHE=DIR), pushed to a loopback
-# docker-registry. Per BIN: one cold mount with an empty -o cache_dir and `ls rootfs` (the
-# index files written), then RUNS times, builds interleaved: a fresh mount of that
-# cache_dir, the page cache dropped (sync; echo 3 >/proc/sys/vm/drop_caches, root), `ls`
+# Uses bench/content.sh's 3-layer image (KIND=single: its 1 GB single-layer one;
+# bench/mkcontent.py, cached in .test-tmp/bench-content-cache, or CONTENT_CACHE=DIR),
+# pushed to a loopback docker-registry. Per BIN: one cold mount with an empty -o
+# cache_dir and `ls rootfs` (the index files written), then RUNS times, builds
+# interleaved: a fresh mount of that cache_dir, the page cache dropped (sync; echo 3 >/proc/sys/vm/drop_caches, root), `ls`
 # of the repository, the tag and rootfs, each timed. The rootfs figure is the load; the
 # other two show what the mount's registry round trips cost. Beside each wall time, the
 # daemon's CPU time for the rootfs step (utime + stime from /proc, both cores counted):
@@ -40,7 +40,7 @@ timed() {
 	awk "BEGIN { printf \"%.4f\n\", $t1 - $t0 }" >>"$file"
 }
 
-eval "$(/usr/bin/python3 bench/mkcontent.py --cache "$CACHE" --kind multi)"
+eval "$(/usr/bin/python3 bench/mkcontent.py --cache "$CACHE" --kind "${KIND:-multi}")"
 reg_start c >/dev/null
 skopeo copy -q --dest-tls-verify=false "oci:$IMG_LAYOUT:$TAG" "docker://$REG_c_HOST/$REPO:$TAG" \
 	>/dev/null

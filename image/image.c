@@ -50,7 +50,8 @@
  * it builds the same tree, with the same node ids. That tree is saved as the
  * image's rootfs file too: before the layer is loaded, image_rootfs reads
  * the file (280 KB against a 3.9 MB index file for a 1 GB layer of 5,850
- * entries, whose zran access points a listing does not need) and keeps the
+ * entries, whose zran access points a listing does not need: 3.2 ms against
+ * 11.6 ms, KIND=single bench/remount.sh) and keeps the
  * restored tree, with the same ids, until it is evicted.
  */
 #include "image/image.h"
