@@ -9,8 +9,9 @@
 # bench/mkcontent.py, cached in .test-tmp/bench-content-cache, or CONTENT_CACHE=DIR),
 # pushed to a loopback docker-registry. Per BIN: one cold mount with an empty -o
 # cache_dir and `ls rootfs` (the index files written), then RUNS times, builds
-# interleaved: a fresh mount of that cache_dir, the page cache dropped (sync; echo 3 >/proc/sys/vm/drop_caches, root), `ls`
-# of the repository, the tag and rootfs, each timed. The rootfs figure is the load; the
+# interleaved: a fresh mount of that cache_dir, the page cache dropped (sync; echo 3
+# >/proc/sys/vm/drop_caches, root), `ls` of the repository, the tag and rootfs, each
+# timed. The rootfs figure is the load; the
 # other two show what the mount's registry round trips cost. Beside each wall time, the
 # daemon's CPU time for the rootfs step (utime + stime from /proc, both cores counted):
 # on a loaded machine it moves less than the wall time. Any blob GET during the timed

@@ -51,8 +51,8 @@
  * image's rootfs file too: before the layer is loaded, image_rootfs reads
  * the file (280 KB against a 3.9 MB index file for a 1 GB layer of 5,850
  * entries, whose zran access points a listing does not need: 3.2 ms against
- * 11.6 ms, KIND=single bench/remount.sh) and keeps the
- * restored tree, with the same ids, until it is evicted.
+ * 11.6 ms, KIND=single bench/remount.sh) and keeps the restored tree, with
+ * the same ids, until it is evicted.
  */
 #include "image/image.h"
 
