@@ -36,9 +36,10 @@
  * it before loading any layer. The restored tree has the merge's node ids
  * and readdir cookies, so it can stand in for a merge at any time, after an
  * eviction too. Its layers load when a file is read (image_pread pins the
- * layer, which loads it) or when layers/<i> is opened. The file is written
- * in the merging thread before the tree is published: a few milliseconds
- * on a load that took the layers' whole inflate.
+ * layer, which loads it) or when layers/<i> is opened. The file is encoded
+ * in the merging thread before the tree is published (a few milliseconds
+ * on a load that took the layers' whole inflate) and written to disk in
+ * the background (pcache_rootfs_store_async).
  *
  * One layer: the common shape of an application image is a single fat
  * layer, where the merge would copy every node of the layer's tree. When
@@ -531,24 +532,29 @@ static bool one_layer(struct image *img)
 	return img->nlayers == 1 && __atomic_load_n(&img->plain, __ATOMIC_RELAXED) != PLAIN_NO;
 }
 
+/* Does the image hold a rootfs tree of its own (merged or restored)? */
+static bool rootfs_held(struct image *img)
+{
+	bool held;
+
+	pthread_mutex_lock(&img->lock);
+	held = img->root_state == F_DONE;
+	pthread_mutex_unlock(&img->lock);
+	return held;
+}
+
 int image_rootfs(struct image *img, const struct tree **out)
 {
 	struct tree *merged = NULL;
 	int rc;
 
 	*out = NULL;
-	/* One plain layer: its own tree once it is loaded; before that, the
-	 * rootfs file (a remount lists without loading the layer's index file,
-	 * whose access points it does not need), else the layer, loaded. */
-	if (!one_layer(img) || !img->pc || layer_tree(img->layers[0])) {
-		pthread_mutex_lock(&img->lock);
-		if (one_layer(img) && img->root_state == F_DONE) { /* restored: kept */
-			*out = img->rootfs;
-			pthread_mutex_unlock(&img->lock);
-			budget_touch(&img->bu);
-			return 0;
-		}
-		pthread_mutex_unlock(&img->lock);
+	/* One plain layer: a tree restored from the rootfs file is kept while
+	 * the image holds it; else the layer's own tree once it is loaded;
+	 * before that, the rootfs file (a remount lists without loading the
+	 * layer's index file, whose access points it does not need), else the
+	 * layer, loaded (below). */
+	if (one_layer(img) && (!img->pc || layer_tree(img->layers[0])) && !rootfs_held(img)) {
 		rc = rootfs_shared(img, out);
 		if (rc)
 			return rc < 0 ? rc : 0;
@@ -570,6 +576,7 @@ int image_rootfs(struct image *img, const struct tree **out)
 		/* No file: share the layer's tree, and save it for the next mount. */
 		pthread_mutex_lock(&img->lock);
 		img->root_state = F_NONE;
+		img->root_err = 0;
 		pthread_cond_broadcast(&img->cond);
 		pthread_mutex_unlock(&img->lock);
 		rc = rootfs_shared(img, out);
