@@ -699,9 +699,12 @@ static int stream_local(struct build *b)
 			rc = (int)n;
 		else if ((size_t)n != want)
 			rc = -EIO;
-		else if (!(rc = digest_hasher_update(h, buf, want)))
-			rc = build_blob_sink(b, buf, want);
+		if (rc)
+			break;
 		count(&l->st_local, want);
+		rc = digest_hasher_update(h, buf, want);
+		if (!rc)
+			rc = build_blob_sink(b, buf, want);
 		off += want;
 	}
 	if (!rc)

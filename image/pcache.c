@@ -78,7 +78,6 @@ struct job {
 	char name[NAME_MAX_LEN];
 	struct pcache_writer *w; /* a blob copy to commit, or: */
 	struct digest d;	 /* an index or rootfs file to store */
-	const char *ext;
 	struct buf data;
 };
 
@@ -569,8 +568,8 @@ static void wait_job(struct pcache *pc, int where, const char *name)
 	}
 }
 
-static int store_now(struct pcache *pc, int where, const struct digest *d, const char *ext,
-		     const void *data, size_t len);
+static int store_now(struct pcache *pc, int where, const struct digest *d, const void *data,
+		     size_t len);
 
 static void *job_main(void *arg)
 {
@@ -583,7 +582,7 @@ static void *job_main(void *arg)
 		if (rc)
 			log_warn("cache: could not keep %s: %s", j->name, strerror(-rc));
 	} else {
-		(void)store_now(pc, j->where, &j->d, j->ext, j->data.data, j->data.len);
+		(void)store_now(pc, j->where, &j->d, j->data.data, j->data.len);
 	}
 	pthread_mutex_lock(&pc->lock);
 	for (p = &pc->jobs; *p != j; p = &(*p)->next)
@@ -630,30 +629,31 @@ static void start_job(struct pcache *pc, struct job *j)
 
 /* ---- index and rootfs files --------------------------------------------- */
 
-/* The name of the file for `d` (index or rootfs files): "<hex>.<ext>". */
-static void small_name(char name[NAME_MAX_LEN], const struct digest *d, const char *ext)
+/* The name of the index (W_INDEX) or rootfs (W_ROOTFS) file for `d`:
+ * "<hex>.idx", "<hex>.rfs". */
+static void small_name(char name[NAME_MAX_LEN], int where, const struct digest *d)
 {
+	const char *ext = where == W_INDEX ? "idx" : "rfs";
 	char hex[DIGEST_HEX_LEN + 1];
 
 	snprintf(name, NAME_MAX_LEN, "%s.%s", digest_hex(d, hex), ext);
 }
 
-static char *small_path(const char *dir, const struct digest *d, const char *ext,
+static char *small_path(struct pcache *pc, int where, const struct digest *d,
 			char name[NAME_MAX_LEN])
 {
-	small_name(name, d, ext);
-	return path_join(dir, name);
+	small_name(name, where, d);
+	return path_join(pc->dirs[where], name);
 }
 
-/* Read the index or rootfs file (where, d, ext) and mark it used. A file
+/* Read the index or rootfs file (where, d) and mark it used. A file
  * the table does not know (another acrfs sharing the directory wrote it) is
  * entered, so that it counts against the bound, and older ones are evicted
  * if it puts the files over. */
-static int small_load(struct pcache *pc, int where, const struct digest *d, const char *ext,
-		      struct buf *out)
+static int small_load(struct pcache *pc, int where, const struct digest *d, struct buf *out)
 {
 	char name[NAME_MAX_LEN];
-	char *path = small_path(pc->dirs[where], d, ext, name);
+	char *path = small_path(pc, where, d, name);
 	struct stat st;
 	struct entry *e;
 	size_t got = 0;
@@ -714,11 +714,18 @@ out:
 	return rc;
 }
 
-/* Store (replace) the file (where, d, ext), evicting the least recently
+/* pc->lock held. -ENOSPC when index and rootfs files are not kept at all,
+ * -EFBIG when one of `len` bytes is over their whole bound, else 0. */
+static int meta_refuses(const struct pcache *pc, size_t len)
+{
+	return !pc->meta.max ? -ENOSPC : len > pc->meta.max ? -EFBIG : 0;
+}
+
+/* Store (replace) the file (where, d), evicting the least recently
  * used index and rootfs files to keep them all within the bound. No store of
  * it may be in the background. */
-static int store_now(struct pcache *pc, int where, const struct digest *d, const char *ext,
-		     const void *data, size_t len)
+static int store_now(struct pcache *pc, int where, const struct digest *d, const void *data,
+		     size_t len)
 {
 	const char *dir = pc->dirs[where];
 	char name[NAME_MAX_LEN];
@@ -726,15 +733,12 @@ static int store_now(struct pcache *pc, int where, const struct digest *d, const
 	struct entry *e;
 	int fd, rc;
 
-	small_name(name, d, ext);
+	small_name(name, where, d);
 	pthread_mutex_lock(&pc->lock);
-	if (!pc->meta.max) {
+	rc = meta_refuses(pc, len);
+	if (rc) {
 		pthread_mutex_unlock(&pc->lock);
-		return -ENOSPC;
-	}
-	if (len > pc->meta.max) {
-		pthread_mutex_unlock(&pc->lock);
-		return -EFBIG;
+		return rc;
 	}
 	/* The file it replaces goes first: it is not kept beside the new one. */
 	e = find_entry(&pc->meta, where, name);
@@ -768,50 +772,49 @@ static int store_now(struct pcache *pc, int where, const struct digest *d, const
 	return rc;
 }
 
-static int small_store(struct pcache *pc, int where, const struct digest *d, const char *ext,
-		       const void *data, size_t len)
+static int small_store(struct pcache *pc, int where, const struct digest *d, const void *data,
+		       size_t len)
 {
 	char name[NAME_MAX_LEN];
 
-	small_name(name, d, ext);
+	small_name(name, where, d);
 	pthread_mutex_lock(&pc->lock);
 	wait_job(pc, where, name);
 	pthread_mutex_unlock(&pc->lock);
-	return store_now(pc, where, d, ext, data, len);
+	return store_now(pc, where, d, data, len);
 }
 
 /* small_store in the background; `data` is taken (left empty). -ENOSPC or
  * -EFBIG at once when the bound refuses the file, else 0. */
 static int small_store_async(struct pcache *pc, int where, const struct digest *d,
-			     const char *ext, struct buf *data)
+			     struct buf *data)
 {
 	struct job *j;
 	int rc;
 
 	pthread_mutex_lock(&pc->lock);
-	rc = !pc->meta.max ? -ENOSPC : data->len > pc->meta.max ? -EFBIG : 0;
+	rc = meta_refuses(pc, data->len);
 	pthread_mutex_unlock(&pc->lock);
 	j = rc ? NULL : calloc(1, sizeof(*j));
 	if (!j) {
 		if (!rc)
-			rc = small_store(pc, where, d, ext, data->data, data->len);
+			rc = small_store(pc, where, d, data->data, data->len);
 		buf_release(data);
 		return rc;
 	}
 	j->where = where;
-	small_name(j->name, d, ext);
+	small_name(j->name, where, d);
 	j->d = *d;
-	j->ext = ext;
 	j->data = *data;
 	*data = (struct buf)BUF_INIT;
 	start_job(pc, j);
 	return 0;
 }
 
-static int small_remove(struct pcache *pc, int where, const struct digest *d, const char *ext)
+static int small_remove(struct pcache *pc, int where, const struct digest *d)
 {
 	char name[NAME_MAX_LEN];
-	char *path = small_path(pc->dirs[where], d, ext, name);
+	char *path = small_path(pc, where, d, name);
 	struct entry *e;
 	int rc = 0;
 
@@ -831,44 +834,44 @@ static int small_remove(struct pcache *pc, int where, const struct digest *d, co
 
 int pcache_index_load(struct pcache *pc, const struct digest *d, struct buf *out)
 {
-	return small_load(pc, W_INDEX, d, "idx", out);
+	return small_load(pc, W_INDEX, d, out);
 }
 
 int pcache_index_store(struct pcache *pc, const struct digest *d, const void *data,
 		       size_t len)
 {
-	return small_store(pc, W_INDEX, d, "idx", data, len);
+	return small_store(pc, W_INDEX, d, data, len);
 }
 
 int pcache_index_store_async(struct pcache *pc, const struct digest *d, struct buf *data)
 {
-	return small_store_async(pc, W_INDEX, d, "idx", data);
+	return small_store_async(pc, W_INDEX, d, data);
 }
 
 int pcache_index_remove(struct pcache *pc, const struct digest *d)
 {
-	return small_remove(pc, W_INDEX, d, "idx");
+	return small_remove(pc, W_INDEX, d);
 }
 
 int pcache_rootfs_load(struct pcache *pc, const struct digest *key, struct buf *out)
 {
-	return small_load(pc, W_ROOTFS, key, "rfs", out);
+	return small_load(pc, W_ROOTFS, key, out);
 }
 
 int pcache_rootfs_store(struct pcache *pc, const struct digest *key, const void *data,
 			size_t len)
 {
-	return small_store(pc, W_ROOTFS, key, "rfs", data, len);
+	return small_store(pc, W_ROOTFS, key, data, len);
 }
 
 int pcache_rootfs_store_async(struct pcache *pc, const struct digest *key, struct buf *data)
 {
-	return small_store_async(pc, W_ROOTFS, key, "rfs", data);
+	return small_store_async(pc, W_ROOTFS, key, data);
 }
 
 int pcache_rootfs_remove(struct pcache *pc, const struct digest *key)
 {
-	return small_remove(pc, W_ROOTFS, key, "rfs");
+	return small_remove(pc, W_ROOTFS, key);
 }
 
 void pcache_set_index_max(struct pcache *pc, uint64_t max)
